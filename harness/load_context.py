@@ -1,0 +1,150 @@
+"""Per-process state of a load generator: options, the prepared request, the channel, the running histogram.
+
+One LoadContext per Locust process, shared by its users: the request is built and serialized once, one gRPC
+channel multiplexes every user's calls, and results accumulate in a histogram that is flushed to the master
+as a WorkerDelta. No Locust imports: the users and the plugin hand it what it needs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import grpc
+
+from harness.aggregate import WorkerDelta
+from harness.client import ControlClient, make_inputs
+from harness.errors import HarnessError
+from harness.grpc_infer import infer_method, open_channel, serialize_request
+from harness.latency import LatencyHistogram
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    triton_url: str = "127.0.0.1:8001"
+    model: str = "mnist_cnn"
+    batch_size: int = 1
+    input_seed: int = 0
+    target_rps: float = 0.0
+    arrivals: str = "constant"
+    max_in_flight: int = 1000
+    request_timeout_s: float = 30.0
+    latency_file: str = ""
+    report_interval_s: float = 1.0
+    saturation_cpu: float = 90.0
+    num_users: int = 1
+
+    @classmethod
+    def from_parsed(cls, parsed: Any) -> LoadOptions:
+        if parsed is None:
+            return cls()
+        get = lambda name, default: getattr(parsed, name, default) if getattr(parsed, name, None) is not None else default  # noqa: E731
+        return cls(
+            triton_url=get("triton_url", cls.triton_url), model=get("model", cls.model),
+            batch_size=int(get("batch_size", 1)), input_seed=int(get("input_seed", 0)),
+            target_rps=float(get("target_rps", 0.0)), arrivals=get("arrivals", "constant"),
+            max_in_flight=int(get("max_in_flight", 1000)), request_timeout_s=float(get("request_timeout", 30.0)),
+            latency_file=get("latency_file", ""), report_interval_s=float(get("report_interval", 1.0)),
+            saturation_cpu=float(get("saturation_cpu", 90.0)), num_users=max(int(get("num_users", 1) or 1), 1),
+        )
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    call: Callable[..., bytes]
+    payload: bytes
+    timeout_s: float
+
+
+class LoadContext:
+    def __init__(self, options: LoadOptions) -> None:
+        self.options = options
+        self.reporter: Any = None  # the local runner's report greenlet
+        self._channel: grpc.Channel | None = None
+        self._prepared: PreparedCall | None = None
+        self._lifetime_requests = 0
+        self._lifetime_failures = 0
+        self._lifetime_hist = LatencyHistogram()
+        self._users_started = 0
+        self.reset()
+
+    def next_user_index(self) -> int:
+        self._users_started += 1
+        return self._users_started - 1
+
+    def reset(self) -> None:
+        self.hist = LatencyHistogram()
+        self.requests = 0
+        self.failures = 0
+        self.late_sends = 0
+        self.max_send_lag_ms = 0.0
+        self.dropped = 0
+        self.in_flight = 0
+        self.first_error: str | None = None
+        self._t0 = time.time()
+        self._cpu0 = time.process_time()
+
+    def prepared(self) -> PreparedCall:
+        """The serialized request and the call to send it: built on first use, shared by every user."""
+        if self._prepared is None:
+            self._prepared = self._prepare()
+        return self._prepared
+
+    def _prepare(self) -> PreparedCall:
+        options = self.options
+        try:
+            with ControlClient(options.triton_url, timeout_s=30) as control:
+                spec = control.model_spec(options.model)
+            payload = serialize_request(options.model, make_inputs(spec, options.batch_size, options.input_seed))
+        except HarnessError:
+            # Let every request fail with the server's message (unknown model...): counted, not a crash.
+            payload = serialize_request(options.model, {})
+        if self._channel is None:
+            self._channel = open_channel(options.triton_url)
+        return PreparedCall(infer_method(self._channel), payload, options.request_timeout_s)
+
+    def record(self, seconds: float, error: str | None) -> None:
+        self.hist.record_seconds(seconds)
+        if error is None:
+            self.requests += 1
+        else:
+            self.requests += 1
+            self.failures += 1
+            self.first_error = self.first_error or error
+
+    def record_send_lag(self, lag_s: float, late_threshold_s: float) -> None:
+        if lag_s > late_threshold_s:
+            self.late_sends += 1
+        lag_ms = lag_s * 1000.0
+        if lag_ms > self.max_send_lag_ms:
+            self.max_send_lag_ms = lag_ms
+
+    def flush(self) -> WorkerDelta:
+        """What was measured since the previous flush; the counters start again."""
+        now, cpu = time.time(), time.process_time()
+        delta = WorkerDelta(
+            hist=self.hist.encode() if self.hist.count else "", requests=self.requests, failures=self.failures,
+            t0=self._t0, t1=now, cpu_s=cpu - self._cpu0, late_sends=self.late_sends,
+            max_send_lag_ms=self.max_send_lag_ms, dropped=self.dropped, in_flight=self.in_flight,
+            first_error=self.first_error,
+        )
+        self._lifetime_requests += self.requests
+        self._lifetime_failures += self.failures
+        self._lifetime_hist.add(self.hist)
+        in_flight = self.in_flight
+        self.reset()
+        self.in_flight = in_flight
+        return delta
+
+    def lifetime_totals(self) -> dict[str, Any]:
+        """Everything this process reported over its life (to check the master's merge)."""
+        return {"requests": self._lifetime_requests, "failures": self._lifetime_failures,
+                "histogram_count": self._lifetime_hist.count}
+
+    def close(self) -> None:
+        """Close the channel explicitly: one left to the garbage collector can hang the process at exit."""
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+            self._prepared = None

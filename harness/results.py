@@ -1,0 +1,210 @@
+"""The run record: small frozen dataclasses that cross module boundaries, and their versioned JSON form.
+
+Schema history (``schema_version``):
+  1 - first version: metadata, slo, curves of levels (closed-loop ``concurrency`` and open-loop ``rate``
+      levels), per-level measurement windows, capacity, rate-search probes.
+Readers accept every version up to ``SCHEMA_VERSION`` and refuse newer ones explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.errors import ResultsError
+
+SCHEMA_VERSION = 1
+PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999")
+Mode = Literal["concurrency", "rate"]
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A latency objective such as p99 <= 100 ms."""
+
+    percentile: str = "p99"
+    limit_ms: float = 100.0
+
+    def __str__(self) -> str:
+        return f"{self.percentile} <= {self.limit_ms:g} ms"
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    kind: Literal["CPU", "GPU"] = "CPU"
+    count: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}:{self.count}"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Latency percentiles in milliseconds, from a merged high-resolution histogram."""
+
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    p999: float
+    mean: float
+    max: float
+    min: float = 0.0
+
+    def get(self, percentile: str) -> float:
+        return float(getattr(self, percentile))
+
+
+@dataclass(frozen=True)
+class ServerTimes:
+    """Triton's own per-request averages over the measured windows, in microseconds."""
+
+    queue: float
+    compute_input: float
+    compute_infer: float
+    compute_output: float
+    request: float = 0.0  # Triton's end-to-end request time (success.ns / count)
+
+    @property
+    def compute(self) -> float:
+        return self.compute_input + self.compute_infer + self.compute_output
+
+
+@dataclass(frozen=True)
+class Window:
+    """One measurement window of a level: what the stability rule and significance tests look at."""
+
+    achieved_rps: float
+    p99_ms: float
+    requests: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Level:
+    """One load level: offered load and what was measured over its measurement windows only."""
+
+    concurrency: int | None
+    achieved_rps: float
+    requests: int
+    failures: int
+    latency_ms: Latency
+    stable: bool
+    client_saturated: bool
+    mode: Mode = "concurrency"
+    offered_rps: float | None = None
+    achieved_ips: float = 0.0  # inferences/s = requests/s x batch size
+    server_us: ServerTimes | None = None
+    avg_batch: float | None = None
+    client_cpu_percent: float = 0.0
+    late_sends: int = 0
+    max_send_lag_ms: float = 0.0
+    dropped: int = 0
+    in_flight_end: int = 0
+    windows: tuple[Window, ...] = ()
+    flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
+    first_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The highest throughput measured within the SLO (stable levels only), and where."""
+
+    max_rps_within_slo: float | None = None
+    at_concurrency: int | None = None
+    at_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One instance-group configuration of one model: its levels and capacity."""
+
+    model: str
+    instance_group: InstanceGroup
+    batch_size: int = 1
+    skipped_reason: str | None = None
+    levels: tuple[Level, ...] = ()
+    capacity: Capacity = field(default_factory=Capacity)
+    probes: tuple[Level, ...] = ()  # rate-search probes, kept for the report
+    model_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
+    max_batch_size: int | None = None
+    dynamic_batching: bool | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} {self.instance_group} b{self.batch_size}"
+
+
+@dataclass(frozen=True)
+class Metadata:
+    harness_version: str = ""
+    git_revision: str = ""
+    triton_version: str = ""
+    model: str = ""
+    label: str = ""
+    host: dict[str, Any] = field(default_factory=dict, hash=False)  # cpu_model, cores, memory_gb, gpu, hostname
+    versions: dict[str, str] = field(default_factory=dict, hash=False)  # python, locust, tritonclient, torch
+    command_line: str = ""
+    started_at: str = ""
+    ended_at: str = ""
+    settings: dict[str, Any] = field(default_factory=dict, hash=False)  # warm-up, window, stability, workers...
+    complete: bool = False  # False while the sweep runs or if it was interrupted
+
+
+@dataclass(frozen=True)
+class Run:
+    metadata: Metadata
+    slo: Slo
+    curves: tuple[Curve, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    return dataclasses.asdict(run)
+
+
+def run_from_dict(data: Any, source: str = "run") -> Run:
+    """Rebuild a Run from its JSON form, refusing what it cannot read correctly."""
+    if not isinstance(data, dict) or "schema_version" not in data:
+        raise ResultsError(f"{source}: not a harness run (no schema_version); give a run folder, run.json or report.html")
+    version = data["schema_version"]
+    if not isinstance(version, int) or version < 1:
+        raise ResultsError(f"{source}: invalid schema_version {version!r}")
+    if version > SCHEMA_VERSION:
+        raise ResultsError(
+            f"{source}: schema_version {version} is newer than this harness reads ({SCHEMA_VERSION}); upgrade harness"
+        )
+    try:
+        return Run(
+            metadata=_build(Metadata, data.get("metadata", {})),
+            slo=_build(Slo, data.get("slo", {})),
+            curves=tuple(_curve(c) for c in data.get("curves", [])),
+            schema_version=version,
+        )
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ResultsError(f"{source}: malformed run ({exc})") from exc
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    """Construct a flat dataclass, ignoring keys this version does not know (added by later minor writers)."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _level(data: dict[str, Any]) -> Level:
+    values = dict(data)
+    values["latency_ms"] = _build(Latency, data["latency_ms"])
+    values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
+    values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
+    values["flags"] = tuple(data.get("flags", ()))
+    return _build(Level, values)
+
+
+def _curve(data: dict[str, Any]) -> Curve:
+    values = dict(data)
+    values["instance_group"] = _build(InstanceGroup, data["instance_group"])
+    values["levels"] = tuple(_level(lv) for lv in data.get("levels", []))
+    values["probes"] = tuple(_level(lv) for lv in data.get("probes", []))
+    values["capacity"] = _build(Capacity, data.get("capacity") or {})
+    return _build(Curve, values)
