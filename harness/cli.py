@@ -48,8 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Later commands (ui, sweep, report, compare, verdict) register themselves here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _add_sweep(commands: argparse._SubParsersAction) -> None:
+    from harness.cmd_sweep import add_sweep_parser
+    add_sweep_parser(commands)
+
+
+def _add_results(commands: argparse._SubParsersAction) -> None:
+    from harness.cmd_results import add_results_parsers
+    add_results_parsers(commands)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results]
 
 
 def main(argv: list[str] | None = None) -> int:

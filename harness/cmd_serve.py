@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.client import ControlClient
-from harness.errors import HarnessError, ModelError
+from harness.errors import ModelError
 from harness.repository import model_names, read_config, resolve_repository
 from harness.server import LocalServer
 

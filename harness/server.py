@@ -8,7 +8,6 @@ shared-memory regions it left behind removed.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import ServerError
+from harness.procs import start_child, stop_child
 from harness.triton_binary import TritonInstall, find_triton, prepare_backend_dir
 
 LOOPBACK = "127.0.0.1"
@@ -135,16 +135,7 @@ class LocalServer:
             args += ["--backend-directory", str(backend_dir)]
         for model in self.models:
             args += ["--load-model", model]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **install.env},
-                start_new_session=True,
-            )
+        self._process = start_child(args, self.log_path, env={**os.environ, **install.env})
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
@@ -175,14 +166,8 @@ class LocalServer:
     def stop(self, timeout_s: float = 20.0) -> None:
         """terminate -> wait -> kill the server's process group, then clear the shared memory it left."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
         if process is not None:
+            stop_child(process, timeout_s, group=True)  # its own session: the backend stubs go with it
             remove_orphan_shm()
         if self._workdir is not None:
             self._workdir.cleanup()
@@ -224,13 +209,6 @@ def _mapped_shm_names() -> set[str]:
             continue
         names.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
     return names
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the server runs in its own session: its stubs go with it
-    except ProcessLookupError:
-        pass
 
 
 def free_port() -> int:

@@ -14,6 +14,7 @@ from harness.client import ControlClient
 from harness.errors import ConfigError, GpuUnavailable, ModelError
 from harness.results import InstanceGroup
 
+NO_GPU = "no GPU (the server has no GPU for a KIND_GPU instance group)"
 _NO_GPU_MARKERS = ("no gpus are available", "no cuda device", "gpu instance requested but", "cuda driver")
 
 
@@ -58,7 +59,7 @@ def load_variant(control: ControlClient, model: str, variant: Variant) -> dict[s
     except ModelError as exc:
         if variant.group.kind == "GPU" and any(m in str(exc).lower() for m in _NO_GPU_MARKERS):
             control.load(model)  # a failed reload may leave the old version serving: restore the files' config
-            raise GpuUnavailable(f"skipped: no GPU ({exc})") from exc
+            raise GpuUnavailable(NO_GPU) from exc
         raise
     return control.model_config(model)
 
