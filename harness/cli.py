@@ -58,7 +58,12 @@ def _add_results(commands: argparse._SubParsersAction) -> None:
     add_results_parsers(commands)
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results]
+def _add_ui(commands: argparse._SubParsersAction) -> None:
+    from harness.cmd_ui import add_ui_parser
+    add_ui_parser(commands)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from harness.errors import ModelError, ServerError
+from harness.repository import is_model_name
 
 # Triton datatype -> numpy dtype for the inputs we generate.
 NUMPY_DTYPES = {
@@ -91,9 +92,10 @@ class ControlClient:
             raise ServerError(f"Triton at {self.url} answers but is not live")
 
     def repository_models(self) -> list[tuple[str, str]]:
-        """(name, state) of every model the server's repository holds, loaded or not."""
+        """(name, state) of every model the server's repository holds, loaded or not ('_shared' folders are not)."""
         index = self._call(self._client.get_model_repository_index, as_json=True)
-        return sorted((m["name"], m.get("state", "UNAVAILABLE") or "UNAVAILABLE") for m in index.get("models", []))
+        models = index.get("models", [])
+        return sorted((m["name"], m.get("state") or "UNAVAILABLE") for m in models if is_model_name(m["name"]))
 
     def is_ready(self, model: str) -> bool:
         return bool(self._call(self._client.is_model_ready, model))

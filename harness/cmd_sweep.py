@@ -83,7 +83,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     folder = Path(args.output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}")
     folder.mkdir(parents=True, exist_ok=True)
     _graceful_sigterm()
-    progress = SweepProgress(spec, folder)
+    progress: SweepProgress | None = None
     state: SweepState | None = None
     interrupted = False
     try:
@@ -92,11 +92,13 @@ def run_sweep(args: argparse.Namespace) -> int:
                 control.check_reachable()
                 state = SweepState(_start_run(spec, control), folder)
                 state.save()
+                progress = SweepProgress(spec, folder)
                 _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
         if state is not None:
             _finish(state, folder, complete=not interrupted)
     return 130 if interrupted else 0
@@ -117,8 +119,7 @@ def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState,
     with LoadDriver(settings) as driver:
         for group in spec.instances:
             curve = sweep_variant(spec, group, control, driver, state, progress.update)
-            state.curves.append(curve)
-            state.save()
+            state.finish_curve(curve)
             progress.curve_done(curve)
 
 

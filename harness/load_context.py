@@ -46,7 +46,9 @@ class LoadOptions:
             target_rps=float(get("target_rps", 0.0)), arrivals=get("arrivals", "constant"),
             max_in_flight=int(get("max_in_flight", 1000)), request_timeout_s=float(get("request_timeout", 30.0)),
             latency_file=get("latency_file", ""), report_interval_s=float(get("report_interval", 1.0)),
-            saturation_cpu=float(get("saturation_cpu", 90.0)), num_users=max(int(get("num_users", 1) or 1), 1),
+            saturation_cpu=float(get("saturation_cpu", 90.0)),
+            # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
+            num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
         )
 
 
@@ -62,6 +64,7 @@ class LoadContext:
         self.options = options
         self.reporter: Any = None  # the local runner's report greenlet
         self._channel: grpc.Channel | None = None
+        self._control: ControlClient | None = None
         self._prepared: PreparedCall | None = None
         self._lifetime_requests = 0
         self._lifetime_failures = 0
@@ -85,6 +88,18 @@ class LoadContext:
         self._t0 = time.time()
         self._cpu0 = time.process_time()
 
+    def restart(self, options: LoadOptions) -> None:
+        """A new test: fresh counters, and the request rebuilt from the (maybe changed) options.
+
+        Channels stay open across tests and close only when the process quits: closing and reopening gRPC
+        channels under gevent between tests has crashed grpc's poller here (epoll_wait: bad file descriptor).
+        """
+        if options.triton_url != self.options.triton_url:
+            self.close()
+        self.options = options
+        self._prepared = None
+        self.reset()
+
     def prepared(self) -> PreparedCall:
         """The serialized request and the call to send it: built on first use, shared by every user."""
         if self._prepared is None:
@@ -93,9 +108,10 @@ class LoadContext:
 
     def _prepare(self) -> PreparedCall:
         options = self.options
+        if self._control is None:
+            self._control = ControlClient(options.triton_url, timeout_s=30)
         try:
-            with ControlClient(options.triton_url, timeout_s=30) as control:
-                spec = control.model_spec(options.model)
+            spec = self._control.model_spec(options.model)
             payload = serialize_request(options.model, make_inputs(spec, options.batch_size, options.input_seed))
         except HarnessError:
             # Let every request fail with the server's message (unknown model...): counted, not a crash.
@@ -147,4 +163,7 @@ class LoadContext:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-            self._prepared = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        self._prepared = None

@@ -135,9 +135,11 @@ def install(environment: Environment) -> None:
 
 
 def _on_test_start(environment: Environment) -> None:
+    if isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
+        # Workers never receive Locust's own num_users; open-loop users split --target-rps by the total users.
+        environment.parsed_options.harness_total_users = environment.runner.target_user_count
     context = context_of(environment)
-    context.options = LoadOptions.from_parsed(environment.parsed_options)  # the web UI form may have changed them
-    context.reset()
+    context.restart(LoadOptions.from_parsed(environment.parsed_options))  # the web UI form may have changed them
     aggregator = aggregator_of(environment)
     if aggregator is not None:
         aggregator.reset()
@@ -157,8 +159,6 @@ def _on_test_stop(environment: Environment) -> None:
             context.reporter.kill()
             context.reporter = None
         _ingest(environment, "local", context.flush())
-    if not isinstance(environment.runner, MasterRunner):
-        context.close()
 
 
 def _on_quitting(environment: Environment) -> None:

@@ -14,8 +14,8 @@ from harness.sweep import LevelProgress, SweepSpec
 
 class SweepProgress:
     def __init__(self, spec: SweepSpec, folder: Path) -> None:
-        self.console = Console(stderr=True)
-        self.interactive = sys.stderr.isatty()
+        self.console = Console()
+        self.interactive = sys.stdout.isatty()
         planned = len(spec.concurrency or spec.rates or ()) * len(spec.instances) or None
         self.console.print(f"sweeping [bold]{spec.model}[/] on {', '.join(map(str, spec.instances))}, "
                            f"SLO {spec.slo}, {spec.workers} Locust worker(s); writing {folder}")

@@ -11,18 +11,20 @@ import dataclasses
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from harness import __version__
 from harness.aggregate import Tally
 from harness.client import ControlClient, StatsSnapshot
 from harness.errors import GpuUnavailable
 from harness.latency import LatencyHistogram
-from harness.load_driver import LoadDriver
 from harness.results import Curve, InstanceGroup, Latency, Level, Metadata, Run, Slo, Window
 from harness.run_store import save_run
 from harness.stats import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
 from harness.variants import Variant, load_variant
+
+if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
+    from harness.load_driver import LoadDriver
 
 # Achieved below this share of the offered rate: the level did not get the load it asked for.
 RATE_SHORTFALL = 0.9
@@ -76,17 +78,24 @@ ProgressFn = Callable[[LevelProgress], None]
 
 @dataclass
 class SweepState:
-    """The run being built; saved after every level."""
+    """The run being built, saved after every level: finished curves plus the one being measured."""
 
     run: Run
     folder: Path
     curves: list[Curve] = field(default_factory=list)
+    current: Curve | None = None
 
     def save(self, current: Curve | None = None, complete: bool = False) -> None:
-        curves = tuple(self.curves + ([current] if current is not None else []))
+        self.current = current or self.current
+        curves = tuple(self.curves + ([self.current] if self.current is not None else []))
         metadata = replace(self.run.metadata, ended_at=_now(), complete=complete)
         self.run = replace(self.run, metadata=metadata, curves=curves)
         save_run(self.run, self.folder)
+
+    def finish_curve(self, curve: Curve) -> None:
+        self.curves.append(curve)
+        self.current = None
+        self.save()
 
 
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:

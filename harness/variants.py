@@ -36,6 +36,7 @@ def variant_config(base: dict[str, Any], variant: Variant) -> dict[str, Any]:
         if int(base.get("max_batch_size", 0)) == 0 and variant.max_batch_size > 0:
             raise ConfigError(f"model {base.get('name')!r} has no batch dimension; --max-batch-size cannot enable one")
         config["max_batch_size"] = variant.max_batch_size
+        _drop_preferred_sizes_above(config, variant.max_batch_size)
     if variant.dynamic_batching is False:
         config.pop("dynamic_batching", None)
     elif variant.dynamic_batching or variant.queue_delay_us is not None:
@@ -46,22 +47,40 @@ def variant_config(base: dict[str, Any], variant: Variant) -> dict[str, Any]:
     return config
 
 
+def _drop_preferred_sizes_above(config: dict[str, Any], max_batch_size: int) -> None:
+    """Triton rejects a preferred batch size above max_batch_size (and fills in [max_batch_size] itself)."""
+    batching = config.get("dynamic_batching")
+    if not isinstance(batching, dict) or "preferred_batch_size" not in batching:
+        return
+    kept = [size for size in batching["preferred_batch_size"] if int(size) <= max_batch_size]
+    config["dynamic_batching"] = {**batching, "preferred_batch_size": kept}
+    if not kept:
+        del config["dynamic_batching"]["preferred_batch_size"]
+
+
 def load_variant(control: ControlClient, model: str, variant: Variant) -> dict[str, Any]:
     """Load `model` as `variant`; return the effective config Triton reports. GPU-less server: GpuUnavailable."""
     known = dict(control.repository_models())
     if model not in known:
         raise ModelError(f"unknown model {model!r}; the repository has: {', '.join(sorted(known)) or 'no models'}")
-    if not control.is_ready(model):
-        control.load(model)  # the repository's own config, to read it back
+    _load_from_files(control, model)  # the repository's own config, to read it back (not a previous variant's)
     base = control.model_config(model)
     try:
         control.load(model, variant_config(base, variant))
     except ModelError as exc:
         if variant.group.kind == "GPU" and any(m in str(exc).lower() for m in _NO_GPU_MARKERS):
-            control.load(model)  # a failed reload may leave the old version serving: restore the files' config
+            _load_from_files(control, model)  # a failed reload may leave the old version serving
             raise GpuUnavailable(NO_GPU) from exc
         raise
     return control.model_config(model)
+
+
+def _load_from_files(control: ControlClient, model: str) -> None:
+    """Load `model` with its repository config. Triton keeps serving a loaded model's config override on a plain
+    reload (the files did not change), so a loaded model is unloaded first."""
+    if control.is_ready(model):
+        control.unload(model)
+    control.load(model)
 
 
 def reported_group(config: dict[str, Any]) -> InstanceGroup:

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install what the tests need (venv, Chromium for the browser tests) and run the whole suite:
+# unit tests, integration tests against a real tritonserver, real Locust processes, headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the browser tests ..."
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
