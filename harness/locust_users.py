@@ -73,16 +73,15 @@ class TritonOpenLoopUser(_TritonUserBase):
         for gap in arrival_gaps(rate, options.arrivals, random.Random(seed)):
             intended += gap
             delay = intended - time.perf_counter()
-            if delay > 0:
-                gevent.sleep(delay)
+            gevent.sleep(max(delay, 0.0))  # also yields when behind, so responses and reports still run
             self.context.record_send_lag(max(-delay, 0.0), LATE_THRESHOLD_S)
             if self.context.in_flight >= options.max_in_flight:
                 self.context.dropped += 1
                 continue
+            self.context.in_flight += 1
             gevent.spawn(self._tracked_send, intended)
 
     def _tracked_send(self, intended: float) -> None:
-        self.context.in_flight += 1
         try:
             self.send(intended)
         finally:
