@@ -11,9 +11,7 @@ channel), then unloaded.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -22,19 +20,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.client import ControlClient, make_inputs  # noqa: E402
-from harness.grpc_infer import decode_response, infer_method, open_channel, serialize_request  # noqa: E402
+from harness.probe import probe  # noqa: E402
 from harness.repository import BUNDLED_REPOSITORY, model_names  # noqa: E402
 from harness.server import LocalServer  # noqa: E402
 
-WARMUP = 10
 DEFAULT_CALLS = 200
 SLOW_MODELS = {"resnet50": 30}  # about 0.1 s per image on a small CPU
-
-
-def percentile(sorted_ms: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, min(len(sorted_ms), math.ceil(q / 100 * len(sorted_ms))))
-    return sorted_ms[rank - 1]
 
 
 def measure(control: ControlClient, url: str, model: str, batch_size: int, calls: int) -> dict[str, float]:
@@ -42,27 +33,11 @@ def measure(control: ControlClient, url: str, model: str, batch_size: int, calls
     control.load(model)
     load_s = time.monotonic() - started
     try:
-        inputs = make_inputs(control.model_spec(model), batch_size, seed=0)
-        payload = serialize_request(model, inputs)
-        channel = open_channel(url)
-        try:
-            infer = infer_method(channel)
-            for _ in range(WARMUP):
-                response = infer(payload, timeout=60)
-            outputs = decode_response(response)
-            assert all(array.shape[0] == batch_size for array in outputs.values()), outputs
-            samples = []
-            for _ in range(calls):
-                t0 = time.perf_counter_ns()
-                infer(payload, timeout=60)
-                samples.append((time.perf_counter_ns() - t0) / 1e6)
-        finally:
-            channel.close()
+        result = probe(url, model, make_inputs(control.model_spec(model), batch_size, seed=0), calls)
     finally:
         control.unload(model)
-    samples.sort()
-    return {"load_s": load_s, "n": calls, "median": statistics.median(samples), "p90": percentile(samples, 90),
-            "min": samples[0], "max": samples[-1]}
+    return {"load_s": load_s, "n": calls, "median": result.median_ms, "p90": result.p90_ms,
+            "min": result.min_ms, "max": result.max_ms}
 
 
 def main() -> int:
@@ -79,7 +54,7 @@ def main() -> int:
         url = server.endpoints.grpc_url
         print(f"tritonserver {control.server_version()} at {url}; {os.cpu_count()} CPUs; "
               f"HARNESS_TORCH_THREADS={os.environ.get('HARNESS_TORCH_THREADS', '1')}; batch size {args.batch_size}; "
-              f"{WARMUP} warm-up calls, then one request at a time", flush=True)
+              f"10 warm-up calls, then one request at a time", flush=True)
         header = f"{'model':<16} {'n':>4} {'median ms':>10} {'p90 ms':>9} {'min ms':>9} {'max ms':>9} {'load s':>7}"
         print(header)
         print("-" * len(header), flush=True)
