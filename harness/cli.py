@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
-    from harness.cmd_sweep import add_sweep_parser
+    from harness.sweep_args import add_sweep_parser
     add_sweep_parser(commands)
 
 

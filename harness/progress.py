@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.results import Curve
-from harness.sweep import LevelProgress, SweepSpec
+from harness.sweep import LevelProgress
+from harness.sweep_spec import SweepSpec
 
 
 class SweepProgress:

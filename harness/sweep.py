@@ -18,7 +18,8 @@ from harness.aggregate import Tally
 from harness.client import ControlClient, StatsSnapshot
 from harness.errors import GpuUnavailable
 from harness.latency import LatencyHistogram
-from harness.results import Curve, InstanceGroup, Latency, Level, Metadata, Run, Slo, Window
+from harness.results import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window
+from harness.sweep_spec import SweepSpec
 from harness.run_store import save_run
 from harness.stats import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
 from harness.variants import Variant, load_variant
@@ -30,34 +31,6 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 RATE_SHORTFALL = 0.9
 # A send this far behind schedule means the generator, not the server, set the pace.
 LATE_LAG_MS = 10.0
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    model: str
-    instances: tuple[InstanceGroup, ...]
-    slo: Slo
-    concurrency: tuple[int, ...] | None = None  # None: auto search (unless rates are given)
-    rates: tuple[float, ...] | None = None  # open loop; () with rate_auto: capacity search
-    rate_auto: bool = False
-    batch_size: int = 1
-    max_batch_size: int | None = None
-    dynamic_batching: bool | None = None
-    queue_delay_us: int | None = None
-    warmup_s: float = 2.0
-    window_s: float = 2.0
-    max_windows: int = 6
-    stability: float = 0.10
-    workers: int = 1
-    label: str = ""
-    saturation_cpu: float = 90.0
-    max_concurrency: int = 256
-    arrivals: str = "constant"
-    seed: int = 0
-
-    @property
-    def mode(self) -> str:
-        return "rate" if (self.rates or self.rate_auto) else "concurrency"
 
 
 @dataclass
