@@ -23,6 +23,9 @@ class LatencyHistogram:
     def record_seconds(self, seconds: float) -> None:
         self._hist.record_value(min(max(int(seconds * 1e6), _LOWEST_US), _HIGHEST_US))
 
+    def record_micros(self, micros: int) -> None:
+        self._hist.record_value(min(max(micros, _LOWEST_US), _HIGHEST_US))
+
     def add(self, other: LatencyHistogram) -> None:
         if other.count:
             self._hist.add(other._hist)

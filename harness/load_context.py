@@ -7,6 +7,7 @@ as a WorkerDelta. No Locust imports: the users and the plugin hand it what it ne
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,6 +16,7 @@ import grpc
 
 from harness.aggregate import WorkerDelta
 from harness.client import ControlClient, make_inputs
+from harness.engine_link import EngineLink
 from harness.errors import HarnessError
 from harness.grpc_infer import infer_method, open_channel, serialize_request
 from harness.latency import LatencyHistogram
@@ -70,6 +72,14 @@ class LoadContext:
         self._lifetime_failures = 0
         self._lifetime_hist = LatencyHistogram()
         self._users_started = 0
+        self._engine: EngineLink | None = None
+        self._engine_lock = threading.Lock()  # gevent's lock in Locust processes (monkey-patched)
+        self._engine_payload = b""
+        self._engine_cpu = 0.0  # CPU seconds the engine reported so far
+        self.lanes = 0
+        self._lanes_seq = 0
+        self._acked = 0
+        self.pump_greenlet: Any = None  # spawned by the closed-loop user (this module stays gevent-free)
         self.reset()
 
     def next_user_index(self) -> int:
@@ -87,6 +97,7 @@ class LoadContext:
         self.first_error: str | None = None
         self._t0 = time.time()
         self._cpu0 = time.process_time()
+        self._engine_cpu0 = self._engine_cpu
 
     def restart(self, options: LoadOptions) -> None:
         """A new test: fresh counters, and the request rebuilt from the (maybe changed) options.
@@ -120,6 +131,54 @@ class LoadContext:
             self._channel = open_channel(options.triton_url)
         return PreparedCall(infer_method(self._channel), payload, options.request_timeout_s)
 
+    def engine(self) -> EngineLink:
+        """The lean engine child (closed loop), configured with the prepared request; started on first use.
+
+        Under a lock: preparing and starting yield (gRPC, fork), and users start concurrently.
+        """
+        with self._engine_lock:
+            prepared, options = self.prepared(), self.options
+            if self._engine is None:
+                self._engine = EngineLink(options.triton_url, prepared.payload, options.request_timeout_s)
+            elif self._engine_payload != prepared.payload:
+                self._engine.configure(options.triton_url, prepared.payload, options.request_timeout_s)
+            self._engine_payload = prepared.payload
+            return self._engine
+
+    def set_lanes(self, count: int) -> None:
+        self.lanes = max(count, 0)
+        if self._engine is not None:
+            self._lanes_seq = self._engine.set_lanes(self.lanes)
+
+    def drain(self, timeout_s: float = 2.0) -> None:
+        """Stop every lane and wait until the engine's results up to now have been pumped in.
+
+        Waits with time.sleep, which Locust's gevent patching makes cooperative, so the pump runs meanwhile.
+        """
+        if self._engine is None:
+            return
+        self.set_lanes(0)
+        deadline = time.monotonic() + timeout_s
+        while self._acked < self._lanes_seq and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def pump(self, fire: Callable[..., Any]) -> None:
+        """Move the engine's results into the histogram and Locust's request event, until the engine ends."""
+        engine, model = self.engine(), self.options.model
+        while (batch := engine.read()) is not None:
+            self._engine_cpu = batch.cpu_s
+            self._acked = batch.ack or self._acked
+            record = self.hist.record_micros
+            for micros in batch.latencies_us:
+                record(micros)
+                fire(request_type="grpc", name=model, response_time=micros / 1000.0, response_length=0,
+                     exception=None, context={})
+            self.requests += len(batch.latencies_us)
+            for micros, message in batch.errors:
+                self.record(micros / 1e6, message)
+                fire(request_type="grpc", name=model, response_time=micros / 1000.0, response_length=0,
+                     exception=RuntimeError(message), context={})
+
     def record(self, seconds: float, error: str | None) -> None:
         self.hist.record_seconds(seconds)
         if error is None:
@@ -138,10 +197,10 @@ class LoadContext:
 
     def flush(self) -> WorkerDelta:
         """What was measured since the previous flush; the counters start again."""
-        now, cpu = time.time(), time.process_time()
+        now, cpu = time.time(), time.process_time() + self._engine_cpu  # the engine's CPU is the generator's too
         delta = WorkerDelta(
             hist=self.hist.encode() if self.hist.count else "", requests=self.requests, failures=self.failures,
-            t0=self._t0, t1=now, cpu_s=cpu - self._cpu0, late_sends=self.late_sends,
+            t0=self._t0, t1=now, cpu_s=cpu - self._cpu0 - self._engine_cpu0, late_sends=self.late_sends,
             max_send_lag_ms=self.max_send_lag_ms, dropped=self.dropped, in_flight=self.in_flight,
             first_error=self.first_error,
         )
@@ -160,6 +219,9 @@ class LoadContext:
 
     def close(self) -> None:
         """Close the channel explicitly: one left to the garbage collector can hang the process at exit."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         if self._channel is not None:
             self._channel.close()
             self._channel = None

@@ -154,6 +154,7 @@ def _on_worker_report(environment: Environment, client_id: str, data: dict[str, 
 
 def _on_test_stop(environment: Environment) -> None:
     context = context_of(environment)
+    context.drain()  # the engine's last results reach Locust's stats and the histogram before the flush
     if isinstance(environment.runner, LocalRunner):
         if context.reporter is not None:
             context.reporter.kill()

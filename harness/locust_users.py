@@ -46,13 +46,29 @@ class _TritonUserBase(User):
 
 
 class TritonUser(_TritonUserBase):
-    """Closed loop: each user keeps one request in flight and sends the next as soon as it is answered."""
+    """Closed loop: each user keeps one request in flight and sends the next as soon as it is answered.
 
-    wait_time = constant(0)
+    The requests themselves run in the process's lean engine (grpc.aio outside gevent, harness.lean_engine):
+    each user is one lane of it. A pump greenlet feeds every result to Locust's request event and to the exact
+    histogram, so Locust's statistics, the web UI and the user count behave as with any Locust user.
+    """
+
+    wait_time = constant(1.0)
+
+    def on_start(self) -> None:
+        super().on_start()
+        context = self.context
+        context.engine()
+        if context.pump_greenlet is None or context.pump_greenlet.dead:
+            context.pump_greenlet = gevent.spawn(context.pump, self.fire)
+        context.set_lanes(context.lanes + 1)
+
+    def on_stop(self) -> None:
+        self.context.set_lanes(self.context.lanes - 1)
 
     @task
-    def infer(self) -> None:
-        self.send(time.perf_counter())
+    def keep_lane(self) -> None:
+        """Nothing to do per request here: the lane runs in the engine while this user lives."""
 
 
 class TritonOpenLoopUser(_TritonUserBase):
