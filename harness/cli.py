@@ -7,6 +7,7 @@ import sys
 from typing import Callable
 
 from harness import __version__
+from harness.cli_flags import add_server_flags
 from harness.errors import HarnessError
 
 
@@ -20,27 +21,20 @@ def _models(args: argparse.Namespace) -> int:
     return run_models(args)
 
 
-def _add_server_flags(parser: argparse.ArgumentParser, with_url: bool = True) -> None:
-    parser.add_argument("--model-repository", metavar="DIR", help="Triton model repository (default: the bundled one)")
-    parser.add_argument("--tritonserver", metavar="PATH", help="tritonserver binary (default: nvidia-pytriton's, then PATH)")
-    if with_url:
-        parser.add_argument("--url", metavar="HOST:PORT", help="a running Triton's gRPC endpoint (no server is started)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Is a GPU necessary? Load-test Triton models.")
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="start Triton on the model repository and serve until Ctrl-C")
-    _add_server_flags(serve, with_url=False)
+    add_server_flags(serve, with_url=False)
     serve.add_argument("--models", help="comma-separated models to load (default: all)")
     serve.add_argument("--grpc-port", type=int, help="gRPC port on 127.0.0.1 (default: a free one)")
     serve.add_argument("--log", metavar="FILE", help="server log (default: results/serve/triton.log)")
     serve.set_defaults(handler=_serve)
 
     models = commands.add_parser("models", help="list models with their inputs, outputs and instance groups")
-    _add_server_flags(models)
+    add_server_flags(models)
     models.set_defaults(handler=_models)
 
     for register in _EXTRA_COMMANDS:

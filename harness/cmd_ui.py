@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.client import ControlClient
+from harness.cli_flags import add_server_flags
 from harness.errors import ConfigError, LoadError, ModelError
 from harness.procs import start_child, stop_child
 from harness.repository import resolve_repository
@@ -33,9 +34,7 @@ STARTUP_TIMEOUT_S = 60.0
 def add_ui_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("ui", help="Locust's web UI with local workers, for interactive load tests")
     p.add_argument("--model", required=True, help="model name in the repository")
-    p.add_argument("--url", metavar="HOST:PORT", help="a running Triton's gRPC endpoint (no server is started)")
-    p.add_argument("--model-repository", metavar="DIR", help="Triton model repository (default: the bundled one)")
-    p.add_argument("--tritonserver", metavar="PATH", help="tritonserver binary (default: nvidia-pytriton's, then PATH)")
+    add_server_flags(p)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local Locust workers (default: one per core)")
     p.add_argument("--web-host", default=LOOPBACK, help=f"web UI address (default {LOOPBACK})")
     p.add_argument("--web-port", type=int, default=8089, help="web UI port (default 8089)")

@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 import gevent
-from locust.argument_parser import parse_options
+from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.event import Events
 from locust.runners import MasterRunner
@@ -68,7 +68,8 @@ class LoadDriver:
                 "--report-interval", str(s.report_interval_s), "--latency-file", ""]
 
     def _start_master(self) -> None:
-        options = parse_options(args=["--headless", *self._options()])
+        # Locust's own parser with our options registered; no locust.conf: the sweep's flags say everything.
+        options = get_parser(default_config_files=[]).parse_args(args=["--headless", *self._options()])
         self.environment = Environment(user_classes=[TritonUser, TritonOpenLoopUser], events=Events(),
                                        parsed_options=options)
         self._port = free_port()

@@ -66,7 +66,7 @@ def run_series(run: Run) -> list[charts.Series]:
 
 def _figures(run: Run, series: list[charts.Series]) -> list[tuple[str, charts.Figure]]:
     figures = [
-        ("Throughput vs latency", charts.throughput_latency(series, run.slo)),
+        ("Throughput vs latency", charts.throughput_latency(series, run.slo, log_toggle=True)),
         ("Latency vs load", charts.latency_vs_load(series)),
         ("Server time per request (Triton statistics)", charts.server_breakdown(series)),
         ("Open-loop levels: offered vs achieved rate", charts.rate_figure(series)),

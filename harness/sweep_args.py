@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from harness.cli_flags import add_server_flags
 from harness.errors import ConfigError
 from harness.specs import (parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo)
 from harness.sweep_spec import SweepSpec
@@ -19,9 +20,7 @@ def _run(args: argparse.Namespace) -> int:
 def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sweep", help="measure a model under rising load per instance group; write a run + report")
     p.add_argument("--model", required=True, help="model name in the repository")
-    p.add_argument("--model-repository", metavar="DIR", help="Triton model repository (default: the bundled one)")
-    p.add_argument("--url", metavar="HOST:PORT", help="a running Triton's gRPC endpoint (no server is started)")
-    p.add_argument("--tritonserver", metavar="PATH", help="tritonserver binary (default: nvidia-pytriton's, then PATH)")
+    add_server_flags(p)
     p.add_argument("--instances", default="cpu:1", help="instance groups, one curve each, e.g. cpu:1,cpu:2,gpu:1")
     p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
     p.add_argument("--max-batch-size", type=int, help="override the model's max_batch_size")

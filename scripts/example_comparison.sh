@@ -9,8 +9,8 @@ common=(--warmup 2s --window 2s --max-windows 6 --slo p99=100ms --instances cpu:
 .venv/bin/harness sweep --model mnist_cnn --concurrency 1,2,4,8,16 --label float32 --output "$out/mnist_cnn" "${common[@]}"
 .venv/bin/harness sweep --model mnist_cnn_int8 --concurrency 1,2,4,8,16 --label int8 --output "$out/mnist_cnn_int8" "${common[@]}"
 .venv/bin/harness sweep --model resnet50 --concurrency 1,2,4 --label resnet50 --output "$out/resnet50" "${common[@]}"
-.venv/bin/harness compare "$out/mnist_cnn" "$out/mnist_cnn_int8" -o "$out/compare-mnist-float-vs-int8.html" \
-  --target-rps 500 --slo p99=50ms --cost cpu:1=0.05,cpu:2=0.10,gpu:1=2.50 | tee "$out/compare-mnist.txt"
+.venv/bin/harness compare "$out/mnist_cnn" "$out/mnist_cnn_int8" "$out/resnet50" -o "$out/compare.html" \
+  --target-rps 500 --slo p99=50ms --cost cpu:1=0.05,cpu:2=0.10,gpu:1=2.50 | tee "$out/compare.txt"
 .venv/bin/harness verdict "$out/resnet50" --target-rps 50 --slo p99=200ms --cost cpu:1=0.05,cpu:2=0.10,gpu:1=2.50 \
   | tee "$out/verdict-resnet50.txt"
 # Keep only what is small: the pages and run JSON, not logs or server output.

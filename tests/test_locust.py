@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -195,3 +196,30 @@ def test_harness_ui_starts_workers_and_stops_on_ctrl_c(triton_url: str, control:
         os.kill(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0
     assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def post_form(url: str, fields: list[tuple[str, str]]) -> Any:
+    data = urllib.parse.urlencode(fields).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:
+        return json.load(response)
+
+
+def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, control: ControlClient,
+                                                          tmp_path: Path) -> None:
+    """What a user does in the browser's start form: pick TritonOpenLoopUser, set Target rps, start."""
+    control.load("identity")
+    with harness_ui(triton_url, "identity", 1, tmp_path) as (process, web):
+        started = post_form(f"{web}/swarm", [("user_count", "2"), ("spawn_rate", "2"), ("host", ""),
+                                             ("user_classes", "TritonOpenLoopUser"), ("target_rps", "40"),
+                                             ("model", "identity"), ("triton_url", triton_url)])
+        assert started["success"], started
+        time.sleep(1.0)
+        first = get_json(f"{web}/latency.json")["requests"]
+        time.sleep(4.0)
+        second = get_json(f"{web}/latency.json")
+        urllib.request.urlopen(f"{web}/stop", timeout=10).close()
+        rate = (second["requests"] - first) / 4.0
+        assert second["failures"] == 0
+        assert 25 <= rate <= 55, rate  # 40 req/s offered across both users (reports arrive each second)
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=30) == 0
