@@ -13,7 +13,9 @@ fi
 if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "installing dependencies (requirements.lock) ..."
   .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install --quiet -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
+  # --no-deps: the lock is the whole, tested closure. (nvidia-pytriton asks for tritonclient[http], whose pin
+  # of geventhttpclient conflicts with Locust's; the harness uses neither pytriton's Python API nor HTTP.)
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install --quiet --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import harness, torch, tritonclient.grpc, locust, plotly, hdrh, pytriton" \
     || { echo "setup: dependencies failed to install; see pip's messages above" >&2; exit 1; }
