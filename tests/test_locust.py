@@ -217,7 +217,7 @@ def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, contro
         first = get_json(f"{web}/latency.json")["requests"]
         time.sleep(4.0)
         second = get_json(f"{web}/latency.json")
-        urllib.request.urlopen(f"{web}/stop", timeout=10).close()
+        urllib.request.urlopen(urllib.request.Request(f"{web}/stop", data=b""), timeout=10).close()
         rate = (second["requests"] - first) / 4.0
         assert second["failures"] == 0
         assert 25 <= rate <= 55, rate  # 40 req/s offered across both users (reports arrive each second)
