@@ -7,6 +7,7 @@ as a WorkerDelta. No Locust imports: the users and the plugin hand it what it ne
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from harness.engine_link import EngineLink
 from harness.errors import HarnessError
 from harness.grpc_infer import infer_method, open_channel, serialize_request
 from harness.latency import LatencyHistogram
+
+log = logging.getLogger("harness")
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ class LoadContext:
                 self.record(micros / 1e6, message)
                 fire(request_type="grpc", name=model, response_time=micros / 1000.0, response_length=0,
                      exception=RuntimeError(message), context={})
+        if self._engine is engine:  # not closed by us: say so, instead of a load that silently stops
+            self.first_error = self.first_error or "the lean load engine exited; see this process's stderr"
+            log.error("the lean load engine (python -m harness.lean_engine) exited unexpectedly")
 
     def record(self, seconds: float, error: str | None) -> None:
         self.hist.record_seconds(seconds)

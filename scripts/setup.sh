@@ -17,7 +17,7 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   # of geventhttpclient conflicts with Locust's; the harness uses neither pytriton's Python API nor HTTP.)
   .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install --quiet --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import harness, torch, tritonclient.grpc, locust, plotly, hdrh, pytriton" \
+  .venv/bin/python -c "import locust, harness, torch, tritonclient.grpc, plotly, hdrh, pytriton" \
     || { echo "setup: dependencies failed to install; see pip's messages above" >&2; exit 1; }
   touch "$stamp"
 fi
