@@ -25,7 +25,11 @@ class Batch:
     latencies_us: array.array  # successful requests
     errors: list[tuple[int, str]]  # (latency us, Triton's message)
     cpu_s: float  # the engine's CPU time so far
-    ack: int | None = None  # the lanes command this frame answers
+    ack: int | None = None  # the command this frame answers
+    late: int = 0  # open loop: sends later than their schedule, since the previous frame
+    max_lag_ms: float = 0.0
+    dropped: int = 0  # open loop: sends skipped at the in-flight cap
+    in_flight: int = 0
 
 
 class EngineLink:
@@ -39,9 +43,23 @@ class EngineLink:
         self._send({"op": "config", "url": url, "payload": payload, "timeout": timeout_s})
 
     def set_lanes(self, count: int) -> int:
-        """Ask for `count` lanes; returns the sequence number its acknowledgement frame will carry."""
+        """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""
+        return self._command({"op": "lanes", "n": count})
+
+    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int) -> None:
+        self._send({"op": "schedule", "id": key, "rps": rate, "arrivals": arrivals, "seed": seed,
+                    "max_in_flight": max_in_flight})
+
+    def unschedule(self, key: int) -> None:
+        self._send({"op": "unschedule", "id": key})
+
+    def stop(self) -> int:
+        """Stop every lane and schedule; returns the sequence number its acknowledgement will carry."""
+        return self._command({"op": "stop"})
+
+    def _command(self, message: dict[str, Any]) -> int:
         self._seq += 1
-        self._send({"op": "lanes", "n": count, "seq": self._seq})
+        self._send({**message, "seq": self._seq})
         return self._seq
 
     def read(self) -> Batch | None:
@@ -57,7 +75,9 @@ class EngineLink:
         latencies = array.array("I")
         latencies.frombytes(message["lat"])
         errors = [(int(us), str(text)) for us, text in message["err"]]
-        return Batch(latencies, errors, float(message["cpu"]), message.get("ack"))
+        return Batch(latencies, errors, float(message["cpu"]), message.get("ack"), int(message.get("late", 0)),
+                     float(message.get("max_lag_ms", 0.0)), int(message.get("dropped", 0)),
+                     int(message.get("in_flight", 0)))
 
     def close(self) -> None:
         process, self._process = self._process, None

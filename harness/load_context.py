@@ -1,8 +1,9 @@
-"""Per-process state of a load generator: options, the prepared request, the channel, the running histogram.
+"""Per-process state of a load generator: options, the prepared request, the lean engine, the histogram.
 
-One LoadContext per Locust process, shared by its users: the request is built and serialized once, one gRPC
-channel multiplexes every user's calls, and results accumulate in a histogram that is flushed to the master
-as a WorkerDelta. No Locust imports: the users and the plugin hand it what it needs.
+One LoadContext per Locust process, shared by its users: the request is built and serialized once, the lean
+engine child sends it (closed-loop lanes, open-loop schedules), and results accumulate in a histogram that is
+flushed to the master as a WorkerDelta. No Locust or gevent imports: the users and the plugin hand it what it
+needs.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import grpc
 
 from harness.aggregate import WorkerDelta
 from harness.client import ControlClient, make_inputs
 from harness.engine_link import EngineLink
 from harness.errors import HarnessError
-from harness.grpc_infer import infer_method, open_channel, serialize_request
+from harness.grpc_infer import serialize_request
 from harness.latency import LatencyHistogram
 
 log = logging.getLogger("harness")
@@ -57,20 +57,12 @@ class LoadOptions:
         )
 
 
-@dataclass(frozen=True)
-class PreparedCall:
-    call: Callable[..., bytes]
-    payload: bytes
-    timeout_s: float
-
-
 class LoadContext:
     def __init__(self, options: LoadOptions) -> None:
         self.options = options
         self.reporter: Any = None  # the local runner's report greenlet
-        self._channel: grpc.Channel | None = None
         self._control: ControlClient | None = None
-        self._prepared: PreparedCall | None = None
+        self._payload: bytes | None = None
         self._lifetime_requests = 0
         self._lifetime_failures = 0
         self._lifetime_hist = LatencyHistogram()
@@ -111,28 +103,26 @@ class LoadContext:
         if options.triton_url != self.options.triton_url:
             self.close()
         self.options = options
-        self._prepared = None
+        self._payload = None
+        self._users_started = 0  # user indices seed the open-loop schedules: the same in every test
         self.reset()
 
-    def prepared(self) -> PreparedCall:
-        """The serialized request and the call to send it: built on first use, shared by every user."""
-        if self._prepared is None:
-            self._prepared = self._prepare()
-        return self._prepared
+    def payload(self) -> bytes:
+        """The serialized request: built on first use from the model's metadata, shared by every user."""
+        if self._payload is None:
+            self._payload = self._prepare()
+        return self._payload
 
-    def _prepare(self) -> PreparedCall:
+    def _prepare(self) -> bytes:
         options = self.options
         if self._control is None:
             self._control = ControlClient(options.triton_url, timeout_s=30)
         try:
             spec = self._control.model_spec(options.model)
-            payload = serialize_request(options.model, make_inputs(spec, options.batch_size, options.input_seed))
+            return serialize_request(options.model, make_inputs(spec, options.batch_size, options.input_seed))
         except HarnessError:
             # Let every request fail with the server's message (unknown model...): counted, not a crash.
-            payload = serialize_request(options.model, {})
-        if self._channel is None:
-            self._channel = open_channel(options.triton_url)
-        return PreparedCall(infer_method(self._channel), payload, options.request_timeout_s)
+            return serialize_request(options.model, {})
 
     def engine(self) -> EngineLink:
         """The lean engine child (closed loop), configured with the prepared request; started on first use.
@@ -140,12 +130,12 @@ class LoadContext:
         Under a lock: preparing and starting yield (gRPC, fork), and users start concurrently.
         """
         with self._engine_lock:
-            prepared, options = self.prepared(), self.options
+            payload, options = self.payload(), self.options
             if self._engine is None:
-                self._engine = EngineLink(options.triton_url, prepared.payload, options.request_timeout_s)
-            elif self._engine_payload != prepared.payload:
-                self._engine.configure(options.triton_url, prepared.payload, options.request_timeout_s)
-            self._engine_payload = prepared.payload
+                self._engine = EngineLink(options.triton_url, payload, options.request_timeout_s)
+            elif self._engine_payload != payload:
+                self._engine.configure(options.triton_url, payload, options.request_timeout_s)
+            self._engine_payload = payload
             return self._engine
 
     def set_lanes(self, count: int) -> None:
@@ -153,14 +143,26 @@ class LoadContext:
         if self._engine is not None:
             self._lanes_seq = self._engine.set_lanes(self.lanes)
 
+    def schedule(self, user_index: int) -> None:
+        """An open-loop send schedule for one user: its share of --target-rps, seeded per user."""
+        options = self.options
+        seed = options.input_seed * 1_000_003 + user_index  # same seed, same schedule
+        self.engine().schedule(user_index, options.target_rps / options.num_users, options.arrivals, seed,
+                               options.max_in_flight)
+
+    def unschedule(self, user_index: int) -> None:
+        if self._engine is not None:
+            self._engine.unschedule(user_index)
+
     def drain(self, timeout_s: float = 2.0) -> None:
-        """Stop every lane and wait until the engine's results up to now have been pumped in.
+        """Stop every lane and schedule and wait until the engine's results up to now have been pumped in.
 
         Waits with time.sleep, which Locust's gevent patching makes cooperative, so the pump runs meanwhile.
         """
         if self._engine is None:
             return
-        self.set_lanes(0)
+        self.lanes = 0
+        self._lanes_seq = self._engine.stop()
         deadline = time.monotonic() + timeout_s
         while self._acked < self._lanes_seq and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -171,6 +173,10 @@ class LoadContext:
         while (batch := engine.read()) is not None:
             self._engine_cpu = batch.cpu_s
             self._acked = batch.ack or self._acked
+            self.late_sends += batch.late
+            self.max_send_lag_ms = max(self.max_send_lag_ms, batch.max_lag_ms)
+            self.dropped += batch.dropped
+            self.in_flight = batch.in_flight
             record = self.hist.record_micros
             for micros in batch.latencies_us:
                 record(micros)
@@ -193,13 +199,6 @@ class LoadContext:
             self.requests += 1
             self.failures += 1
             self.first_error = self.first_error or error
-
-    def record_send_lag(self, lag_s: float, late_threshold_s: float) -> None:
-        if lag_s > late_threshold_s:
-            self.late_sends += 1
-        lag_ms = lag_s * 1000.0
-        if lag_ms > self.max_send_lag_ms:
-            self.max_send_lag_ms = lag_ms
 
     def flush(self) -> WorkerDelta:
         """What was measured since the previous flush; the counters start again."""
@@ -224,14 +223,11 @@ class LoadContext:
                 "histogram_count": self._lifetime_hist.count}
 
     def close(self) -> None:
-        """Close the channel explicitly: one left to the garbage collector can hang the process at exit."""
+        """Stop the engine and close the control channel explicitly (one left to the GC can hang the exit)."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
         if self._control is not None:
             self._control.close()
             self._control = None
-        self._prepared = None
+        self._payload = None
