@@ -1,4 +1,5 @@
-"""The lean inference path the load generator uses: one request serialized once, sent as raw bytes.
+"""The lean request path: one request serialized once, sent as raw bytes (probes, checks; the lean engine
+sends the same bytes).
 
 tritonclient's `infer` builds InferInput objects, a protobuf message and its serialization on every call,
 and parses every response (about 190 us of client CPU per request here). Load generation sends the same
@@ -52,10 +53,3 @@ def open_channel(url: str) -> grpc.Channel:
 def infer_method(channel: grpc.Channel) -> Callable[..., bytes]:
     """The ModelInfer call with identity (de)serializers: bytes in, bytes out."""
     return channel.unary_unary(_METHOD)
-
-
-def error_message(exc: grpc.RpcError) -> str:
-    """Triton's own message for a failed call."""
-    details = exc.details() if hasattr(exc, "details") else None
-    code = exc.code().name if hasattr(exc, "code") and exc.code() else "ERROR"
-    return f"{code}: {details or exc}"
