@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 RATE_SHORTFALL = 0.9
 # A send this far behind schedule means the generator, not the server, set the pace.
 LATE_LAG_MS = 10.0
+# Fewer requests than this make a window's rate and p99 noise (perf_analyzer's default request count).
+MIN_WINDOW_REQUESTS = 50
+WINDOW_STRETCH = 5
 
 
 @dataclass
@@ -158,8 +161,7 @@ class LevelRunner:
         snapshots = [self.control.statistics(self.spec.model)]
         windows: list[Window] = []
         for index in range(self.spec.max_windows):
-            self.driver.sleep(self.spec.window_s)
-            tally = self.driver.take_window()
+            tally = self._window()
             snapshots.append(self.control.statistics(self.spec.model))
             tallies.append(tally)
             windows.append(window_of(tally))
@@ -169,6 +171,18 @@ class LevelRunner:
             if status.stable:
                 break
         return tallies, snapshots
+
+    def _window(self) -> Tally:
+        """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for
+        its rate and p99 to mean something, within WINDOW_STRETCH times --window."""
+        window_s = self.spec.window_s
+        self.driver.sleep(window_s)
+        tally, elapsed = self.driver.take_window(), window_s
+        while tally.requests < MIN_WINDOW_REQUESTS and elapsed < WINDOW_STRETCH * window_s:
+            self.driver.sleep(window_s / 2)
+            tally.merge(self.driver.take_window())
+            elapsed += window_s / 2
+        return tally
 
 
 def window_of(tally: Tally) -> Window:
