@@ -16,9 +16,9 @@ import gevent
 from harness.client import ControlClient
 from harness.errors import ConfigError
 from harness.progress import SweepProgress
-from harness.report import write_report
+from harness.report import capacity_sentence, write_report
 from harness.repository import resolve_repository
-from harness.results import Curve, Run
+from harness.results import Run
 from harness.server import open_server
 from harness.specs import parse_url
 from harness.sweep import SweepState, new_run, sweep_variant
@@ -81,17 +81,7 @@ def _finish(state: SweepState, folder: Path, complete: bool) -> None:
     print(f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
           f"  report: {folder / 'report.html'}")
     for curve in state.run.curves:
-        print(f"  {curve.instance_group}: {_capacity_text(curve, state.run)}")
-
-
-def _capacity_text(curve: Curve, run: Run) -> str:
-    if curve.skipped_reason:
-        return curve.skipped_reason
-    cap = curve.capacity
-    if cap.max_rps_within_slo is None:
-        return f"no stable level within {run.slo} ({len(curve.levels) or len(curve.probes)} measured)"
-    where = f"concurrency {cap.at_concurrency}" if cap.at_concurrency else f"{cap.at_rate:g} req/s offered"
-    return f"{cap.max_rps_within_slo:.1f} req/s within {run.slo} (at {where})"
+        print(f"  {capacity_sentence(state.run, curve)}")
 
 
 def _graceful_sigterm() -> None:
