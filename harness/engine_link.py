@@ -1,4 +1,5 @@
-"""The Locust side of the lean engine: starts `python -m harness.lean_engine`, steers it, reads its results.
+"""The Locust side of the lean engine: starts it (compiled or Python, see harness.native_engine), steers it,
+reads its results.
 
 Runs under gevent (Locust); the pipes of gevent's subprocess are cooperative, so reading results blocks only
 the pump greenlet. The engine is our child, stopped by PID.
@@ -9,12 +10,12 @@ from __future__ import annotations
 import array
 import struct
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
+from harness.native_engine import engine_command
 from harness.procs import stop_child
 
 _HEADER = struct.Struct(">I")
@@ -35,7 +36,7 @@ class Batch:
 class EngineLink:
     def __init__(self, url: str, payload: bytes, timeout_s: float) -> None:
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "harness.lean_engine"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            list(engine_command()), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._send({"op": "config", "url": url, "payload": payload, "timeout": timeout_s})
         self._seq = 0
 

@@ -1,4 +1,7 @@
-"""The lean load engine: closed-loop gRPC lanes on grpc.aio, in a process of its own, outside gevent.
+"""The Python lean load engine: closed-loop gRPC lanes on grpc.aio, in a process of its own, outside gevent.
+
+The fallback where the compiled engine (harness/native/lean_engine.cc, same protocol, ~a third of the CPU per
+request) cannot be built; harness.native_engine picks which one runs.
 
 Measured here on the identity model at concurrency 16 (client CPU per request): grpc's gevent integration
 costs ~195 us whatever the call style (blocking, futures, streaming); grpc.aio on plain asyncio ~105 us. Locust

@@ -21,6 +21,7 @@ from harness.engine_link import EngineLink
 from harness.errors import HarnessError
 from harness.grpc_infer import serialize_request
 from harness.latency import LatencyHistogram
+from harness.native_engine import engine_command, engine_name
 
 log = logging.getLogger("harness")
 
@@ -133,6 +134,7 @@ class LoadContext:
             payload, options = self.payload(), self.options
             if self._engine is None:
                 self._engine = EngineLink(options.triton_url, payload, options.request_timeout_s)
+                log.info("load engine: %s", engine_name())
             elif self._engine_payload != payload:
                 self._engine.configure(options.triton_url, payload, options.request_timeout_s)
             self._engine_payload = payload
@@ -189,7 +191,7 @@ class LoadContext:
                      exception=RuntimeError(message), context={})
         if self._engine is engine:  # not closed by us: say so, instead of a load that silently stops
             self.first_error = self.first_error or "the lean load engine exited; see this process's stderr"
-            log.error("the lean load engine (python -m harness.lean_engine) exited unexpectedly")
+            log.error("the lean load engine (%s) exited unexpectedly", " ".join(engine_command()))
 
     def record(self, seconds: float, error: str | None) -> None:
         self.hist.record_seconds(seconds)

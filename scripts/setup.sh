@@ -21,3 +21,15 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
     || { echo "setup: dependencies failed to install; see pip's messages above" >&2; exit 1; }
   touch "$stamp"
 fi
+
+# The compiled lean engine (harness/native/lean_engine.cc): gRPC C++ and msgpack-cxx from Debian, built once
+# into ~/.cache/triton-harness. Without them the load generator falls back to its Python engine (~4x the CPU).
+engine_packages="g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
+if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]; then
+  echo "installing $engine_packages (Debian) for the compiled lean engine ..."
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq --no-install-recommends $engine_packages >/dev/null; } \
+    || echo "setup: could not install $engine_packages; the load generator will use its slower Python engine" >&2
+fi
+.venv/bin/python -m harness.native_engine >/dev/null \
+  || echo "setup: the compiled lean engine did not build (see above); the Python engine will be used" >&2

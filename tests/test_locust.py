@@ -73,11 +73,14 @@ def assert_ordered(latency: dict[str, float]) -> None:
     assert 0 < latency["min"] <= latency["p50"]
 
 
-def test_headless_single_process_counts_agree_with_locust(triton_url: str, control: ControlClient,
-                                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_headless_single_process_counts_agree_with_locust(engine: str, triton_url: str, control: ControlClient,
+                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_LEAN_ENGINE", engine)  # the compiled engine and its Python fallback alike
     control.load("mnist_cnn")
-    run_locust(locust_args(CLOSED_LOOP, triton_url, "mnist_cnn", tmp_path, "--headless", "-u", "4", "-r", "4",
-                           "-t", "4s"), tmp_path)
+    result = run_locust(locust_args(CLOSED_LOOP, triton_url, "mnist_cnn", tmp_path, "--headless", "-u", "4", "-r",
+                                    "4", "-t", "4s"), tmp_path)
+    assert f"load engine: {engine}" in result.stderr
     doc, theirs = ours(tmp_path), locust_final(tmp_path)
     assert doc["requests"] > 0 and doc["failures"] == 0
     assert doc["histogram_count"] == doc["requests"] == theirs["num_requests"]
@@ -119,7 +122,10 @@ def test_master_with_two_workers_merges_exactly(triton_url: str, control: Contro
     assert_ordered(doc["latency_ms"])
 
 
-def test_unknown_model_counts_failures_with_tritons_message(triton_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["native", "python"])
+def test_unknown_model_counts_failures_with_tritons_message(engine: str, triton_url: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_LEAN_ENGINE", engine)
     result = run_locust(locust_args(CLOSED_LOOP, triton_url, "no_such_model", tmp_path, "--headless", "-u", "2",
                                     "-r", "2", "-t", "3s"), tmp_path)
     assert result.returncode == 1  # Locust's exit code when requests failed
