@@ -23,7 +23,9 @@ from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
 from harness.aggregate import Aggregator, WorkerDelta
+from harness.errors import HarnessError
 from harness.load_context import LoadContext, LoadOptions
+from harness.native_engine import engine_command
 from harness.web_latency import register_latency_pages
 
 grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to gevent, not block the process
@@ -117,6 +119,8 @@ def install(environment: Environment) -> None:
     """Attach the load context (and, off workers, the aggregator) and bind the listeners to this environment."""
     options = LoadOptions.from_parsed(environment.parsed_options)
     setattr(environment, _CONTEXT_ATTR, LoadContext(options))
+    if not isinstance(environment.runner, MasterRunner):
+        _choose_engine()
     handlers = environment.events
     handlers.test_start.add_listener(lambda **_: _on_test_start(environment))
     handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
@@ -132,6 +136,15 @@ def install(environment: Environment) -> None:
     handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
     if environment.web_ui is not None:
         register_latency_pages(environment.web_ui.app, lambda: latency_document(environment))
+
+
+def _choose_engine() -> None:
+    """Pick (and build, if needed) the lean engine now, not at the first request; a bad choice ends here."""
+    try:
+        engine_command()
+    except HarnessError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
 
 
 def _on_test_start(environment: Environment) -> None:

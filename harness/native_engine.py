@@ -43,8 +43,8 @@ def binary_path() -> Path:
 def build() -> Path:
     """The compiled engine, built now if the cache has none; NativeEngineUnavailable says why not."""
     target = binary_path()
-    if target.exists():
-        return target
+    if target.exists() and _runs(target):
+        return target  # (one that no longer runs, e.g. after a gRPC library upgrade, is rebuilt)
     if shutil.which("g++") is None or shutil.which("pkg-config") is None:
         raise NativeEngineUnavailable(f"no g++/pkg-config to build the compiled lean engine; {PACKAGES_HINT}")
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++"], capture_output=True, text=True)
@@ -61,6 +61,14 @@ def build() -> Path:
             raise NativeEngineUnavailable(f"building the compiled lean engine failed: {tail}; {PACKAGES_HINT}")
         os.replace(output, target)
     return target
+
+
+def _runs(binary: Path) -> bool:
+    try:
+        probe = subprocess.run([str(binary), "--schedule", "1", "constant", "0", "1"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
 
 
 @lru_cache(maxsize=None)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness import perf_analyzer  # noqa: E402
 from harness.client import ControlClient  # noqa: E402
+from harness.native_engine import engine_name  # noqa: E402
 from harness.repository import BUNDLED_REPOSITORY  # noqa: E402
 from harness.results import InstanceGroup  # noqa: E402
 from harness.server import LocalServer  # noqa: E402
@@ -83,7 +84,7 @@ def main() -> int:
             ControlClient(server.endpoints.grpc_url) as control:
         url = server.endpoints.grpc_url
         load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
-        print(f"perf_analyzer: {perf_analyzer.find_or_install()}", flush=True)
+        print(f"perf_analyzer: {perf_analyzer.find_or_install()}; load engine: {engine_name()}", flush=True)
         for index in range(args.rounds):
             for name, run in (("locust (harness)", lambda: locust_run(url, args.concurrency, args.duration,
                                                                        Path(tmp) / f"l{index}")),

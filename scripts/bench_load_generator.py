@@ -23,6 +23,7 @@ from typing import Any
 from harness import perf_analyzer
 from harness.client import ControlClient
 from harness.errors import HarnessError
+from harness.native_engine import engine_name
 from harness.repository import BUNDLED_REPOSITORY
 from harness.results import InstanceGroup
 from harness.server import LOOPBACK, LocalServer, free_port
@@ -95,7 +96,7 @@ def main() -> int:
                 print(f"  {name}, {users} users: {results[users, name]['rps']:.0f} req/s", flush=True)
         if not args.no_perf_analyzer:
             try:
-                print(f"perf_analyzer: {perf_analyzer.find_or_install()}", flush=True)
+                print(f"perf_analyzer: {perf_analyzer.find_or_install()}; load engine: {engine_name()}", flush=True)
                 for users in levels:
                     results[users, "perf_analyzer"] = perf_level(url, users)
                     print(f"  perf_analyzer, concurrency {users}: {results[users, 'perf_analyzer']['rps']:.0f} req/s",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -141,7 +143,7 @@ def test_engine_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_a_compiler_auto_falls_back_and_native_says_how_to_fix(
-        monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built here
     monkeypatch.setattr(native_engine.shutil, "which", lambda name: None)
     native_engine.engine_command.cache_clear()
@@ -156,3 +158,23 @@ def test_without_a_compiler_auto_falls_back_and_native_says_how_to_fix(
         assert "using the Python engine" in caplog.text
     finally:
         native_engine.engine_command.cache_clear()
+
+
+def test_locust_refuses_an_unknown_engine_choice_in_one_line(tmp_path: Path) -> None:
+    locustfile = Path(__file__).resolve().parent.parent / "loadtests" / "triton_grpc.py"
+    result = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-t", "2s",
+                             "--triton-url", "127.0.0.1:1"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, native_engine.ENGINE_ENV: "fortran"})
+    assert result.returncode == 2
+    assert "HARNESS_LEAN_ENGINE='fortran' is not an engine" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_cached_engine_that_no_longer_runs_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    stale = native_engine.binary_path()
+    stale.parent.mkdir(parents=True)
+    stale.write_text("#!/bin/sh\nexit 127\n")  # as a binary whose shared libraries went away would
+    stale.chmod(0o755)
+    assert native_engine.build() == stale
+    printed = subprocess.run([str(stale), "--schedule", "4", "constant", "0", "2"], capture_output=True, text=True)
+    assert printed.stdout.split() == ["0.25", "0.5"]
