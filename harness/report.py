@@ -119,8 +119,18 @@ def shared_host_note(run: Run) -> str:
         "the Locust workers use is taken from the server, so CPU capacities measured this way are lower bounds. "
         "Levels where the load generator itself was the limit (worker CPU near 100 %, late sends, or achieved rate "
         f"well under offered) are flagged client-saturated and drawn with an X: {saturated} of {len(levels)} "
-        "levels here."
+        "levels here." + _engine_note(run.metadata.settings.get("load_engine"))
     )
+
+
+def _engine_note(engine: object) -> str:
+    """Which lean engine sent the requests: the Python fallback costs several times the compiled one's CPU."""
+    if engine == "native":
+        return " Requests were sent by the compiled load engine (gRPC C++)."
+    if engine == "python":
+        return (" Requests were sent by the Python load engine (the fallback where the compiled one could not be "
+                "built): it spends several times more client CPU per request, so the server got less of it.")
+    return ""
 
 
 def _levels_table(series: charts.Series) -> str:

@@ -136,3 +136,14 @@ def test_a_run_interrupted_before_its_first_level_still_reports(tmp_path: Path) 
     page = (tmp_path / "report.html").read_text()
     assert "This run is incomplete" in page and "No level has been measured" in page
     assert load_run(tmp_path / "report.html") == empty
+
+
+@pytest.mark.parametrize(("engine", "said"), [("native", "compiled load engine"), ("python", "Python load engine")])
+def test_report_says_which_load_engine_sent_the_requests(tmp_path: Path, engine: str, said: str) -> None:
+    run = cpu_gpu_run()
+    run = dataclasses.replace(run, metadata=dataclasses.replace(
+        run.metadata, settings={**run.metadata.settings, "load_engine": engine}))
+    write_report(run, tmp_path / "report.html")
+    assert said in (tmp_path / "report.html").read_text()
+    write_report(cpu_gpu_run(), tmp_path / "old.html")  # runs from before the engine was recorded: nothing said
+    assert "load engine" not in (tmp_path / "old.html").read_text()
