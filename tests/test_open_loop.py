@@ -17,6 +17,7 @@ import pytest
 from harness.client import ControlClient, make_inputs
 from harness.grpc_infer import decode_response, infer_method, open_channel, serialize_request
 from harness.run_store import load_run
+from harness.stats import RateSearch
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["--warmup", "1s", "--window", "1s", "--max-windows", "4", "--workers", "1", "--instances", "cpu:1"]
@@ -63,11 +64,17 @@ def test_rate_auto_records_probes_and_a_capacity(triton_url: str, tmp_path: Path
     run = sweep(triton_url, tmp_path / "auto", "--model", "fixed_delay", "--rate", "auto", "--slo", "p99=60ms")
     curve = run["curves"][0]
     assert len(curve["probes"]) >= 3 and curve["levels"]
-    assert [p["offered_rps"] for p in curve["probes"]][:2] == [10.0, 20.0]
+    # Each probe is the search's answer to the probes before it (a probe can fail on noise: p99 of ~50 requests
+    # per window is their maximum), starting at 10 req/s and ending with the bisection's tolerance.
+    saved = load_run(tmp_path / "auto")
+    probes, search = saved.curves[0].probes, RateSearch(saved.slo)
+    assert probes[0].offered_rps == 10.0
+    for index in range(1, len(probes)):
+        assert probes[index].offered_rps == search.next_rate(probes[:index])
+    assert search.next_rate(probes) is None
     capacity = curve["capacity"]["max_rps_within_slo"]
     assert capacity is not None and capacity < 1000.0 / 9.0  # one 10 ms instance cannot exceed ~100 req/s
     assert curve["capacity"]["at_rate"] in [p["offered_rps"] for p in curve["probes"]]
-    assert load_run(tmp_path / "auto").curves[0].probes
 
 
 @pytest.mark.integration
