@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -136,6 +137,7 @@ struct Schedule {
   PyRandom rng;
   int max_in_flight;
   double intended;
+  uint64_t version = 0;  // tells this schedule's entries in the due queue from a replaced one's
 
   Schedule(double rps, bool is_poisson, uint64_t seed, int cap, double start)
       : rate(rps), poisson(is_poisson), rng(seed), max_in_flight(cap), intended(start) { Advance(); }
@@ -215,6 +217,16 @@ class Engine {
   uint64_t generation_ = 0;
   std::unordered_set<Call*> outstanding_;
   std::map<int64_t, Schedule> schedules_;
+  // When each schedule sends next, earliest first: the per-request path never walks every open-loop user.
+  // Entries of removed or replaced schedules are skipped when they come up (their version no longer matches).
+  struct Due {
+    double at;
+    int64_t id;
+    uint64_t version;
+    bool operator>(const Due& other) const { return at > other.at; }
+  };
+  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_;
+  uint64_t next_version_ = 0;
   int in_flight_ = 0;  // open-loop requests of this generation awaiting a reply
   std::vector<uint32_t> latencies_;
   std::vector<std::pair<uint32_t, std::string>> errors_;
@@ -224,9 +236,7 @@ class Engine {
   std::deque<Command> commands_;
 
   double NextDeadline() const {
-    double deadline = next_flush_;
-    for (const auto& entry : schedules_) deadline = std::min(deadline, entry.second.intended);
-    return deadline;
+    return due_.empty() ? next_flush_ : std::min(next_flush_, due_.top().at);
   }
 
   void Start(bool lane, double origin) {
@@ -264,24 +274,27 @@ class Engine {
   }
 
   void SendDue() {
-    for (auto& entry : schedules_) {
-      Schedule& schedule = entry.second;
-      for (int sent = 0; sent < kSendsPerTurn; sent++) {
-        double now = Now();
-        if (schedule.intended > now) break;
-        double lag = now - schedule.intended;
-        if (lag > kLateS) {
-          late_++;
-          max_lag_ms_ = std::max(max_lag_ms_, lag * 1000.0);
-        }
-        if (in_flight_ >= schedule.max_in_flight) {
-          dropped_++;
-        } else {
-          in_flight_++;
-          Start(false, schedule.intended);
-        }
-        schedule.Advance();
+    for (int sent = 0; sent < kSendsPerTurn && !due_.empty(); sent++) {
+      double now = Now();
+      Due next = due_.top();
+      if (next.at > now) break;
+      due_.pop();
+      auto found = schedules_.find(next.id);
+      if (found == schedules_.end() || found->second.version != next.version) continue;  // removed or replaced
+      Schedule& schedule = found->second;
+      double lag = now - schedule.intended;
+      if (lag > kLateS) {
+        late_++;
+        max_lag_ms_ = std::max(max_lag_ms_, lag * 1000.0);
       }
+      if (in_flight_ >= schedule.max_in_flight) {
+        dropped_++;
+      } else {
+        in_flight_++;
+        Start(false, schedule.intended);
+      }
+      schedule.Advance();
+      due_.push({schedule.intended, next.id, next.version});
     }
   }
 
@@ -298,6 +311,7 @@ class Engine {
     generation_++;
     lanes_target_ = lanes_running_ = in_flight_ = 0;
     schedules_.clear();
+    due_ = {};
     for (Call* call : outstanding_) call->context.TryCancel();
   }
 
@@ -337,9 +351,11 @@ class Engine {
       schedules_.erase(command.id);
       if (command.rps > 0 && stub_) {
         uint64_t seed = static_cast<uint64_t>(command.seed < 0 ? -command.seed : command.seed);
-        schedules_.emplace(std::piecewise_construct, std::forward_as_tuple(command.id),
-                           std::forward_as_tuple(command.rps, command.arrivals == "poisson", seed,
-                                                 static_cast<int>(command.max_in_flight), Now()));
+        auto placed = schedules_.emplace(std::piecewise_construct, std::forward_as_tuple(command.id),
+                                         std::forward_as_tuple(command.rps, command.arrivals == "poisson", seed,
+                                                               static_cast<int>(command.max_in_flight), Now()));
+        placed.first->second.version = ++next_version_;
+        due_.push({placed.first->second.intended, command.id, next_version_});
       }
     } else if (command.op == "unschedule") {
       schedules_.erase(command.id);
