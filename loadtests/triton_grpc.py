@@ -7,6 +7,6 @@ Options (also in the web UI form, locust.conf and LOCUST_* variables): --triton-
 --input-seed, --request-timeout, --latency-file. Exact percentiles: http://127.0.0.1:8089/latency
 """
 
-from harness.locust_users import TritonUser
+from harness.load.users import TritonUser
 
 __all__ = ["TritonUser"]

@@ -7,6 +7,6 @@ from each request's intended send time, so server stalls are not hidden (no coor
 The user count is the number of sending loops: a handful is enough (the rate is split between them).
 """
 
-from harness.locust_users import TritonOpenLoopUser
+from harness.load.users import TritonOpenLoopUser
 
 __all__ = ["TritonOpenLoopUser"]

@@ -27,15 +27,15 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness import perf_analyzer  # noqa: E402
-from harness.client import ControlClient  # noqa: E402
-from harness.native_engine import engine_name  # noqa: E402
-from harness.repository import BUNDLED_REPOSITORY  # noqa: E402
-from harness.results import InstanceGroup  # noqa: E402
-from harness.server import LocalServer  # noqa: E402
-from harness.stats import server_delta  # noqa: E402
+import perf_analyzer  # noqa: E402
+from harness.triton.control import ControlClient  # noqa: E402
+from harness.load.engine.compiled import engine_name  # noqa: E402
+from harness.triton.repository import BUNDLED_REPOSITORY  # noqa: E402
+from harness.record.model import InstanceGroup  # noqa: E402
+from harness.triton.server import LocalServer  # noqa: E402
+from harness.sweep.rules import server_delta  # noqa: E402
 from harness.textfmt import text_table  # noqa: E402
-from harness.variants import Variant, load_variant  # noqa: E402
+from harness.triton.variants import Variant, load_variant  # noqa: E402
 
 MODEL = "identity"
 

@@ -20,15 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import perf_analyzer
-from harness.client import ControlClient
+import perf_analyzer
+from harness.triton.control import ControlClient
 from harness.errors import HarnessError
-from harness.native_engine import engine_name
-from harness.repository import BUNDLED_REPOSITORY
-from harness.results import InstanceGroup
-from harness.server import LOOPBACK, LocalServer, free_port
+from harness.load.engine.compiled import engine_name
+from harness.triton.repository import BUNDLED_REPOSITORY
+from harness.record.model import InstanceGroup
+from harness.triton.server import LOOPBACK, LocalServer, free_port
 from harness.textfmt import fmt_num, text_table
-from harness.variants import Variant, load_variant
+from harness.triton.variants import Variant, load_variant
 
 MODEL = "identity"
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "triton_grpc.py"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.client import ControlClient, make_inputs  # noqa: E402
-from harness.probe import probe  # noqa: E402
-from harness.repository import BUNDLED_REPOSITORY, model_names  # noqa: E402
-from harness.server import LocalServer  # noqa: E402
+from harness.triton.control import ControlClient, make_inputs  # noqa: E402
+from harness.triton.probe import probe  # noqa: E402
+from harness.triton.repository import BUNDLED_REPOSITORY, model_names  # noqa: E402
+from harness.triton.server import LocalServer  # noqa: E402
 
 DEFAULT_CALLS = 200
 SLOW_MODELS = {"resnet50": 30}  # about 0.1 s per image on a small CPU

@@ -22,7 +22,7 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   touch "$stamp"
 fi
 
-# The compiled lean engine (harness/native/lean_engine.cc): gRPC C++ and msgpack-cxx from Debian, built once
+# The compiled lean engine (harness/load/engine/cpp/lean_engine.cc): gRPC C++ and msgpack-cxx from Debian, built once
 # into ~/.cache/triton-harness. Without them the load generator falls back to its Python engine (~3x the CPU).
 engine_packages="g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
 if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]; then
@@ -31,5 +31,5 @@ if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]
   { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq --no-install-recommends $engine_packages >/dev/null; } \
     || echo "setup: could not install $engine_packages; the load generator will use its slower Python engine" >&2
 fi
-.venv/bin/python -m harness.native_engine >/dev/null \
+.venv/bin/python -m harness.load.engine.compiled >/dev/null \
   || echo "setup: the compiled lean engine did not build (see above); the Python engine will be used" >&2

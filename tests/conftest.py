@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.client import ControlClient
-from harness.repository import BUNDLED_REPOSITORY
-from harness.server import LocalServer
+from harness.triton.control import ControlClient
+from harness.triton.repository import BUNDLED_REPOSITORY
+from harness.triton.server import LocalServer
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Pure reasoning over saved runs: comparisons and verdicts. No Locust, no gRPC, no plotting."""

@@ -1,0 +1,184 @@
+"""The answer to "is a GPU necessary?": which measured configurations sustain a target load within an SLO,
+how many replicas and what cost the others would need. Pure: no plotting, no I/O."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.analysis.compare import capacity_within, run_labels
+from harness.errors import ConfigError, ResultsError
+from harness.record.model import Curve, Run, Slo
+from harness.textfmt import NONE, fmt_cost, fmt_num, text_table
+
+_COST_ITEM = re.compile(r"^(cpu|gpu):([1-9][0-9]*)=([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$", re.IGNORECASE)
+_COST_HELP = "write INSTANCES=DOLLARS_PER_HOUR pairs separated by commas, e.g. cpu:1=0.20,gpu:1=2.50"
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    config: str  # "cpu:2", qualified by run label and/or model when several are compared
+    is_gpu: bool
+    capacity_rps: float | None  # within the SLO on one server
+    meets: bool  # capacity >= target on one server
+    replicas: int | None  # ceil(target / capacity): an estimate assuming linear scaling
+    cost_per_hour: float | None
+    cost_per_million: float | None  # dollars per million requests at the target load
+    skipped_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    sentence: str
+    rows: tuple[VerdictRow, ...]
+    meets: tuple[str, ...]  # configs that meet the target on one server
+    closest: str | None  # the config the sentence names: the pick among those meeting, else the nearest
+
+
+def parse_costs(text: str) -> dict[str, float]:
+    """Parse "cpu:1=0.20,gpu:1=2.50" into {"cpu:1": 0.2, "gpu:1": 2.5} (dollars per server-hour)."""
+    costs: dict[str, float] = {}
+    for item in text.split(","):
+        match = _COST_ITEM.match(item.strip())
+        if match is None:
+            raise ConfigError(f"--cost {text!r}: {item.strip()!r} is not INSTANCES=DOLLARS_PER_HOUR; {_COST_HELP}")
+        key = f"{match.group(1).lower()}:{match.group(2)}"
+        if key in costs:
+            raise ConfigError(f"--cost {text!r}: {key} is given twice; give each instance group once")
+        costs[key] = float(match.group(3))
+    return costs
+
+
+def decide(runs: Sequence[Run], target_rps: float, slo: Slo, costs: dict[str, float] | None = None) -> Verdict:
+    """Weigh every measured configuration of runs against target_rps within slo, and say it in one sentence."""
+    if not math.isfinite(target_rps) or target_rps <= 0:
+        raise ConfigError(f"target throughput {target_rps!r} must be a positive number of requests per second")
+    rows = tuple(_row(curve, key, target_rps, slo, costs or {}) for key, curve in _keyed_configs(runs))
+    measured = [r for r in rows if r.skipped_reason is None]
+    if not measured:
+        raise ResultsError("the runs hold no measured configuration (all skipped or empty); measure one first")
+    sentence, named = _sentence(measured, target_rps, slo)
+    return Verdict(sentence, rows, tuple(r.config for r in measured if r.meets), named)
+
+
+def _keyed_configs(runs: Sequence[Run]) -> list[tuple[str, Curve]]:
+    """Name each curve by its instance group, qualified only as far as needed to tell them apart."""
+    labels = run_labels(runs)
+    with_model = len({c.model for r in runs for c in r.curves}) > 1
+
+    def key(i: int, c: Curve) -> str:
+        parts = ([labels[i]] if len(runs) > 1 else []) + ([c.model] if with_model else []) + [str(c.instance_group)]
+        return " ".join(parts)
+
+    keyed = [(key(i, c), c) for i, r in enumerate(runs) for c in r.curves]
+    keys = [k for k, _ in keyed]
+    return [(f"{k} b{c.batch_size}" if keys.count(k) > 1 else k, c) for k, c in keyed]
+
+
+def _row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float]) -> VerdictRow:
+    is_gpu = curve.instance_group.kind == "GPU"
+    per_hour = costs.get(str(curve.instance_group))
+    if curve.skipped_reason is not None or not curve.levels:
+        return VerdictRow(key, is_gpu, None, False, None, per_hour, None, curve.skipped_reason or "no levels")
+    capacity, _ = capacity_within(curve, slo)
+    if not capacity:  # None, or a level that served nothing
+        return VerdictRow(key, is_gpu, capacity, False, None, per_hour, None)
+    replicas = replicas_needed(target, capacity)
+    per_million = cost_per_million(replicas, per_hour, target) if per_hour is not None else None
+    return VerdictRow(key, is_gpu, capacity, capacity >= target, replicas, per_hour, per_million)
+
+
+def replicas_needed(target_rps: float, capacity_rps: float) -> int:
+    """Servers needed for the target, assuming throughput scales linearly with replicas (an estimate)."""
+    return max(1, math.ceil(target_rps / capacity_rps - 1e-9))  # tolerance: 500/250 must stay 2
+
+
+def cost_per_million(replicas: int, cost_per_hour: float, target_rps: float) -> float:
+    """Dollars per million requests when `replicas` servers carry the target load around the clock."""
+    return replicas * cost_per_hour / (target_rps * 3600) * 1e6
+
+
+def _sentence(rows: list[VerdictRow], target: float, slo: Slo) -> tuple[str, str | None]:
+    cpus = [r for r in rows if not r.is_gpu]
+    if cpu_pick := _pick([r for r in cpus if r.meets]):
+        return _not_necessary(cpu_pick, target, slo), cpu_pick.config
+    if gpu_pick := _pick([r for r in rows if r.is_gpu and r.meets]):
+        return _necessary(gpu_pick, cpus, target, slo), gpu_pick.config
+    closest = _highest([r for r in rows if r.capacity_rps])
+    return _none_meets(closest, target, slo), closest.config if closest else None
+
+
+def _not_necessary(pick: VerdictRow, target: float, slo: Slo) -> str:
+    return f"A GPU is not necessary: {_sustains(pick)} at {slo}, above the {fmt_num(target)} req/s target{_cost(pick)}."
+
+
+def _necessary(pick: VerdictRow, cpus: list[VerdictRow], target: float, slo: Slo) -> str:
+    if not cpus:  # without a CPU measurement the question stays open
+        return (
+            f"Only GPU configurations were measured: {_sustains(pick)} at {slo}, above the {fmt_num(target)} req/s "
+            f"target{_cost(pick)}; measure a CPU configuration to tell whether a GPU is necessary."
+        )
+    best = _highest([r for r in cpus if r.capacity_rps])
+    best_text = f"best: {best.config} at {fmt_num(best.capacity_rps)} req/s" if best else f"none stays within {slo}"
+    return (
+        f"A GPU is necessary: no CPU configuration reaches {fmt_num(target)} req/s at {slo} ({best_text}); "
+        f"{_sustains(pick)}{_cost(pick)}."
+    )
+
+
+def _none_meets(closest: VerdictRow | None, target: float, slo: Slo) -> str:
+    head = f"No measured configuration meets {fmt_num(target)} req/s at {slo}"
+    if closest is None:
+        return f"{head}; none stays within {slo} at any measured load."
+    return (
+        f"{head}; the closest is {closest.config} at {fmt_num(closest.capacity_rps)} req/s "
+        f"(would need {closest.replicas} replicas, estimate)."
+    )
+
+
+def _pick(rows: list[VerdictRow]) -> VerdictRow | None:
+    """The cheapest per million requests where costs are known, else the highest capacity."""
+    priced = [r for r in rows if r.cost_per_million is not None]
+    return min(priced, key=lambda r: r.cost_per_million or 0.0) if priced else _highest(rows)
+
+
+def _highest(rows: list[VerdictRow]) -> VerdictRow | None:
+    return max(rows, key=lambda r: r.capacity_rps or 0.0, default=None)
+
+
+def _sustains(row: VerdictRow) -> str:
+    return f"{row.config} sustains {fmt_num(row.capacity_rps)} req/s"
+
+
+def _cost(row: VerdictRow) -> str:
+    return f", at {fmt_cost(row.cost_per_million)} per million requests" if row.cost_per_million is not None else ""
+
+
+def verdict_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
+    """Headers and text cells of the per-configuration table, shared by the terminal and the HTML page."""
+    headers = ["config", "capacity req/s", "meets target", "replicas (estimate)", "$/hour", "$/million req"]
+    cells = [
+        [
+            r.config,
+            fmt_num(r.capacity_rps),
+            _meets_text(r),
+            NONE if r.replicas is None else str(r.replicas),
+            NONE if r.cost_per_hour is None else f"${r.cost_per_hour:.2f}",
+            fmt_cost(r.cost_per_million),
+        ]
+        for r in verdict.rows
+    ]
+    return headers, cells
+
+
+def _meets_text(row: VerdictRow) -> str:
+    if row.skipped_reason is not None:
+        return f"skipped: {row.skipped_reason}"
+    return "yes" if row.meets else "no"
+
+
+def format_verdict(verdict: Verdict) -> str:
+    """The sentence and the per-configuration table as plain text for the terminal."""
+    return f"{verdict.sentence}\n\n{text_table(*verdict_table(verdict))}"

@@ -1,0 +1,77 @@
+"""`harness report`, `harness compare` and `harness verdict`: work on saved runs, no server needed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.analysis.compare import comparison_rows, format_table
+from harness.errors import ConfigError
+from harness.record.store import load_run
+from harness.cli.parse import parse_slo
+from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
+
+
+def add_results_parsers(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="rebuild report.html from a run folder (also an interrupted one)")
+    report.add_argument("run", metavar="DIR", help="run folder, run.json or report.html")
+    report.add_argument("-o", "--output", help="where to write (default: DIR/report.html)")
+    report.set_defaults(handler=run_report)
+
+    compare = commands.add_parser("compare", help="compare saved runs on shared axes; optional verdict")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders, run.json or report.html files")
+    compare.add_argument("-o", "--output", default="compare.html", help="compare page (default compare.html)")
+    compare.add_argument("--baseline", type=int, default=1, help="which run is the baseline, 1-based (default 1)")
+    _add_decision_flags(compare, required=False)
+    compare.set_defaults(handler=run_compare)
+
+    verdict = commands.add_parser("verdict", help="is a GPU necessary for a target load within an SLO?")
+    verdict.add_argument("runs", nargs="+", metavar="RUN", help="run folders, run.json or report.html files")
+    _add_decision_flags(verdict, required=True)
+    verdict.set_defaults(handler=run_verdict)
+
+
+def _add_decision_flags(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--target-rps", type=float, required=required, help="the load the deployment must sustain")
+    parser.add_argument("--slo", help="latency objective, e.g. p99=50ms (default: each run's own)")
+    parser.add_argument("--cost", help="cost per hour per configuration, e.g. cpu:1=0.20,gpu:1=2.50")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from harness.report.run_page import write_report
+
+    run = load_run(args.run)
+    source = Path(args.run)
+    folder = source if source.is_dir() else source.parent
+    target = Path(args.output) if args.output else folder / "report.html"
+    write_report(run, target)
+    print(f"report: {target}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from harness.report.compare_page import write_compare
+
+    runs = [load_run(path) for path in args.runs]
+    if not 1 <= args.baseline <= len(runs):
+        raise ConfigError(f"--baseline {args.baseline}: give a number between 1 and {len(runs)}")
+    slo = parse_slo(args.slo) if args.slo else None
+    verdict = _decision(runs, args, slo) if args.target_rps is not None else None
+    if verdict is not None:
+        print(format_verdict(verdict), end="\n\n")
+    print(format_table(comparison_rows(runs, baseline=args.baseline - 1, slo=slo)))
+    write_compare(runs, Path(args.output), baseline=args.baseline - 1, slo=slo, verdict=verdict)
+    print(f"\ncompare page: {args.output}")
+    return 0
+
+
+def run_verdict(args: argparse.Namespace) -> int:
+    runs = [load_run(path) for path in args.runs]
+    slo = parse_slo(args.slo) if args.slo else None
+    print(format_verdict(_decision(runs, args, slo)))
+    return 0
+
+
+def _decision(runs: list, args: argparse.Namespace, slo) -> Verdict:  # type: ignore[no-untyped-def]
+    costs = parse_costs(args.cost) if args.cost else None
+    return decide(runs, args.target_rps, slo or runs[0].slo, costs)

@@ -1,0 +1,90 @@
+"""`harness sweep`: one command, many load levels, a run folder and a report at the end."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+from datetime import datetime
+from pathlib import Path
+
+# The load driver patches the process for gevent and makes gRPC cooperate: import it before any channel exists.
+from harness.load.driver import DriverSettings, LoadDriver  # noqa: I001
+import gevent
+
+from harness.triton.control import ControlClient
+from harness.errors import ConfigError
+from harness.sweep.progress import SweepProgress
+from harness.report.run_page import capacity_sentence, write_report
+from harness.triton.repository import resolve_repository
+from harness.record.model import Run
+from harness.triton.server import open_server
+from harness.cli.parse import parse_url
+from harness.sweep.runner import SweepState, new_run, sweep_variant
+from harness.sweep.spec import SweepSpec
+from harness.cli.sweep_flags import spec_from_args
+from harness.record.sysinfo import git_revision, host_info, package_versions
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    url = parse_url(args.url) if args.url else None
+    repository = resolve_repository(args.model_repository) if not url else Path(".")
+    folder = Path(args.output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}")
+    folder.mkdir(parents=True, exist_ok=True)
+    _graceful_sigterm()
+    progress: SweepProgress | None = None
+    state: SweepState | None = None
+    interrupted = False
+    try:
+        with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
+            with ControlClient(server.endpoints.grpc_url) as control:
+                control.check_reachable()
+                state = SweepState(_start_run(spec, control), folder)
+                state.save()
+                progress = SweepProgress(spec, folder)
+                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if progress is not None:
+            progress.close()
+        if state is not None:
+            _finish(state, folder, complete=not interrupted)
+    return 130 if interrupted else 0
+
+
+def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
+    known = dict(control.repository_models())
+    if spec.model not in known:
+        raise ConfigError(f"unknown model {spec.model!r}; available: {', '.join(sorted(known)) or 'none'}")
+    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), command)
+
+
+def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
+           folder: Path) -> None:
+    settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
+                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs")
+    with LoadDriver(settings) as driver:
+        for group in spec.instances:
+            curve = sweep_variant(spec, group, control, driver, state, progress.update)
+            state.finish_curve(curve)
+            progress.curve_done(curve)
+
+
+def _finish(state: SweepState, folder: Path, complete: bool) -> None:
+    state.save(complete=complete)
+    write_report(state.run, folder / "report.html")
+    status = "complete" if complete else "INTERRUPTED: kept every finished level"
+    print(f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
+          f"  report: {folder / 'report.html'}")
+    for curve in state.run.curves:
+        print(f"  {capacity_sentence(state.run, curve)}")
+
+
+def _graceful_sigterm() -> None:
+    """SIGTERM stops the sweep like Ctrl-C: the main greenlet gets KeyboardInterrupt and the run is kept."""
+    main = gevent.getcurrent()
+    gevent.signal_handler(signal.SIGTERM, lambda: gevent.get_hub().loop.run_callback(main.throw, KeyboardInterrupt))

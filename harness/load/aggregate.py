@@ -1,0 +1,146 @@
+"""Merging what load-generator processes report: exact histogram merges, per-worker rates and CPU use.
+
+Each worker sends a `WorkerDelta` (as a dict, inside Locust's worker report) covering the time since its
+previous one. The aggregator merges them into a cumulative view (for the web UI and the file written at test
+stop) and into the current measurement window (for sweeps). No Locust and no I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.load.histogram import LatencyHistogram
+
+
+@dataclass(frozen=True)
+class WorkerDelta:
+    """What one load-generator process measured between two reports."""
+
+    hist: str  # encoded histogram of response times
+    requests: int
+    failures: int
+    t0: float  # wall-clock span the delta covers
+    t1: float
+    cpu_s: float  # process CPU seconds spent in the span
+    late_sends: int = 0
+    max_send_lag_ms: float = 0.0
+    dropped: int = 0
+    in_flight: int = 0
+    first_error: str | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any]) -> WorkerDelta:
+        return cls(**data)
+
+
+@dataclass
+class WorkerTally:
+    """Running sums for one worker over a window or a whole test."""
+
+    requests: int = 0
+    failures: int = 0
+    span_s: float = 0.0
+    cpu_s: float = 0.0
+    late_sends: int = 0
+    max_send_lag_ms: float = 0.0
+    dropped: int = 0
+    in_flight: int = 0
+    first_error: str | None = None
+
+    def add(self, delta: WorkerDelta) -> None:
+        self.requests += delta.requests
+        self.failures += delta.failures
+        self.span_s += max(delta.t1 - delta.t0, 0.0)
+        self.cpu_s += delta.cpu_s
+        self.late_sends += delta.late_sends
+        self.max_send_lag_ms = max(self.max_send_lag_ms, delta.max_send_lag_ms)
+        self.dropped += delta.dropped
+        self.in_flight = delta.in_flight
+        self.first_error = self.first_error or delta.first_error
+
+    @property
+    def cpu_percent(self) -> float:
+        return 100.0 * self.cpu_s / self.span_s if self.span_s > 0 else 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.span_s if self.span_s > 0 else 0.0
+
+
+@dataclass
+class Tally:
+    """A merged histogram plus per-worker tallies."""
+
+    hist: LatencyHistogram = field(default_factory=LatencyHistogram)
+    workers: dict[str, WorkerTally] = field(default_factory=dict)
+
+    def add(self, worker: str, delta: WorkerDelta) -> None:
+        self.hist.add_encoded(delta.hist)
+        self.workers.setdefault(worker, WorkerTally()).add(delta)
+
+    def merge(self, other: Tally) -> None:
+        self.hist.add(other.hist)
+        for worker, tally in other.workers.items():
+            mine = self.workers.setdefault(worker, WorkerTally())
+            for name in ("requests", "failures", "span_s", "cpu_s", "late_sends", "dropped"):
+                setattr(mine, name, getattr(mine, name) + getattr(tally, name))
+            mine.max_send_lag_ms = max(mine.max_send_lag_ms, tally.max_send_lag_ms)
+            mine.in_flight = tally.in_flight
+            mine.first_error = mine.first_error or tally.first_error
+
+    @property
+    def requests(self) -> int:
+        return sum(w.requests for w in self.workers.values())
+
+    @property
+    def failures(self) -> int:
+        return sum(w.failures for w in self.workers.values())
+
+    @property
+    def rps(self) -> float:
+        """Sum of each worker's own rate: exact whatever the alignment of reports to window edges."""
+        return sum(w.rps for w in self.workers.values())
+
+    @property
+    def span_s(self) -> float:
+        return max((w.span_s for w in self.workers.values()), default=0.0)
+
+    @property
+    def max_cpu_percent(self) -> float:
+        return max((w.cpu_percent for w in self.workers.values()), default=0.0)
+
+    def total(self, name: str) -> int:
+        return int(sum(getattr(w, name) for w in self.workers.values()))
+
+    @property
+    def max_send_lag_ms(self) -> float:
+        return max((w.max_send_lag_ms for w in self.workers.values()), default=0.0)
+
+    @property
+    def first_error(self) -> str | None:
+        return next((w.first_error for w in self.workers.values() if w.first_error), None)
+
+
+class Aggregator:
+    """Receives worker deltas; keeps the whole test's tally and the current window's."""
+
+    def __init__(self) -> None:
+        self.total = Tally()
+        self._window = Tally()
+
+    def reset(self) -> None:
+        self.total = Tally()
+        self._window = Tally()
+
+    def ingest(self, worker: str, delta: WorkerDelta) -> None:
+        self.total.add(worker, delta)
+        self._window.add(worker, delta)
+
+    def take_window(self) -> Tally:
+        """What arrived since the previous call; starts a new window."""
+        window, self._window = self._window, Tally()
+        return window

@@ -1,0 +1,69 @@
+"""High-resolution, mergeable latency histograms (HdrHistogram), the only place hdrh is imported.
+
+Values are recorded in microseconds from 1 us to 10 min with 3 significant figures: exact to the microsecond
+below 1 ms and within 0.1 % above, in bounded memory (a few tens of KB), and exactly mergeable across
+workers, so percentiles are computed from merged counts and never averaged.
+"""
+
+from __future__ import annotations
+
+from hdrh.histogram import HdrHistogram
+
+from harness.record.model import Latency
+
+_LOWEST_US = 1
+_HIGHEST_US = 600_000_000
+_SIGNIFICANT_FIGURES = 3
+
+
+class LatencyHistogram:
+    def __init__(self) -> None:
+        self._hist = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_FIGURES)
+
+    def record_seconds(self, seconds: float) -> None:
+        self._hist.record_value(min(max(int(seconds * 1e6), _LOWEST_US), _HIGHEST_US))
+
+    def record_micros(self, micros: int) -> None:
+        self._hist.record_value(min(max(micros, _LOWEST_US), _HIGHEST_US))
+
+    def add(self, other: LatencyHistogram) -> None:
+        if other.count:
+            self._hist.add(other._hist)
+
+    def add_encoded(self, encoded: str) -> None:
+        if encoded:
+            self._hist.decode_and_add(encoded.encode("ascii"))
+
+    def encode(self) -> str:
+        return self._hist.encode().decode("ascii")
+
+    @classmethod
+    def decode(cls, encoded: str) -> LatencyHistogram:
+        merged = cls()
+        merged.add_encoded(encoded)
+        return merged
+
+    def reset(self) -> None:
+        self._hist.reset()
+
+    @property
+    def count(self) -> int:
+        return int(self._hist.get_total_count())
+
+    def percentile_ms(self, percentile: float) -> float:
+        return self._hist.get_value_at_percentile(percentile) / 1000.0 if self.count else 0.0
+
+    def summary(self) -> Latency:
+        """p50/p90/p95/p99/p99.9, mean, max and min in milliseconds."""
+        if not self.count:
+            return Latency(p50=0.0, p90=0.0, p95=0.0, p99=0.0, p999=0.0, mean=0.0, max=0.0, min=0.0)
+        return Latency(
+            p50=self.percentile_ms(50),
+            p90=self.percentile_ms(90),
+            p95=self.percentile_ms(95),
+            p99=self.percentile_ms(99),
+            p999=self.percentile_ms(99.9),
+            mean=self._hist.get_mean_value() / 1000.0,
+            max=self._hist.get_max_value() / 1000.0,
+            min=self._hist.get_min_value() / 1000.0,
+        )

@@ -1,0 +1,271 @@
+"""Locust integration: custom options, per-process load context, exact latency histograms shipped to the master.
+
+Importing this module registers its listeners on Locust's events; locustfiles import it (through
+harness.load.users). Workers put a WorkerDelta into every `report_to_master`; the master (or a local
+runner) merges them in an Aggregator, serves the exact percentiles at /latency in the web UI, warns when a
+load generator is CPU-bound, and writes the merged figures to --latency-file at test stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import grpc.experimental.gevent as grpc_gevent
+import locust.runners
+from locust import events
+from locust.env import Environment
+from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+
+from harness.load.aggregate import Aggregator, WorkerDelta
+from harness.errors import HarnessError
+from harness.load.context import LoadContext, LoadOptions
+from harness.load.engine.compiled import engine_command
+from harness.load.web import register_latency_pages
+
+grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to gevent, not block the process
+
+log = logging.getLogger("harness")
+_CONTEXT_ATTR = "harness_context"
+_AGGREGATOR_ATTR = "harness_aggregator"
+
+
+@events.init_command_line_parser.add_listener
+def add_options(parser: Any) -> None:
+    group = parser  # Locust's parser: its add_argument knows include_in_web_ui
+    group.add_argument(
+        "--triton-url", env_var="LOCUST_TRITON_URL", default="127.0.0.1:8001", help="Triton gRPC endpoint host:port"
+    )
+    group.add_argument("--model", env_var="LOCUST_MODEL", default="mnist_cnn", help="model to load-test")
+    group.add_argument("--batch-size", env_var="LOCUST_BATCH_SIZE", type=int, default=1, help="inferences per request")
+    group.add_argument(
+        "--input-seed",
+        env_var="LOCUST_INPUT_SEED",
+        type=int,
+        default=0,
+        help="seed of the random (prepared once) input data",
+    )
+    group.add_argument(
+        "--target-rps",
+        env_var="LOCUST_TARGET_RPS",
+        type=float,
+        default=0.0,
+        help="open-loop users: requests/s across all users and workers",
+    )
+    group.add_argument(
+        "--arrivals",
+        env_var="LOCUST_ARRIVALS",
+        choices=["constant", "poisson"],
+        default="constant",
+        help="open-loop inter-arrival times",
+    )
+    group.add_argument(
+        "--max-in-flight",
+        env_var="LOCUST_MAX_IN_FLIGHT",
+        type=int,
+        default=1000,
+        help="open-loop: sends beyond this many outstanding requests per process are dropped",
+    )
+    group.add_argument(
+        "--request-timeout",
+        env_var="LOCUST_REQUEST_TIMEOUT",
+        type=float,
+        default=30.0,
+        help="seconds before a request counts as failed",
+    )
+    group.add_argument(
+        "--latency-file",
+        env_var="LOCUST_LATENCY_FILE",
+        default="harness-latency.json",
+        help="where the exact merged percentiles are written at test stop ('' for none)",
+    )
+    group.add_argument(
+        "--report-interval",
+        env_var="LOCUST_REPORT_INTERVAL",
+        type=float,
+        default=1.0,
+        help="seconds between worker histogram reports",
+        include_in_web_ui=False,
+    )
+    group.add_argument(
+        "--saturation-cpu",
+        env_var="LOCUST_SATURATION_CPU",
+        type=float,
+        default=90.0,
+        help="warn when a load-generator process uses more CPU than this percent",
+        include_in_web_ui=False,
+    )
+
+
+def context_of(environment: Environment) -> LoadContext:
+    return getattr(environment, _CONTEXT_ATTR)
+
+
+def aggregator_of(environment: Environment) -> Aggregator | None:
+    return getattr(environment, _AGGREGATOR_ATTR, None)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    install(environment)
+
+
+def install(environment: Environment) -> None:
+    """Attach the load context (and, off workers, the aggregator) and bind the listeners to this environment."""
+    options = LoadOptions.from_parsed(environment.parsed_options)
+    setattr(environment, _CONTEXT_ATTR, LoadContext(options))
+    if not isinstance(environment.runner, MasterRunner):
+        _choose_engine()
+    handlers = environment.events
+    handlers.test_start.add_listener(lambda **_: _on_test_start(environment))
+    handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
+    handlers.quitting.add_listener(lambda **_: _on_quitting(environment))
+    if isinstance(environment.runner, WorkerRunner):
+        locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
+        handlers.report_to_master.add_listener(
+            lambda data, **_: data.__setitem__("harness", context_of(environment).flush().to_message())
+        )
+        return
+    aggregator = Aggregator()
+    setattr(environment, _AGGREGATOR_ATTR, aggregator)
+    handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
+    if environment.web_ui is not None:
+        register_latency_pages(environment.web_ui.app, lambda: latency_document(environment))
+
+
+def _choose_engine() -> None:
+    """Pick (and build, if needed) the lean engine now, not at the first request; a bad choice ends here."""
+    try:
+        engine_command()
+    except HarnessError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
+
+
+def _on_test_start(environment: Environment) -> None:
+    if isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
+        # Workers never receive Locust's own num_users; open-loop users split --target-rps by the total users.
+        environment.parsed_options.harness_total_users = environment.runner.target_user_count
+    context = context_of(environment)
+    context.restart(LoadOptions.from_parsed(environment.parsed_options))  # the web UI form may have changed them
+    aggregator = aggregator_of(environment)
+    if aggregator is not None:
+        aggregator.reset()
+    if isinstance(environment.runner, LocalRunner):
+        context.reporter = gevent.spawn(_report_locally, environment)
+
+
+def _on_worker_report(environment: Environment, client_id: str, data: dict[str, Any]) -> None:
+    if "harness" in data:
+        _ingest(environment, client_id, WorkerDelta.from_message(data["harness"]))
+
+
+def _on_test_stop(environment: Environment) -> None:
+    context = context_of(environment)
+    context.drain()  # the engine's last results reach Locust's stats and the histogram before the flush
+    if isinstance(environment.runner, LocalRunner):
+        if context.reporter is not None:
+            context.reporter.kill()
+            context.reporter = None
+        _ingest(environment, "local", context.flush())
+
+
+def _on_quitting(environment: Environment) -> None:
+    context = context_of(environment)
+    context.close()
+    if isinstance(environment.runner, WorkerRunner):
+        _write_worker_totals(environment)
+    else:
+        write_latency_file(environment)
+
+
+def _report_locally(environment: Environment) -> None:
+    context = context_of(environment)
+    while True:
+        gevent.sleep(context.options.report_interval_s)
+        _ingest(environment, "local", context.flush())
+
+
+def _ingest(environment: Environment, worker: str, delta: WorkerDelta) -> None:
+    aggregator = aggregator_of(environment)
+    if aggregator is None:
+        return
+    aggregator.ingest(worker, delta)
+    span = delta.t1 - delta.t0
+    cpu = 100.0 * delta.cpu_s / span if span > 0 else 0.0
+    threshold = context_of(environment).options.saturation_cpu
+    if delta.requests and cpu >= threshold:
+        log.warning(
+            "load generator %s at %.0f%% CPU (>= %.0f%%): the client, not the server, may be the bottleneck",
+            worker,
+            cpu,
+            threshold,
+        )
+
+
+def latency_document(environment: Environment) -> dict[str, Any]:
+    """The merged exact figures, as written to --latency-file and served at /latency.json."""
+    aggregator = aggregator_of(environment)
+    assert aggregator is not None
+    total = aggregator.total
+    threshold = context_of(environment).options.saturation_cpu
+    return {
+        "model": environment.parsed_options.model if environment.parsed_options else None,
+        "requests": total.requests,
+        "failures": total.failures,
+        "histogram_count": total.hist.count,
+        "latency_ms": total.hist.summary().__dict__,
+        "workers": {
+            name: {
+                "requests": w.requests,
+                "failures": w.failures,
+                "cpu_percent": round(w.cpu_percent, 1),
+                "saturated": w.cpu_percent >= threshold,
+                "late_sends": w.late_sends,
+                "dropped": w.dropped,
+            }
+            for name, w in total.workers.items()
+        },
+        "client_saturated": total.max_cpu_percent >= threshold,
+        "written_at": time.time(),
+    }
+
+
+def write_latency_file(environment: Environment) -> None:
+    path = context_of(environment).options.latency_file
+    if not path or aggregator_of(environment) is None:
+        return
+    document = latency_document(environment)
+    _write_json(Path(path), document)
+    log.info(
+        "exact latency: p50 %.3f ms  p99 %.3f ms  p99.9 %.3f ms over %d requests -> %s",
+        document["latency_ms"]["p50"],
+        document["latency_ms"]["p99"],
+        document["latency_ms"]["p999"],
+        document["histogram_count"],
+        path,
+    )
+    for name, worker in document["workers"].items():
+        if worker["saturated"]:
+            log.warning("worker %s averaged %.0f%% CPU: it was likely the bottleneck", name, worker["cpu_percent"])
+
+
+def _write_worker_totals(environment: Environment) -> None:
+    """Each worker's own totals beside the master's file, to check that the master's merge is exact."""
+    context = context_of(environment)
+    path = context.options.latency_file
+    if path:
+        target = Path(path).with_name(f"{Path(path).stem}.worker-{os.getpid()}.json")
+        _write_json(target, context.lifetime_totals())
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(document, indent=2))
+    os.replace(temporary, path)

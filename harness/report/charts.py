@@ -1,0 +1,327 @@
+"""Plotly figures of curves, for the run report and the compare page: the only module that imports plotly."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from harness.analysis.compare import load_label
+from harness.record.model import PERCENTILES, Curve, Level, Slo
+from harness.textfmt import fmt_num, percentile_name
+
+HEIGHT = 520
+GREY = "#8a8a8a"
+MARKER_KEY = (
+    "● stable level &nbsp; ○ grey edge: unstable (windows disagree) &nbsp; "
+    "✕ client-saturated (load generator was the limit) &nbsp; ☆ capacity within the SLO &nbsp; "
+    "◆ rate-search probe"
+)
+SERVER_PARTS = (
+    ("queue", "queue"),
+    ("compute_input", "compute input"),
+    ("compute_infer", "compute infer"),
+    ("compute_output", "compute output"),
+)
+
+Figure = go.Figure
+Trace = tuple[go.Scatter, dict[str, list[float]]]  # a trace and its y for every percentile
+
+
+@dataclass(frozen=True)
+class Series:
+    """One curve as drawn: its legend label, colour, and the level marked as its capacity."""
+
+    label: str
+    curve: Curve
+    capacity: Level | None
+    color: str
+
+
+def palette(n: int) -> list[str]:
+    colors = qualitative.Plotly
+    return [colors[i % len(colors)] for i in range(n)]
+
+
+def throughput_latency(series: Sequence[Series], slo: Slo, log_toggle: bool = False) -> go.Figure:
+    """Latency (selectable percentile) against achieved throughput, one trace per curve, SLO as a line."""
+    traces = [t for s in series for t in _curve_traces(s)] + [_slo_trace(series, slo)]
+    for trace, ys in traces:  # start on the SLO's percentile, so the SLO line applies to what is drawn
+        trace.y = ys[slo.percentile]
+    fig = go.Figure([trace for trace, _ in traces])
+    menus = [_percentile_menu(traces, slo.percentile)] + ([_log_menu()] if log_toggle else [])
+    fig.update_layout(
+        **_base_layout(top=60, bottom=110),
+        xaxis_title="achieved throughput (req/s)",
+        yaxis_title=f"{percentile_name(slo.percentile)} latency (ms)",
+        updatemenus=menus,
+        annotations=[_note(MARKER_KEY, y=-0.2)],
+    )
+    return fig
+
+
+def _base_layout(top: int = 40, bottom: int = 60) -> dict[str, Any]:
+    """Shared look; margins kept small, as the page gives every chart its own heading."""
+    margin = {"t": top, "b": bottom}
+    return {"template": "plotly_white", "height": HEIGHT, "hovermode": "closest", "margin": margin}
+
+
+def _note(text: str, y: float) -> dict[str, Any]:
+    return {
+        "text": text,
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0,
+        "y": y,
+        "xanchor": "left",
+        "showarrow": False,
+        "font": {"size": 12, "color": "#555"},
+    }
+
+
+def _ys(levels: Sequence[Level]) -> dict[str, list[float]]:
+    return {p: [lv.latency_ms.get(p) for lv in levels] for p in PERCENTILES}
+
+
+def _curve_traces(s: Series) -> list[Trace]:
+    levels = s.curve.levels
+    main = go.Scatter(
+        x=[lv.achieved_rps for lv in levels],
+        name=s.label,
+        legendgroup=s.label,
+        mode="lines+markers",
+        line={"color": s.color, "width": 2},
+        marker=_level_markers(levels, s.color),
+        text=[hover_text(lv, s.curve) for lv in levels],
+        hovertemplate=f"%{{text}}<extra>{html.escape(s.label)}</extra>",
+    )
+    traces: list[Trace] = []
+    if s.capacity is not None:  # drawn before the curve, so the level's own marker (an X, say) stays visible
+        star = {"symbol": "star-open", "size": 24, "line": {"width": 2}}
+        traces.append((_extra(s, (s.capacity,), "capacity within the SLO", star), _ys((s.capacity,))))
+    if s.curve.probes:
+        probe = {"symbol": "diamond", "size": 6}
+        traces.append((_extra(s, s.curve.probes, "rate-search probe", probe), _ys(s.curve.probes)))
+    return [*traces, (main, _ys(levels))]
+
+
+def _extra(
+    s: Series, levels: Sequence[Level], what: str, marker: dict[str, Any], x: list[float] | None = None
+) -> go.Scatter:
+    """Markers that belong to a curve's legend entry but add no entry of their own (x: achieved rps unless given)."""
+    return go.Scatter(
+        x=[lv.achieved_rps for lv in levels] if x is None else x,
+        mode="markers",
+        legendgroup=s.label,
+        showlegend=False,
+        name=f"{s.label} {what}",
+        marker={"color": s.color, "opacity": 0.9, **marker},
+        text=[f"<b>{what}</b><br>" + hover_text(lv, s.curve) for lv in levels],
+        hovertemplate=f"%{{text}}<extra>{html.escape(s.label)}</extra>",
+    )
+
+
+def _level_markers(levels: Sequence[Level], color: str) -> dict[str, Any]:
+    """Per point: filled circle when stable, hollow grey-edged when unstable, an X when client-saturated."""
+    symbols = ["x" if lv.client_saturated else "circle" for lv in levels]
+    fills = [GREY if lv.client_saturated and not lv.stable else "white" if not lv.stable else color for lv in levels]
+    edges = [GREY if not lv.stable else color for lv in levels]
+    return {"symbol": symbols, "size": 10, "color": fills, "line": {"color": edges, "width": 2}}
+
+
+def _slo_trace(series: Sequence[Series], slo: Slo) -> Trace:
+    """The SLO as a line trace, not a layout shape: shapes take log10 coordinates on log axes."""
+    xs = [lv.achieved_rps for s in series for lv in (*s.curve.levels, *s.curve.probes) if lv.achieved_rps > 0]
+    span = [min(xs) * 0.9, max(xs) * 1.05] if xs else [0.0, 1.0]
+    trace = go.Scatter(
+        x=span,
+        y=[slo.limit_ms] * 2,
+        mode="lines",
+        name=f"SLO {percentile_name(slo.percentile)} <= {slo.limit_ms:g} ms",
+        line={"color": "#c0392b", "dash": "dash", "width": 1.5},
+        hoverinfo="name",
+    )
+    return trace, {p: [slo.limit_ms] * 2 for p in PERCENTILES}
+
+
+def _percentile_menu(traces: Sequence[Trace], active: str) -> dict[str, Any]:
+    buttons = [
+        {
+            "label": percentile_name(p),
+            "method": "update",
+            "args": [{"y": [ys[p] for _, ys in traces]}, {"yaxis.title.text": f"{percentile_name(p)} latency (ms)"}],
+        }
+        for p in PERCENTILES
+    ]
+    return {
+        "type": "buttons",
+        "direction": "right",
+        "buttons": buttons,
+        "active": PERCENTILES.index(active),
+        "x": 0,
+        "xanchor": "left",
+        "y": 1.02,
+        "yanchor": "bottom",
+        "showactive": True,
+        "pad": {"r": 4},
+    }
+
+
+def _log_menu() -> dict[str, Any]:
+    def axes(kind: str) -> dict[str, str]:
+        return {"xaxis.type": kind, "yaxis.type": kind}
+
+    buttons = [
+        {"label": "linear axes", "method": "relayout", "args": [axes("linear")]},
+        {"label": "log axes", "method": "relayout", "args": [axes("log")]},
+    ]
+    return {
+        "type": "buttons",
+        "direction": "right",
+        "buttons": buttons,
+        "active": 0,
+        "x": 1,
+        "xanchor": "right",
+        "y": 1.02,
+        "yanchor": "bottom",
+    }
+
+
+def hover_text(level: Level, curve: Curve) -> str:
+    """Every figure of a level, one topic per line, for the hover box."""
+    lat, server = level.latency_ms, level.server_us
+    lines = [
+        f"<b>{load_label(level)}</b>",
+        f"achieved {fmt_num(level.achieved_rps)} req/s, {fmt_num(level.achieved_ips)} inf/s (batch {curve.batch_size})",
+        " · ".join(f"{percentile_name(p)} {fmt_num(lat.get(p))}" for p in PERCENTILES) + " ms",
+        f"mean {fmt_num(lat.mean)} · max {fmt_num(lat.max)} ms",
+        f"requests {level.requests} · failures {level.failures} · avg batch {fmt_num(level.avg_batch)}",
+    ]
+    if server is not None:
+        parts = " · ".join(f"{name} {fmt_num(getattr(server, field))}" for field, name in SERVER_PARTS)
+        lines.append(f"server µs: {parts}")
+    lines.append(f"client CPU {fmt_num(level.client_cpu_percent)} % · stable {'yes' if level.stable else 'no'}")
+    if level.mode == "rate":
+        lines.append(
+            f"late sends {level.late_sends} · max send lag {fmt_num(level.max_send_lag_ms)} ms · "
+            f"dropped {level.dropped}"
+        )
+    if level.flags:
+        lines.append("flags: " + html.escape(", ".join(level.flags)))
+    if level.first_error:
+        lines.append("first error: " + html.escape(level.first_error[:100]))
+    return "<br>".join(lines)
+
+
+def _load_x(level: Level) -> float | None:
+    return level.offered_rps if level.mode == "rate" else level.concurrency
+
+
+def _load_axis_title(series: Sequence[Series]) -> str:
+    modes = {lv.mode for s in series for lv in s.curve.levels}
+    if modes == {"rate"}:
+        return "offered rate (req/s)"
+    return "concurrency (requests in flight)" if modes == {"concurrency"} else "concurrency / offered rate (req/s)"
+
+
+def latency_vs_load(series: Sequence[Series]) -> go.Figure:
+    """p50 (dashed) and p99 (solid) against offered load: concurrency, or offered rate in rate mode."""
+    fig = go.Figure()
+    for s in series:
+        x = [_load_x(lv) for lv in s.curve.levels]
+        text = [hover_text(lv, s.curve) for lv in s.curve.levels]
+        for percentile, dash in (("p99", "solid"), ("p50", "dash")):
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=[lv.latency_ms.get(percentile) for lv in s.curve.levels],
+                    name=f"{s.label} {percentile}",
+                    legendgroup=s.label,
+                    mode="lines+markers",
+                    line={"color": s.color, "dash": dash},
+                    marker={"size": 7},
+                    text=text,
+                    hovertemplate=f"%{{text}}<extra>{html.escape(s.label)}</extra>",
+                )
+            )
+    fig.update_layout(**_base_layout(), xaxis_title=_load_axis_title(series), yaxis_title="latency (ms)")
+    return fig
+
+
+def server_breakdown(series: Sequence[Series]) -> go.Figure | None:
+    """Triton's per-request time split (queue, compute input/infer/output) as stacked bars, grouped per curve.
+
+    None when no level carries server statistics (a remote server without its statistics endpoint)."""
+    points = [(s.label, load_label(lv), lv.server_us) for s in series for lv in s.curve.levels if lv.server_us]
+    if not points:
+        return None
+    x = [[label for label, _, _ in points], [load for _, load, _ in points]]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=x,
+                y=[getattr(server, field) for _, _, server in points],
+                name=name,
+                hovertemplate=f"{name}: %{{y:.0f}} µs<extra>%{{x}}</extra>",
+            )
+            for field, name in SERVER_PARTS
+        ]
+    )
+    fig.update_layout(**_base_layout(), barmode="stack", yaxis_title="server time per request (µs)")
+    fig.update_xaxes(tickangle=-45)
+    return fig
+
+
+def rate_figure(series: Sequence[Series]) -> go.Figure | None:
+    """Open-loop levels: achieved against offered rate (the ideal diagonal, rate-search probes as diamonds), and
+    the generator's max send lag with its late sends written on each point. None without rate-mode levels."""
+    rated = [(s, sorted((lv for lv in s.curve.levels if lv.mode == "rate"), key=_offered)) for s in series]
+    rated = [(s, levels) for s, levels in rated if levels]
+    if not rated:
+        return None
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("achieved vs offered rate", "load generator send lag"))
+    for s, levels in rated:
+        fig.add_trace(_rate_trace(s, levels, [lv.achieved_rps for lv in levels], s.label), row=1, col=1)
+        lag = _rate_trace(s, levels, [lv.max_send_lag_ms for lv in levels], f"{s.label} send lag", showlegend=False)
+        lag.update(
+            mode="lines+markers+text",
+            texttemplate=[f"{lv.late_sends} late" for lv in levels],
+            textposition="top center",
+        )
+        fig.add_trace(lag, row=1, col=2)
+        if probes := sorted((p for p in s.curve.probes if p.mode == "rate"), key=_offered):
+            probe = _extra(
+                s, probes, "rate-search probe", {"symbol": "diamond", "size": 7}, [_offered(p) for p in probes]
+            )
+            fig.add_trace(probe.update(y=[p.achieved_rps for p in probes]), row=1, col=1)
+    top = max(_offered(lv) for _, levels in rated for lv in levels)
+    ideal = go.Scatter(x=[0, top], y=[0, top], mode="lines", name="achieved = offered", hoverinfo="skip")
+    fig.add_trace(ideal.update(line={"color": GREY, "dash": "dot"}), row=1, col=1)
+    fig.update_layout(**_base_layout(top=60))
+    fig.update_xaxes(title_text="offered rate (req/s)")
+    fig.update_yaxes(title_text="achieved (req/s)", row=1, col=1)
+    fig.update_yaxes(title_text="max send lag (ms)", row=1, col=2)
+    return fig
+
+
+def _offered(level: Level) -> float:
+    return level.offered_rps or 0.0
+
+
+def _rate_trace(s: Series, levels: Sequence[Level], y: list[float], name: str, showlegend: bool = True) -> go.Scatter:
+    return go.Scatter(
+        x=[lv.offered_rps for lv in levels],
+        y=y,
+        name=name,
+        legendgroup=s.label,
+        showlegend=showlegend,
+        mode="lines+markers",
+        line={"color": s.color},
+        customdata=[hover_text(lv, s.curve) for lv in levels],
+        hovertemplate=f"%{{customdata}}<extra>{html.escape(s.label)}</extra>",
+    )

@@ -1,0 +1,190 @@
+"""The report of one run: a self-contained HTML page (charts, capacities, metadata, the run itself embedded)
+that opens offline and can be read back with run_store.load_run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.report import charts, html_page
+from harness.analysis.compare import capacity_of, load_label
+from harness.record.model import Curve, Run
+from harness.record.store import embed_json, write_atomic
+from harness.textfmt import fmt_num
+
+LEVEL_HEADERS = (
+    "load",
+    "req/s",
+    "inf/s",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "mean ms",
+    "max ms",
+    "failures",
+    "avg batch",
+    "client CPU %",
+    "stable",
+    "flags",
+)
+
+
+def write_report(run: Run, path: Path) -> None:
+    """Write the run's report to path, atomically (a reader never sees half a page)."""
+    write_atomic(Path(path), render_report(run))
+
+
+def render_report(run: Run) -> str:
+    series = run_series(run)
+    sections = [_header(run)]
+    if series:
+        sections += html_page.figure_sections(_figures(run, series))
+        sections += ["<h2>Levels</h2>", *(_levels_table(s) for s in series)]
+    else:
+        sections.append(html_page.banner("No level has been measured in this run yet.", "warn"))
+    sections += [_metadata(run), _model_configs(run), embed_json(run)]
+    return html_page.page(f"{run.metadata.model or 'run'} {run.metadata.label}".strip(), sections)
+
+
+def curve_label(run: Run, curve: Curve) -> str:
+    """Short label within one run: the instance group, plus batch size and model only where they vary."""
+    label = str(curve.instance_group)
+    if len({c.batch_size for c in run.curves}) > 1:
+        label += f" b{curve.batch_size}"
+    return label if curve.model == run.metadata.model else f"{curve.model} {label}"
+
+
+def run_series(run: Run) -> list[charts.Series]:
+    measured = [c for c in run.curves if c.skipped_reason is None and c.levels]
+    colors = charts.palette(len(measured))
+    return [
+        charts.Series(curve_label(run, c), c, capacity_of(c, None)[1], color)
+        for c, color in zip(measured, colors, strict=True)
+    ]
+
+
+def _figures(run: Run, series: list[charts.Series]) -> list[tuple[str, charts.Figure]]:
+    figures = [
+        ("Throughput vs latency", charts.throughput_latency(series, run.slo, log_toggle=True)),
+        ("Latency vs load", charts.latency_vs_load(series)),
+        ("Server time per request (Triton statistics)", charts.server_breakdown(series)),
+        ("Open-loop levels: offered vs achieved rate", charts.rate_figure(series)),
+    ]
+    return [(heading, fig) for heading, fig in figures if fig is not None]
+
+
+def _header(run: Run) -> str:
+    md = run.metadata
+    parts = [
+        f"<h1>{html_page.esc(md.model or 'model')}: is a GPU necessary?</h1>",
+        f'<p class="sub">run {html_page.esc(md.label or "(unlabelled)")} · SLO {html_page.esc(run.slo)} · '
+        f"started {html_page.esc(md.started_at or '?')}</p>",
+    ]
+    if not md.complete:
+        parts.append(
+            html_page.banner(
+                "This run is incomplete: it is still running or was interrupted. "
+                "The levels below are the ones finished so far.",
+                "warn",
+            )
+        )
+    items = [capacity_sentence(run, c) for c in run.curves]
+    parts.append('<ul class="capacity">' + "".join(f"<li>{html_page.esc(i)}</li>" for i in items) + "</ul>")
+    parts.append(html_page.banner(shared_host_note(run), "info"))
+    return "\n".join(parts)
+
+
+def capacity_sentence(run: Run, curve: Curve) -> str:
+    """One line per curve: 'cpu:2 sustains 812 req/s within p99 <= 100 ms (at concurrency 8)'."""
+    label = curve_label(run, curve)
+    if curve.skipped_reason is not None:
+        return f"{label}: skipped: {curve.skipped_reason}"
+    if not curve.levels:
+        return f"{label}: no level measured"
+    rps, level = capacity_of(curve, None)
+    if rps is None or level is None:
+        return f"{label} does not meet {run.slo} at any stable, error-free level measured"
+    return f"{label} sustains {fmt_num(rps)} req/s within {run.slo} (at {load_label(level)})"
+
+
+def shared_host_note(run: Run) -> str:
+    host = run.metadata.host
+    cores = host.get("cores", "an unknown number of")
+    cpu = f" ({host['cpu_model']})" if host.get("cpu_model") else ""
+    levels = [lv for c in run.curves for lv in c.levels]
+    saturated = sum(lv.client_saturated for lv in levels)
+    return (
+        f"When the load generator and Triton share this host's {cores} cores{cpu}, they compete for them: CPU "
+        "the Locust workers use is taken from the server, so CPU capacities measured this way are lower bounds. "
+        "Levels where the load generator itself was the limit (worker CPU near 100 %, late sends, or achieved rate "
+        f"well under offered) are flagged client-saturated and drawn with an X: {saturated} of {len(levels)} "
+        "levels here." + _engine_note(run.metadata.settings.get("load_engine"))
+    )
+
+
+def _engine_note(engine: object) -> str:
+    """Which lean engine sent the requests: the Python fallback costs several times the compiled one's CPU."""
+    if engine == "native":
+        return " Requests were sent by the compiled load engine (gRPC C++)."
+    if engine == "python":
+        return (" Requests were sent by the Python load engine (the fallback where the compiled one could not be "
+                "built): it spends several times more client CPU per request, so the server got less of it.")
+    return ""
+
+
+def _levels_table(series: charts.Series) -> str:
+    rows = [
+        [
+            load_label(lv),
+            fmt_num(lv.achieved_rps),
+            fmt_num(lv.achieved_ips),
+            *(fmt_num(lv.latency_ms.get(p)) for p in ("p50", "p90", "p99", "p999")),
+            fmt_num(lv.latency_ms.mean),
+            fmt_num(lv.latency_ms.max),
+            lv.failures,
+            fmt_num(lv.avg_batch),
+            fmt_num(lv.client_cpu_percent),
+            "yes" if lv.stable else "no",
+            ", ".join(lv.flags),
+        ]
+        for lv in series.curve.levels
+    ]
+    return html_page.details(f"{series.label}: {len(rows)} levels", html_page.table(LEVEL_HEADERS, rows))
+
+
+def _metadata(run: Run) -> str:
+    md = run.metadata
+    pairs: list[tuple[str, object]] = [
+        ("harness version", md.harness_version),
+        ("git revision", md.git_revision),
+        ("Triton version", md.triton_version),
+        ("SLO", run.slo),
+        ("schema version", run.schema_version),
+        *((f"host {k}", _value(v)) for k, v in md.host.items()),
+        *((f"version {k}", _value(v)) for k, v in md.versions.items()),
+        ("command line", md.command_line),
+        ("started", md.started_at),
+        ("ended", md.ended_at),
+        ("complete", "yes" if md.complete else "no"),
+        *((f"setting {k}", _value(v)) for k, v in md.settings.items()),
+    ]
+    return "<h2>Run metadata</h2>\n" + html_page.key_value_table(pairs)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "none"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _model_configs(run: Run) -> str:
+    blocks = [
+        html_page.details(
+            f"{curve_label(run, c)}: effective model config",
+            html_page.preformatted(json.dumps(c.model_config, indent=2, sort_keys=True)),
+        )
+        for c in run.curves
+        if c.model_config
+    ]
+    return "<h2>Model configuration per curve</h2>\n" + ("\n".join(blocks) or "<p>Not recorded.</p>")

@@ -1,0 +1,240 @@
+"""The capacity sweep: for each instance-group variant, measure rising load levels and record the run.
+
+Each level: untimed warm-up, then measurement windows until the last 3 agree (or the window budget runs out:
+unstable). Level figures come from the merged histograms of those last windows only, and Triton's statistics
+delta over the same windows. The run is saved after every level, so an interruption keeps what was measured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from harness import __version__
+from harness.load.aggregate import Tally
+from harness.triton.control import ControlClient, StatsSnapshot
+from harness.errors import GpuUnavailable
+from harness.load.histogram import LatencyHistogram
+from harness.load.engine.compiled import engine_name
+from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window
+from harness.sweep.spec import SweepSpec
+from harness.record.store import save_run
+from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
+from harness.triton.variants import Variant, load_variant
+
+if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
+    from harness.load.driver import LoadDriver
+
+# Achieved below this share of the offered rate: the level did not get the load it asked for.
+RATE_SHORTFALL = 0.9
+# A send this far behind schedule means the generator, not the server, set the pace.
+LATE_LAG_MS = 10.0
+# Fewer requests than this make a window's rate and p99 noise (perf_analyzer's default request count).
+MIN_WINDOW_REQUESTS = 50
+WINDOW_STRETCH = 5
+
+
+@dataclass
+class LevelProgress:
+    """What the progress display shows while a level runs."""
+
+    curve: str = ""
+    level: str = ""
+    window: int = 0
+    rps: float = 0.0
+    p99_ms: float = 0.0
+    stable: bool = False
+    done_levels: int = 0
+
+
+ProgressFn = Callable[[LevelProgress], None]
+
+
+@dataclass
+class SweepState:
+    """The run being built, saved after every level: finished curves plus the one being measured."""
+
+    run: Run
+    folder: Path
+    curves: list[Curve] = field(default_factory=list)
+    current: Curve | None = None
+
+    def save(self, current: Curve | None = None, complete: bool = False) -> None:
+        self.current = current or self.current
+        curves = tuple(self.curves + ([self.current] if self.current is not None else []))
+        metadata = replace(self.run.metadata, ended_at=_now(), complete=complete)
+        self.run = replace(self.run, metadata=metadata, curves=curves)
+        save_run(self.run, self.folder)
+
+    def finish_curve(self, curve: Curve) -> None:
+        self.curves.append(curve)
+        self.current = None
+        self.save()
+
+
+def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
+    settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("instances", "slo", "model", "label")}
+    settings["load_engine"] = engine_name()  # compiled or Python: they differ ~3x in client CPU per request
+    metadata = Metadata(harness_version=__version__, git_revision=revision, triton_version=triton_version,
+                        model=spec.model, label=spec.label, host=host, versions=versions, command_line=command,
+                        started_at=_now(), settings=settings)
+    return Run(metadata=metadata, slo=spec.slo)
+
+
+def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient, driver: LoadDriver,
+                  state: SweepState, progress: ProgressFn) -> Curve:
+    """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
+    curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
+                  max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
+    variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
+    try:
+        config = load_variant(control, spec.model, variant)
+    except GpuUnavailable as exc:
+        return replace(curve, skipped_reason=str(exc))
+    curve = replace(curve, model_config=config)
+    measure = LevelRunner(spec, control, driver, progress, name=f"{group}")
+    if spec.mode == "rate":
+        curve = _rate_levels(spec, curve, measure, state)
+    else:
+        curve = _concurrency_levels(spec, curve, measure, state)
+    return curve
+
+
+def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
+    search = AutoConcurrency(spec.slo, limit=spec.max_concurrency)
+    planned = list(spec.concurrency or ())
+    while True:
+        users = planned.pop(0) if spec.concurrency else search.next_level(curve.levels)
+        if users is None:
+            return curve
+        level = measure.level(users=users)
+        curve = replace(curve, levels=curve.levels + (level,))
+        curve = replace(curve, capacity=capacity(curve.levels, spec.slo))
+        state.save(current=curve)
+        if spec.concurrency and not planned:
+            return curve
+
+
+def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
+    search = RateSearch(spec.slo)
+    planned = list(spec.rates or ())
+    while True:
+        rate = planned.pop(0) if planned else (search.next_rate(curve.probes) if spec.rate_auto else None)
+        if rate is None:
+            return curve
+        level = measure.level(users=spec.workers, rate=rate)
+        if spec.rate_auto and not spec.rates:  # probes in search order; levels sorted by rate for the curves
+            curve = replace(curve, probes=curve.probes + (level,))
+            curve = replace(curve, levels=tuple(sorted(curve.probes, key=lambda lv: lv.offered_rps or 0.0)))
+        else:
+            curve = replace(curve, levels=curve.levels + (level,))
+        curve = replace(curve, capacity=capacity(curve.levels, spec.slo))
+        state.save(current=curve)
+
+
+class LevelRunner:
+    """Runs one level: warm-up, windows until stable, then the level's figures."""
+
+    def __init__(self, spec: SweepSpec, control: ControlClient, driver: LoadDriver, progress: ProgressFn,
+                 name: str) -> None:
+        self.spec, self.control, self.driver, self.progress, self.name = spec, control, driver, progress, name
+        self.done = 0
+
+    def level(self, users: int, rate: float | None = None) -> Level:
+        spec = self.spec
+        status = LevelProgress(curve=self.name, level=f"{rate:g} req/s" if rate else f"concurrency {users}",
+                               done_levels=self.done)
+        self.progress(status)
+        self.driver.start_level(users, target_rps=rate)
+        try:
+            self.driver.sleep(spec.warmup_s)
+            self.driver.take_window()  # warm-up: discarded
+            tallies, snapshots = self._windows(status)
+        finally:
+            self.driver.stop_level()
+        self.done += 1
+        return summarize_level(spec, users, rate, tallies, snapshots)
+
+    def _windows(self, status: LevelProgress) -> tuple[list[Tally], list[StatsSnapshot]]:
+        tallies: list[Tally] = []
+        snapshots = [self.control.statistics(self.spec.model)]
+        windows: list[Window] = []
+        for index in range(self.spec.max_windows):
+            tally = self._window()
+            snapshots.append(self.control.statistics(self.spec.model))
+            tallies.append(tally)
+            windows.append(window_of(tally))
+            status.window, status.rps, status.p99_ms = index + 1, windows[-1].achieved_rps, windows[-1].p99_ms
+            status.stable = is_stable(windows, self.spec.stability)
+            self.progress(status)
+            if status.stable:
+                break
+        return tallies, snapshots
+
+    def _window(self) -> Tally:
+        """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for
+        its rate and p99 to mean something, within WINDOW_STRETCH times --window."""
+        window_s = self.spec.window_s
+        self.driver.sleep(window_s)
+        tally, elapsed = self.driver.take_window(), window_s
+        while tally.requests < MIN_WINDOW_REQUESTS and elapsed < WINDOW_STRETCH * window_s:
+            self.driver.sleep(window_s / 2)
+            tally.merge(self.driver.take_window())
+            elapsed += window_s / 2
+        return tally
+
+
+def window_of(tally: Tally) -> Window:
+    return Window(achieved_rps=round(tally.rps, 3), p99_ms=round(tally.hist.percentile_ms(99), 3),
+                  requests=tally.requests, duration_s=round(tally.span_s, 3))
+
+
+def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
+                    snapshots: list[StatsSnapshot]) -> Level:
+    """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
+    counted = tallies[-STABLE_WINDOWS:]
+    merged = Tally()
+    for tally in counted:
+        merged.merge(tally)
+    windows = tuple(window_of(t) for t in tallies)
+    stable = is_stable(windows, spec.stability)
+    server_us, avg_batch = server_delta(snapshots[-len(counted) - 1], snapshots[-1])
+    rps = merged.rps  # per worker: its requests over its own covered time, summed
+    cpu = merged.max_cpu_percent
+    flags = _flags(stable, cpu >= spec.saturation_cpu, rate, rps, merged.max_send_lag_ms)
+    return Level(
+        concurrency=None if rate else users, mode="rate" if rate else "concurrency", offered_rps=rate,
+        achieved_rps=round(rps, 3), achieved_ips=round(rps * spec.batch_size, 3), requests=merged.requests,
+        failures=merged.failures, latency_ms=_rounded(merged.hist), stable=stable,
+        client_saturated=bool(flags and ("client-saturated" in flags or "generator-late" in flags)),
+        server_us=server_us, avg_batch=avg_batch, client_cpu_percent=round(cpu, 1),
+        late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
+        dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
+        flags=flags, first_error=merged.first_error,
+    )
+
+
+def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float) -> tuple[str, ...]:
+    flags = []
+    if not stable:
+        flags.append("unstable")
+    if cpu_bound:
+        flags.append("client-saturated")
+    if rate and rps < RATE_SHORTFALL * rate:
+        flags.append("below-offered-rate")
+    if rate and lag_ms > LATE_LAG_MS:
+        flags.append("generator-late")
+    return tuple(flags)
+
+
+def _rounded(hist: LatencyHistogram) -> Latency:
+    summary = hist.summary()
+    return replace(summary, **{k: round(v, 4) for k, v in dataclasses.asdict(summary).items()})
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+

@@ -1,0 +1,35 @@
+"""What a sweep measures: the spec built from `harness sweep` flags (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.record.model import InstanceGroup, Slo
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    model: str
+    instances: tuple[InstanceGroup, ...]
+    slo: Slo
+    concurrency: tuple[int, ...] | None = None  # None: auto search (unless rates are given)
+    rates: tuple[float, ...] | None = None  # open loop; () with rate_auto: capacity search
+    rate_auto: bool = False
+    batch_size: int = 1
+    max_batch_size: int | None = None
+    dynamic_batching: bool | None = None
+    queue_delay_us: int | None = None
+    warmup_s: float = 2.0
+    window_s: float = 2.0
+    max_windows: int = 6
+    stability: float = 0.10
+    workers: int = 1
+    label: str = ""
+    saturation_cpu: float = 90.0
+    max_concurrency: int = 256
+    arrivals: str = "constant"
+    seed: int = 0
+
+    @property
+    def mode(self) -> str:
+        return "rate" if (self.rates or self.rate_auto) else "concurrency"

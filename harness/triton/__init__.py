@@ -1,0 +1,1 @@
+"""Everything that talks to or runs Triton: binary, server lifecycle, control client, repository, variants, request bytes."""

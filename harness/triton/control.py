@@ -1,0 +1,209 @@
+"""The control client: model repository, metadata, config and statistics calls to Triton over gRPC.
+
+The only module (with the lean load client) that imports tritonclient. Server errors become ModelError or
+ServerError carrying Triton's own message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from harness.errors import ModelError, ServerError
+from harness.triton.repository import is_model_name
+
+# Triton datatype -> numpy dtype for the inputs we generate.
+NUMPY_DTYPES = {
+    "FP32": np.float32,
+    "FP16": np.float16,
+    "FP64": np.float64,
+    "INT64": np.int64,
+    "INT32": np.int32,
+    "INT16": np.int16,
+    "INT8": np.int8,
+    "UINT8": np.uint8,
+    "BOOL": np.bool_,
+}
+_UNREACHABLE = ("unavailable", "failed to connect", "deadline exceeded", "connection refused", "socket closed")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]  # as the server declares it, batch dimension included when max_batch_size > 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    max_batch_size: int
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Cumulative counters of Triton's statistics API for one model (nanoseconds and counts)."""
+
+    success_count: int = 0
+    success_ns: int = 0
+    queue_ns: int = 0
+    compute_input_ns: int = 0
+    compute_infer_ns: int = 0
+    compute_output_ns: int = 0
+    inference_count: int = 0
+    execution_count: int = 0
+
+
+class ControlClient:
+    def __init__(self, url: str, timeout_s: float = 300.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        try:
+            self._client = grpcclient.InferenceServerClient(url=url)
+        except InferenceServerException as exc:
+            raise ServerError(f"cannot create a gRPC client for {url}: {exc.message()}") from exc
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def server_version(self) -> str:
+        metadata = self._call(self._client.get_server_metadata, as_json=True, client_timeout=10)
+        return str(metadata.get("version", ""))
+
+    def check_reachable(self) -> None:
+        try:
+            live = self._client.is_server_live(client_timeout=10)
+        except InferenceServerException as exc:
+            raise ServerError(f"Triton at {self.url} is unreachable ({exc.message()}); start it or fix --url") from exc
+        if not live:
+            raise ServerError(f"Triton at {self.url} answers but is not live")
+
+    def repository_models(self) -> list[tuple[str, str]]:
+        """(name, state) of every model the server's repository holds, loaded or not ('_shared' folders are not)."""
+        index = self._call(self._client.get_model_repository_index, as_json=True)
+        models = index.get("models", [])
+        return sorted((m["name"], m.get("state") or "UNAVAILABLE") for m in models if is_model_name(m["name"]))
+
+    def is_ready(self, model: str) -> bool:
+        return bool(self._call(self._client.is_model_ready, model))
+
+    def model_spec(self, model: str) -> ModelSpec:
+        metadata = self._call(self._client.get_model_metadata, model, as_json=True, model=model)
+        config = self.model_config(model)
+        return ModelSpec(
+            name=model,
+            inputs=tuple(_tensor(t) for t in metadata.get("inputs", [])),
+            outputs=tuple(_tensor(t) for t in metadata.get("outputs", [])),
+            max_batch_size=int(config.get("max_batch_size", 0)),
+        )
+
+    def model_config(self, model: str) -> dict[str, Any]:
+        return dict(self._call(self._client.get_model_config, model, as_json=True, model=model)["config"])
+
+    def load(self, model: str, config: dict[str, Any] | None = None) -> None:
+        """Load (or reload) a model, with a config override when given: the repository's files stay untouched."""
+        override = json.dumps(config) if config is not None else None
+        self._call(self._client.load_model, model, config=override, client_timeout=self.timeout_s, model=model)
+
+    def unload(self, model: str) -> None:
+        self._call(self._client.unload_model, model, model=model)
+
+    def statistics(self, model: str) -> StatsSnapshot:
+        raw = self._call(self._client.get_inference_statistics, model, as_json=True, model=model)
+        entries = raw.get("model_stats", [])
+        return _snapshot(entries[0]) if entries else StatsSnapshot()
+
+    def infer(
+        self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """One synchronous request (used for checks, not under load)."""
+        request = [_infer_input(name, array) for name, array in inputs.items()]
+        wanted = [grpcclient.InferRequestedOutput(name) for name in outputs] if outputs else None
+        result = self._call(
+            self._client.infer, model, request, outputs=wanted, client_timeout=self.timeout_s, model=model
+        )
+        response = result.get_response(as_json=True)
+        return {out["name"]: result.as_numpy(out["name"]) for out in response.get("outputs", [])}
+
+    def _call(self, method: Any, *args: Any, model: str | None = None, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except InferenceServerException as exc:
+            message = exc.message() or str(exc)
+            if any(marker in message.lower() for marker in _UNREACHABLE):
+                raise ServerError(f"Triton at {self.url} is unreachable ({message}); start it or fix --url") from exc
+            where = f"model {model!r}: " if model else ""
+            raise ModelError(f"{where}{message}") from exc
+
+
+def _tensor(data: dict[str, Any]) -> TensorSpec:
+    return TensorSpec(name=data["name"], datatype=data["datatype"], shape=tuple(int(d) for d in data.get("shape", [])))
+
+
+def _infer_input(name: str, array: np.ndarray) -> grpcclient.InferInput:
+    datatype = next((k for k, v in NUMPY_DTYPES.items() if np.dtype(v) == array.dtype), None)
+    if datatype is None:
+        raise ModelError(f"input {name!r}: unsupported dtype {array.dtype}")
+    tensor = grpcclient.InferInput(name, list(array.shape), datatype)
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+def _ns(stats: dict[str, Any], key: str) -> int:
+    return int(stats.get(key, {}).get("ns", 0))
+
+
+def _snapshot(entry: dict[str, Any]) -> StatsSnapshot:
+    stats = entry.get("inference_stats", {})
+    return StatsSnapshot(
+        success_count=int(stats.get("success", {}).get("count", 0)),
+        success_ns=_ns(stats, "success"),
+        queue_ns=_ns(stats, "queue"),
+        compute_input_ns=_ns(stats, "compute_input"),
+        compute_infer_ns=_ns(stats, "compute_infer"),
+        compute_output_ns=_ns(stats, "compute_output"),
+        inference_count=int(entry.get("inference_count", 0)),
+        execution_count=int(entry.get("execution_count", 0)),
+    )
+
+
+def make_inputs(spec: ModelSpec, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded random inputs shaped and typed as the model declares, with the batch dimension set."""
+    if spec.max_batch_size == 0 and batch_size != 1:
+        raise ModelError(f"model {spec.name!r} does not batch (max_batch_size 0); use --batch-size 1")
+    if spec.max_batch_size and batch_size > spec.max_batch_size:
+        raise ModelError(
+            f"--batch-size {batch_size} exceeds model {spec.name!r}'s max_batch_size {spec.max_batch_size}"
+        )
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for tensor in spec.inputs:
+        dims = [d if d > 0 else 16 for d in tensor.shape]  # variable dims get a fixed, modest size
+        if spec.max_batch_size:
+            dims[0] = batch_size
+        inputs[tensor.name] = _random_array(rng, tensor.datatype, tuple(dims), tensor.name)
+    return inputs
+
+
+def _random_array(rng: np.random.Generator, datatype: str, shape: tuple[int, ...], name: str) -> np.ndarray:
+    dtype = NUMPY_DTYPES.get(datatype)
+    if dtype is None:
+        raise ModelError(f"input {name!r} has datatype {datatype}, which the load generator cannot synthesize")
+    if np.issubdtype(dtype, np.floating):
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype is np.bool_:
+        return rng.integers(0, 2, shape).astype(np.bool_)
+    return rng.integers(0, 100, shape).astype(dtype)  # small ids: valid for any vocabulary or label set

@@ -1,0 +1,46 @@
+"""Reading a local Triton model repository without a server: which models it holds and their configs.
+
+Folders whose name starts with '_' or '.' hold shared code (model_repository/_nets), not models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format, text_format
+from tritonclient.grpc import model_config_pb2
+
+from harness.errors import ConfigError, ModelError
+
+BUNDLED_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+
+
+def is_model_name(name: str) -> bool:
+    return not name.startswith(("_", "."))
+
+
+def resolve_repository(path: str | Path | None) -> Path:
+    repository = Path(path) if path else BUNDLED_REPOSITORY
+    if not repository.is_dir():
+        raise ConfigError(f"model repository {str(repository)!r} is not a folder; fix --model-repository")
+    return repository.resolve()
+
+
+def model_names(repository: Path) -> list[str]:
+    return sorted(p.parent.name for p in repository.glob("*/config.pbtxt") if is_model_name(p.parent.name))
+
+
+def read_config(repository: Path, model: str) -> dict[str, Any]:
+    """config.pbtxt as a dict with protobuf field names (what Triton's config API returns)."""
+    path = repository / model / "config.pbtxt"
+    if not path.is_file():
+        known = ", ".join(model_names(repository)) or "none"
+        raise ModelError(f"unknown model {model!r} in {repository}; models there: {known}")
+    try:
+        message = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
+    except text_format.ParseError as exc:
+        raise ModelError(f"{path}: broken config ({exc}); fix the file") from exc
+    config = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    config.setdefault("name", model)
+    return config

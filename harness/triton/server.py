@@ -1,0 +1,240 @@
+"""Triton server lifecycle: launch a local tritonserver on loopback, or use one someone else runs.
+
+A local server runs in its own process session, is polled for readiness while its log is scanned for errors,
+and is always stopped (terminate -> wait -> kill), also on Ctrl-C and on errors, with the Python backend's
+shared-memory regions it left behind removed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from harness.errors import ServerError
+from harness.procs import start_child, stop_child
+from harness.triton.binary import TritonInstall, find_triton, prepare_backend_dir
+
+LOOPBACK = "127.0.0.1"
+_SHM_DIR = Path("/dev/shm")
+_SHM_PREFIX = "triton_python_backend_shm_region"
+# Lines Triton logs as errors on every GPU-less machine: not the reason a start failed.
+_BENIGN_ERRORS = ("CudaDriverHelper has not been initialized", "Failed to initialize NVML", "DCGM")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    grpc_url: str  # host:port, what clients and users are given
+    http_url: str | None = None  # host:port, used for health checks when we launched the server
+    metrics_url: str | None = None
+
+
+class RemoteServer:
+    """A server someone else runs: nothing to launch or stop."""
+
+    def __init__(self, grpc_url: str) -> None:
+        self.endpoints = Endpoints(grpc_url=grpc_url)
+        self.log_path: Path | None = None
+
+    def __enter__(self) -> RemoteServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class LocalServer:
+    """A tritonserver we start on loopback ports with explicit model control."""
+
+    def __init__(
+        self,
+        repository: Path,
+        log_path: Path,
+        binary: str | None = None,
+        models: tuple[str, ...] = (),
+        grpc_port: int | None = None,
+        startup_timeout_s: float = 180.0,
+    ) -> None:
+        self.repository = Path(repository).resolve()
+        self.log_path = Path(log_path)
+        self.models = models
+        self.startup_timeout_s = startup_timeout_s
+        self._binary = binary
+        self._grpc_port = grpc_port
+        self._process: subprocess.Popen[bytes] | None = None
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self.endpoints = Endpoints(grpc_url="")
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        if not (self.repository / ".").is_dir():
+            raise ServerError(f"model repository {str(self.repository)!r} is not a folder; fix --model-repository")
+        install = find_triton(self._binary)
+        self._workdir = tempfile.TemporaryDirectory(prefix="harness-triton-")
+        backend_dir = prepare_backend_dir(install, Path(self._workdir.name) / "backends")
+        try:
+            self._launch(install, backend_dir)
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, install: TritonInstall, backend_dir: Path | None) -> None:
+        grpc_port = self._grpc_port or free_port()
+        if self._grpc_port and not port_is_free(grpc_port):
+            raise ServerError(f"port {grpc_port} on {LOOPBACK} is already in use; pick another --grpc-port or omit it")
+        http_port, metrics_port = free_port(), free_port()
+        self.endpoints = Endpoints(
+            grpc_url=f"{LOOPBACK}:{grpc_port}",
+            http_url=f"{LOOPBACK}:{http_port}",
+            metrics_url=f"{LOOPBACK}:{metrics_port}",
+        )
+        args = [
+            str(install.binary),
+            "--model-repository",
+            str(self.repository),
+            "--model-control-mode",
+            "explicit",
+            "--grpc-address",
+            LOOPBACK,
+            "--grpc-port",
+            str(grpc_port),
+            "--http-address",
+            LOOPBACK,
+            "--http-port",
+            str(http_port),
+            "--metrics-address",
+            LOOPBACK,
+            "--metrics-port",
+            str(metrics_port),
+            "--exit-timeout-secs",
+            "10",
+            "--log-verbose",
+            "0",
+        ]
+        if backend_dir:
+            args += ["--backend-directory", str(backend_dir)]
+        for model in self.models:
+            args += ["--load-model", model]
+        self._process = start_child(args, self.log_path, env={**os.environ, **install.env})
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise ServerError(
+                    f"tritonserver exited during start-up (code {self._process.returncode}): {self._log_errors()}"
+                )
+            if self._http_ok("/v2/health/ready"):
+                return
+            time.sleep(0.25)
+        raise ServerError(
+            f"tritonserver not ready after {self.startup_timeout_s:.0f}s: {self._log_errors() or 'no error logged'} "
+            f"(log: {self.log_path})"
+        )
+
+    def _http_ok(self, path: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.endpoints.http_url}{path}", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            return False
+
+    def _log_errors(self) -> str:
+        return "; ".join(error_lines(self.log_path)[-3:]) or f"see {self.log_path}"
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """terminate -> wait -> kill the server's process group, then clear the shared memory it left."""
+        process, self._process = self._process, None
+        if process is not None:
+            stop_child(process, timeout_s, group=True)  # its own session: the backend stubs go with it
+            remove_orphan_shm()
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+
+def error_lines(log_path: Path) -> list[str]:
+    """Error lines of a Triton log (glog 'E' lines and 'error:' messages), without the GPU-less noise."""
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        is_error = (stripped[:1] == "E" and stripped[1:5].isdigit()) or "error:" in stripped.lower()
+        if is_error and not any(noise in stripped for noise in _BENIGN_ERRORS):
+            found.append(stripped.split("] ", 1)[-1].strip('"'))
+    return found
+
+
+def remove_orphan_shm() -> None:
+    """Remove Python-backend shared-memory regions that no live process still maps (left by a dead stub)."""
+    regions = [p for p in _SHM_DIR.glob(f"{_SHM_PREFIX}*")] if _SHM_DIR.is_dir() else []
+    if not regions:
+        return
+    mapped = _mapped_shm_names()
+    for region in regions:
+        if region.name not in mapped:
+            region.unlink(missing_ok=True)
+
+
+def _mapped_shm_names() -> set[str]:
+    names: set[str] = set()
+    for maps in Path("/proc").glob("[0-9]*/maps"):
+        try:
+            text = maps.read_text()
+        except OSError:
+            continue
+        names.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
+    return names
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+        return True
+
+
+def open_server(
+    url: str | None,
+    repository: Path,
+    log_path: Path,
+    binary: str | None = None,
+    models: tuple[str, ...] = (),
+    grpc_port: int | None = None,
+) -> LocalServer | RemoteServer:
+    """--url given: use that server; otherwise launch one on the repository."""
+    if url:
+        return RemoteServer(url)
+    return LocalServer(repository, log_path, binary=binary, models=models, grpc_port=grpc_port)

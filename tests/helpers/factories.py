@@ -1,0 +1,162 @@
+"""Small builders of run records for tests: realistic enough to plot, simple enough to check by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from harness.record.model import (
+    Capacity,
+    Curve,
+    InstanceGroup,
+    Latency,
+    Level,
+    Metadata,
+    Run,
+    ServerTimes,
+    Slo,
+    Window,
+)
+
+SLO = Slo("p99", 100.0)  # frozen, so safe as a shared default
+
+
+def latency(p99: float, p50: float | None = None) -> Latency:
+    """Percentiles derived from p99 (and p50 when given) in fixed proportions."""
+    p50 = p99 * 0.5 if p50 is None else p50
+    return Latency(p50=p50, p90=p99 * 0.8, p95=p99 * 0.9, p99=p99, p999=p99 * 1.3, mean=p99 * 0.55, max=p99 * 1.6)
+
+
+def windows(rps: float, p99: float, spread: Sequence[float] = (-0.01, 0.0, 0.01)) -> tuple[Window, ...]:
+    """One window per relative offset: rps and p99 both scaled by (1 + offset)."""
+    return tuple(Window(rps * (1 + d), p99 * (1 + d), int(rps * 10 * (1 + d)), 10.0) for d in spread)
+
+
+def level(
+    concurrency: int | None,
+    rps: float,
+    p99: float,
+    *,
+    stable: bool = True,
+    saturated: bool = False,
+    failures: int = 0,
+    batch: int = 1,
+    mode: str = "concurrency",
+    offered: float | None = None,
+    spread: Sequence[float] = (-0.01, 0.0, 0.01),
+    **extra: Any,
+) -> Level:
+    flags = tuple(f for f, on in (("unstable", not stable), ("client-saturated", saturated)) if on)
+    values: dict[str, Any] = dict(
+        concurrency=concurrency,
+        achieved_rps=rps,
+        requests=int(rps * 30),
+        failures=failures,
+        latency_ms=latency(p99),
+        stable=stable,
+        client_saturated=saturated,
+        mode=mode,
+        offered_rps=offered,
+        achieved_ips=rps * batch,
+        server_us=ServerTimes(
+            queue=p99 * 200, compute_input=50.0, compute_infer=p99 * 300, compute_output=20.0, request=p99 * 520
+        ),
+        avg_batch=1.0 * batch,
+        client_cpu_percent=95.0 if saturated else 40.0,
+        windows=windows(rps, p99, spread),
+        flags=flags,
+    )
+    values.update(extra)
+    return Level(**values)
+
+
+def sweep(points: Sequence[tuple[int, float, float]], **kwargs: Any) -> tuple[Level, ...]:
+    """Closed-loop levels from (concurrency, achieved rps, p99 ms) triples."""
+    return tuple(level(c, rps, p99, **kwargs) for c, rps, p99 in points)
+
+
+def curve(
+    kind: Literal["CPU", "GPU"] = "CPU",
+    count: int = 1,
+    levels: Sequence[Level] = (),
+    *,
+    slo: Slo = SLO,
+    model: str = "resnet",
+    skipped: str | None = None,
+    **extra: Any,
+) -> Curve:
+    """A curve whose recorded capacity follows the harness rule for slo (stable, no failures, within limit)."""
+    ok = [lv for lv in levels if lv.stable and not lv.failures and lv.latency_ms.get(slo.percentile) <= slo.limit_ms]
+    best = max(ok, key=lambda lv: lv.achieved_rps, default=None)
+    capacity = Capacity(
+        max_rps_within_slo=best.achieved_rps if best else None,
+        at_concurrency=best.concurrency if best and best.mode == "concurrency" else None,
+        at_rate=best.offered_rps if best and best.mode == "rate" else None,
+    )
+    config = {
+        "name": model,
+        "max_batch_size": 8,
+        "instance_group": [{"kind": f"KIND_{kind}", "count": count}],
+        "dynamic_batching": {"max_queue_delay_microseconds": 100},
+    }
+    return Curve(
+        model=model,
+        instance_group=InstanceGroup(kind, count),
+        skipped_reason=skipped,
+        levels=tuple(levels),
+        capacity=capacity,
+        model_config=config,
+        max_batch_size=8,
+        dynamic_batching=True,
+        **extra,
+    )
+
+
+def run(curves: Sequence[Curve], *, label: str = "base", slo: Slo = SLO, **meta: Any) -> Run:
+    values: dict[str, Any] = dict(
+        harness_version="0.1.0",
+        git_revision="abc1234",
+        triton_version="2.51.0",
+        model="resnet",
+        label=label,
+        host={"cpu_model": "Test CPU @ 2.0GHz", "cores": 2, "memory_gb": 8, "gpu": None, "hostname": "box"},
+        versions={"python": "3.11.9", "locust": "2.47.0", "tritonclient": "2.51.0", "torch": "2.4.0"},
+        command_line="harness sweep resnet --slo p99=100ms",
+        started_at="2025-01-01T10:00:00Z",
+        ended_at="2025-01-01T10:20:00Z",
+        settings={"warmup_s": 5, "window_s": 10, "windows": 3},
+        complete=True,
+    )
+    values.update(meta)
+    return Run(metadata=Metadata(**values), slo=slo, curves=tuple(curves))
+
+
+def cpu_gpu_run(label: str = "base") -> Run:
+    """A typical sweep: cpu:1, cpu:2 (one unstable and one client-saturated level), gpu:1 skipped."""
+    cpu1 = curve("CPU", 1, sweep([(1, 100.0, 12.0), (2, 180.0, 15.0), (4, 250.0, 40.0), (8, 270.0, 120.0)]))
+    cpu2_levels = sweep([(1, 110.0, 11.0), (2, 210.0, 12.0), (4, 390.0, 25.0)]) + (
+        level(8, 520.0, 60.0, stable=False),
+        level(16, 560.0, 95.0, saturated=True),
+        level(32, 570.0, 210.0),
+    )
+    cpu2 = curve("CPU", 2, cpu2_levels)
+    gpu1 = curve("GPU", 1, skipped="no GPU on this host")
+    return run([cpu1, cpu2, gpu1], label=label)
+
+
+def rate_run(label: str = "rate") -> Run:
+    """An open-loop run with late sends and rate-search probes."""
+    levels = tuple(
+        level(None, achieved, p99, mode="rate", offered=offered, late_sends=late, max_send_lag_ms=lag)
+        for offered, achieved, p99, late, lag in (
+            (100.0, 100.0, 10.0, 0, 0.4),
+            (200.0, 199.0, 14.0, 0, 0.8),
+            (400.0, 380.0, 70.0, 12, 4.0),
+            (600.0, 450.0, 300.0, 240, 35.0),
+        )
+    )
+    probes = (
+        level(None, 300.0, 30.0, mode="rate", offered=300.0),
+        level(None, 500.0, 150.0, mode="rate", offered=500.0),
+    )
+    return run([curve("CPU", 2, levels, probes=probes)], label=label)

@@ -1,0 +1,188 @@
+"""The lean engines (compiled and Python) behind one protocol: same schedules, same results, same errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.load.engine import compiled as native_engine
+from harness.load.arrivals import schedule
+from harness.triton.control import ControlClient, make_inputs
+from harness.load.engine.link import Batch, EngineLink
+from harness.errors import HarnessError
+from harness.triton.request import serialize_request
+
+ENGINES = ["native", "python"]
+
+
+@pytest.fixture()
+def engine_choice(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv(native_engine.ENGINE_ENV, request.param)
+    native_engine.engine_command.cache_clear()
+    yield request.param
+    native_engine.engine_command.cache_clear()
+
+
+@pytest.mark.parametrize(("rate", "kind", "seed"), [(100.0, "poisson", 7), (2500.0, "poisson", 0),
+                                                     (37.5, "poisson", 2**40 + 3), (333.0, "constant", 1)])
+def test_compiled_schedule_is_the_python_schedule(rate: float, kind: str, seed: int) -> None:
+    printed = subprocess.run([str(native_engine.build()), "--schedule", str(rate), kind, str(seed), "2000"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert [float(t) for t in printed] == schedule(rate, kind, seed, 2000)
+
+
+def next_batch(link: EngineLink) -> Batch:
+    batch = link.read()
+    assert batch is not None, "the engine exited"
+    return batch
+
+
+def run_lanes(link: EngineLink, lanes: int, wanted: int) -> tuple[list[int], list[tuple[int, str]]]:
+    """Results of `lanes` closed-loop lanes until `wanted` requests are done, then stopped and acknowledged."""
+    link.set_lanes(lanes)
+    latencies: list[int] = []
+    errors: list[tuple[int, str]] = []
+    while len(latencies) + len(errors) < wanted:
+        batch = next_batch(link)
+        latencies += batch.latencies_us
+        errors += batch.errors
+    seq = link.stop()
+    while (batch := next_batch(link)).ack != seq:
+        latencies += batch.latencies_us
+        errors += batch.errors
+    latencies += batch.latencies_us
+    errors += batch.errors
+    return latencies, errors
+
+
+def served_at_least(control: ControlClient, before: int, wanted: int, timeout_s: float = 5.0) -> int:
+    """Triton's success count since `before`, once it reaches `wanted` (it counts a request as it releases it,
+    a moment after the reply) or the timeout passes."""
+    deadline = time.monotonic() + timeout_s
+    while (served := control.statistics("identity").success_count - before) < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return served
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
+def test_lanes_report_every_request_and_nothing_after_a_stop(engine_choice: str, control: ControlClient,
+                                                             triton_url: str) -> None:
+    control.load("identity")
+    payload = serialize_request("identity", make_inputs(control.model_spec("identity"), 1, 0))
+    link = EngineLink(triton_url, payload, 10.0)
+    try:
+        before = control.statistics("identity").success_count
+        latencies, errors = run_lanes(link, 4, 300)
+        assert not errors and len(latencies) >= 300
+        assert all(0 < micros < 2_000_000 for micros in latencies)
+        served = served_at_least(control, before, len(latencies))
+        assert len(latencies) <= served <= len(latencies) + 4  # the 4 cancelled at the stop may have been served
+        seq = link.set_lanes(0)
+        quiet = next_batch(link)  # after a stop's ack, nothing from before it
+        assert quiet.ack == seq and len(quiet.latencies_us) == 0 and not quiet.errors
+        assert quiet.cpu_s > 0
+    finally:
+        link.close()
+
+
+@pytest.mark.integration
+def test_both_engines_report_tritons_error_alike(monkeypatch: pytest.MonkeyPatch, triton_url: str) -> None:
+    messages = {}
+    for engine in ENGINES:
+        monkeypatch.setenv(native_engine.ENGINE_ENV, engine)
+        native_engine.engine_command.cache_clear()
+        link = EngineLink(triton_url, serialize_request("no_such_model", {}), 10.0)
+        try:
+            latencies, errors = run_lanes(link, 2, 20)
+        finally:
+            link.close()
+        assert not latencies and len(errors) >= 20
+        messages[engine] = {text for _, text in errors}
+    native_engine.engine_command.cache_clear()
+    assert messages["native"] == messages["python"]
+    (message,) = messages["native"]
+    assert message.startswith("NOT_FOUND: ") and "no_such_model" in message
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
+def test_open_loop_schedule_sends_at_its_rate(engine_choice: str, control: ControlClient, triton_url: str) -> None:
+    control.load("identity")
+    payload = serialize_request("identity", make_inputs(control.model_spec("identity"), 1, 0))
+    link = EngineLink(triton_url, payload, 10.0)
+    try:
+        link.schedule(1, 400.0, "poisson", 5, 1000)
+        started, results, in_flight = time.monotonic(), 0, []
+        while time.monotonic() - started < 1.5:
+            batch = next_batch(link)
+            assert not batch.errors and batch.dropped == 0
+            results += len(batch.latencies_us)
+            in_flight.append(batch.in_flight)
+        elapsed = time.monotonic() - started
+        seq = link.stop()
+        while next_batch(link).ack != seq:
+            pass
+    finally:
+        link.close()
+    assert 0.7 * 400 * elapsed <= results <= 1.3 * 400 * elapsed, (results, elapsed)
+    assert max(in_flight) < 50  # identity answers in ~1 ms: a handful at a time, not a backlog
+
+
+def test_engine_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(native_engine.ENGINE_ENV, "fortran")
+    native_engine.engine_command.cache_clear()
+    try:
+        with pytest.raises(HarnessError, match="HARNESS_LEAN_ENGINE='fortran'.*native, python or auto"):
+            native_engine.engine_command()
+        monkeypatch.setenv(native_engine.ENGINE_ENV, "python")
+        native_engine.engine_command.cache_clear()
+        assert native_engine.engine_command() == (sys.executable, "-m", "harness.load.engine.aio_engine")
+        assert native_engine.engine_name() == "python"
+    finally:
+        native_engine.engine_command.cache_clear()
+
+
+def test_without_a_compiler_auto_falls_back_and_native_says_how_to_fix(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built here
+    monkeypatch.setattr(native_engine.shutil, "which", lambda name: None)
+    native_engine.engine_command.cache_clear()
+    try:
+        monkeypatch.setenv(native_engine.ENGINE_ENV, "native")
+        with pytest.raises(native_engine.NativeEngineUnavailable, match="apt-get install g\\+\\+"):
+            native_engine.engine_command()
+        monkeypatch.setenv(native_engine.ENGINE_ENV, "auto")
+        native_engine.engine_command.cache_clear()
+        with caplog.at_level(logging.WARNING, logger="harness"):
+            assert native_engine.engine_name() == "python"
+        assert "using the Python engine" in caplog.text
+    finally:
+        native_engine.engine_command.cache_clear()
+
+
+def test_locust_refuses_an_unknown_engine_choice_in_one_line(tmp_path: Path) -> None:
+    locustfile = Path(__file__).resolve().parents[2] / "loadtests" / "triton_grpc.py"
+    result = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-t", "2s",
+                             "--triton-url", "127.0.0.1:1"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={**os.environ, native_engine.ENGINE_ENV: "fortran"})
+    assert result.returncode == 2
+    assert "HARNESS_LEAN_ENGINE='fortran' is not an engine" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_cached_engine_that_no_longer_runs_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    stale = native_engine.binary_path()
+    stale.parent.mkdir(parents=True)
+    stale.write_text("#!/bin/sh\nexit 127\n")  # as a binary whose shared libraries went away would
+    stale.chmod(0o755)
+    assert native_engine.build() == stale
+    printed = subprocess.run([str(stale), "--schedule", "4", "constant", "0", "2"], capture_output=True, text=True)
+    assert printed.stdout.split() == ["0.25", "0.5"]

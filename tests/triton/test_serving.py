@@ -1,0 +1,157 @@
+"""Integration: the bundled models served by the real tritonserver, real gRPC inference, config-override variants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.triton.control import ControlClient, make_inputs
+from harness.errors import GpuUnavailable, ModelError
+from harness.record.model import InstanceGroup
+from harness.triton.variants import NO_GPU, Variant, load_variant, reported_group
+
+pytestmark = pytest.mark.integration
+
+# model -> (input name, input datatype, per-item input shape, output name, per-item output shape, calls per batch)
+MODELS = {
+    "mnist_cnn": ("image", "FP32", (1, 28, 28), "logits", (10,), 3),
+    "mnist_cnn_int8": ("image", "FP32", (1, 28, 28), "logits", (10,), 3),
+    "sentiment": ("tokens", "INT64", (64,), "logits", (2,), 3),
+    "resnet50": ("image", "FP32", (3, 224, 224), "logits", (1000,), 2),
+    "identity": ("INPUT0", "FP32", (16,), "OUTPUT0", (16,), 3),
+    "fixed_delay": ("INPUT0", "FP32", (1,), "OUTPUT0", (1,), 3),
+}
+ECHO_MODELS = {"identity", "fixed_delay"}  # OUTPUT0 == INPUT0
+
+
+@pytest.fixture()
+def loaded(control: ControlClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The parametrized model, loaded from its files; unloaded afterwards to keep the server's memory small."""
+    name = request.param
+    control.load(name)
+    try:
+        yield name
+    finally:
+        control.unload(name)
+
+
+@pytest.mark.parametrize("loaded", list(MODELS), indirect=True)
+def test_model_serves_deterministic_inference(control: ControlClient, loaded: str) -> None:
+    name = loaded
+    input_name, datatype, in_shape, output_name, out_shape, calls = MODELS[name]
+    assert control.is_ready(name)
+    spec = control.model_spec(name)
+    assert [(t.name, t.datatype, t.shape) for t in spec.inputs] == [(input_name, datatype, (-1, *in_shape))]
+    assert [t.name for t in spec.outputs] == [output_name]
+    assert spec.max_batch_size >= 2
+
+    for batch in (1, 2):
+        inputs = make_inputs(spec, batch, seed=batch)
+        assert inputs[input_name].shape == (batch, *in_shape)
+        results = [control.infer(name, inputs) for _ in range(calls)]
+        first = results[0]
+        assert list(first) == [output_name]
+        logits = first[output_name]
+        assert logits.shape == (batch, *out_shape)
+        assert logits.dtype == np.float32
+        assert np.isfinite(logits).all()
+        for later in results[1:]:
+            assert np.array_equal(later[output_name], logits), f"{name}: same input, different output"
+        if name in ECHO_MODELS:
+            assert np.array_equal(logits, inputs[input_name])
+        elif batch == 2:
+            assert not np.array_equal(logits[0], logits[1]), f"{name}: two different items gave the same logits"
+
+
+def test_two_cpu_instances_via_override_leave_files_untouched(control: ControlClient, repository: Path) -> None:
+    config_file = repository / "mnist_cnn" / "config.pbtxt"
+    on_disk = config_file.read_bytes()
+    try:
+        effective = load_variant(control, "mnist_cnn", Variant(InstanceGroup("CPU", 2)))
+        assert reported_group(effective) == InstanceGroup("CPU", 2)
+        assert reported_group(control.model_config("mnist_cnn")) == InstanceGroup("CPU", 2)
+        # The rest of the repository config is kept.
+        assert effective["max_batch_size"] == 64
+        assert effective["dynamic_batching"]["max_queue_delay_microseconds"] == "500"
+        spec = control.model_spec("mnist_cnn")
+        out = control.infer("mnist_cnn", make_inputs(spec, 2, seed=7))
+        assert out["logits"].shape == (2, 10)
+        assert config_file.read_bytes() == on_disk
+    finally:
+        control.unload("mnist_cnn")
+    assert config_file.read_bytes() == on_disk
+
+
+def test_batching_variants_effective_config(control: ControlClient, repository: Path) -> None:
+    # identity: the same batching config as the torch models (dynamic batching, max_batch_size 64), faster to load.
+    config_file = repository / "identity" / "config.pbtxt"
+    on_disk = config_file.read_bytes()
+    try:
+        off = load_variant(
+            control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, dynamic_batching=False)
+        )
+        assert off["max_batch_size"] == 8
+        assert "dynamic_batching" not in off
+        assert reported_group(off) == InstanceGroup("CPU", 1)
+        spec = control.model_spec("identity")
+        assert spec.max_batch_size == 8
+        eight = make_inputs(spec, 8)
+        assert np.array_equal(control.infer("identity", eight)["OUTPUT0"], eight["INPUT0"])
+        with pytest.raises(ModelError, match="batch-size must be <= 8"):
+            control.infer("identity", {"INPUT0": np.zeros((9, 16), np.float32)})
+
+        delayed = load_variant(
+            control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, queue_delay_us=1234)
+        )
+        assert delayed["max_batch_size"] == 8
+        assert int(delayed["dynamic_batching"]["max_queue_delay_microseconds"]) == 1234
+        assert [int(s) for s in delayed["dynamic_batching"].get("preferred_batch_size", [])] in ([], [8])
+        assert control.infer("identity", make_inputs(control.model_spec("identity"), 1))["OUTPUT0"].shape == (1, 16)
+
+        # Batching left as the repository has it: the previous variant's max_batch_size 8 does not leak in.
+        plain = load_variant(control, "identity", Variant(InstanceGroup("CPU", 1)))
+        assert plain["max_batch_size"] == 64
+        assert "dynamic_batching" in plain
+        assert int(plain["dynamic_batching"].get("max_queue_delay_microseconds", 0)) == 0
+    finally:
+        control.unload("identity")
+    assert config_file.read_bytes() == on_disk
+
+
+def test_dynamic_batching_on_for_fixed_delay(control: ControlClient, repository: Path) -> None:
+    assert b"dynamic_batching" not in (repository / "fixed_delay" / "config.pbtxt").read_bytes()
+    try:
+        on = load_variant(
+            control, "fixed_delay", Variant(InstanceGroup("CPU", 1), dynamic_batching=True, queue_delay_us=0)
+        )
+        assert "dynamic_batching" in on
+        assert int(on["dynamic_batching"].get("max_queue_delay_microseconds", 0)) == 0
+        x = np.arange(2, dtype=np.float32).reshape(2, 1)
+        assert np.array_equal(control.infer("fixed_delay", {"INPUT0": x})["OUTPUT0"], x)
+    finally:
+        control.unload("fixed_delay")
+
+
+def test_gpu_variant_on_gpu_less_server_keeps_file_config(control: ControlClient) -> None:
+    try:
+        # Another variant is loaded when the GPU one is asked for: afterwards the files' config must serve.
+        load_variant(control, "identity", Variant(InstanceGroup("CPU", 2), max_batch_size=8, dynamic_batching=False))
+        with pytest.raises(GpuUnavailable) as info:
+            load_variant(control, "identity", Variant(InstanceGroup("GPU", 1)))
+        assert str(info.value).startswith("no GPU")
+        assert str(info.value) == NO_GPU
+        assert isinstance(info.value, ModelError)
+        assert "no GPUs are available" in str(info.value.__cause__)  # Triton's own reason, kept as the cause
+
+        assert control.is_ready("identity")
+        config = control.model_config("identity")
+        assert reported_group(config) == InstanceGroup("CPU", 1)
+        assert config["max_batch_size"] == 64
+        assert "dynamic_batching" in config
+        inputs = make_inputs(control.model_spec("identity"), 16, seed=3)
+        assert np.array_equal(control.infer("identity", inputs)["OUTPUT0"], inputs["INPUT0"])
+    finally:
+        control.unload("identity")
