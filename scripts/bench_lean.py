@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import perf_analyzer  # noqa: E402
-from harness.triton.control import ControlClient  # noqa: E402
+
 from harness.load.engine.compiled import engine_name  # noqa: E402
-from harness.triton.repository import BUNDLED_REPOSITORY  # noqa: E402
 from harness.record.model import InstanceGroup  # noqa: E402
-from harness.triton.server import LocalServer  # noqa: E402
 from harness.sweep.rules import server_delta  # noqa: E402
 from harness.textfmt import text_table  # noqa: E402
+from harness.triton.control import ControlClient  # noqa: E402
+from harness.triton.repository import BUNDLED_REPOSITORY  # noqa: E402
+from harness.triton.server import LocalServer  # noqa: E402
 from harness.triton.variants import Variant, load_variant  # noqa: E402
 
 MODEL = "identity"
@@ -86,7 +87,7 @@ def main() -> int:
         load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
         print(f"perf_analyzer: {perf_analyzer.find_or_install()}; load engine: {engine_name()}", flush=True)
         for index in range(args.rounds):
-            for name, run in (("locust (harness)", lambda: locust_run(url, args.concurrency, args.duration,
+            for name, run in (("locust (harness)", lambda index=index: locust_run(url, args.concurrency, args.duration,
                                                                        Path(tmp) / f"l{index}")),
                               ("perf_analyzer", lambda: perf_analyzer_run(url, args.concurrency, args.duration))):
                 runs[name].append(measured(control, run))

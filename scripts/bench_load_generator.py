@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import perf_analyzer
-from harness.triton.control import ControlClient
+
 from harness.errors import HarnessError
 from harness.load.engine.compiled import engine_name
-from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.record.model import InstanceGroup
-from harness.triton.server import LOOPBACK, LocalServer, free_port
 from harness.textfmt import fmt_num, text_table
+from harness.triton.control import ControlClient
+from harness.triton.repository import BUNDLED_REPOSITORY
+from harness.triton.server import LOOPBACK, LocalServer, free_port
 from harness.triton.variants import Variant, load_variant
 
 MODEL = "identity"

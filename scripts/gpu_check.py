@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.triton.control import ControlClient, make_inputs  # noqa: E402
 from harness.errors import GpuUnavailable  # noqa: E402
+from harness.record.model import InstanceGroup  # noqa: E402
+from harness.record.sysinfo import gpu_model, host_info  # noqa: E402
+from harness.triton.control import ControlClient, make_inputs  # noqa: E402
 from harness.triton.probe import probe  # noqa: E402
 from harness.triton.repository import BUNDLED_REPOSITORY  # noqa: E402
-from harness.record.model import InstanceGroup  # noqa: E402
 from harness.triton.server import LocalServer  # noqa: E402
-from harness.record.sysinfo import gpu_model, host_info  # noqa: E402
 from harness.triton.variants import Variant, load_variant  # noqa: E402
 
 MODEL = "resnet50"

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from harness.analysis.compare import comparison_rows, format_table
+from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
+from harness.cli.parse import parse_slo
 from harness.errors import ConfigError
 from harness.record.store import load_run
-from harness.cli.parse import parse_slo
-from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
 
 
 def add_results_parsers(commands: argparse._SubParsersAction) -> None:

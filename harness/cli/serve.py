@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.triton.control import ControlClient
 from harness.errors import ModelError
+from harness.triton.control import ControlClient
 from harness.triton.repository import model_names, read_config, resolve_repository
 from harness.triton.server import LocalServer
 

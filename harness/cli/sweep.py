@@ -9,22 +9,25 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-# The load driver patches the process for gevent and makes gRPC cooperate: import it before any channel exists.
-from harness.load.driver import DriverSettings, LoadDriver  # noqa: I001
+# Locust (imported by the load driver) patches the process for gevent and the plugin makes gRPC cooperate:
+# this import comes before every other harness or third-party one, so no channel or ssl import precedes it.
+from harness.load.driver import DriverSettings, LoadDriver
+
+# isort: split
 import gevent
 
-from harness.triton.control import ControlClient
-from harness.errors import ConfigError
-from harness.sweep.progress import SweepProgress
-from harness.report.run_page import capacity_sentence, write_report
-from harness.triton.repository import resolve_repository
-from harness.record.model import Run
-from harness.triton.server import open_server
 from harness.cli.parse import parse_url
+from harness.cli.sweep_flags import spec_from_args
+from harness.errors import ConfigError
+from harness.record.model import Run
+from harness.record.sysinfo import git_revision, host_info, package_versions
+from harness.report.run_page import capacity_sentence, write_report
+from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, new_run, sweep_variant
 from harness.sweep.spec import SweepSpec
-from harness.cli.sweep_flags import spec_from_args
-from harness.record.sysinfo import git_revision, host_info, package_versions
+from harness.triton.control import ControlClient
+from harness.triton.repository import resolve_repository
+from harness.triton.server import open_server
 
 
 def run_sweep(args: argparse.Namespace) -> int:

@@ -6,8 +6,8 @@ import argparse
 import os
 
 from harness.cli.flags import add_server_flags
+from harness.cli.parse import parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo
 from harness.errors import ConfigError
-from harness.cli.parse import (parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo)
 from harness.sweep.spec import SweepSpec
 
 

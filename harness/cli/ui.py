@@ -19,13 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.triton.control import ControlClient
 from harness.cli.flags import add_server_flags
+from harness.cli.parse import parse_url
 from harness.errors import ConfigError, LoadError, ModelError
 from harness.procs import start_child, stop_child
+from harness.triton.control import ControlClient
 from harness.triton.repository import resolve_repository
 from harness.triton.server import LOOPBACK, free_port, open_server
-from harness.cli.parse import parse_url
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 STARTUP_TIMEOUT_S = 60.0
@@ -108,7 +108,7 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise ConfigError(f"cannot serve the web UI on {host}:{port} ({exc.strerror}); pick another --web-port")
+            raise ConfigError(f"cannot serve the web UI on {host}:{port} ({exc.strerror}); pick another --web-port") from exc
 
 
 def _prepare_model(control: ControlClient, model: str, load: bool) -> None:

@@ -14,14 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-
-from harness.load.aggregate import WorkerDelta
-from harness.triton.control import ControlClient, make_inputs
-from harness.load.engine.link import EngineLink
 from harness.errors import HarnessError
-from harness.triton.request import serialize_request
-from harness.load.histogram import LatencyHistogram
+from harness.load.aggregate import WorkerDelta
 from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.engine.link import EngineLink
+from harness.load.histogram import LatencyHistogram
+from harness.triton.control import ControlClient, make_inputs
+from harness.triton.request import serialize_request
 
 log = logging.getLogger("harness")
 

@@ -20,8 +20,8 @@ from locust.event import Events
 from locust.runners import MasterRunner
 
 import harness.locustfile as locustfile
-from harness.load.aggregate import Aggregator, Tally
 from harness.errors import LoadError
+from harness.load.aggregate import Aggregator, Tally
 from harness.load.plugin import aggregator_of, install
 from harness.load.users import TritonOpenLoopUser, TritonUser
 from harness.procs import start_child, stop_child

@@ -22,8 +22,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
-from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.errors import HarnessError
+from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext, LoadOptions
 from harness.load.engine.compiled import engine_command
 from harness.load.web import register_latency_pages

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.report import charts, html_page
 from harness.analysis.compare import (
     CompareRow,
     capacity_of,
@@ -17,10 +16,11 @@ from harness.analysis.compare import (
     measured_curves,
     run_labels,
 )
+from harness.analysis.verdict import Verdict, verdict_table
 from harness.errors import ConfigError
 from harness.record.model import Run, Slo
 from harness.record.store import EMBED_ID, embed_json, write_atomic
-from harness.analysis.verdict import Verdict, verdict_table
+from harness.report import charts, html_page
 
 _MIXED_SLOS = (
     "These runs were measured against different SLOs: each capacity below is within its own run's SLO. "

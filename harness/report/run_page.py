@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.report import charts, html_page
 from harness.analysis.compare import capacity_of, load_label
 from harness.record.model import Curve, Run
 from harness.record.store import embed_json, write_atomic
+from harness.report import charts, html_page
 from harness.textfmt import fmt_num
 
 LEVEL_HEADERS = (

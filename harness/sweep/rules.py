@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from harness.triton.control import StatsSnapshot
 from harness.record.model import Capacity, Level, ServerTimes, Slo, Window
+from harness.triton.control import StatsSnapshot
 
 STABLE_WINDOWS = 3  # as perf_analyzer: the last 3 windows must agree
 

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness import __version__
-from harness.load.aggregate import Tally
-from harness.triton.control import ControlClient, StatsSnapshot
 from harness.errors import GpuUnavailable
-from harness.load.histogram import LatencyHistogram
+from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
+from harness.load.histogram import LatencyHistogram
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window
-from harness.sweep.spec import SweepSpec
 from harness.record.store import save_run
 from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
+from harness.sweep.spec import SweepSpec
+from harness.triton.control import ControlClient, StatsSnapshot
 from harness.triton.variants import Variant, load_variant
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here

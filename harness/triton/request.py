@@ -39,7 +39,7 @@ def decode_response(payload: bytes) -> dict[str, np.ndarray]:
     """Output tensors of a serialized ModelInferResponse."""
     response = service_pb2.ModelInferResponse.FromString(payload)
     outputs = {}
-    for tensor, raw in zip(response.outputs, response.raw_output_contents):
+    for tensor, raw in zip(response.outputs, response.raw_output_contents, strict=False):
         dtype = NUMPY_DTYPES[tensor.datatype]
         outputs[tensor.name] = np.frombuffer(raw, dtype=dtype).reshape(tuple(tensor.shape))
     return outputs

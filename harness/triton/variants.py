@@ -10,9 +10,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from harness.triton.control import ControlClient
 from harness.errors import ConfigError, GpuUnavailable, ModelError
 from harness.record.model import InstanceGroup
+from harness.triton.control import ControlClient
 
 NO_GPU = "no GPU (the server has no GPU for a KIND_GPU instance group)"
 _NO_GPU_MARKERS = ("no gpus are available", "no cuda device", "gpu instance requested but", "cuda driver")

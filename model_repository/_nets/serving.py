@@ -85,7 +85,7 @@ class TorchServer:
         if good:
             try:
                 outputs = dict(zip(good, run_batched(self.module, [arrays[i] for i in good], self.device,
-                                                     self.input_dtype)))
+                                                     self.input_dtype), strict=False))
             except Exception as exc:  # Report to every client rather than crash the stub.
                 errors = [e or f"{self.name}: inference failed: {exc}" for e in errors]
         # Client mistakes are INVALID_ARG (HTTP 400); a failed forward pass stays INTERNAL (HTTP 500).

@@ -4,21 +4,21 @@ import dataclasses
 
 import pytest
 
-from helpers.factories import curve, level, run, sweep
 from harness.analysis.compare import (
     WITHIN_NOISE,
     capacity_within,
     common_throughput,
     comparison_rows,
     config_diff,
-    differs_significantly,
     different_hosts,
+    differs_significantly,
     format_table,
     latency_at,
     t_critical_95,
 )
 from harness.errors import ConfigError
 from harness.record.model import ServerTimes, Slo, Window
+from helpers.factories import curve, level, run, sweep
 
 SLO = Slo("p99", 100.0)
 SERVER = ServerTimes(queue=300.0, compute_input=50.0, compute_infer=600.0, compute_output=50.0)  # queue share 0.3

@@ -4,10 +4,10 @@ from typing import Literal
 
 import pytest
 
-from helpers.factories import curve, run, sweep
+from harness.analysis.verdict import cost_per_million, decide, format_verdict, parse_costs, replicas_needed
 from harness.errors import ConfigError, ResultsError
 from harness.record.model import Curve, Slo
-from harness.analysis.verdict import cost_per_million, decide, format_verdict, parse_costs, replicas_needed
+from helpers.factories import curve, run, sweep
 
 SLO = Slo("p99", 50.0)
 

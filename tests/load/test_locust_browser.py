@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.browser import BrowserPage, chromium_page
-from helpers.processes import harness_ui
 
 from harness.triton.control import ControlClient
+from helpers.browser import BrowserPage, chromium_page
+from helpers.processes import harness_ui
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SCREENSHOT = Path("/tmp/locust_ui.png")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.load.engine import compiled as native_engine
-from harness.load.arrivals import schedule
-from harness.triton.control import ControlClient, make_inputs
-from harness.load.engine.link import Batch, EngineLink
 from harness.errors import HarnessError
+from harness.load.arrivals import schedule
+from harness.load.engine import compiled as native_engine
+from harness.load.engine.link import Batch, EngineLink
+from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
 
 ENGINES = ["native", "python"]

@@ -146,7 +146,7 @@ def test_run_batched_splits_per_request(mnist):
     arrays = [_images(n, seed=i) for i, n in enumerate(sizes)]
     outs = serving.run_batched(mnist, arrays)
     assert [o.shape for o in outs] == [(n, 10) for n in sizes]
-    for a, o in zip(arrays, outs):
+    for a, o in zip(arrays, outs, strict=False):
         # Alone or batched with others, a request's logits match (up to float summation order).
         np.testing.assert_allclose(o, _run(mnist, a), rtol=1e-5, atol=1e-5)
         assert o.flags.c_contiguous

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers.factories import cpu_gpu_run, rate_run
-from harness.report.compare_page import write_compare
 from harness.errors import ResultsError
-from harness.report.run_page import write_report
 from harness.record.model import SCHEMA_VERSION, run_from_dict, run_to_dict
 from harness.record.store import LEVEL_COLUMNS, embed_json, extract_embedded, load_run, save_run
+from harness.report.compare_page import write_compare
+from harness.report.run_page import write_report
+from helpers.factories import cpu_gpu_run, rate_run
 
 
 @pytest.mark.parametrize("make", [cpu_gpu_run, rate_run])

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.browser import BrowserPage, chromium_page
-from helpers.factories import cpu_gpu_run, rate_run
 from harness.analysis.compare import measured_curves
+from harness.analysis.verdict import decide
+from harness.record.model import Run, Slo
 from harness.report.compare_page import write_compare
 from harness.report.run_page import write_report
-from harness.record.model import Run, Slo
-from harness.analysis.verdict import decide
+from helpers.browser import BrowserPage, chromium_page
+from helpers.factories import cpu_gpu_run, rate_run
 
 pytestmark = pytest.mark.browser
 PLOT = ".js-plotly-plot"

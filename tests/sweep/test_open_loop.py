@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.triton.control import ControlClient, make_inputs
-from harness.triton.request import decode_response, infer_method, open_channel, serialize_request
 from harness.record.store import load_run
 from harness.sweep.rules import RateSearch
+from harness.triton.control import ControlClient, make_inputs
+from harness.triton.request import decode_response, infer_method, open_channel, serialize_request
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--warmup", "1s", "--window", "1s", "--max-windows", "4", "--workers", "1", "--instances", "cpu:1"]

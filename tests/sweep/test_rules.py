@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.triton.control import StatsSnapshot
 from harness.record.model import Latency, Level, Slo, Window
 from harness.sweep.rules import AutoConcurrency, RateSearch, capacity, is_stable, rate_ok, server_delta
+from harness.triton.control import StatsSnapshot
 
 
 def window(rps: float, p99: float, requests: int = 100) -> Window:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.triton.control import ControlClient, make_inputs
 from harness.errors import GpuUnavailable, ModelError
 from harness.record.model import InstanceGroup
+from harness.triton.control import ControlClient, make_inputs
 from harness.triton.variants import NO_GPU, Variant, load_variant, reported_group
 
 pytestmark = pytest.mark.integration

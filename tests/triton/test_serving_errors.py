@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.triton.control import ControlClient, make_inputs
 from harness.errors import ConfigError, ModelError, ServerError
-from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.record.model import InstanceGroup
+from harness.triton.control import ControlClient, make_inputs
+from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.triton.server import LocalServer, error_lines, free_port
 from harness.triton.variants import Variant, load_variant
 

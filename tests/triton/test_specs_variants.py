@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.triton.repository import BUNDLED_REPOSITORY, read_config
-from harness.record.model import InstanceGroup, Slo
-from harness.triton.server import error_lines
 from harness.cli.parse import parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo, parse_url
+from harness.errors import ConfigError
+from harness.record.model import InstanceGroup, Slo
+from harness.triton.repository import BUNDLED_REPOSITORY, read_config
+from harness.triton.server import error_lines
 from harness.triton.variants import Variant, variant_config
 
 # --- specs -----------------------------------------------------------------------------------------------------

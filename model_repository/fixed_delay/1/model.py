@@ -17,7 +17,7 @@ class TritonPythonModel:
         try:
             self.delay_s = float(raw) / 1000.0
         except ValueError:
-            raise ValueError(f"fixed_delay: parameter delay_ms must be a number of milliseconds, got {raw!r}")
+            raise ValueError(f"fixed_delay: parameter delay_ms must be a number of milliseconds, got {raw!r}") from None
         if self.delay_s < 0:
             raise ValueError(f"fixed_delay: parameter delay_ms must be >= 0, got {raw!r}")
 
