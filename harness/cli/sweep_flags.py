@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from harness.cli.flags import add_server_flags
-from harness.cli.parse import parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo
+from harness.cli.flags import add_metrics_flag, add_server_flags
+from harness.cli.parse import (
+    parse_float_list,
+    parse_instances,
+    parse_int_list,
+    parse_percent,
+    parse_seconds,
+    parse_slo,
+    thread_warnings,
+)
 from harness.errors import ConfigError
 from harness.sweep.spec import SweepSpec
 
@@ -39,6 +48,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="Locust worker processes (default: one per 4 cores, at least 1)")
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
+    add_metrics_flag(p)
     p.set_defaults(handler=_run)
 
 
@@ -48,11 +58,14 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         parse_int_list(args.concurrency, "--concurrency"))
     if args.batch_size < 1 or args.max_windows < 3:
         raise ConfigError("--batch-size must be >= 1 and --max-windows >= 3 (stability needs 3 windows)")
+    instances = parse_instances(args.instances)
+    for line in thread_warnings(instances, os.cpu_count()):
+        print(line, file=sys.stderr)
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1) // 4)
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
     return SweepSpec(
-        model=args.model, instances=tuple(parse_instances(args.instances)), slo=parse_slo(args.slo),
+        model=args.model, instances=tuple(instances), slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
         rates=tuple(parse_float_list(args.rate, "--rate")) if rate_text and rate_text != "auto" else None,
         rate_auto=rate_text == "auto", batch_size=args.batch_size, max_batch_size=args.max_batch_size,
