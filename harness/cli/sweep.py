@@ -11,12 +11,12 @@ from pathlib import Path
 
 # Locust (imported by the load driver) patches the process for gevent and the plugin makes gRPC cooperate:
 # this import comes before every other harness or third-party one, so no channel or ssl import precedes it.
-from harness.load.driver import DriverSettings, LoadDriver
+from harness.load.driver import DriverSettings, LoadDriver, WorkersLost
 
 # isort: split
 import gevent
 
-from harness.cli.parse import parse_url
+from harness.cli.parse import parse_seconds, parse_url
 from harness.cli.sweep_flags import spec_from_args
 from harness.errors import ConfigError
 from harness.record.model import Run
@@ -47,9 +47,12 @@ def run_sweep(args: argparse.Namespace) -> int:
                 state = SweepState(_start_run(spec, control), folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
-                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)
+                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, args)
     except KeyboardInterrupt:
         interrupted = True
+    except WorkersLost:
+        interrupted = True  # the run is kept, incomplete; the error's one line says why
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -67,14 +70,23 @@ def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
 
 
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
-           folder: Path) -> None:
+           folder: Path, args: argparse.Namespace) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
-                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs")
-    with LoadDriver(settings) as driver:
+                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
+                              **_distributed_settings(args))
+    with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) as driver:
         for group in spec.instances:
             curve = sweep_variant(spec, group, control, driver, state, progress.update)
             state.finish_curve(curve)
             progress.curve_done(curve)
+        driver.check_workers()  # a worker lost in the last level: the run is not complete
+
+
+def _distributed_settings(args: argparse.Namespace) -> dict:
+    if not args.expect_workers:
+        return {}
+    return {"expect_workers": args.expect_workers, "master_bind": args.master_bind, "master_port": args.master_port,
+            "startup_timeout_s": parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait")}
 
 
 def _finish(state: SweepState, folder: Path, complete: bool) -> None:
