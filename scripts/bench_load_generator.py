@@ -24,11 +24,12 @@ import perf_analyzer
 
 from harness.errors import HarnessError
 from harness.load.engine.compiled import engine_name
+from harness.net import LOOPBACK, free_port
 from harness.record.model import InstanceGroup
 from harness.textfmt import fmt_num, text_table
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY
-from harness.triton.server import LOOPBACK, LocalServer, free_port
+from harness.triton.server import LocalServer
 from harness.triton.variants import Variant, load_variant
 
 MODEL = "identity"

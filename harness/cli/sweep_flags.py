@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+from pathlib import Path
 
-from harness.cli.flags import add_server_flags
+from harness.cli.flags import add_server_flags, server_source
 from harness.cli.parse import parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo
 from harness.errors import ConfigError
 from harness.sweep.spec import SweepSpec
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Flags become typed values here; cli/sweep.py (which imports Locust) never sees the Namespace."""
+    spec = spec_from_args(args)
     from harness.cli.sweep import run_sweep  # imports Locust, which patches the process for gevent
 
-    return run_sweep(args)
+    return run_sweep(spec, server_source(args), Path(args.output) if args.output else None)
 
 
 def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
@@ -98,4 +101,6 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         window_s=parse_seconds(args.window, "--window"), max_windows=args.max_windows,
         stability=parse_percent(args.stability, "--stability"), workers=workers, label=args.label,
         max_concurrency=args.max_concurrency, arrivals=args.arrivals, seed=args.seed,
+        expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
+        expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
     )

@@ -25,20 +25,17 @@ from locust.event import Events
 from locust.runners import MasterRunner
 
 import harness.locustfile as locustfile
-from harness.errors import LoadError
+from harness import defaults
+from harness.errors import LoadError, WorkersLostError
 from harness.load.aggregate import Aggregator, Tally
 from harness.load.plugin import aggregator_of, install, roster_of
 from harness.load.roster import LostWorker, Roster, worker_command
 from harness.load.users import TritonOpenLoopUser, TritonUser
+from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
-from harness.triton.server import LOOPBACK, free_port
 
 MONITOR_INTERVAL_S = 0.25
 DEFAULT_MASTER_PORT = 5557  # Locust's own default: what compose and Kubernetes workers dial
-
-
-class WorkersLost(LoadError):
-    """Fewer workers remain than the sweep needs: it stops, keeping every level measured so far."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +46,8 @@ class DriverSettings:
     batch_size: int = 1
     input_seed: int = 0
     arrivals: str = "constant"
-    max_in_flight: int = 1000
-    report_interval_s: float = 0.5
+    max_in_flight: int = defaults.MAX_IN_FLIGHT
+    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S
     log_dir: Path = Path(".")
     startup_timeout_s: float = 60.0
     expect_workers: int | None = None  # external workers to wait for; None: start `workers` local children
@@ -189,7 +186,7 @@ class LoadDriver:
         left = len(self.roster.active)
         if left < self.required:
             gone = "; ".join(str(w) for w in self.roster.lost.values())
-            raise WorkersLost(f"only {left} of {self.required} Locust workers remain ({gone}); the sweep stopped "
+            raise WorkersLostError(f"only {left} of {self.required} Locust workers remain ({gone}); the sweep stopped "
                               "and kept every level measured so far: restart the workers and run it again")
 
     def start_level(self, users: int, target_rps: float | None = None) -> None:

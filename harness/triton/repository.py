@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from harness.errors import ConfigError, ModelError
+from harness.errors import ConfigError, ModelError, UnknownModel
 
 BUNDLED_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 
@@ -35,8 +35,7 @@ def read_config(repository: Path, model: str) -> dict[str, Any]:
     """config.pbtxt as a dict with protobuf field names (what Triton's config API returns)."""
     path = repository / model / "config.pbtxt"
     if not path.is_file():
-        known = ", ".join(model_names(repository)) or "none"
-        raise ModelError(f"unknown model {model!r} in {repository}; models there: {known}")
+        raise UnknownModel(model, model_names(repository), where=str(repository))
     try:
         message = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
     except text_format.ParseError as exc:

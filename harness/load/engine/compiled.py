@@ -21,17 +21,13 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, NativeEngineUnavailable
 
 log = logging.getLogger("harness")
 
 SOURCE = Path(__file__).with_name("cpp") / "lean_engine.cc"
 PACKAGES_HINT = "apt-get install g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
 ENGINE_ENV = "HARNESS_LEAN_ENGINE"
-
-
-class NativeEngineUnavailable(HarnessError):
-    pass
 
 
 def binary_path() -> Path:
@@ -76,7 +72,7 @@ def engine_command() -> tuple[str, ...]:
     """The command that starts this process's lean engine: the compiled one where possible."""
     choice = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "native", "python"):
-        raise HarnessError(f"{ENGINE_ENV}={choice!r} is not an engine; use native, python or auto")
+        raise ConfigError(f"{ENGINE_ENV}={choice!r} is not an engine; use native, python or auto")
     python_engine = (sys.executable, "-m", "harness.load.engine.aio_engine")
     if choice == "python":
         return python_engine
