@@ -29,7 +29,7 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
 fi
 
 # The compiled lean engine (harness/load/engine/cpp/lean_engine.cc): gRPC C++ and msgpack-cxx from Debian, built once
-# into ~/.cache/triton-harness. Without them the load generator falls back to its Python engine (~3x the CPU).
+# into ~/.cache/triton-harness. Without them the load generator falls back to its slower Python engine.
 engine_packages="g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
 if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]; then
   echo "installing $engine_packages (Debian) for the compiled lean engine ..."

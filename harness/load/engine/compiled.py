@@ -81,7 +81,7 @@ def engine_command() -> tuple[str, ...]:
     except NativeEngineUnavailable as exc:
         if choice == "native":
             raise
-        log.warning("%s; using the Python engine (about 3x the client CPU per request)", exc)
+        log.warning("%s; using the Python engine (several times the client CPU per request)", exc)
         return python_engine
 
 
