@@ -43,8 +43,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "sweep rules": ("harness/sweep/rules.py", ("tests/sweep",)),
     "compare": ("harness/analysis/compare.py", ("tests/analysis",)),
     "verdict": ("harness/analysis/verdict.py", ("tests/analysis",)),
-    "aggregate": ("harness/load/aggregate.py", ("tests/load/test_aggregate.py",)),
-    "histogram": ("harness/load/histogram.py", ("tests/load/test_aggregate.py",)),
+    "aggregate": ("harness/load/aggregate.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
+    "histogram": ("harness/load/histogram.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
 }
 OPTIONAL = {  # modules that other work moves the rules into: scored where they exist
     "capacity": ("harness/analysis/capacity.py", ("tests/analysis", "tests/sweep")),
