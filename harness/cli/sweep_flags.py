@@ -1,4 +1,4 @@
-"""Flags of `harness sweep` and the SweepSpec they describe. Light: no Locust import (see cmd_sweep)."""
+"""Flags of `harness sweep` and the SweepSpec they describe. Light: no Locust import (cli/sweep.py has it)."""
 
 from __future__ import annotations
 
