@@ -51,7 +51,7 @@ class RemoteServer:
 
 
 class LocalServer:
-    """A tritonserver we start on loopback ports with explicit model control."""
+    """A tritonserver we start on loopback ports, in explicit model control unless told otherwise."""
 
     def __init__(
         self,
@@ -61,6 +61,7 @@ class LocalServer:
         models: tuple[str, ...] = (),
         grpc_port: int | None = None,
         startup_timeout_s: float = 180.0,
+        model_control_mode: str | None = "explicit",
     ) -> None:
         self.repository = Path(repository).resolve()
         self.log_path = Path(log_path)
@@ -68,6 +69,7 @@ class LocalServer:
         self.startup_timeout_s = startup_timeout_s
         self._binary = binary
         self._grpc_port = grpc_port
+        self.model_control_mode = model_control_mode  # None: Triton's default ("none": load everything at start)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.endpoints = Endpoints(grpc_url="")
@@ -112,8 +114,6 @@ class LocalServer:
             str(install.binary),
             "--model-repository",
             str(self.repository),
-            "--model-control-mode",
-            "explicit",
             "--grpc-address",
             LOOPBACK,
             "--grpc-port",
@@ -131,6 +131,8 @@ class LocalServer:
             "--log-verbose",
             "0",
         ]
+        if self.model_control_mode:
+            args += ["--model-control-mode", self.model_control_mode]
         if backend_dir:
             args += ["--backend-directory", str(backend_dir)]
         for model in self.models:
