@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import signal
 import sys
@@ -16,9 +15,9 @@ from harness.load.driver import DriverSettings, LoadDriver
 # isort: split
 import gevent
 
+from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
-from harness.cli.sweep_flags import spec_from_args
-from harness.errors import ConfigError
+from harness.errors import UnknownModel
 from harness.record.model import Run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
@@ -31,18 +30,17 @@ from harness.triton.server import open_server
 from harness.triton.variants import check_deployment
 
 
-def run_sweep(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args)
-    url = parse_url(args.url) if args.url else None
-    repository = resolve_repository(args.model_repository) if not url else Path(".")
-    folder = Path(args.output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}")
+def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None) -> int:
+    url = parse_url(source.url) if source.url else None
+    repository = resolve_repository(source.model_repository) if not url else Path(".")
+    folder = output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}"
     folder.mkdir(parents=True, exist_ok=True)
     _graceful_sigterm()
     progress: SweepProgress | None = None
     state: SweepState | None = None
     interrupted = False
     try:
-        with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
+        with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
                 control.check_reachable()
                 run = _start_run(spec, control)
@@ -64,7 +62,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
     known = dict(control.repository_models())
     if spec.model not in known:
-        raise ConfigError(f"unknown model {spec.model!r}; available: {', '.join(sorted(known)) or 'none'}")
+        raise UnknownModel(spec.model, known)
     command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), command)
 

@@ -1,11 +1,12 @@
-"""Flags of `harness sweep` and the SweepSpec they describe. Light: no Locust import (see cmd_sweep)."""
+"""Flags of `harness sweep` and the SweepSpec they describe. Light: no Locust import (cli/sweep.py has it)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
-from harness.cli.flags import add_server_flags
+from harness.cli.flags import add_server_flags, server_source
 from harness.cli.parse import parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo
 from harness.errors import ConfigError
 from harness.record.model import InstanceGroup
@@ -13,9 +14,11 @@ from harness.sweep.spec import SweepSpec
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Flags become typed values here; cli/sweep.py (which imports Locust) never sees the Namespace."""
+    spec = spec_from_args(args)
     from harness.cli.sweep import run_sweep  # imports Locust, which patches the process for gevent
 
-    return run_sweep(args)
+    return run_sweep(spec, server_source(args), Path(args.output) if args.output else None)
 
 
 def add_sweep_parser(commands: argparse._SubParsersAction) -> None:

@@ -20,12 +20,13 @@ from locust.event import Events
 from locust.runners import MasterRunner
 
 import harness.locustfile as locustfile
+from harness import defaults
 from harness.errors import LoadError
 from harness.load.aggregate import Aggregator, Tally
 from harness.load.plugin import aggregator_of, install
 from harness.load.users import TritonOpenLoopUser, TritonUser
+from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
-from harness.triton.server import LOOPBACK, free_port
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,8 @@ class DriverSettings:
     batch_size: int = 1
     input_seed: int = 0
     arrivals: str = "constant"
-    max_in_flight: int = 1000
-    report_interval_s: float = 0.5
+    max_in_flight: int = defaults.MAX_IN_FLIGHT
+    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S
     log_dir: Path = Path(".")
     startup_timeout_s: float = 60.0
 

@@ -22,6 +22,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
+from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext, LoadOptions
@@ -68,14 +69,14 @@ def add_options(parser: Any) -> None:
         "--max-in-flight",
         env_var="LOCUST_MAX_IN_FLIGHT",
         type=int,
-        default=1000,
+        default=defaults.MAX_IN_FLIGHT,
         help="open-loop: sends beyond this many outstanding requests per process are dropped",
     )
     group.add_argument(
         "--request-timeout",
         env_var="LOCUST_REQUEST_TIMEOUT",
         type=float,
-        default=30.0,
+        default=defaults.REQUEST_TIMEOUT_S,
         help="seconds before a request counts as failed",
     )
     group.add_argument(
@@ -88,7 +89,7 @@ def add_options(parser: Any) -> None:
         "--report-interval",
         env_var="LOCUST_REPORT_INTERVAL",
         type=float,
-        default=1.0,
+        default=defaults.REPORT_INTERVAL_S,
         help="seconds between worker histogram reports",
         include_in_web_ui=False,
     )
@@ -96,7 +97,7 @@ def add_options(parser: Any) -> None:
         "--saturation-cpu",
         env_var="LOCUST_SATURATION_CPU",
         type=float,
-        default=90.0,
+        default=defaults.SATURATION_CPU_PERCENT,
         help="warn when a load-generator process uses more CPU than this percent",
         include_in_web_ui=False,
     )

@@ -77,7 +77,7 @@ class SweepState:
 
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("instances", "slo", "model", "label")}
-    settings["load_engine"] = engine_name()  # compiled or Python: they differ ~3x in client CPU per request
+    settings["load_engine"] = engine_name()  # compiled or Python: the Python one costs several times the client CPU
     metadata = Metadata(harness_version=__version__, git_revision=revision, triton_version=triton_version,
                         model=spec.model, label=spec.label, host=host, versions=versions, command_line=command,
                         started_at=_now(), settings=settings)

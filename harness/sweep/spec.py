@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness import defaults
 from harness.record.model import InstanceGroup, Slo
 
 
@@ -25,7 +26,7 @@ class SweepSpec:
     stability: float = 0.10
     workers: int = 1
     label: str = ""
-    saturation_cpu: float = 90.0
+    saturation_cpu: float = defaults.SATURATION_CPU_PERCENT
     max_concurrency: int = 256
     arrivals: str = "constant"
     seed: int = 0

@@ -8,7 +8,6 @@ shared-memory regions it left behind removed.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import ServerError
+from harness.net import LOOPBACK, free_port, port_is_free
 from harness.procs import start_child, stop_child
 from harness.triton.binary import TritonInstall, find_triton, prepare_backend_dir
 
-LOOPBACK = "127.0.0.1"
 _SHM_DIR = Path("/dev/shm")
 _SHM_PREFIX = "triton_python_backend_shm_region"
 # Lines Triton logs as errors on every GPU-less machine: not the reason a start failed.
@@ -211,21 +210,6 @@ def _mapped_shm_names() -> set[str]:
             continue
         names.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
     return names
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        return True
 
 
 def open_server(

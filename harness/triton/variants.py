@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ConfigError, GpuUnavailable, ModelError
+from harness.errors import ConfigError, GpuUnavailable, ModelError, UnknownModel
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
 
@@ -64,7 +64,7 @@ def load_variant(control: ControlClient, model: str, variant: Variant) -> dict[s
     """Load `model` as `variant`; return the effective config Triton reports. GPU-less server: GpuUnavailable."""
     known = dict(control.repository_models())
     if model not in known:
-        raise ModelError(f"unknown model {model!r}; the repository has: {', '.join(sorted(known)) or 'no models'}")
+        raise UnknownModel(model, known)
     _load_from_files(control, model)  # the repository's own config, to read it back (not a previous variant's)
     base = control.model_config(model)
     try:
