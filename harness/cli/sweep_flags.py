@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from pathlib import Path
 
 from harness.cli.flags import add_server_flags, server_source
@@ -44,7 +45,41 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="Locust worker processes (default: one per 4 cores, at least 1)")
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
+    add_distributed_flags(p)
     p.set_defaults(handler=_run)
+
+
+def add_distributed_flags(p: argparse.ArgumentParser) -> None:
+    """A sweep as a Locust master that workers started anywhere join (instead of its own local children)."""
+    p.add_argument("--expect-workers", type=int, metavar="N",
+                   help="wait for N workers started anywhere (the sweep prints their command line) instead of "
+                        "starting local ones")
+    p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
+                   help="address the master listens on for workers (default 127.0.0.1; remote workers need an "
+                        "address of this machine, or 0.0.0.0)")
+    p.add_argument("--master-port", type=int, default=0, metavar="PORT",
+                   help="port the master listens on (default 5557 with --expect-workers, else a free one)")
+    p.add_argument("--expect-workers-max-wait", default="120s", metavar="SECONDS",
+                   help="how long to wait for the expected workers (default 120s)")
+
+
+def check_distributed_flags(args: argparse.Namespace) -> None:
+    """Bad values end here, in one line, before anything starts."""
+    if args.expect_workers is not None and args.expect_workers < 1:
+        raise ConfigError(f"--expect-workers {args.expect_workers}: a sweep needs at least 1 worker; give N >= 1")
+    if not 0 <= args.master_port <= 65535:
+        raise ConfigError(f"--master-port {args.master_port} is not a port; give 1-65535")
+    check_local_address(args.master_bind)
+
+
+def check_local_address(host: str) -> None:
+    """The master can only listen on an address of this machine: try binding it (port 0, released at once)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"--master-bind {host}: not an address of this machine ({exc.strerror or exc}); give one "
+                          "of its own addresses, or 0.0.0.0 for all") from None
 
 
 def spec_from_args(args: argparse.Namespace) -> SweepSpec:
@@ -56,6 +91,8 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1) // 4)
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
+    check_distributed_flags(args)
+    workers = args.expect_workers or workers  # open-loop levels run one sender per worker
     return SweepSpec(
         model=args.model, instances=_instances(args), slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
@@ -66,6 +103,8 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         window_s=parse_seconds(args.window, "--window"), max_windows=args.max_windows,
         stability=parse_percent(args.stability, "--stability"), workers=workers, label=args.label,
         max_concurrency=args.max_concurrency, arrivals=args.arrivals, seed=args.seed,
+        expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
+        expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
     )
 
 

@@ -26,7 +26,8 @@ from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext, LoadOptions
-from harness.load.engine.compiled import engine_command
+from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.roster import Roster, host_label, install_worker
 from harness.load.web import register_latency_pages
 
 grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to gevent, not block the process
@@ -34,6 +35,7 @@ grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to geven
 log = logging.getLogger("harness")
 _CONTEXT_ATTR = "harness_context"
 _AGGREGATOR_ATTR = "harness_aggregator"
+_ROSTER_ATTR = "harness_roster"
 
 
 @events.init_command_line_parser.add_listener
@@ -111,6 +113,11 @@ def aggregator_of(environment: Environment) -> Aggregator | None:
     return getattr(environment, _AGGREGATOR_ATTR, None)
 
 
+def roster_of(environment: Environment) -> Roster | None:
+    """The master's accepted and lost workers (None off a master)."""
+    return getattr(environment, _ROSTER_ATTR, None)
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     install(environment)
@@ -126,6 +133,7 @@ def install(environment: Environment) -> None:
     handlers.test_start.add_listener(lambda **_: _on_test_start(environment))
     handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
     handlers.quitting.add_listener(lambda **_: _on_quitting(environment))
+    _install_roster(environment)
     if isinstance(environment.runner, WorkerRunner):
         locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
         handlers.report_to_master.add_listener(
@@ -137,6 +145,18 @@ def install(environment: Environment) -> None:
     handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
     if environment.web_ui is not None:
         register_latency_pages(environment.web_ui.app, lambda: latency_document(environment))
+
+
+def _install_roster(environment: Environment) -> None:
+    """Workers announce themselves (and stamp their host on every delta); a master accepts or refuses them."""
+    runner, context = environment.runner, context_of(environment)
+    if isinstance(runner, WorkerRunner):
+        context.host = host_label(runner.master_host, runner.master_port)
+        install_worker(environment, context.host, engine_name())
+    elif isinstance(runner, MasterRunner):
+        setattr(environment, _ROSTER_ATTR, Roster(environment))
+    else:
+        context.host = host_label()
 
 
 def _choose_engine() -> None:

@@ -85,6 +85,16 @@ class Window:
 
 
 @dataclass(frozen=True)
+class WorkerUse:
+    """One load generator's share of a level: where its requests came from and what they cost it."""
+
+    host: str
+    engine: str  # "native" or "python"
+    cpu_percent: float
+    requests: int
+
+
+@dataclass(frozen=True)
 class Level:
     """One load level: offered load and what was measured over its measurement windows only."""
 
@@ -108,6 +118,7 @@ class Level:
     windows: tuple[Window, ...] = ()
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
+    workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
 
 
 @dataclass(frozen=True)
@@ -202,6 +213,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
+    values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     return _build(Level, values)
 
 

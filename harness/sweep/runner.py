@@ -18,7 +18,7 @@ from harness.errors import GpuUnavailable
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
-from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window
+from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
@@ -162,7 +162,7 @@ class LevelRunner:
         finally:
             self.driver.stop_level()
         self.done += 1
-        return summarize_level(spec, users, rate, tallies, snapshots)
+        return summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost())
 
     def _windows(self, status: LevelProgress) -> tuple[list[Tally], list[StatsSnapshot]]:
         tallies: list[Tally] = []
@@ -199,7 +199,7 @@ def window_of(tally: Tally) -> Window:
 
 
 def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
-                    snapshots: list[StatsSnapshot]) -> Level:
+                    snapshots: list[StatsSnapshot], lost: tuple[str, ...] = ()) -> Level:
     """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
     counted = tallies[-STABLE_WINDOWS:]
     merged = Tally()
@@ -219,8 +219,16 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
         server_us=server_us, avg_batch=avg_batch, client_cpu_percent=round(cpu, 1),
         late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
         dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
-        flags=flags, first_error=merged.first_error,
+        flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
+        workers=_worker_uses(merged),
     )
+
+
+def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
+    """Which generators sent the level's requests, in a stable order (host, then engine)."""
+    uses = (WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
+            for w in merged.workers.values())
+    return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))
 
 
 def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float) -> tuple[str, ...]:
