@@ -11,7 +11,7 @@ from helpers.factories import curve, level, run
 
 def _curve(count: int, threads: int | None, *levels, kind: str = "CPU"):  # type: ignore[no-untyped-def]
     c = curve(kind, count, levels)  # type: ignore[arg-type]
-    return replace(c, instance_group=InstanceGroup(kind, count, threads))  # type: ignore[arg-type]
+    return replace(c, instance_group=InstanceGroup(kind, count, threads=threads))  # type: ignore[arg-type]
 
 
 def test_cpu_bound_names_the_busiest_level_and_the_host_cores() -> None:

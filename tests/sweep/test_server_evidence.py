@@ -36,7 +36,7 @@ def test_own_server_sweep_records_cpu_memory_and_threads(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads((folder / "run.json").read_text())
     (curve,) = data["curves"]
-    assert curve["instance_group"] == {"kind": "CPU", "count": 1, "threads": 2}
+    assert curve["instance_group"] == {"kind": "CPU", "count": 1, "threads": 2, "source": "override"}
     assert curve["model_config"]["parameters"]["INTRA_OP_THREAD_COUNT"] == {"string_value": "2"}
     (level,) = curve["levels"]
     # Triton's own statistics give a floor: the instance computed for compute_infer us per request.
@@ -52,7 +52,8 @@ def test_own_server_sweep_records_cpu_memory_and_threads(tmp_path: Path) -> None
 def test_remote_server_with_a_dead_metrics_port(triton_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "run"
     dead = f"127.0.0.1:{free_port()}"
-    result = sweep(["--model", "identity", "--url", triton_url, "--metrics-url", dead, "--concurrency", "1,2",
+    result = sweep(["--model", "identity", "--url", triton_url, "--instances", "cpu:1", "--metrics-url", dead,
+                    "--concurrency", "1,2",
                     "--output", str(folder), *QUICK])
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr.count("did not answer") == 1 and dead in result.stderr
