@@ -53,13 +53,15 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, ti
 
 
 @contextmanager
-def harness_ui(url: str, model: str, workers: int, cwd: Path, *extra: str,
+def harness_ui(url: str | None, model: str, workers: int, cwd: Path, *extra: str,
                env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`harness ui` as a subprocess, up and with its workers connected; the test must stop it (stop_process)."""
+    """`harness ui` as a subprocess (on Triton at `url`, or its own), up with its workers connected.
+
+    The test must stop it (stop_process); left running, it is killed and the test fails."""
     port = free_port()
     log = cwd / "harness-ui.out"
-    command = [*HARNESS, "ui", "--url", url, "--model", model, "--workers", str(workers), "--web-port", str(port),
-               *extra]
+    command = [*HARNESS, "ui", *(["--url", url] if url else []), "--model", model, "--workers", str(workers),
+               "--web-port", str(port), *extra]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})})
@@ -69,3 +71,35 @@ def harness_ui(url: str, model: str, workers: int, cwd: Path, *extra: str,
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         yield process, f"http://{LOOPBACK}:{port}"
+
+
+SHM_PREFIX = "triton_python_backend_shm_region"
+
+
+def shm_regions() -> set[str]:
+    """Triton Python-backend shared-memory regions now in /dev/shm."""
+    return {p.name for p in Path("/dev/shm").glob(f"{SHM_PREFIX}*")}
+
+
+def orphaned_shm(before: set[str]) -> set[str]:
+    """Regions created since `before` that no live process maps: what a stopped server left behind."""
+    mapped: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            text = (proc / "maps").read_text() if proc.name.isdigit() else ""
+        except OSError:
+            continue
+        mapped.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
+    return (shm_regions() - before) - mapped
+
+
+def alive(processes: list[psutil.Process]) -> list[str]:
+    """Those still running (zombies are dead), named for the failure message."""
+    running = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            continue
+    return running
