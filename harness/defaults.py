@@ -6,6 +6,9 @@ repeat lives here, so changing it changes every place at once.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 MAX_IN_FLIGHT = 1000
 """Open loop: sends beyond this many outstanding requests per load-generator process are dropped (and counted)."""
 
@@ -20,3 +23,9 @@ SATURATION_CPU_PERCENT = 90.0
 
 REQUEST_TIMEOUT_S = 30.0
 """Seconds before a request counts as failed."""
+
+
+def cache_dir() -> Path:
+    """The one cache folder of the harness (the compiled engine, perf_analyzer): $XDG_CACHE_HOME/triton-harness,
+    ~/.cache/triton-harness where XDG_CACHE_HOME is unset or empty (as the XDG spec says)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "triton-harness"

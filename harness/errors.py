@@ -11,6 +11,7 @@ met, whichever command met it::
     |   +-- GpuUnavailable      exit 4   a GPU instance group on a GPU-less server: the sweep skips it
     +-- LoadError               exit 5   the load generator (Locust master, workers, engines) failed
     |   +-- NativeEngineUnavailable      the compiled engine cannot be built here: the Python engine stands in
+    |   +-- WorkersLostError    exit 5   fewer sweep workers remain than expected: stopped, the run kept
     +-- ResultsError            exit 2   a run folder, run.json or report.html is missing, unreadable or unknown
 """
 
@@ -62,6 +63,10 @@ class LoadError(HarnessError):
 
 class NativeEngineUnavailable(LoadError):
     """The compiled lean engine cannot be built or run here; callers fall back to the Python engine unless told not to."""
+
+
+class WorkersLostError(LoadError):
+    """Fewer Locust workers remain than the sweep needs: it stops, keeping every level measured so far."""
 
 
 class ResultsError(HarnessError):

@@ -25,6 +25,8 @@ def _drawn_tree() -> dict[str, tuple[int, str | None]]:
 
 def test_every_exception_is_drawn_in_the_docstring_with_its_exit_code() -> None:
     drawn = _drawn_tree()
+    missing = sorted(set(CLASSES) - set(drawn))
+    assert missing == [], f"draw {missing} in harness/errors.py's docstring tree, under its parent, with its exit code"
     assert set(drawn) == set(CLASSES)
     for name, (_, code) in drawn.items():
         if code is not None:

@@ -68,6 +68,7 @@ class LoadContext:
     def __init__(self, options: LoadOptions) -> None:
         self.options = options
         self.reporter: Any = None  # the local runner's report greenlet
+        self.host = ""  # this generator's machine, stamped on every delta (set by the plugin)
         self._control: ControlClient | None = None
         self._payload: bytes | None = None
         self._lifetime_requests = 0
@@ -215,7 +216,7 @@ class LoadContext:
             hist=self.hist.encode() if self.hist.count else "", requests=self.requests, failures=self.failures,
             t0=self._t0, t1=now, cpu_s=cpu - self._cpu0 - self._engine_cpu0, late_sends=self.late_sends,
             max_send_lag_ms=self.max_send_lag_ms, dropped=self.dropped, in_flight=self.in_flight,
-            first_error=self.first_error,
+            first_error=self.first_error, host=self.host, engine=engine_name(),
         )
         self._lifetime_requests += self.requests
         self._lifetime_failures += self.failures

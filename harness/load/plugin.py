@@ -28,7 +28,8 @@ from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext, LoadOptions
-from harness.load.engine.compiled import engine_command
+from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.roster import Roster, host_label, install_worker
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
 from harness.load.web_login import require_login
 
@@ -37,6 +38,7 @@ grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to geven
 log = logging.getLogger("harness")
 _CONTEXT_ATTR = "harness_context"
 _AGGREGATOR_ATTR = "harness_aggregator"
+_ROSTER_ATTR = "harness_roster"
 _TIMELINE_ATTR = "harness_timeline"
 OPEN_LOOP_USER = "TritonOpenLoopUser"  # users.py imports this module, so the class is known here by name
 
@@ -122,6 +124,11 @@ def aggregator_of(environment: Environment) -> Aggregator | None:
     return getattr(environment, _AGGREGATOR_ATTR, None)
 
 
+def roster_of(environment: Environment) -> Roster | None:
+    """The master's accepted and lost workers (None off a master)."""
+    return getattr(environment, _ROSTER_ATTR, None)
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     install(environment)
@@ -137,6 +144,7 @@ def install(environment: Environment) -> None:
     handlers.test_start.add_listener(lambda **_: _on_test_start(environment))
     handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
     handlers.quitting.add_listener(lambda **_: _on_quitting(environment))
+    _install_roster(environment)
     if isinstance(environment.runner, WorkerRunner):
         locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
         handlers.report_to_master.add_listener(
@@ -174,6 +182,18 @@ def _open_loop_refusal(environment: Environment, chosen: list[str], form: dict[s
         return None
     return (f"{OPEN_LOOP_USER} sends on a schedule and needs a target rate: set 'Target rps' under Custom "
             f"parameters (requests/s across all users), or untick it and use TritonUser (closed loop)")
+
+
+def _install_roster(environment: Environment) -> None:
+    """Workers announce themselves (and stamp their host on every delta); a master accepts or refuses them."""
+    runner, context = environment.runner, context_of(environment)
+    if isinstance(runner, WorkerRunner):
+        context.host = host_label(runner.master_host, runner.master_port)
+        install_worker(environment, context.host, engine_name())
+    elif isinstance(runner, MasterRunner):
+        setattr(environment, _ROSTER_ATTR, Roster(environment))
+    else:
+        context.host = host_label()
 
 
 def _choose_engine() -> None:

@@ -34,6 +34,9 @@ class Slo:
 class InstanceGroup:
     kind: Literal["CPU", "GPU"] = "CPU"
     count: int = 1
+    # "override": deployed by the harness from --instances; "deployed": measured as the server already serves it.
+    # Runs written before this field read as "override" (the only kind there was).
+    source: Literal["deployed", "override"] = "override"
 
     def __str__(self) -> str:
         return f"{self.kind.lower()}:{self.count}"
@@ -82,6 +85,16 @@ class Window:
 
 
 @dataclass(frozen=True)
+class WorkerUse:
+    """One load generator's share of a level: where its requests came from and what they cost it."""
+
+    host: str
+    engine: str  # "native" or "python"
+    cpu_percent: float
+    requests: int
+
+
+@dataclass(frozen=True)
 class Level:
     """One load level: offered load and what was measured over its measurement windows only."""
 
@@ -105,6 +118,7 @@ class Level:
     windows: tuple[Window, ...] = ()
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
+    workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
 
 
 @dataclass(frozen=True)
@@ -130,10 +144,11 @@ class Curve:
     model_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None
+    configuration: str = ""  # a curve measured as deployed is named after the served configuration
 
     @property
     def name(self) -> str:
-        return f"{self.model} {self.instance_group} b{self.batch_size}"
+        return f"{self.model} {self.configuration or self.instance_group} b{self.batch_size}"
 
 
 @dataclass(frozen=True)
@@ -198,6 +213,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
+    values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     return _build(Level, values)
 
 

@@ -30,6 +30,10 @@ class SweepSpec:
     max_concurrency: int = 256
     arrivals: str = "constant"
     seed: int = 0
+    expect_workers: int | None = None  # external workers the sweep's master waits for; None: local children
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port, or Locust's 5557 with expect_workers
+    expect_workers_max_wait_s: float = 120.0
 
     @property
     def mode(self) -> str:

@@ -13,7 +13,16 @@ from tritonclient.grpc import model_config_pb2
 
 from harness.errors import ConfigError, ModelError, UnknownModel
 
-BUNDLED_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+
+def _bundled_repository() -> Path:
+    """The bundled models: inside the package in a wheel install (setup.py copies them there), else the checkout's
+    top-level model_repository/ (a source checkout or an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "model_repository"
+    return packaged if packaged.is_dir() else package.parent / "model_repository"
+
+
+BUNDLED_REPOSITORY = _bundled_repository()
 
 
 def is_model_name(name: str) -> bool:

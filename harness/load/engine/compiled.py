@@ -21,6 +21,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from harness.defaults import cache_dir
 from harness.errors import ConfigError, NativeEngineUnavailable
 
 log = logging.getLogger("harness")
@@ -32,8 +33,7 @@ ENGINE_ENV = "HARNESS_LEAN_ENGINE"
 
 def binary_path() -> Path:
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "triton-harness" / f"lean-engine-{digest}"
+    return cache_dir() / f"lean-engine-{digest}"
 
 
 def build() -> Path:
@@ -81,7 +81,7 @@ def engine_command() -> tuple[str, ...]:
     except NativeEngineUnavailable as exc:
         if choice == "native":
             raise
-        log.warning("%s; using the Python engine (about 3x the client CPU per request)", exc)
+        log.warning("%s; using the Python engine (several times the client CPU per request)", exc)
         return python_engine
 
 
