@@ -10,6 +10,7 @@ The Triton endpoint is Locust's Host (--host, the start form's Host field); --tr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
-from harness.load.context import LoadContext, LoadOptions
+from harness.load.context import LoadContext, LoadOptions, triton_endpoint
 from harness.load.engine.compiled import engine_command, engine_name
 from harness.load.roster import Roster, host_label, install_worker
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
@@ -116,6 +117,15 @@ def add_options(parser: Any) -> None:
     )
 
 
+def _options(environment: Environment) -> LoadOptions:
+    """The options as parsed, with the Triton endpoint from Locust's Host as it is now: the start form may have
+    changed it, and a worker learns it from the master's spawn message (Locust never copies `host` into its
+    parsed options there)."""
+    options = LoadOptions.from_parsed(environment.parsed_options)
+    host = triton_endpoint(environment.host or "")
+    return dataclasses.replace(options, triton_url=host) if host else options
+
+
 def context_of(environment: Environment) -> LoadContext:
     return getattr(environment, _CONTEXT_ATTR)
 
@@ -136,7 +146,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 def install(environment: Environment) -> None:
     """Attach the load context (and, off workers, the aggregator) and bind the listeners to this environment."""
-    options = LoadOptions.from_parsed(environment.parsed_options)
+    options = _options(environment)
     setattr(environment, _CONTEXT_ATTR, LoadContext(options))
     if not isinstance(environment.runner, MasterRunner):
         _choose_engine()
@@ -210,7 +220,7 @@ def _on_test_start(environment: Environment) -> None:
         # Workers never receive Locust's own num_users; open-loop users split --target-rps by the total users.
         environment.parsed_options.harness_total_users = environment.runner.target_user_count
     context = context_of(environment)
-    context.restart(LoadOptions.from_parsed(environment.parsed_options))  # the web UI form may have changed them
+    context.restart(_options(environment))  # the web UI form may have changed them
     aggregator = aggregator_of(environment)
     if aggregator is not None:
         aggregator.reset()
