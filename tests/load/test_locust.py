@@ -39,7 +39,7 @@ INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C
 
 
 def locust_args(locustfile: Path, url: str, model: str, out: Path, *extra: str) -> list[str]:
-    return [*LOCUST, "-f", str(locustfile), "--triton-url", url, "--model", model, "--latency-file",
+    return [*LOCUST, "-f", str(locustfile), "--host", url, "--model", model, "--latency-file",
             str(out / "lat.json"), "--json-file", str(out / "locust"), "--csv", str(out / "stats"), *extra]
 
 
