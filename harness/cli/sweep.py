@@ -28,6 +28,7 @@ from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
+from harness.triton.variants import check_deployment
 
 
 def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None) -> int:
@@ -43,7 +44,9 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
         with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
                 control.check_reachable()
-                state = SweepState(_start_run(spec, control), folder)
+                run = _start_run(spec, control)
+                check_deployment(control, spec.model, spec.instances)  # refused here, before any load or record
+                state = SweepState(run, folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
                 _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)

@@ -10,6 +10,7 @@ from pathlib import Path
 from harness.cli.flags import add_server_flags, server_source
 from harness.cli.parse import parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo
 from harness.errors import ConfigError
+from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
 
 
@@ -25,7 +26,8 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sweep", help="measure a model under rising load per instance group; write a run + report")
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
-    p.add_argument("--instances", default="cpu:1", help="instance groups, one curve each, e.g. cpu:1,cpu:2,gpu:1")
+    p.add_argument("--instances", help="instance groups, one curve each, e.g. cpu:1,cpu:2,gpu:1 (default cpu:1; "
+                   "with --url: the model as deployed, never reloaded)")
     p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
     p.add_argument("--max-batch-size", type=int, help="override the model's max_batch_size")
     p.add_argument("--dynamic-batching", choices=["on", "off"], help="override dynamic batching")
@@ -92,7 +94,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     check_distributed_flags(args)
     workers = args.expect_workers or workers  # open-loop levels run one sender per worker
     return SweepSpec(
-        model=args.model, instances=tuple(parse_instances(args.instances)), slo=parse_slo(args.slo),
+        model=args.model, instances=_instances(args), slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
         rates=tuple(parse_float_list(args.rate, "--rate")) if rate_text and rate_text != "auto" else None,
         rate_auto=rate_text == "auto", batch_size=args.batch_size, max_batch_size=args.max_batch_size,
@@ -104,3 +106,17 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
     )
+
+
+def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:
+    """--instances: override curves. Without it, a server given by --url is measured as deployed (one curve)."""
+    if args.instances:
+        return tuple(parse_instances(args.instances))
+    if not args.url:
+        return tuple(parse_instances("cpu:1"))
+    overrides = [flag for flag, value in (("--max-batch-size", args.max_batch_size), ("--dynamic-batching",
+                 args.dynamic_batching), ("--queue-delay-us", args.queue_delay_us)) if value is not None]
+    if overrides:
+        raise ConfigError(f"{overrides[0]} changes the deployed config: give --instances too (the server then needs "
+                          "--model-control-mode=explicit), or drop it to measure the model as deployed")
+    return (InstanceGroup(source="deployed"),)  # kind and count are read from the server

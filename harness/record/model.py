@@ -34,6 +34,9 @@ class Slo:
 class InstanceGroup:
     kind: Literal["CPU", "GPU"] = "CPU"
     count: int = 1
+    # "override": deployed by the harness from --instances; "deployed": measured as the server already serves it.
+    # Runs written before this field read as "override" (the only kind there was).
+    source: Literal["deployed", "override"] = "override"
 
     def __str__(self) -> str:
         return f"{self.kind.lower()}:{self.count}"
@@ -141,10 +144,11 @@ class Curve:
     model_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None
+    configuration: str = ""  # a curve measured as deployed is named after the served configuration
 
     @property
     def name(self) -> str:
-        return f"{self.model} {self.instance_group} b{self.batch_size}"
+        return f"{self.model} {self.configuration or self.instance_group} b{self.batch_size}"
 
 
 @dataclass(frozen=True)

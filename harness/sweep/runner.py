@@ -23,7 +23,7 @@ from harness.record.store import save_run
 from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient, StatsSnapshot
-from harness.triton.variants import Variant, load_variant
+from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
     from harness.load.driver import LoadDriver
@@ -89,13 +89,19 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
     """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
     curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
                   max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
-    variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
-    try:
-        config = load_variant(control, spec.model, variant)
-    except GpuUnavailable as exc:
-        return replace(curve, skipped_reason=str(exc))
+    if group.source == "deployed":  # measured as served: nothing is loaded or unloaded
+        config = served_config(control, spec.model)
+        curve = replace(curve, instance_group=served_group(config), configuration=served_name(config),
+                        max_batch_size=int(config.get("max_batch_size", 0)),
+                        dynamic_batching="dynamic_batching" in config)
+    else:
+        variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
+        try:
+            config = load_variant(control, spec.model, variant)
+        except GpuUnavailable as exc:
+            return replace(curve, skipped_reason=str(exc))
     curve = replace(curve, model_config=config)
-    measure = LevelRunner(spec, control, driver, progress, name=f"{group}")
+    measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}")
     if spec.mode == "rate":
         curve = _rate_levels(spec, curve, measure, state)
     else:

@@ -50,7 +50,7 @@ class RemoteServer:
 
 
 class LocalServer:
-    """A tritonserver we start on loopback ports with explicit model control."""
+    """A tritonserver we start on loopback ports, in explicit model control unless told otherwise."""
 
     def __init__(
         self,
@@ -60,6 +60,7 @@ class LocalServer:
         models: tuple[str, ...] = (),
         grpc_port: int | None = None,
         startup_timeout_s: float = 180.0,
+        model_control_mode: str | None = "explicit",
     ) -> None:
         self.repository = Path(repository).resolve()
         self.log_path = Path(log_path)
@@ -67,6 +68,7 @@ class LocalServer:
         self.startup_timeout_s = startup_timeout_s
         self._binary = binary
         self._grpc_port = grpc_port
+        self.model_control_mode = model_control_mode  # None: Triton's default ("none": load everything at start)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.endpoints = Endpoints(grpc_url="")
@@ -111,8 +113,6 @@ class LocalServer:
             str(install.binary),
             "--model-repository",
             str(self.repository),
-            "--model-control-mode",
-            "explicit",
             "--grpc-address",
             LOOPBACK,
             "--grpc-port",
@@ -130,6 +130,8 @@ class LocalServer:
             "--log-verbose",
             "0",
         ]
+        if self.model_control_mode:
+            args += ["--model-control-mode", self.model_control_mode]
         if backend_dir:
             args += ["--backend-directory", str(backend_dir)]
         for model in self.models:
