@@ -85,7 +85,8 @@ def start_sweep(machines: Hosts, url: str, folder: Path, levels: list[str], proc
                 log: Path) -> subprocess.Popen[bytes]:
     """The sweep on the master host, then both workers on theirs, each from the line the sweep printed."""
     sweep = processes.start(machines.exec("master", sys.executable, "-m", "harness.cli", "sweep", "--model",
-                                          "identity", "--url", url, "--expect-workers", "2", "--master-bind",
+                                          "identity", "--instances", "cpu:1", "--url", url, "--expect-workers", "2",
+                                          "--master-bind",
                                           machines.addresses["master"], "--master-port", MASTER_PORT,
                                           "--output", str(folder), *levels), log)
     line = wait_for(log, r"^  (locust -f harness/locustfile.py --worker .*)$", sweep).group(1)
