@@ -146,10 +146,6 @@ class Curve:
     dynamic_batching: bool | None = None
     configuration: str = ""  # a curve measured as deployed is named after the served configuration
 
-    @property
-    def name(self) -> str:
-        return f"{self.model} {self.configuration or self.instance_group} b{self.batch_size}"
-
 
 @dataclass(frozen=True)
 class Metadata:
