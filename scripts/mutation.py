@@ -90,7 +90,7 @@ def _project_purelib() -> str:
 
 
 def prepare_copy(work: Path, source: str, tests: tuple[str, ...]) -> None:
-    for name in ("harness", "tests", "model_repository"):
+    for name in ("harness", "tests", "model_repository", "docs", "loadtests"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, work / name)
@@ -99,6 +99,7 @@ def prepare_copy(work: Path, source: str, tests: tuple[str, ...]) -> None:
         config.write(f"""
 [tool.mutmut]
 source_paths = ["harness"]
+also_copy = ["docs", "loadtests", "model_repository"]
 only_mutate = [{json.dumps(source)}]
 pytest_add_cli_args_test_selection = [{selection}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not integration and not browser", "-q"]
