@@ -33,9 +33,13 @@ class _TritonUserBase(User):
         if pump is None or pump.dead:
             self.context.pump_greenlet = gevent.spawn(self.context.pump, self.environment.events.request.fire)
 
+    refused = False  # set by on_start when this user must not run; it then stops at its first task
+
     @task
     def idle(self) -> None:
         """Nothing to do per request here: the engine sends while this user lives."""
+        if self.refused:
+            raise StopUser()  # from a task, Locust stops the user quietly (from on_start it logs a traceback)
 
 
 class TritonUser(_TritonUserBase):
@@ -58,7 +62,8 @@ class TritonOpenLoopUser(_TritonUserBase):
             # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why.
             log.error("%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
                       type(self).__name__)
-            raise StopUser()
+            self.refused = True
+            return
         super().on_start()
         self.context.schedule(self.index)
 
