@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gevent
 from locust import User, constant, task
+from locust.exception import StopUser
 
+from harness.load.arrivals import ZeroRateError, check_rate
 from harness.load.context import LoadContext
-from harness.load.plugin import context_of
+from harness.load.plugin import ask_sender_index, context_of
 
 
 class _TritonUserBase(User):
@@ -48,8 +50,16 @@ class TritonOpenLoopUser(_TritonUserBase):
     whether or not earlier ones were answered; latency counts from the intended send time."""
 
     def on_start(self) -> None:
+        context = context_of(self.environment)
+        try:
+            check_rate(context.options.target_rps)
+        except ZeroRateError as exc:  # refused out loud (log, Locust's failures, the run's first error)
+            context.refuse(str(exc))
+            self.environment.events.request.fire(request_type="grpc", name=context.options.model, response_time=0.0,
+                                                 response_length=0, exception=exc, context={})
+            raise StopUser() from None
         super().on_start()
-        self.context.schedule(self.index)
+        ask_sender_index(self.environment, self.index)
 
     def on_stop(self) -> None:
         self.context.unschedule(self.index)

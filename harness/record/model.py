@@ -105,6 +105,8 @@ class Level:
     windows: tuple[Window, ...] = ()
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
+    arrivals_cv: float | None = None  # open loop: inter-arrival CV of the merged actual sends (0 constant, 1 Poisson)
+    inconsistent: tuple[str, ...] = ()  # the self-checks this level failed ("littles-law: ..."), see sweep/checks.py
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
+    values["inconsistent"] = tuple(data.get("inconsistent", ()))
     return _build(Level, values)
 
 

@@ -27,6 +27,8 @@ LEVEL_HEADERS = (
     "client CPU %",
     "stable",
     "flags",
+    "arrivals CV",
+    "failed checks",
 )
 
 
@@ -147,6 +149,8 @@ def _levels_table(series: charts.Series) -> str:
             fmt_num(lv.client_cpu_percent),
             "yes" if lv.stable else "no",
             ", ".join(lv.flags),
+            fmt_num(lv.arrivals_cv),
+            "; ".join(lv.inconsistent),
         ]
         for lv in series.curve.levels
     ]
