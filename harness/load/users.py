@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gevent
 from locust import User, constant, task
-from locust.exception import StopUser
 
 from harness.load.arrivals import ZeroRateError, check_rate
 from harness.load.context import LoadContext
@@ -49,17 +48,21 @@ class TritonOpenLoopUser(_TritonUserBase):
     """Open loop: requests leave on a schedule (constant or Poisson, --target-rps split over all users),
     whether or not earlier ones were answered; latency counts from the intended send time."""
 
+    refused = False
+
     def on_start(self) -> None:
         context = context_of(self.environment)
         try:
             check_rate(context.options.target_rps)
-        except ZeroRateError as exc:  # refused out loud (log, Locust's failures, the run's first error)
+        except ZeroRateError as exc:  # refused out loud (log, a Locust failure, the run's first error); idles
+            self.refused = True
             context.refuse(str(exc))
             self.environment.events.request.fire(request_type="grpc", name=context.options.model, response_time=0.0,
                                                  response_length=0, exception=exc, context={})
-            raise StopUser() from None
+            return
         super().on_start()
         ask_sender_index(self.environment, self.index)
 
     def on_stop(self) -> None:
-        self.context.unschedule(self.index)
+        if not self.refused:
+            self.context.unschedule(self.index)
