@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import signal
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 # Locust (imported by the load driver) patches the process for gevent and the plugin makes gRPC cooperate:
 # this import comes before every other harness or third-party one, so no channel or ssl import precedes it.
@@ -16,9 +16,9 @@ from harness.load.driver import DriverSettings, LoadDriver
 # isort: split
 import gevent
 
+from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
-from harness.cli.sweep_flags import spec_from_args
-from harness.errors import ConfigError
+from harness.errors import UnknownModel, WorkersLostError
 from harness.record.model import Run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
@@ -28,28 +28,33 @@ from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
+from harness.triton.variants import check_deployment
 
 
-def run_sweep(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args)
-    url = parse_url(args.url) if args.url else None
-    repository = resolve_repository(args.model_repository) if not url else Path(".")
-    folder = Path(args.output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}")
+def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None) -> int:
+    url = parse_url(source.url) if source.url else None
+    repository = resolve_repository(source.model_repository) if not url else Path(".")
+    folder = output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}"
     folder.mkdir(parents=True, exist_ok=True)
     _graceful_sigterm()
     progress: SweepProgress | None = None
     state: SweepState | None = None
     interrupted = False
     try:
-        with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
+        with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
                 control.check_reachable()
-                state = SweepState(_start_run(spec, control), folder)
+                run = _start_run(spec, control)
+                check_deployment(control, spec.model, spec.instances)  # refused here, before any load or record
+                state = SweepState(run, folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
                 _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)
     except KeyboardInterrupt:
         interrupted = True
+    except WorkersLostError:
+        interrupted = True  # the run is kept, incomplete; the error's one line says why
+        raise
     finally:
         if progress is not None:
             progress.close()
@@ -61,7 +66,7 @@ def run_sweep(args: argparse.Namespace) -> int:
 def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
     known = dict(control.repository_models())
     if spec.model not in known:
-        raise ConfigError(f"unknown model {spec.model!r}; available: {', '.join(sorted(known)) or 'none'}")
+        raise UnknownModel(spec.model, known)
     command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), command)
 
@@ -69,12 +74,23 @@ def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
            folder: Path) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
-                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs")
-    with LoadDriver(settings) as driver:
+                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
+                              **_distributed_settings(spec))
+    with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) \
+            as driver:
         for group in spec.instances:
             curve = sweep_variant(spec, group, control, driver, state, progress.update)
             state.finish_curve(curve)
             progress.curve_done(curve)
+        driver.check_workers()  # a worker lost in the last level: the run is not complete
+
+
+def _distributed_settings(spec: SweepSpec) -> dict[str, Any]:
+    """External workers join a master on --master-bind instead of the sweep's own local children."""
+    if not spec.expect_workers:
+        return {}
+    return {"expect_workers": spec.expect_workers, "master_bind": spec.master_bind,
+            "master_port": spec.master_port, "startup_timeout_s": spec.expect_workers_max_wait_s}
 
 
 def _finish(state: SweepState, folder: Path, complete: bool) -> None:

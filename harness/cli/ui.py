@@ -21,11 +21,12 @@ from typing import Any
 
 from harness.cli.flags import add_server_flags
 from harness.cli.parse import parse_url
-from harness.errors import ConfigError, LoadError, ModelError
+from harness.errors import ConfigError, LoadError, ModelError, UnknownModel
+from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
 from harness.triton.control import ControlClient
 from harness.triton.repository import resolve_repository
-from harness.triton.server import LOOPBACK, free_port, open_server
+from harness.triton.server import open_server
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 STARTUP_TIMEOUT_S = 60.0
@@ -115,7 +116,7 @@ def _prepare_model(control: ControlClient, model: str, load: bool) -> None:
     control.check_reachable()
     known = dict(control.repository_models())
     if model not in known:
-        raise ModelError(f"unknown model {model!r}; the server's repository has: {', '.join(sorted(known)) or 'none'}")
+        raise UnknownModel(model, known)
     if load:
         control.load(model)
     elif not control.is_ready(model):

@@ -31,6 +31,8 @@ class WorkerDelta:
     in_flight: int = 0
     first_error: str | None = None
     sent: bytes = b""  # open loop: wall-clock send times (float64, native order), for the merged arrival CV
+    host: str = ""  # which machine and engine sent these requests (recorded per level)
+    engine: str = ""
 
     def to_message(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,6 +56,8 @@ class WorkerTally:
     in_flight: int = 0
     first_error: str | None = None
     sent: array.array = field(default_factory=lambda: array.array("d"))
+    host: str = ""
+    engine: str = ""
 
     def add(self, delta: WorkerDelta) -> None:
         self.requests += delta.requests
@@ -66,6 +70,7 @@ class WorkerTally:
         self.in_flight = delta.in_flight
         self.first_error = self.first_error or delta.first_error
         self.sent.frombytes(delta.sent)
+        self.host, self.engine = delta.host or self.host, delta.engine or self.engine
 
     @property
     def cpu_percent(self) -> float:
@@ -97,6 +102,7 @@ class Tally:
             mine.in_flight = tally.in_flight
             mine.first_error = mine.first_error or tally.first_error
             mine.sent.extend(tally.sent)
+            mine.host, mine.engine = tally.host or mine.host, tally.engine or mine.engine
 
     @property
     def requests(self) -> int:

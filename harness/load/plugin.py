@@ -24,10 +24,12 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
+from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext, LoadOptions
-from harness.load.engine.compiled import engine_command
+from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.roster import Roster, host_label, install_worker
 from harness.load.senders import ASK, GIVE, SenderRegistry
 from harness.load.web import register_latency_pages
 
@@ -54,6 +56,7 @@ log = logging.getLogger("harness")
 _CONTEXT_ATTR = "harness_context"
 _AGGREGATOR_ATTR = "harness_aggregator"
 _SENDERS_ATTR = "harness_senders"
+_ROSTER_ATTR = "harness_roster"
 
 
 @events.init_command_line_parser.add_listener
@@ -89,14 +92,14 @@ def add_options(parser: Any) -> None:
         "--max-in-flight",
         env_var="LOCUST_MAX_IN_FLIGHT",
         type=int,
-        default=1000,
+        default=defaults.MAX_IN_FLIGHT,
         help="open-loop: sends beyond this many outstanding requests per process are dropped",
     )
     group.add_argument(
         "--request-timeout",
         env_var="LOCUST_REQUEST_TIMEOUT",
         type=float,
-        default=30.0,
+        default=defaults.REQUEST_TIMEOUT_S,
         help="seconds before a request counts as failed",
     )
     group.add_argument(
@@ -109,7 +112,7 @@ def add_options(parser: Any) -> None:
         "--report-interval",
         env_var="LOCUST_REPORT_INTERVAL",
         type=float,
-        default=1.0,
+        default=defaults.REPORT_INTERVAL_S,
         help="seconds between worker histogram reports",
         include_in_web_ui=False,
     )
@@ -117,7 +120,7 @@ def add_options(parser: Any) -> None:
         "--saturation-cpu",
         env_var="LOCUST_SATURATION_CPU",
         type=float,
-        default=90.0,
+        default=defaults.SATURATION_CPU_PERCENT,
         help="warn when a load-generator process uses more CPU than this percent",
         include_in_web_ui=False,
     )
@@ -129,6 +132,11 @@ def context_of(environment: Environment) -> LoadContext:
 
 def aggregator_of(environment: Environment) -> Aggregator | None:
     return getattr(environment, _AGGREGATOR_ATTR, None)
+
+
+def roster_of(environment: Environment) -> Roster | None:
+    """The master's accepted and lost workers (None off a master)."""
+    return getattr(environment, _ROSTER_ATTR, None)
 
 
 @events.init.add_listener
@@ -147,6 +155,7 @@ def install(environment: Environment) -> None:
     handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
     handlers.quitting.add_listener(lambda **_: _on_quitting(environment))
     _register_sender_messages(environment)
+    _install_roster(environment)
     if isinstance(environment.runner, WorkerRunner):
         locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
         handlers.report_to_master.add_listener(
@@ -158,6 +167,18 @@ def install(environment: Environment) -> None:
     handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
     if environment.web_ui is not None:
         register_latency_pages(environment.web_ui.app, lambda: latency_document(environment))
+
+
+def _install_roster(environment: Environment) -> None:
+    """Workers announce themselves (and stamp their host on every delta); a master accepts or refuses them."""
+    runner, context = environment.runner, context_of(environment)
+    if isinstance(runner, WorkerRunner):
+        context.host = host_label(runner.master_host, runner.master_port)
+        install_worker(environment, context.host, engine_name())
+    elif isinstance(runner, MasterRunner):
+        setattr(environment, _ROSTER_ATTR, Roster(environment))
+    else:
+        context.host = host_label()
 
 
 def _choose_engine() -> None:

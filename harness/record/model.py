@@ -34,6 +34,9 @@ class Slo:
 class InstanceGroup:
     kind: Literal["CPU", "GPU"] = "CPU"
     count: int = 1
+    # "override": deployed by the harness from --instances; "deployed": measured as the server already serves it.
+    # Runs written before this field read as "override" (the only kind there was).
+    source: Literal["deployed", "override"] = "override"
 
     def __str__(self) -> str:
         return f"{self.kind.lower()}:{self.count}"
@@ -82,6 +85,16 @@ class Window:
 
 
 @dataclass(frozen=True)
+class WorkerUse:
+    """One load generator's share of a level: where its requests came from and what they cost it."""
+
+    host: str
+    engine: str  # "native" or "python"
+    cpu_percent: float
+    requests: int
+
+
+@dataclass(frozen=True)
 class Level:
     """One load level: offered load and what was measured over its measurement windows only."""
 
@@ -107,6 +120,7 @@ class Level:
     first_error: str | None = None
     arrivals_cv: float | None = None  # open loop: inter-arrival CV of the merged actual sends (0 constant, 1 Poisson)
     inconsistent: tuple[str, ...] = ()  # the self-checks this level failed ("littles-law: ..."), see sweep/checks.py
+    workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
 
 
 @dataclass(frozen=True)
@@ -132,10 +146,7 @@ class Curve:
     model_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.model} {self.instance_group} b{self.batch_size}"
+    configuration: str = ""  # a curve measured as deployed is named after the served configuration
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
     values["inconsistent"] = tuple(data.get("inconsistent", ()))
+    values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     return _build(Level, values)
 
 

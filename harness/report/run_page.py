@@ -51,7 +51,7 @@ def render_report(run: Run) -> str:
 
 def curve_label(run: Run, curve: Curve) -> str:
     """Short label within one run: the instance group, plus batch size and model only where they vary."""
-    label = str(curve.instance_group)
+    label = curve.configuration or str(curve.instance_group)
     if len({c.batch_size for c in run.curves}) > 1:
         label += f" b{curve.batch_size}"
     return label if curve.model == run.metadata.model else f"{curve.model} {label}"

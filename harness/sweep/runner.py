@@ -18,13 +18,13 @@ from harness.errors import GpuUnavailable
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
-from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window
+from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
 from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient, StatsSnapshot
-from harness.triton.variants import Variant, load_variant
+from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
     from harness.load.driver import LoadDriver
@@ -78,7 +78,7 @@ class SweepState:
 
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("instances", "slo", "model", "label")}
-    settings["load_engine"] = engine_name()  # compiled or Python: they differ ~3x in client CPU per request
+    settings["load_engine"] = engine_name()  # compiled or Python: the Python one costs several times the client CPU
     metadata = Metadata(harness_version=__version__, git_revision=revision, triton_version=triton_version,
                         model=spec.model, label=spec.label, host=host, versions=versions, command_line=command,
                         started_at=_now(), settings=settings)
@@ -90,13 +90,19 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
     """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
     curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
                   max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
-    variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
-    try:
-        config = load_variant(control, spec.model, variant)
-    except GpuUnavailable as exc:
-        return replace(curve, skipped_reason=str(exc))
+    if group.source == "deployed":  # measured as served: nothing is loaded or unloaded
+        config = served_config(control, spec.model)
+        curve = replace(curve, instance_group=served_group(config), configuration=served_name(config),
+                        max_batch_size=int(config.get("max_batch_size", 0)),
+                        dynamic_batching="dynamic_batching" in config)
+    else:
+        variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
+        try:
+            config = load_variant(control, spec.model, variant)
+        except GpuUnavailable as exc:
+            return replace(curve, skipped_reason=str(exc))
     curve = replace(curve, model_config=config)
-    measure = LevelRunner(spec, control, driver, progress, name=f"{group}")
+    measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}")
     if spec.mode == "rate":
         curve = _rate_levels(spec, curve, measure, state)
     else:
@@ -158,7 +164,8 @@ class LevelRunner:
             self.driver.stop_level()
         self.done += 1
         report_interval_s = getattr(getattr(self.driver, "settings", None), "report_interval_s", 0.5)
-        return summarize_level(spec, users, rate, tallies, snapshots, report_interval_s)
+        return summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(),
+                               report_interval_s=report_interval_s)
 
     def _windows(self, status: LevelProgress) -> tuple[list[Tally], list[StatsSnapshot]]:
         tallies: list[Tally] = []
@@ -195,7 +202,8 @@ def window_of(tally: Tally) -> Window:
 
 
 def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
-                    snapshots: list[StatsSnapshot], report_interval_s: float = 0.5) -> Level:
+                    snapshots: list[StatsSnapshot], lost: tuple[str, ...] = (),
+                    report_interval_s: float = 0.5) -> Level:
     """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
     counted = tallies[-STABLE_WINDOWS:]
     merged = Tally()
@@ -224,9 +232,17 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
         server_us=server_us, avg_batch=avg_batch, client_cpu_percent=round(cpu, 1),
         late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
         dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
-        flags=flags, first_error=merged.first_error,
+        flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
+        workers=_worker_uses(merged),
         arrivals_cv=round(cv, 4) if cv is not None else None, inconsistent=inconsistent,
     )
+
+
+def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
+    """Which generators sent the level's requests, in a stable order (host, then engine)."""
+    uses = (WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
+            for w in merged.workers.values())
+    return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))
 
 
 def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float) -> tuple[str, ...]:

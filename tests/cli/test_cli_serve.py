@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.net import free_port
 from harness.triton.control import ControlClient, make_inputs
-from harness.triton.server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _VENV_HARNESS = REPO_ROOT / ".venv" / "bin" / "harness"

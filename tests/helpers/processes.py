@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.triton.server import LOOPBACK, free_port
+from harness.net import LOOPBACK, free_port
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
 RUN_TIMEOUT_S = 60

@@ -22,9 +22,9 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.net import LOOPBACK, free_port
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
-from harness.triton.server import LOOPBACK, free_port
 from harness.triton.variants import Variant, load_variant
 from helpers.processes import RUN_TIMEOUT_S, harness_ui
 
