@@ -8,17 +8,23 @@ exact per-process histogram, so Locust's statistics, the web UI and the user cou
 
 from __future__ import annotations
 
+import logging
+
 import gevent
 from locust import User, constant, task
+from locust.exception import StopUser
 
 from harness.load.arrivals import ZeroRateError, check_rate
-from harness.load.context import LoadContext
+from harness.load.context import LoadContext, LoadOptions
 from harness.load.plugin import ask_sender_index, context_of
+
+log = logging.getLogger("harness")
 
 
 class _TritonUserBase(User):
     abstract = True
     wait_time = constant(1.0)
+    host = LoadOptions.triton_url  # the Triton gRPC endpoint: Locust's Host field shows it; --host changes it
 
     def on_start(self) -> None:
         self.context: LoadContext = context_of(self.environment)
@@ -30,7 +36,10 @@ class _TritonUserBase(User):
 
     @task
     def idle(self) -> None:
-        """Nothing to do per request here: the engine sends while this user lives."""
+        """Nothing to do per request here: the engine sends while this user lives. A refused user stops here
+        (in a task, quietly; StopUser from on_start would print a traceback)."""
+        if getattr(self, "refused", False):
+            raise StopUser()
 
 
 class TritonUser(_TritonUserBase):
@@ -54,7 +63,7 @@ class TritonOpenLoopUser(_TritonUserBase):
         context = context_of(self.environment)
         try:
             check_rate(context.options.target_rps)
-        except ZeroRateError as exc:  # refused out loud (log, a Locust failure, the run's first error); idles
+        except ZeroRateError as exc:  # refused out loud (log, a Locust failure, the run's first error), then stops
             self.refused = True
             context.refuse(str(exc))
             self.environment.events.request.fire(request_type="grpc", name=context.options.model, response_time=0.0,
