@@ -177,10 +177,8 @@ class LoadContext:
                                sender_seed(options.input_seed, sender), options.max_in_flight, start)
 
     def refuse(self, message: str) -> None:
-        """A user that cannot run: said once in the log and carried to the master as this process's error."""
-        if self.first_error != message:
-            log.error("%s", message)
-        self.first_error = message
+        """A user that cannot run: carried to the master as this process's error."""
+        self.first_error = self.first_error or message
 
     def unschedule(self, user_index: int) -> None:
         self._awaiting_index.discard(user_index)

@@ -34,12 +34,13 @@ class _TritonUserBase(User):
         if pump is None or pump.dead:
             self.context.pump_greenlet = gevent.spawn(self.context.pump, self.environment.events.request.fire)
 
+    refused = False  # set by on_start when this user must not run; it then stops at its first task
+
     @task
     def idle(self) -> None:
-        """Nothing to do per request here: the engine sends while this user lives. A refused user stops here
-        (in a task, quietly; StopUser from on_start would print a traceback)."""
-        if getattr(self, "refused", False):
-            raise StopUser()
+        """Nothing to do per request here: the engine sends while this user lives."""
+        if self.refused:
+            raise StopUser()  # from a task, Locust stops the user quietly (from on_start it logs a traceback)
 
 
 class TritonUser(_TritonUserBase):
@@ -57,13 +58,15 @@ class TritonOpenLoopUser(_TritonUserBase):
     """Open loop: requests leave on a schedule (constant or Poisson, --target-rps split over all users),
     whether or not earlier ones were answered; latency counts from the intended send time."""
 
-    refused = False
-
     def on_start(self) -> None:
         context = context_of(self.environment)
         try:
             check_rate(context.options.target_rps)
-        except ZeroRateError as exc:  # refused out loud (log, a Locust failure, the run's first error), then stops
+        except ZeroRateError as exc:
+            # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why,
+            # and counts it as a failure with the reason (Locust's statistics and exit code, the run's first error).
+            log.error("%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
+                      type(self).__name__)
             self.refused = True
             context.refuse(str(exc))
             self.environment.events.request.fire(request_type="grpc", name=context.options.model, response_time=0.0,

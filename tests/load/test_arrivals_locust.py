@@ -28,8 +28,8 @@ def test_an_open_loop_user_without_a_rate_is_refused(triton_url: str, control: C
          "--target-rps", "0"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]  # Locust's exit code for a run with failures
     assert "Traceback" not in result.stderr
-    refusals = [line for line in result.stderr.splitlines() if "open-loop users need a target rate above 0" in line]
-    assert refusals and "--target-rps" in refusals[0]
+    refusals = [line for line in result.stderr.splitlines() if "TritonOpenLoopUser needs a target rate" in line]
+    assert len(refusals) == 2 and "--target-rps" in refusals[0]  # one line per user
     with open(tmp_path / "stats_stats.csv", newline="") as handle:
         total = next(row for row in csv.DictReader(handle) if row["Name"] == "Aggregated")
     assert total["Request Count"] == "2" and total["Failure Count"] == "2"  # one refusal per user, nothing sent
