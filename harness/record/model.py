@@ -174,11 +174,29 @@ class Metadata:
 
 
 @dataclass(frozen=True)
+class LatencyRow:
+    """One single-request latency measurement of `harness latency`: one client, one request in flight."""
+
+    model: str
+    precision: str  # "float" or "int8" (a sibling model <name>_int8)
+    path: str  # "in-process" (torch called directly) or "triton" (gRPC through the server)
+    device: str  # "CPU" or "GPU"
+    batch_size: int
+    calls: int = 0
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    min_ms: float | None = None
+    max_ms: float | None = None
+    skipped_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class Run:
     metadata: Metadata
     slo: Slo
     curves: tuple[Curve, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    latency: tuple[LatencyRow, ...] = ()  # `harness latency` runs: the single-request table
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
@@ -202,6 +220,7 @@ def run_from_dict(data: Any, source: str = "run") -> Run:
             slo=_build(Slo, data.get("slo", {})),
             curves=tuple(_curve(c) for c in data.get("curves", [])),
             schema_version=version,
+            latency=tuple(_build(LatencyRow, row) for row in data.get("latency", [])),
         )
     except (TypeError, KeyError, ValueError) as exc:
         raise ResultsError(f"{source}: malformed run ({exc})") from exc
