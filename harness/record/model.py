@@ -119,6 +119,8 @@ class Level:
     windows: tuple[Window, ...] = ()
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
+    arrivals_cv: float | None = None  # open loop: inter-arrival CV of the merged actual sends (0 constant, 1 Poisson)
+    inconsistent: tuple[str, ...] = ()  # the self-checks this level failed ("littles-law: ..."), see sweep/checks.py
     workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
     # Server evidence over the counted windows (harness.triton.metrics); None where the server does not expose it.
     server_cpu_cores: float | None = None  # CPU time of tritonserver + its backend stubs / wall time
@@ -236,6 +238,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
+    values["inconsistent"] = tuple(data.get("inconsistent", ()))
     values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     return _build(Level, values)
 

@@ -29,6 +29,8 @@ LEVEL_HEADERS = (
     "client CPU %",
     "stable",
     "flags",
+    "arrivals CV",
+    "failed checks",
 )
 
 
@@ -157,6 +159,8 @@ def _levels_table(series: charts.Series) -> str:
             fmt_num(lv.client_cpu_percent),
             "yes" if lv.stable else "no",
             ", ".join(lv.flags),
+            fmt_num(lv.arrivals_cv),
+            "; ".join(lv.inconsistent),
         ]
         for lv in series.curve.levels
     ]
