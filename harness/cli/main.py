@@ -67,6 +67,14 @@ _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_swee
 _EXTRA_COMMANDS.append(_add_latency)
 
 
+def _add_search(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.search import add_search_parser
+    add_search_parser(commands)
+
+
+_EXTRA_COMMANDS.append(_add_search)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

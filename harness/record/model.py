@@ -191,12 +191,38 @@ class LatencyRow:
 
 
 @dataclass(frozen=True)
+class SearchRow:
+    """One configuration of `harness search`, ranked by capacity within the SLO."""
+
+    rank: int
+    configuration: str  # "cpu:2x1 mbs8 db500us"
+    kind: str  # "CPU" or "GPU"
+    capacity_rps: float | None = None
+    slo_latency_ms: float | None = None  # the SLO percentile at the capacity level
+    server_cpu_cores: float | None = None  # at the busiest level
+    cost_per_million: float | None = None
+    skipped_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    mode: str  # "quick" or "brute"
+    configurations: tuple[SearchRow, ...] = ()
+    best_cpu: str | None = None
+    best_gpu: str | None = None
+    elapsed_s: float = 0.0
+    budget_s: float | None = None
+    stopped: str = ""  # why the search ended: "done", "budget"
+
+
+@dataclass(frozen=True)
 class Run:
     metadata: Metadata
     slo: Slo
     curves: tuple[Curve, ...] = ()
     schema_version: int = SCHEMA_VERSION
     latency: tuple[LatencyRow, ...] = ()  # `harness latency` runs: the single-request table
+    search: SearchResult | None = None  # `harness search` runs: configurations ranked, best CPU and GPU
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
@@ -221,6 +247,7 @@ def run_from_dict(data: Any, source: str = "run") -> Run:
             curves=tuple(_curve(c) for c in data.get("curves", [])),
             schema_version=version,
             latency=tuple(_build(LatencyRow, row) for row in data.get("latency", [])),
+            search=_search(data["search"]) if data.get("search") else None,
         )
     except (TypeError, KeyError, ValueError) as exc:
         raise ResultsError(f"{source}: malformed run ({exc})") from exc
@@ -250,3 +277,9 @@ def _curve(data: dict[str, Any]) -> Curve:
     values["probes"] = tuple(_level(lv) for lv in data.get("probes", []))
     values["capacity"] = _build(Capacity, data.get("capacity") or {})
     return _build(Curve, values)
+
+
+def _search(data: dict[str, Any]) -> SearchResult:
+    values = dict(data)
+    values["configurations"] = tuple(_build(SearchRow, row) for row in data.get("configurations", []))
+    return _build(SearchResult, values)

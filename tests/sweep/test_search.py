@@ -78,3 +78,12 @@ def test_names_and_space() -> None:
     assert len(every) == len(set(every))
     assert all(c.queue_delay_us is None for c in every if c.max_batch_size == 0)
     assert all(c.group.threads is None for c in every if c.group.kind == "GPU")
+
+
+def test_pareto_front_keeps_only_the_undominated() -> None:
+    from harness.record.model import SearchRow
+    from harness.report.search_section import pareto_front
+
+    rows = (SearchRow(1, "a", "CPU", 300.0, 20.0), SearchRow(2, "b", "CPU", 200.0, 10.0),
+            SearchRow(3, "c", "CPU", 150.0, 30.0), SearchRow(4, "d", "GPU", None, None, skipped_reason="skipped"))
+    assert [r.configuration for r in pareto_front(rows)] == ["a", "b"]
