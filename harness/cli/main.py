@@ -8,6 +8,7 @@ from typing import Callable
 
 from harness import __version__
 from harness.cli.flags import add_server_flags
+from harness.cli.stop_signals import INTERRUPTED_EXIT
 from harness.errors import HarnessError
 
 
@@ -57,7 +58,13 @@ def _add_ui(commands: argparse._SubParsersAction) -> None:
     add_ui_parser(commands)
 
 
+def _add_latency(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.latency import add_latency_parser
+    add_latency_parser(commands)
+
+
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui]
+_EXTRA_COMMANDS.append(_add_latency)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":
