@@ -57,7 +57,12 @@ def _add_ui(commands: argparse._SubParsersAction) -> None:
     add_ui_parser(commands)
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui]
+def _add_import_model(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.import_model import add_import_parser
+    add_import_parser(commands)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui, _add_import_model]
 
 
 def main(argv: list[str] | None = None) -> int:
