@@ -14,8 +14,8 @@ mutmut and its own dependencies (scripts/mutation-requirements.txt, pinned) go i
 the project's .venv for everything else (pytest included); mutmut runs on a copy of harness/ and tests/ in a
 temporary folder, so nothing here touches the checkout.
 
-Notes on surviving mutants that are equivalent (no test can tell them apart from the original), by module:
-  (filled in from the last run; see EQUIVALENT below, which the score table also reports)
+Surviving mutants that are equivalent (no test can tell them apart from the original) are listed in EQUIVALENT
+below with the reason, and reported under the table.
 """
 
 from __future__ import annotations
@@ -52,8 +52,16 @@ OPTIONAL = {  # modules that other work moves the rules into: scored where they 
     "checks": ("harness/sweep/checks.py", ("tests/sweep",)),
 }
 
-# Surviving mutants no test can kill because they do not change behaviour, as "module: function: why".
-EQUIVALENT: dict[str, str] = {}
+# Surviving mutants no test can kill because they do not change behaviour: module -> [(mutant, why)]. They are
+# left out of the adjusted score; every other survivor is a gap to close with a test.
+EQUIVALENT: dict[str, list[tuple[str, str]]] = {
+    "histogram": [
+        ("encode: .decode('ascii') -> .decode('ASCII')", "codec names are case-insensitive"),
+        ("add_encoded: .encode('ascii') -> .encode('ASCII')", "codec names are case-insensitive"),
+        ("percentile_ms: `if self.count` -> `if self.count or True`", "an empty HdrHistogram answers 0 anyway"),
+        ("summary: the empty Latency without min=0.0", "0.0 is Latency.min's default"),
+    ],
+}
 
 
 def ensure_tool_venv() -> Path:
@@ -82,7 +90,7 @@ def _project_purelib() -> str:
 
 
 def prepare_copy(work: Path, source: str, tests: tuple[str, ...]) -> None:
-    for name in ("harness", "tests", "model_repository"):
+    for name in ("harness", "tests", "model_repository", "docs", "loadtests"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, work / name)
@@ -91,6 +99,7 @@ def prepare_copy(work: Path, source: str, tests: tuple[str, ...]) -> None:
         config.write(f"""
 [tool.mutmut]
 source_paths = ["harness"]
+also_copy = ["docs", "loadtests", "model_repository"]
 only_mutate = [{json.dumps(source)}]
 pytest_add_cli_args_test_selection = [{selection}]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not integration and not browser", "-q"]
@@ -151,14 +160,20 @@ def main() -> int:
         ratio = counts["killed"] / judged if judged else 0.0
         rows.append((name, source, counts, ratio))
         print(f"  {name}: {counts['killed']}/{judged} killed ({ratio:.0%}); {counts['other']} other", flush=True)
-    print(f"\n{'module':<14} {'file':<34} {'killed':>7} {'survived':>9} {'other':>6} {'score':>6}  target {TARGET:.0%}")
+    print(f"\n{'module':<14} {'file':<34} {'killed':>7} {'survived':>9} {'equiv.':>6} {'score':>6} {'adjusted':>8}"
+          f"  target {TARGET:.0%} (adjusted: equivalent mutants left out)")
+    adjusted_ok = True
     for name, source, counts, ratio in rows:
-        mark = "ok" if ratio >= TARGET else "BELOW"
-        print(f"{name:<14} {source:<34} {counts['killed']:>7} {counts['survived']:>9} {counts['other']:>6} "
-              f"{ratio:>6.0%}  {mark}")
-    for key, why in EQUIVALENT.items():
-        print(f"  equivalent: {key}: {why}")
-    return 0 if all(ratio >= TARGET for *_, ratio in rows) else 1
+        equivalent = min(len(EQUIVALENT.get(name, [])), counts["survived"])
+        judged = counts["killed"] + counts["survived"] - equivalent
+        adjusted = counts["killed"] / judged if judged else 0.0
+        adjusted_ok &= adjusted >= TARGET
+        print(f"{name:<14} {source:<34} {counts['killed']:>7} {counts['survived']:>9} {equivalent:>6} {ratio:>6.0%} "
+              f"{adjusted:>8.0%}  {'ok' if adjusted >= TARGET else 'BELOW'}")
+    for name, _, _, _ in rows:
+        for mutant, why in EQUIVALENT.get(name, []):
+            print(f"  equivalent in {name}: {mutant} ({why})")
+    return 0 if adjusted_ok else 1
 
 
 if __name__ == "__main__":

@@ -20,8 +20,14 @@ class ServerSource:
     url: str | None = None  # a running Triton's gRPC endpoint as typed (no server is started)
     model_repository: str | None = None
     tritonserver: str | None = None
+    metrics_url: str | None = None  # --metrics-url: a --url server's Prometheus endpoint
 
 
 def server_source(args: argparse.Namespace) -> ServerSource:
     return ServerSource(url=getattr(args, "url", None), model_repository=args.model_repository,
-                        tritonserver=args.tritonserver)
+                        tritonserver=args.tritonserver, metrics_url=getattr(args, "metrics_url", None))
+
+
+def add_metrics_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-url", metavar="HOST:PORT",
+                        help="Triton's Prometheus metrics endpoint of a --url server (default: its host, port 8002)")

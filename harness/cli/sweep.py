@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from harness.load.driver import DriverSettings, LoadDriver
 # isort: split
 import gevent
 
+from harness.analysis.saturation import saturation_sentence
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
 from harness.errors import UnknownModel, WorkersLostError
@@ -26,6 +28,7 @@ from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, new_run, sweep_variant
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
+from harness.triton.metrics import ServerProbe, default_metrics_url
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
 from harness.triton.variants import check_deployment
@@ -49,7 +52,8 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
                 state = SweepState(run, folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
-                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)
+                probe = server_probe(source, server, spec.model, state)
+                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, probe)
     except KeyboardInterrupt:
         interrupted = True
     except WorkersLostError:
@@ -72,14 +76,14 @@ def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
 
 
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
-           folder: Path) -> None:
+           folder: Path, probe: ServerProbe | None = None) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
                               input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
                               **_distributed_settings(spec))
     with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) \
             as driver:
         for group in spec.instances:
-            curve = sweep_variant(spec, group, control, driver, state, progress.update)
+            curve = sweep_variant(spec, group, control, driver, state, progress.update, probe)
             state.finish_curve(curve)
             progress.curve_done(curve)
         driver.check_workers()  # a worker lost in the last level: the run is not complete
@@ -101,6 +105,22 @@ def _finish(state: SweepState, folder: Path, complete: bool) -> None:
           f"  report: {folder / 'report.html'}")
     for curve in state.run.curves:
         print(f"  {capacity_sentence(state.run, curve)}")
+        if why := saturation_sentence(state.run, curve):
+            print(f"    {why}")
+
+
+def server_probe(source: ServerSource, server: object, model: str, state: SweepState) -> ServerProbe:
+    """Metrics of the server we started (its own port, its PID) or of a --url one (--metrics-url or port 8002).
+    Why a figure is missing is said once, on the terminal and in the run's settings."""
+    endpoints = server.endpoints  # type: ignore[attr-defined]
+    url = endpoints.metrics_url or source.metrics_url or default_metrics_url(endpoints.grpc_url)
+
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+        settings = {**state.run.metadata.settings, "server_metrics_note": message}
+        state.run = replace(state.run, metadata=replace(state.run.metadata, settings=settings))
+
+    return ServerProbe(url, getattr(server, "pid", None), model, warn=warn)
 
 
 def _graceful_sigterm() -> None:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import sys
 from pathlib import Path
 
-from harness.cli.flags import add_server_flags, server_source
-from harness.cli.parse import parse_float_list, parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo
+from harness.cli.flags import add_metrics_flag, add_server_flags, server_source
+from harness.cli.parse import (
+    parse_float_list,
+    parse_instances,
+    parse_int_list,
+    parse_percent,
+    parse_seconds,
+    parse_slo,
+    thread_warnings,
+)
 from harness.errors import ConfigError
 from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
@@ -45,6 +54,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="Locust worker processes (default: one per 4 cores, at least 1)")
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
+    add_metrics_flag(p)
     add_distributed_flags(p)
     p.set_defaults(handler=_run)
 
@@ -111,7 +121,10 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:
     """--instances: override curves. Without it, a server given by --url is measured as deployed (one curve)."""
     if args.instances:
-        return tuple(parse_instances(args.instances))
+        groups = parse_instances(args.instances)
+        for line in thread_warnings(groups, os.cpu_count()):
+            print(line, file=sys.stderr)
+        return tuple(groups)
     if not args.url:
         return tuple(parse_instances("cpu:1"))
     overrides = [flag for flag, value in (("--max-batch-size", args.max_batch_size), ("--dynamic-batching",

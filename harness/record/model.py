@@ -37,9 +37,10 @@ class InstanceGroup:
     # "override": deployed by the harness from --instances; "deployed": measured as the server already serves it.
     # Runs written before this field read as "override" (the only kind there was).
     source: Literal["deployed", "override"] = "override"
+    threads: int | None = None  # intra-op threads per instance (cpu:2x4); None: the model's default
 
     def __str__(self) -> str:
-        return f"{self.kind.lower()}:{self.count}"
+        return f"{self.kind.lower()}:{self.count}" + (f"x{self.threads}" if self.threads else "")
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,13 @@ class Level:
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
     workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
+    # Server evidence over the counted windows (harness.triton.metrics); None where the server does not expose it.
+    server_cpu_cores: float | None = None  # CPU time of tritonserver + its backend stubs / wall time
+    server_memory_mb: float | None = None  # resident memory of those processes, MiB
+    gpu_utilization: float | None = None  # 0..1, mean over the GPUs Triton reports
+    gpu_memory_mb: float | None = None  # MiB used, summed over GPUs
+    power_w: float | None = None  # summed over GPUs
+    energy_j_per_1k: float | None = None  # GPU energy per 1,000 inferences
 
 
 @dataclass(frozen=True)
@@ -145,10 +153,6 @@ class Curve:
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None
     configuration: str = ""  # a curve measured as deployed is named after the served configuration
-
-    @property
-    def name(self) -> str:
-        return f"{self.model} {self.configuration or self.instance_group} b{self.batch_size}"
 
 
 @dataclass(frozen=True)

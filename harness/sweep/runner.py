@@ -23,6 +23,7 @@ from harness.record.store import save_run
 from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient, StatsSnapshot
+from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
 from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
@@ -85,7 +86,7 @@ def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, re
 
 
 def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient, driver: LoadDriver,
-                  state: SweepState, progress: ProgressFn) -> Curve:
+                  state: SweepState, progress: ProgressFn, server: ServerProbe | None = None) -> Curve:
     """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
     curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
                   max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
@@ -102,6 +103,7 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
             return replace(curve, skipped_reason=str(exc))
     curve = replace(curve, model_config=config)
     measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}")
+    measure.server = server
     if spec.mode == "rate":
         curve = _rate_levels(spec, curve, measure, state)
     else:
@@ -148,6 +150,8 @@ class LevelRunner:
                  name: str) -> None:
         self.spec, self.control, self.driver, self.progress, self.name = spec, control, driver, progress, name
         self.done = 0
+        self.server: ServerProbe | None = None  # server evidence (CPU, memory, GPU, power) per window boundary
+        self._evidence: list[MetricsSnapshot] = []
 
     def level(self, users: int, rate: float | None = None) -> Level:
         spec = self.spec
@@ -162,15 +166,19 @@ class LevelRunner:
         finally:
             self.driver.stop_level()
         self.done += 1
-        return summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost())
+        level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost())
+        return self._with_evidence(level, len(tallies))
 
     def _windows(self, status: LevelProgress) -> tuple[list[Tally], list[StatsSnapshot]]:
         tallies: list[Tally] = []
         snapshots = [self.control.statistics(self.spec.model)]
+        self._evidence = [self.server.snapshot()] if self.server else []
         windows: list[Window] = []
         for index in range(self.spec.max_windows):
             tally = self._window()
             snapshots.append(self.control.statistics(self.spec.model))
+            if self.server:
+                self._evidence.append(self.server.snapshot())
             tallies.append(tally)
             windows.append(window_of(tally))
             status.window, status.rps, status.p99_ms = index + 1, windows[-1].achieved_rps, windows[-1].p99_ms
@@ -179,6 +187,14 @@ class LevelRunner:
             if status.stable:
                 break
         return tallies, snapshots
+
+    def _with_evidence(self, level: Level, windows: int) -> Level:
+        """The level with the server's evidence over the same counted windows as its figures."""
+        counted = min(windows, STABLE_WINDOWS)
+        if not self._evidence or len(self._evidence) <= counted:
+            return level
+        evidence = server_metrics(self._evidence[-counted - 1], self._evidence[-1], self.spec.model)
+        return replace(level, **dataclasses.asdict(evidence))
 
     def _window(self) -> Tally:
         """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for

@@ -57,14 +57,12 @@ class LocalServer:
         repository: Path,
         log_path: Path,
         binary: str | None = None,
-        models: tuple[str, ...] = (),
         grpc_port: int | None = None,
         startup_timeout_s: float = 180.0,
         model_control_mode: str | None = "explicit",
     ) -> None:
         self.repository = Path(repository).resolve()
         self.log_path = Path(log_path)
-        self.models = models
         self.startup_timeout_s = startup_timeout_s
         self._binary = binary
         self._grpc_port = grpc_port
@@ -134,8 +132,6 @@ class LocalServer:
             args += ["--model-control-mode", self.model_control_mode]
         if backend_dir:
             args += ["--backend-directory", str(backend_dir)]
-        for model in self.models:
-            args += ["--load-model", model]
         self._process = start_child(args, self.log_path, env={**os.environ, **install.env})
 
     def _wait_ready(self) -> None:
@@ -217,10 +213,9 @@ def open_server(
     repository: Path,
     log_path: Path,
     binary: str | None = None,
-    models: tuple[str, ...] = (),
     grpc_port: int | None = None,
 ) -> LocalServer | RemoteServer:
     """--url given: use that server; otherwise launch one on the repository."""
     if url:
         return RemoteServer(url)
-    return LocalServer(repository, log_path, binary=binary, models=models, grpc_port=grpc_port)
+    return LocalServer(repository, log_path, binary=binary, grpc_port=grpc_port)

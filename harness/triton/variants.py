@@ -17,6 +17,9 @@ from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
 
 NO_GPU = "no GPU (the server has no GPU for a KIND_GPU instance group)"
+# Intra-op threads per instance, carried in the config's parameters: the key Triton's PyTorch backend reads, and
+# the bundled models' serving.py too (model_repository/_nets/serving.py).
+THREADS_PARAMETER = "INTRA_OP_THREAD_COUNT"
 _NO_GPU_MARKERS = ("no gpus are available", "no cuda device", "gpu instance requested but", "cuda driver")
 
 
@@ -34,6 +37,10 @@ def variant_config(base: dict[str, Any], variant: Variant) -> dict[str, Any]:
     """The repository config with the variant's instance group and batching applied (pure)."""
     config = copy.deepcopy(base)
     config["instance_group"] = [{"kind": f"KIND_{variant.group.kind}", "count": variant.group.count}]
+    if variant.group.threads:
+        parameters = dict(config.get("parameters") or {})
+        parameters[THREADS_PARAMETER] = {"string_value": str(variant.group.threads)}
+        config["parameters"] = parameters
     if variant.max_batch_size is not None:
         if int(base.get("max_batch_size", 0)) == 0 and variant.max_batch_size > 0:
             raise ConfigError(f"model {base.get('name')!r} has no batch dimension; --max-batch-size cannot enable one")
@@ -94,7 +101,13 @@ def reported_group(config: dict[str, Any]) -> InstanceGroup:
     count = sum(
         int(g.get("count", 1)) for g in groups if g.get("kind", "KIND_CPU") == groups[0].get("kind", "KIND_CPU")
     )
-    return InstanceGroup(kind="GPU" if kind == "GPU" else "CPU", count=count)
+    return InstanceGroup(kind="GPU" if kind == "GPU" else "CPU", count=count, threads=configured_threads(config))
+
+
+def configured_threads(config: dict[str, Any]) -> int | None:
+    """The intra-op threads a loaded config asks for, None when it names none (the model's default)."""
+    value = ((config.get("parameters") or {}).get(THREADS_PARAMETER) or {}).get("string_value", "")
+    return int(value) if str(value).isdigit() and int(value) > 0 else None
 
 
 def check_deployment(control: ControlClient, model: str, groups: tuple[InstanceGroup, ...]) -> None:
@@ -133,4 +146,4 @@ def served_name(config: dict[str, Any]) -> str:
 def served_group(config: dict[str, Any]) -> InstanceGroup:
     """The curve's instance group: the served groups' total count, of the first group's kind."""
     group = reported_group(config)
-    return InstanceGroup(kind=group.kind, count=group.count, source="deployed")
+    return InstanceGroup(kind=group.kind, count=group.count, source="deployed", threads=group.threads)

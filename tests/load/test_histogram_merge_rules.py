@@ -48,6 +48,9 @@ def test_record_seconds_counts_whole_microseconds() -> None:
     hist = LatencyHistogram()
     hist.record_seconds(0.0012349)  # 1234.9 us -> 1234 us (exact below 2048 us)
     assert hist.summary().max == 1.234
+    just_under = LatencyHistogram()
+    just_under.record_seconds(0.0009999999)  # 999.9999 us: truncated, not rounded up to 1 ms
+    assert just_under.summary().max == 0.999
 
 
 def test_resolution_is_three_significant_figures() -> None:
@@ -151,3 +154,12 @@ def test_reset_forgets_the_total_and_the_window() -> None:
     assert aggregator.total.requests == 0 and aggregator.take_window().requests == 0
     aggregator.ingest("a", _delta(requests=2))
     assert aggregator.total.requests == 2 and aggregator.take_window().requests == 2
+
+
+def test_the_aggregator_keeps_each_worker_apart_in_the_total_and_the_window() -> None:
+    aggregator = Aggregator()
+    aggregator.ingest("a", _delta(requests=1, t0=0.0, t1=1.0))
+    aggregator.ingest("b", _delta(requests=1, t0=0.0, t1=0.5))
+    window = aggregator.take_window()
+    assert set(aggregator.total.workers) == {"a", "b"} == set(window.workers)
+    assert aggregator.total.rps == 3.0 == window.rps  # 1/s + 2/s: each worker's own rate
