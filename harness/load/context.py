@@ -47,7 +47,7 @@ class LoadOptions:
             return cls()
         get = lambda name, default: getattr(parsed, name, default) if getattr(parsed, name, None) is not None else default  # noqa: E731
         return cls(
-            triton_url=get("triton_url", cls.triton_url), model=get("model", cls.model),
+            triton_url=triton_endpoint(get("host", "")) or get("triton_url", cls.triton_url), model=get("model", cls.model),
             batch_size=int(get("batch_size", 1)), input_seed=int(get("input_seed", 0)),
             target_rps=float(get("target_rps", 0.0)), arrivals=get("arrivals", "constant"),
             max_in_flight=int(get("max_in_flight", cls.max_in_flight)),
@@ -57,6 +57,11 @@ class LoadOptions:
             # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
             num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
         )
+
+
+def triton_endpoint(host: str) -> str:
+    """Locust's Host (CLI, form or locust.conf) as a gRPC host:port: a scheme or a trailing slash is dropped."""
+    return host.strip().split("://", 1)[-1].rstrip("/")
 
 
 class LoadContext:

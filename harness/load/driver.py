@@ -106,6 +106,7 @@ class LoadDriver:
             raise LoadError(f"cannot listen for workers on {s.master_bind}:{self._port} ({exc}); "
                             "choose another --master-port or --master-bind") from None
         install(self.environment)
+        self.roster.compare_options = True  # a sweep's options are fixed: a worker with others is refused
 
     @property
     def roster(self) -> Roster:

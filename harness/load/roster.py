@@ -75,12 +75,12 @@ def announcement(parsed: Any, host: str, engine: str) -> dict[str, Any]:
             "host": host, "engine": engine, "pid": os.getpid()}
 
 
-def mismatch(master: dict[str, Any], worker: dict[str, Any]) -> str | None:
-    """Why a worker cannot take part, in one line; None when it matches the master."""
+def mismatch(master: dict[str, Any], worker: dict[str, Any], options: bool = True) -> str | None:
+    """Why a worker cannot take part, in one line; None when it matches the master (`options`: compare them too)."""
     for key, what in (("harness", "harness version"), ("locust", "Locust version")):
         if worker.get(key) != master[key]:
             return f"{what} {worker.get(key)} differs from the master's {master[key]}; install {master[key]}"
-    for name, value in master["options"].items():
+    for name, value in master["options"].items() if options else ():
         theirs = worker.get("options", {}).get(name)
         if theirs != value:
             flag = "--" + name.replace("_", "-")
@@ -117,6 +117,8 @@ class Roster:
     def __init__(self, environment: Environment, notify: Callable[[str], None] | None = None) -> None:
         self.environment = environment
         self.notify = notify or (lambda line: log.warning("%s", line))
+        # A sweep's options are fixed, so a worker's must match; the web UI's form may still change them.
+        self.compare_options = False
         self.accepted: dict[str, WorkerInfo] = {}
         self.refused: list[str] = []
         self.lost: dict[str, LostWorker] = {}
@@ -138,7 +140,7 @@ class Roster:
     def _on_hello(self, environment: Environment, msg: Any, **_: Any) -> None:
         client_id, data = msg.node_id, msg.data
         master = announcement(environment.parsed_options, "", "")
-        reason = mismatch(master, data)
+        reason = mismatch(master, data, options=self.compare_options)
         if reason is not None:
             self._refuse(client_id, f"{data.get('host', client_id)}: {reason}")
             return

@@ -31,6 +31,7 @@ HARNESS = [sys.executable, "-m", "harness.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LOCUST_LATENCY_FILE": ""}  # workers leave no files in the repo
 # Windows long enough that a heartbeat loss (Locust marks a worker missing after ~3-4 s) lands inside the level;
 # a stability bound no level meets, so each level runs every window.
+MODEL = ["--model", "identity", "--instances", "cpu:1"]
 LEVEL = ["--warmup", "0.5s", "--window", "1s", "--max-windows", "8", "--stability", "0.01%"]
 
 
@@ -100,7 +101,7 @@ def flags_in_report_table(folder: Path) -> list[str]:
 def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(
         triton_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    sweep = Sweep(["--model", "identity", "--url", triton_url, "--concurrency", "2,2", "--workers", "2", *LEVEL,
+    sweep = Sweep([*MODEL, "--url", triton_url, "--concurrency", "2,2", "--workers", "2", *LEVEL,
                    "--output", str(folder)], tmp_path / "sweep.out")
     try:
         sweep.wait_for(r"concurrency 2 \| window 1 ")
@@ -127,7 +128,7 @@ def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(
 def test_external_workers_join_from_the_printed_line_and_a_lost_one_stops_the_sweep(
         triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
     folder = tmp_path / "run"
-    sweep = Sweep(["--model", "identity", "--url", triton_url, "--concurrency", "2,4,4", *LEVEL,
+    sweep = Sweep([*MODEL, "--url", triton_url, "--concurrency", "2,4,4", *LEVEL,
                    "--expect-workers", "2", "--master-port", str(free_port()), "--output", str(folder)],
                   tmp_path / "sweep.out")
     try:
@@ -156,7 +157,7 @@ def test_a_worker_of_another_version_is_refused_and_the_sweep_times_out_saying_w
     other = tmp_path / "other_version"
     other.mkdir()
     (other / "sitecustomize.py").write_text("import harness\nharness.__version__ = '0.0.0-other'\n")
-    sweep = Sweep(["--model", "identity", "--url", triton_url, "--concurrency", "1", "--expect-workers", "1",
+    sweep = Sweep([*MODEL, "--url", triton_url, "--concurrency", "1", "--expect-workers", "1",
                    "--master-port", str(free_port()), "--expect-workers-max-wait", "15s",
                    "--output", str(tmp_path / "run")], tmp_path / "sweep.out")
     try:

@@ -54,3 +54,9 @@ def test_only_addresses_of_this_machine_can_be_bound() -> None:
         check_local_address("192.0.2.1")
     with pytest.raises(ConfigError, match="--master-bind no.such.host.invalid"):
         check_local_address("no.such.host.invalid")
+
+
+def test_without_option_checks_only_versions_refuse() -> None:
+    """The web UI's master: its form may change the options, so only a version mismatch is refused."""
+    assert mismatch(MASTER, worker(model="mnist_cnn"), options=False) is None
+    assert mismatch(MASTER, worker(harness="0.0.9"), options=False).startswith("harness version 0.0.9")

@@ -70,7 +70,7 @@ def _loads(server: LocalServer) -> int:
 def _check_deployed_run(folder: Path, url: str) -> None:
     run = json.loads((folder / "run.json").read_text())
     (curve,) = run["curves"]
-    assert curve["instance_group"] == {"kind": "CPU", "count": 2, "source": "deployed"}
+    assert curve["instance_group"] == {"kind": "CPU", "count": 2, "source": "deployed", "threads": None}
     assert curve["configuration"] == SERVED_NAME
     assert curve["max_batch_size"] == 64 and curve["dynamic_batching"] is True
     with ControlClient(url) as control:
