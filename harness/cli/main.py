@@ -63,7 +63,14 @@ def _add_import_model(commands: argparse._SubParsersAction) -> None:
     add_import_parser(commands)
 
 
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui, _add_import_model]
+def _add_latency(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.latency import add_latency_parser
+    add_latency_parser(commands)
+
+
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui]
+_EXTRA_COMMANDS.append(_add_latency)
+_EXTRA_COMMANDS.append(_add_import_model)
 
 
 def main(argv: list[str] | None = None) -> int:
