@@ -34,3 +34,20 @@ def control(triton_url: str) -> Iterator[ControlClient]:
 @pytest.fixture(scope="session")
 def repository() -> Path:
     return BUNDLED_REPOSITORY
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Locust's import gevent-patches the importing process (threads, sockets, subprocess): in the test process
+    that hangs or breaks unrelated tests. Tests run Locust as real processes; a test module that pulls it in at
+    import time fails the run here, by name, instead of hanging it later."""
+    import sys
+
+    if "locust" in sys.modules or "gevent.monkey" in sys.modules and _gevent_patched():
+        raise pytest.UsageError("a test module imported Locust (it gevent-patches the test process); import the "
+                                "Locust-free module instead, or run Locust as a subprocess")
+
+
+def _gevent_patched() -> bool:
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("threading"))

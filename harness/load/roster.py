@@ -15,13 +15,17 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
-
-import locust
-from locust.env import Environment
-from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any, Callable
 
 from harness import __version__
+
+if TYPE_CHECKING:
+    from locust.env import Environment
+    from locust.runners import MasterRunner
+
+# Locust itself is imported only inside the functions that run in a Locust process: importing it patches the
+# importing process for gevent, and the pure parts here (worker_command, mismatch) are used by tests and tools.
 
 log = logging.getLogger("harness")
 HELLO = "harness_hello"
@@ -71,7 +75,7 @@ def compared_options(parsed: Any) -> dict[str, Any]:
 
 
 def announcement(parsed: Any, host: str, engine: str) -> dict[str, Any]:
-    return {"harness": __version__, "locust": locust.__version__, "options": compared_options(parsed),
+    return {"harness": __version__, "locust": version("locust"), "options": compared_options(parsed),
             "host": host, "engine": engine, "pid": os.getpid()}
 
 
@@ -98,6 +102,8 @@ def worker_command(master_host: str, master_port: int, parsed: Any) -> str:
 
 def install_worker(environment: Environment, host: str, engine: str) -> None:
     """Worker side: announce ourselves; on refusal, say why in one line and exit non-zero."""
+    from locust.runners import WorkerRunner
+
     runner = environment.runner
     assert isinstance(runner, WorkerRunner)
     runner.register_message(REFUSED, _on_refused, concurrent=True)
@@ -123,12 +129,16 @@ class Roster:
         self.refused: list[str] = []
         self.lost: dict[str, LostWorker] = {}
         self._absent_since: dict[str, float] = {}
+        from locust.runners import MasterRunner
+
         runner = environment.runner
         assert isinstance(runner, MasterRunner)
         runner.register_message(HELLO, self._on_hello)
 
     @property
     def runner(self) -> MasterRunner:
+        from locust.runners import MasterRunner
+
         runner = self.environment.runner
         assert isinstance(runner, MasterRunner)
         return runner
@@ -173,7 +183,7 @@ class Roster:
             node = self.runner.clients.get(client_id)
             if node is not None:
                 self._absent_since.pop(client_id, None)
-                reason = "missed its heartbeats" if node.state == STATE_MISSING else None
+                reason = "missed its heartbeats" if node.state == "missing" else None  # locust.runners.STATE_MISSING
             else:
                 since = self._absent_since.setdefault(client_id, now)
                 reason = "quit" if now - since > ABSENT_GRACE_S else None
