@@ -19,6 +19,10 @@ class ServerError(HarnessError):
     exit_code = 3
 
 
+class ServerLost(ServerError):
+    """The server exited, stopped answering, or failed every request mid-sweep: the run ends, interrupted."""
+
+
 class ModelError(HarnessError):
     """A model is unknown, failed to load, or rejected a request."""
 

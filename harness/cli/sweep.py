@@ -8,6 +8,7 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 # Locust (imported by the load driver) patches the process for gevent and the plugin makes gRPC cooperate:
 # this import comes before every other harness or third-party one, so no channel or ssl import precedes it.
@@ -18,7 +19,7 @@ import gevent
 
 from harness.cli.parse import parse_url
 from harness.cli.sweep_flags import spec_from_args
-from harness.errors import ConfigError
+from harness.errors import ConfigError, HarnessError
 from harness.record.model import Run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
@@ -39,7 +40,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     _graceful_sigterm()
     progress: SweepProgress | None = None
     state: SweepState | None = None
-    interrupted = False
+    cause, code = "", 0
     try:
         with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
@@ -47,15 +48,29 @@ def run_sweep(args: argparse.Namespace) -> int:
                 state = SweepState(_start_run(spec, control), folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
-                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder)
+                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, server.exit_cause)
     except KeyboardInterrupt:
-        interrupted = True
+        cause, code = "stopped by Ctrl-C or SIGTERM", 130
+    except HarnessError as exc:
+        cause, code = str(exc), exc.exit_code
+        if state is None:
+            raise
     finally:
         if progress is not None:
             progress.close()
         if state is not None:
-            _finish(state, folder, complete=not interrupted)
-    return 130 if interrupted else 0
+            _finish(state, folder, interrupted=_where(cause, progress))
+    if code and code != 130:
+        print(f"error: {cause}", file=sys.stderr)
+    return code
+
+
+def _where(cause: str, progress: SweepProgress | None) -> str:
+    """The one-line cause, with the level it cut short when one was running."""
+    if not cause:
+        return ""
+    at = progress.where() if progress is not None else ""
+    return f"{cause} (at {at})" if at else cause
 
 
 def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
@@ -67,20 +82,26 @@ def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
 
 
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
-           folder: Path) -> None:
+           folder: Path, health: Callable[[], str | None]) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
-                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs")
+                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
+                              request_timeout_s=spec.request_timeout_s)
     with LoadDriver(settings) as driver:
         for group in spec.instances:
-            curve = sweep_variant(spec, group, control, driver, state, progress.update)
+            curve = sweep_variant(spec, group, control, driver, state, progress.update, health)
             state.finish_curve(curve)
             progress.curve_done(curve)
 
 
-def _finish(state: SweepState, folder: Path, complete: bool) -> None:
-    state.save(complete=complete)
-    write_report(state.run, folder / "report.html")
-    status = "complete" if complete else "INTERRUPTED: kept every finished level"
+def _finish(state: SweepState, folder: Path, interrupted: str) -> None:
+    """Record the run as complete only when nothing cut it short; say so, and why not, in the terminal."""
+    try:
+        state.save(complete=not interrupted, interrupted=interrupted)
+        write_report(state.run, folder / "report.html")
+    except HarnessError as exc:  # a full disk: what was saved before stays; say what could not be written
+        print(f"\nrun INTERRUPTED: {interrupted or 'the run could not be saved'}; {exc}", file=sys.stderr)
+        return
+    status = "complete" if not interrupted else f"INTERRUPTED: {interrupted}; kept every finished level"
     print(f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
           f"  report: {folder / 'report.html'}")
     for curve in state.run.curves:

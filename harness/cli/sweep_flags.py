@@ -39,6 +39,8 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="Locust worker processes (default: one per 4 cores, at least 1)")
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
+    p.add_argument("--request-timeout", default="30s",
+                   help="a request unanswered this long fails; a window of failures ends the run (default 30s)")
     p.set_defaults(handler=_run)
 
 
@@ -61,4 +63,5 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         window_s=parse_seconds(args.window, "--window"), max_windows=args.max_windows,
         stability=parse_percent(args.stability, "--stability"), workers=workers, label=args.label,
         max_concurrency=args.max_concurrency, arrivals=args.arrivals, seed=args.seed,
+        request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
     )

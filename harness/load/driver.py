@@ -40,6 +40,7 @@ class DriverSettings:
     report_interval_s: float = 0.5
     log_dir: Path = Path(".")
     startup_timeout_s: float = 60.0
+    request_timeout_s: float = 30.0
 
 
 class LoadDriver:
@@ -65,7 +66,8 @@ class LoadDriver:
         s = self.settings
         return ["--triton-url", s.triton_url, "--model", s.model, "--batch-size", str(s.batch_size),
                 "--input-seed", str(s.input_seed), "--arrivals", s.arrivals, "--max-in-flight", str(s.max_in_flight),
-                "--report-interval", str(s.report_interval_s), "--latency-file", ""]
+                "--report-interval", str(s.report_interval_s), "--latency-file", "",
+                "--request-timeout", str(s.request_timeout_s)]
 
     def _start_master(self) -> None:
         # Locust's own parser with our options registered; no locust.conf: the sweep's flags say everything.

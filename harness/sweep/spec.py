@@ -29,6 +29,7 @@ class SweepSpec:
     max_concurrency: int = 256
     arrivals: str = "constant"
     seed: int = 0
+    request_timeout_s: float = 30.0  # a request unanswered this long fails: how a hung server is caught
 
     @property
     def mode(self) -> str:
