@@ -20,7 +20,8 @@ import gevent
 from harness.cli.parse import parse_url
 from harness.cli.sweep_flags import spec_from_args
 from harness.errors import ConfigError, HarnessError
-from harness.record.model import Run
+from harness.record.model import Metadata, Run
+from harness.record.store import save_run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
 from harness.sweep.progress import SweepProgress
@@ -54,15 +55,27 @@ def run_sweep(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         cause, code = str(exc), exc.exit_code
         if state is None:
+            _record_failed_start(spec, folder, cause)
             raise
     finally:
         if progress is not None:
             progress.close()
         if state is not None:
-            _finish(state, folder, interrupted=_where(cause, progress))
+            cause, code = _finish(state, folder, _where(cause, progress), cause, code)
     if code and code != 130:
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"harness sweep: error: {cause}", file=sys.stderr)
     return code
+
+
+def _record_failed_start(spec: SweepSpec, folder: Path, cause: str) -> None:
+    """A sweep that could not start still leaves a valid run folder saying why (when the folder is writable)."""
+    if (folder / "run.json").exists():
+        return
+    metadata = Metadata(model=spec.model, label=spec.label, command_line=_command_line(), interrupted=cause)
+    try:
+        save_run(Run(metadata=metadata, slo=spec.slo), folder)
+    except HarnessError:
+        pass
 
 
 def _where(cause: str, progress: SweepProgress | None) -> str:
@@ -77,8 +90,11 @@ def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
     known = dict(control.repository_models())
     if spec.model not in known:
         raise ConfigError(f"unknown model {spec.model!r}; available: {', '.join(sorted(known)) or 'none'}")
-    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), command)
+    return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), _command_line())
+
+
+def _command_line() -> str:
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
@@ -93,19 +109,25 @@ def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState,
             progress.curve_done(curve)
 
 
-def _finish(state: SweepState, folder: Path, interrupted: str) -> None:
-    """Record the run as complete only when nothing cut it short; say so, and why not, in the terminal."""
+def _finish(state: SweepState, folder: Path, interrupted: str, cause: str, code: int) -> tuple[str, int]:
+    """Record the run as complete only when nothing cut it short; say so, and why not, in the terminal.
+    Returns the cause and exit code, which a failure to write the run or its report (a full disk) sets."""
     try:
         state.save(complete=not interrupted, interrupted=interrupted)
         write_report(state.run, folder / "report.html")
-    except HarnessError as exc:  # a full disk: what was saved before stays; say what could not be written
-        print(f"\nrun INTERRUPTED: {interrupted or 'the run could not be saved'}; {exc}", file=sys.stderr)
-        return
+    except HarnessError as exc:  # what was saved before stays valid (atomic writes)
+        try:
+            state.save(complete=False, interrupted=interrupted or str(exc))
+        except HarnessError:
+            pass
+        print(f"\nrun INTERRUPTED: {interrupted or exc}; kept every level saved before", file=sys.stderr)
+        return (cause or str(exc)), (code or exc.exit_code)
     status = "complete" if not interrupted else f"INTERRUPTED: {interrupted}; kept every finished level"
     print(f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
           f"  report: {folder / 'report.html'}")
     for curve in state.run.curves:
         print(f"  {capacity_sentence(state.run, curve)}")
+    return cause, code
 
 
 def _graceful_sigterm() -> None:
