@@ -34,7 +34,7 @@ class SweepProgress:
         s = self._last
         if s is None:
             return ""
-        return f"{s.curve} {s.level}, " + (f"window {s.window + 1}" if s.window else "warm-up")
+        return f"{s.curve} {s.level}, {s.phase}"
 
     def update(self, status: LevelProgress) -> None:
         self._last = status

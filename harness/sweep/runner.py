@@ -52,6 +52,7 @@ class LevelProgress:
     p99_ms: float = 0.0
     stable: bool = False
     done_levels: int = 0
+    phase: str = "warm-up"  # what runs now: "warm-up" or "window N" (where an interruption would cut it)
 
 
 ProgressFn = Callable[[LevelProgress], None]
@@ -206,6 +207,7 @@ class LevelRunner:
         snapshots.append(self._statistics())
         windows: list[Window] = []
         for index in range(self.spec.max_windows):
+            status.phase = f"window {index + 1}"
             tally = self._window()
             tallies.append(tally)
             self._check(tally)
