@@ -1,6 +1,23 @@
-"""The harness's exception tree. Raised with context deep down, turned into one line and an exit code in the CLI."""
+"""The harness's exception tree. Raised with context deep down, turned into one line and an exit code in the CLI.
+
+Every exception the harness raises on purpose lives here, so a command's exit code says which kind of problem it
+met, whichever command met it::
+
+    HarnessError                exit 2   base; the message names the problem and the fix
+    +-- ConfigError             exit 2   bad flags, specs, files or environment settings given by the user
+    +-- ServerError             exit 3   Triton could not be found, started, reached or stopped
+    +-- ModelError              exit 4   a model failed to load, rejected a request, or answered wrongly
+    |   +-- UnknownModel        exit 4   a model name the repository does not have (every command)
+    |   +-- GpuUnavailable      exit 4   a GPU instance group on a GPU-less server: the sweep skips it
+    +-- LoadError               exit 5   the load generator (Locust master, workers, engines) failed
+    |   +-- NativeEngineUnavailable      the compiled engine cannot be built here: the Python engine stands in
+    |   +-- WorkersLostError    exit 5   fewer sweep workers remain than expected: stopped, the run kept
+    +-- ResultsError            exit 2   a run folder, run.json or report.html is missing, unreadable or unknown
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class HarnessError(Exception):
@@ -24,9 +41,18 @@ class ServerLost(ServerError):
 
 
 class ModelError(HarnessError):
-    """A model is unknown, failed to load, or rejected a request."""
+    """A model failed to load, rejected a request, or answered with the wrong shape."""
 
     exit_code = 4
+
+
+class UnknownModel(ModelError):
+    """A model name the repository does not have: one message and one exit code in every command."""
+
+    def __init__(self, model: str, known: Iterable[str], where: str = "the server's repository") -> None:
+        names = ", ".join(sorted(known)) or "none"
+        super().__init__(f"unknown model {model!r}; {where} has: {names}")
+        self.model = model
 
 
 class GpuUnavailable(ModelError):
@@ -37,6 +63,14 @@ class LoadError(HarnessError):
     """The load generator (Locust master or workers) failed."""
 
     exit_code = 5
+
+
+class NativeEngineUnavailable(LoadError):
+    """The compiled lean engine cannot be built or run here; callers fall back to the Python engine unless told not to."""
+
+
+class WorkersLostError(LoadError):
+    """Fewer Locust workers remain than the sweep needs: it stops, keeping every level measured so far."""
 
 
 class ResultsError(HarnessError):

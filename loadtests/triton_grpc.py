@@ -1,10 +1,11 @@
 """Closed-loop gRPC load on a Triton model: each user keeps one request in flight.
 
     harness serve                                   # terminal 1: prints the gRPC URL
-    locust -f loadtests/triton_grpc.py --triton-url 127.0.0.1:8001 --model mnist_cnn
+    locust -f loadtests/triton_grpc.py --host 127.0.0.1:8001 --model mnist_cnn
 
-Options (also in the web UI form, locust.conf and LOCUST_* variables): --triton-url, --model, --batch-size,
---input-seed, --request-timeout, --latency-file. Exact percentiles: http://127.0.0.1:8089/latency
+The Triton endpoint is Locust's Host (--host or the form's Host field; --triton-url is an alias). Options (also
+in the web UI form, locust.conf and LOCUST_* variables): --model, --batch-size, --input-seed, --request-timeout,
+--latency-file (written only when given). Exact percentiles: the web UI's "Exact latency" tab.
 """
 
 from harness.load.users import TritonUser

@@ -2,7 +2,7 @@
 constant or Poisson (--arrivals poisson), whether or not earlier ones were answered. Latency is measured
 from each request's intended send time, so server stalls are not hidden (no coordinated omission).
 
-    locust -f loadtests/triton_grpc_open_loop.py --triton-url 127.0.0.1:8001 --model mnist_cnn --target-rps 200
+    locust -f loadtests/triton_grpc_open_loop.py --host 127.0.0.1:8001 --model mnist_cnn --target-rps 200
 
 The user count is the number of sending loops: a handful is enough (the rate is split between them).
 """

@@ -1,34 +1,47 @@
 """How much load can our Locust load generator produce, and at what client CPU, next to perf_analyzer?
 
 Starts its own tritonserver on the bundled repository, loads `identity` (the cheapest request) with 2 CPU
-instances, and runs closed-loop levels of 1, 4, 16 and 64 users: Locust in 1 process, then master + 2 workers,
-then perf_analyzer (C++, Triton's own tool) at the same concurrency when it can run. Exact percentiles and
-per-process CPU come from --latency-file; Locust's --json-file gives the measured span.
+instances, and prints two tables. A benchmark, not a test: nothing here is asserted; the README quotes its output.
+
+1. Levels: closed-loop levels of 1, 4, 16 and 64 users: Locust in 1 process, then master + 2 workers, then
+   perf_analyzer (C++, Triton's own tool) at the same concurrency when it can run. Exact percentiles and
+   per-process CPU come from --latency-file; Locust's --json-file gives the measured span.
+2. Cost per request: ONE Locust process on each load engine (compiled, Python) and perf_analyzer, alternated
+   against the same server at --cost-concurrency for --rounds rounds. Per run: requests/s, client CPU per
+   request, client mean latency, Triton's own mean request time over the run (statistics API) and the
+   client-added latency (client mean - Triton mean); the medians, and the ratios against the targets:
+   CPU/request <= 1.2x perf_analyzer's, throughput >= 0.9x, client-added latency <= perf_analyzer's + 0.3 ms.
 
     .venv/bin/python scripts/bench_load_generator.py [--levels 1,4,16,64] [--duration 8] [--no-perf-analyzer]
+        [--cost-concurrency 16] [--rounds 3] [--cost-duration 10] [--no-cost]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import perf_analyzer
 
 from harness.errors import HarnessError
 from harness.load.engine.compiled import engine_name
+from harness.net import LOOPBACK, free_port
 from harness.record.model import InstanceGroup
+from harness.sweep.rules import server_delta
 from harness.textfmt import fmt_num, text_table
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY
-from harness.triton.server import LOOPBACK, LocalServer, free_port
+from harness.triton.server import LocalServer
 from harness.triton.variants import Variant, load_variant
 
 MODEL = "identity"
@@ -82,6 +95,10 @@ def main() -> int:
     parser.add_argument("--levels", default="1,4,16,64", help="closed-loop users / concurrency levels")
     parser.add_argument("--duration", type=int, default=8, help="seconds per Locust level (default 8)")
     parser.add_argument("--no-perf-analyzer", action="store_true", help="Locust only")
+    parser.add_argument("--cost-concurrency", type=int, default=16, help="concurrency of the cost table (default 16)")
+    parser.add_argument("--cost-duration", type=int, default=10, help="seconds per cost run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of the cost table (default 3)")
+    parser.add_argument("--no-cost", action="store_true", help="the levels table only")
     args = parser.parse_args()
     levels = [int(part) for part in args.levels.split(",")]
     generators = {"locust 1 process": 0, "locust master+2 workers": 2}
@@ -108,7 +125,102 @@ def main() -> int:
              str(r["failures"])] for (users, name), r in sorted(results.items(), key=lambda item: item[0][0])]
     print(f"\n{MODEL} (2 CPU instances), closed loop; client CPU % per load-generating process (100 = one core)")
     print(text_table(["users", "generator", "req/s", "p50 ms", "p99 ms", "client CPU %", "failures"], rows))
+    if not args.no_cost:
+        cost_table(args)
     return 0
+
+
+# --- cost per request: one process per engine against perf_analyzer, alternated ------------------------------------
+
+ENGINES = {"locust, compiled engine": "native", "locust, Python engine": "python"}
+
+
+def cost_table(args: argparse.Namespace) -> None:
+    runs: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp, \
+            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server, \
+            ControlClient(server.endpoints.grpc_url) as control:
+        url = server.endpoints.grpc_url
+        load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
+        generators: dict[str, Callable[[int], dict[str, float]]] = {
+            name: (lambda index, engine=engine: cost_locust_run(url, engine, args.cost_concurrency,
+                                                                 args.cost_duration, Path(tmp) / f"{engine}{index}"))
+            for name, engine in ENGINES.items()}
+        if not args.no_perf_analyzer:
+            try:
+                perf_analyzer.find_or_install()
+                generators["perf_analyzer"] = lambda _: cost_perf_run(url, args.cost_concurrency, args.cost_duration)
+            except HarnessError as exc:
+                print(f"perf_analyzer skipped: {exc}", flush=True)
+        for index in range(args.rounds):
+            for name, run in generators.items():
+                try:
+                    runs.setdefault(name, []).append(with_server_time(control, functools.partial(run, index)))
+                except (OSError, KeyError, ValueError, IndexError) as exc:  # e.g. the compiled engine cannot build
+                    print(f"  round {index + 1} {name}: no result ({exc})", flush=True)
+                    continue
+                print(f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()),
+                      flush=True)
+    print_cost(runs, args.cost_concurrency)
+
+
+def cost_locust_run(url: str, engine: str, concurrency: int, duration_s: int, folder: Path) -> dict[str, float]:
+    """One headless Locust process on `engine` (HARNESS_LEAN_ENGINE), its CPU with its engine's during the test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [*LOCUST, "--headless", "-u", str(concurrency), "-r", str(concurrency), "-t", f"{duration_s}s",
+               "--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json"),
+               "--json-file", str(folder / "locust"), "--only-summary"]
+    subprocess.run(command, capture_output=True, timeout=duration_s + 90, check=False,
+                   env={**os.environ, "HARNESS_LEAN_ENGINE": engine})
+    doc = json.loads((folder / "lat.json").read_text())
+    stats = json.loads((folder / "locust.json").read_text())[0]
+    span = stats["last_request_timestamp"] - stats["start_time"]
+    worker = next(iter(doc["workers"].values()))
+    cpu_s = worker["cpu_percent"] / 100.0 * span
+    return {"rps": doc["requests"] / span, "cpu_us": 1e6 * cpu_s / doc["requests"], "mean_ms": doc["latency_ms"]["mean"]}
+
+
+def cost_perf_run(url: str, concurrency: int, duration_s: int) -> dict[str, float]:
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    result = perf_analyzer.run(url, MODEL, concurrency, measurement_ms=duration_s * 1000 // 3)
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
+    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"rps": result["rps"], "cpu_us": 1e6 * cpu_s / (result["rps"] * wall), "mean_ms": result["avg_ms"]}
+
+
+def with_server_time(control: ControlClient, run: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """A run plus Triton's mean request time over it, and the latency the client added on top."""
+    before = control.statistics(MODEL)
+    figures = run()
+    times, _ = server_delta(before, control.statistics(MODEL))
+    server_ms = times.request / 1000.0 if times else float("nan")
+    return {**figures, "server_ms": server_ms, "added_ms": figures["mean_ms"] - server_ms}
+
+
+def print_cost(runs: dict[str, list[dict[str, float]]], concurrency: int) -> None:
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items() if rs}
+    if not med:
+        return
+    keys = ("rps", "cpu_us", "mean_ms", "server_ms", "added_ms")
+    print(f"\n{MODEL} (2 CPU instances), closed loop, concurrency {concurrency}, one load-generator process, "
+          f"medians of {max(len(rs) for rs in runs.values())} runs")
+    print(text_table(["generator", "req/s", "client CPU us/req", "client mean ms", "Triton mean ms",
+                      "client-added ms"], [[name, *(f"{m[k]:.3f}" for k in keys)] for name, m in med.items()]))
+    pa = med.get("perf_analyzer")
+    if pa is None:
+        return
+    rows = []
+    for name in ENGINES:
+        ours = med.get(name)
+        if ours is None:
+            continue
+        rows += [[name, "client CPU per request", f"{ours['cpu_us'] / pa['cpu_us']:.2f}x", "<= 1.2x",
+                  "yes" if ours["cpu_us"] <= 1.2 * pa["cpu_us"] else "NO"],
+                 [name, "throughput", f"{ours['rps'] / pa['rps']:.2f}x", ">= 0.9x",
+                  "yes" if ours["rps"] >= 0.9 * pa["rps"] else "NO"],
+                 [name, "client-added latency", f"{ours['added_ms'] - pa['added_ms']:+.2f} ms", "<= +0.3 ms",
+                  "yes" if ours["added_ms"] <= pa["added_ms"] + 0.3 else "NO"]]
+    print(text_table(["generator", "against perf_analyzer", "measured", "target", "met"], rows))
 
 
 if __name__ == "__main__":

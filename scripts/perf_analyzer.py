@@ -19,10 +19,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from harness.defaults import cache_dir
 from harness.errors import LoadError
 
 VERSION = "2.51.0"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "harness" / "perf_analyzer"
+CACHE = cache_dir() / "perf_analyzer"
 _WHEEL_MEMBER = f"tritonclient-{VERSION}.data/data/bin/perf_analyzer"
 _LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d*", "libcudart.so.12": "libcudart-*.so.12*"}
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the harness with its pinned dependencies (idempotent: quick when nothing changed).
-# torch is the CPU build (torch==2.13.0+cpu): pip finds it in this machine's wheel folder; no CUDA download.
+# torch: the build this machine can use (scripts/torch_build.py): the CUDA build where nvidia-smi lists a GPU,
+# the CPU build (the lock's torch==2.13.0+cpu, else plain torch==2.13.0) elsewhere; it says which it installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,12 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   # --no-deps: the lock is the whole, tested closure. (nvidia-pytriton asks for tritonclient[http], whose pin
   # of geventhttpclient conflicts with Locust's; the harness uses neither pytriton's Python API nor HTTP.)
-  .venv/bin/python -m pip install --quiet --no-deps -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
+  # The lock's torch pin is a local version (+cpu) that only some wheel folders serve: torch_build.py picks it.
+  grep -v '^torch==' requirements.lock > .venv/requirements-without-torch.txt
+  .venv/bin/python -m pip install --quiet --no-deps -r .venv/requirements-without-torch.txt 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  .venv/bin/python scripts/torch_build.py install \
+    || { echo "setup: torch failed to install; see the messages above" >&2; exit 1; }
   .venv/bin/python -m pip install --quiet --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import locust, harness, torch, tritonclient.grpc, plotly, hdrh, pytriton" \
     || { echo "setup: dependencies failed to install; see pip's messages above" >&2; exit 1; }
@@ -23,7 +29,7 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
 fi
 
 # The compiled lean engine (harness/load/engine/cpp/lean_engine.cc): gRPC C++ and msgpack-cxx from Debian, built once
-# into ~/.cache/triton-harness. Without them the load generator falls back to its Python engine (~3x the CPU).
+# into ~/.cache/triton-harness. Without them the load generator falls back to its slower Python engine.
 engine_packages="g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
 if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]; then
   echo "installing $engine_packages (Debian) for the compiled lean engine ..."

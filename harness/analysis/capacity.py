@@ -154,7 +154,7 @@ def curve_labels(runs: Sequence[Run], with_run: bool | None = None) -> list[tupl
     def label(i: int, c: Curve) -> str:
         parts = [names[i]] if show_run else []
         parts += [c.model] if show_model else []
-        parts.append(str(c.instance_group) + (f" b{c.batch_size}" if show_batch else ""))
+        parts.append((c.configuration or str(c.instance_group)) + (f" b{c.batch_size}" if show_batch else ""))
         return " ".join(parts)
 
     return [(i, c, label(i, c)) for i, c in curves]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 
 def add_server_flags(parser: argparse.ArgumentParser, with_url: bool = True) -> None:
@@ -10,3 +11,23 @@ def add_server_flags(parser: argparse.ArgumentParser, with_url: bool = True) -> 
     parser.add_argument("--tritonserver", metavar="PATH", help="tritonserver binary (default: nvidia-pytriton's, then PATH)")
     if with_url:
         parser.add_argument("--url", metavar="HOST:PORT", help="a running Triton's gRPC endpoint (no server is started)")
+
+
+@dataclass(frozen=True)
+class ServerSource:
+    """Where a command's server comes from, read from add_server_flags' flags: handlers take this, not a Namespace."""
+
+    url: str | None = None  # a running Triton's gRPC endpoint as typed (no server is started)
+    model_repository: str | None = None
+    tritonserver: str | None = None
+    metrics_url: str | None = None  # --metrics-url: a --url server's Prometheus endpoint
+
+
+def server_source(args: argparse.Namespace) -> ServerSource:
+    return ServerSource(url=getattr(args, "url", None), model_repository=args.model_repository,
+                        tritonserver=args.tritonserver, metrics_url=getattr(args, "metrics_url", None))
+
+
+def add_metrics_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metrics-url", metavar="HOST:PORT",
+                        help="Triton's Prometheus metrics endpoint of a --url server (default: its host, port 8002)")

@@ -8,6 +8,7 @@ from typing import Callable
 
 from harness import __version__
 from harness.cli.flags import add_server_flags
+from harness.cli.stop_signals import INTERRUPTED_EXIT
 from harness.errors import HarnessError
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED_EXIT
 
 
 if __name__ == "__main__":

@@ -25,15 +25,33 @@ def parse_slo(text: str) -> Slo:
     return Slo(percentile=_PERCENTILE_NAMES[name], limit_ms=value * _TIME_UNITS_MS[unit])
 
 
+_INSTANCE_RE = re.compile(r"^(cpu|gpu):([0-9]+)(?:x([0-9]+))?$", re.IGNORECASE)
+
+
 def parse_instances(text: str) -> list[InstanceGroup]:
-    """'cpu:1,cpu:2,gpu:1' -> instance groups, in the given order."""
+    """'cpu:1,cpu:2x4,gpu:1' -> instance groups, in the given order; `xT` gives each CPU instance T threads."""
     groups = []
     for item in _items(text, "--instances"):
-        kind, _, count = item.partition(":")
-        if kind.lower() not in ("cpu", "gpu") or not count.isdigit() or int(count) < 1:
-            raise ConfigError(f"--instances: {item!r} is not KIND:COUNT; use for example cpu:1,cpu:2,gpu:1")
-        groups.append(InstanceGroup(kind="GPU" if kind.lower() == "gpu" else "CPU", count=int(count)))
+        match = _INSTANCE_RE.match(item)
+        if not match or int(match.group(2)) < 1:
+            raise ConfigError(f"--instances: {item!r} is not KIND:COUNT[xTHREADS]; use for example cpu:1,cpu:2x4,gpu:1")
+        kind, count, threads = match.group(1).upper(), int(match.group(2)), match.group(3)
+        if threads is not None and int(threads) < 1:
+            raise ConfigError(f"--instances: {item!r} asks for {threads} threads; give at least 1, e.g. cpu:2x4")
+        if threads is not None and kind == "GPU":
+            raise ConfigError(f"--instances: {item!r}: threads are a CPU setting; write gpu:{count}")
+        groups.append(InstanceGroup(kind="GPU" if kind == "GPU" else "CPU", count=count,
+                                    threads=int(threads) if threads is not None else None))
     return groups
+
+
+def thread_warnings(groups: list[InstanceGroup], cores: int | None) -> list[str]:
+    """Threads beyond the host's cores are allowed (the figure is recorded as asked) but worth a word."""
+    if not cores:
+        return []
+    return [f"warning: {group} asks for {group.threads} threads per instance on a host with {cores} cores; "
+            "they will share cores (measured and recorded as asked)"
+            for group in groups if group.threads and group.threads > cores]
 
 
 def parse_int_list(text: str, flag: str) -> list[int]:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.analysis.compare import comparison_rows, format_table
+from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
 from harness.cli.parse import parse_slo
 from harness.errors import ConfigError
@@ -69,6 +70,9 @@ def run_verdict(args: argparse.Namespace) -> int:
     runs = [load_run(path) for path in args.runs]
     slo = parse_slo(args.slo) if args.slo else None
     print(format_verdict(_decision(runs, args, slo)))
+    limits = [why for run in runs for curve in run.curves if (why := saturation_sentence(run, curve))]
+    if limits:
+        print("\nwhat saturated:\n" + "\n".join(f"  {why}" for why in limits))
     return 0
 
 

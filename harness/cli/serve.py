@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from harness.cli.stop_signals import INTERRUPTED_EXIT, StopSignals
 from harness.errors import ModelError
 from harness.triton.control import ControlClient
 from harness.triton.repository import model_names, read_config, resolve_repository
@@ -19,7 +18,7 @@ def run_serve(args: argparse.Namespace) -> int:
     repository = resolve_repository(args.model_repository)
     models = _split(args.models) or model_names(repository)
     log_path = Path(args.log or Path("results") / "serve" / "triton.log")
-    stop = _stop_on_signals()
+    signals = StopSignals()
     print(f"starting tritonserver on {repository} (log: {log_path}) ...", flush=True)
     with LocalServer(repository, log_path, binary=args.tritonserver, grpc_port=args.grpc_port) as server:
         url = server.endpoints.grpc_url
@@ -27,12 +26,13 @@ def run_serve(args: argparse.Namespace) -> int:
             ready = _load_all(control, models)
         print(f"gRPC URL: {url}   (HTTP {server.endpoints.http_url}, metrics {server.endpoints.metrics_url})")
         print(f"ready models: {', '.join(ready) or 'none'}")
-        print("Ctrl-C to stop.", flush=True)
-        while not stop.wait(1.0):
+        print("Ctrl-C or SIGTERM to stop.", flush=True)
+        signals.serving = True
+        while not signals.stop.wait(1.0):
             if server.pid is None:
                 break
     print("server stopped.")
-    return 0
+    return INTERRUPTED_EXIT if signals.stop.is_set() else 0
 
 
 def _load_all(control: ControlClient, models: list[str]) -> list[str]:
@@ -49,13 +49,6 @@ def _load_all(control: ControlClient, models: list[str]) -> list[str]:
     if models and not ready:
         raise ModelError("no model could be loaded; see the messages above and the server log")
     return ready
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import signal
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 # Locust (imported by the load driver) patches the process for gevent and the plugin makes gRPC cooperate:
 # this import comes before every other harness or third-party one, so no channel or ssl import precedes it.
@@ -17,45 +17,48 @@ from harness.load.driver import DriverSettings, LoadDriver
 # isort: split
 import gevent
 
+from harness.analysis.saturation import saturation_sentence
+from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
-from harness.cli.sweep_flags import spec_from_args
-from harness.errors import ConfigError, HarnessError
-from harness.record.model import Metadata, Run
-from harness.record.store import save_run
+from harness.errors import HarnessError, UnknownModel
+from harness.record.model import Run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
 from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, new_run, sweep_variant
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
+from harness.triton.metrics import ServerProbe, default_metrics_url
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
+from harness.triton.variants import check_deployment
 
 
-def run_sweep(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args)
-    url = parse_url(args.url) if args.url else None
-    repository = resolve_repository(args.model_repository) if not url else Path(".")
-    folder = Path(args.output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}")
+def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None) -> int:
+    url = parse_url(source.url) if source.url else None
+    repository = resolve_repository(source.model_repository) if not url else Path(".")
+    folder = output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}"
     folder.mkdir(parents=True, exist_ok=True)
     _graceful_sigterm()
     progress: SweepProgress | None = None
     state: SweepState | None = None
     cause, code = "", 0
     try:
-        with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
+        with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
                 control.check_reachable()
-                state = SweepState(_start_run(spec, control), folder)
+                run = _start_run(spec, control)
+                check_deployment(control, spec.model, spec.instances)  # refused here, before any load or record
+                state = SweepState(run, folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
-                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, server.exit_cause)
+                probe = server_probe(source, server, spec.model, state)
+                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, probe, server.exit_cause)
     except KeyboardInterrupt:
         cause, code = "stopped by Ctrl-C or SIGTERM", 130
-    except HarnessError as exc:
+    except HarnessError as exc:  # a lost server or worker, a model that will not load, a full disk...
         cause, code = str(exc), exc.exit_code
-        if state is None:
-            _record_failed_start(spec, folder, cause)
+        if state is None:  # refused or failed before anything was measured: no run to keep
             raise
     finally:
         if progress is not None:
@@ -65,17 +68,6 @@ def run_sweep(args: argparse.Namespace) -> int:
     if code and code != 130:
         print(f"harness sweep: error: {cause}", file=sys.stderr)
     return code
-
-
-def _record_failed_start(spec: SweepSpec, folder: Path, cause: str) -> None:
-    """A sweep that could not start still leaves a valid run folder saying why (when the folder is writable)."""
-    if (folder / "run.json").exists():
-        return
-    metadata = Metadata(model=spec.model, label=spec.label, command_line=_command_line(), interrupted=cause)
-    try:
-        save_run(Run(metadata=metadata, slo=spec.slo), folder)
-    except HarnessError:
-        pass
 
 
 def _where(cause: str, progress: SweepProgress | None) -> str:
@@ -89,7 +81,7 @@ def _where(cause: str, progress: SweepProgress | None) -> str:
 def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
     known = dict(control.repository_models())
     if spec.model not in known:
-        raise ConfigError(f"unknown model {spec.model!r}; available: {', '.join(sorted(known)) or 'none'}")
+        raise UnknownModel(spec.model, known)
     return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), _command_line())
 
 
@@ -98,15 +90,25 @@ def _command_line() -> str:
 
 
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
-           folder: Path, health: Callable[[], str | None]) -> None:
+           folder: Path, probe: ServerProbe | None, health: Callable[[], str | None]) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
                               input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
-                              request_timeout_s=spec.request_timeout_s)
-    with LoadDriver(settings) as driver:
+                              request_timeout_s=spec.request_timeout_s, **_distributed_settings(spec))
+    with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) \
+            as driver:
         for group in spec.instances:
-            curve = sweep_variant(spec, group, control, driver, state, progress.update, health)
+            curve = sweep_variant(spec, group, control, driver, state, progress.update, probe, health)
             state.finish_curve(curve)
             progress.curve_done(curve)
+        driver.check_workers()  # a worker lost in the last level: the run is not complete
+
+
+def _distributed_settings(spec: SweepSpec) -> dict[str, Any]:
+    """External workers join a master on --master-bind instead of the sweep's own local children."""
+    if not spec.expect_workers:
+        return {}
+    return {"expect_workers": spec.expect_workers, "master_bind": spec.master_bind,
+            "master_port": spec.master_port, "startup_timeout_s": spec.expect_workers_max_wait_s}
 
 
 def _finish(state: SweepState, folder: Path, interrupted: str, cause: str, code: int) -> tuple[str, int]:
@@ -127,7 +129,23 @@ def _finish(state: SweepState, folder: Path, interrupted: str, cause: str, code:
           f"  report: {folder / 'report.html'}")
     for curve in state.run.curves:
         print(f"  {capacity_sentence(state.run, curve)}")
+        if why := saturation_sentence(state.run, curve):
+            print(f"    {why}")
     return cause, code
+
+
+def server_probe(source: ServerSource, server: object, model: str, state: SweepState) -> ServerProbe:
+    """Metrics of the server we started (its own port, its PID) or of a --url one (--metrics-url or port 8002).
+    Why a figure is missing is said once, on the terminal and in the run's settings."""
+    endpoints = server.endpoints  # type: ignore[attr-defined]
+    url = endpoints.metrics_url or source.metrics_url or default_metrics_url(endpoints.grpc_url)
+
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+        settings = {**state.run.metadata.settings, "server_metrics_note": message}
+        state.run = replace(state.run, metadata=replace(state.run.metadata, settings=settings))
+
+    return ServerProbe(url, getattr(server, "pid", None), model, warn=warn)
 
 
 def _graceful_sigterm() -> None:

@@ -7,26 +7,30 @@ or any error. Locust is never imported here: it patches the process for gevent.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from harness.cli.flags import add_server_flags
 from harness.cli.parse import parse_url
-from harness.errors import ConfigError, LoadError, ModelError
+from harness.cli.stop_signals import INTERRUPTED_EXIT, StopSignals
+from harness.errors import ConfigError, LoadError, ModelError, UnknownModel
+from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment
+from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
 from harness.triton.control import ControlClient
 from harness.triton.repository import resolve_repository
-from harness.triton.server import LOOPBACK, free_port, open_server
+from harness.triton.server import open_server
 
+LATENCY_TAB = "harness"  # harness.load.web.TAB_KEY (Locust is never imported here)
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "locustfile.py"
 STARTUP_TIMEOUT_S = 60.0
 
@@ -36,8 +40,15 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local Locust workers (default: one per core)")
-    p.add_argument("--web-host", default=LOOPBACK, help=f"web UI address (default {LOOPBACK})")
+    p.add_argument("--host", "--triton-url", dest="url", default=argparse.SUPPRESS, help="aliases of --url")
+    p.add_argument("--web-host", default=LOOPBACK,
+                   help=f"web UI address (default {LOOPBACK}; any other needs {CREDENTIALS_VARIABLE}=user:password)")
     p.add_argument("--web-port", type=int, default=8089, help="web UI port (default 8089)")
+    p.add_argument("--web-login", action="store_true",
+                   help=f"ask for the login in {CREDENTIALS_VARIABLE}=user:password even on loopback")
+    p.add_argument("--master-bind", default=LOOPBACK, metavar="ADDRESS",
+                   help=f"address the Locust master listens on for workers (default {LOOPBACK}; 0.0.0.0 lets "
+                        "remote workers join)")
     p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
     p.set_defaults(handler=run_ui)
 
@@ -47,59 +58,48 @@ def run_ui(args: argparse.Namespace) -> int:
         raise ConfigError("--workers and --batch-size must be at least 1")
     url = parse_url(args.url) if args.url else None
     repository = resolve_repository(args.model_repository) if not url else Path(".")
+    login = _check_exposure(args.web_host, args.web_login)
     _check_port_free(args.web_host, args.web_port)
     folder = Path("results") / f"ui-{datetime.now():%Y%m%d-%H%M%S}"
-    signals = _Signals()
+    signals = StopSignals()
     with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
         with ControlClient(server.endpoints.grpc_url) as control:
             _prepare_model(control, args.model, load=url is None)
-        return _serve_locust(args, server.endpoints.grpc_url, folder, signals)
+        return _serve_locust(args, server.endpoints.grpc_url, folder, signals, login)
 
 
-def _serve_locust(args: argparse.Namespace, grpc_url: str, folder: Path, signals: _Signals) -> int:
-    """Master + workers until a signal; stopped by PID (before the server) however this ends."""
+def _serve_locust(args: argparse.Namespace, grpc_url: str, folder: Path, signals: StopSignals, login: bool) -> int:
+    """Master + workers until a signal; stopped by PID (before the server) however this ends.
+
+    Stopped by Ctrl-C or SIGTERM, it exits with 130 (as `harness serve` and `harness sweep` do)."""
     master_port = free_port()
-    options = ["--triton-url", grpc_url, "--model", args.model, "--batch-size", str(args.batch_size),
+    options = ["--host", grpc_url, "--model", args.model, "--batch-size", str(args.batch_size),
                "--latency-file", str(folder / "latency.json")]
     locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     children: list[subprocess.Popen[bytes]] = []
     try:
         children.append(start_child([*locust, "--master", "--class-picker", "--web-host", args.web_host,
-                                     "--web-port", str(args.web_port), "--master-bind-port", str(master_port),
+                                     "--web-port", str(args.web_port), "--master-bind-host", args.master_bind,
+                                     "--master-bind-port", str(master_port), *(["--web-login"] if login else []),
                                      *options], folder / "locust-master.log"))
         for index in range(args.workers):
             children.append(start_child([*locust, "--worker", "--master-host", LOOPBACK, "--master-port",
                                          str(master_port), *options], folder / f"locust-worker-{index}.log"))
-        web = f"http://{LOOPBACK if args.web_host in ('0.0.0.0', '') else args.web_host}:{args.web_port}"
-        _wait_for_workers(web, args.workers, children, folder)
-        print(f"Locust web UI: {web}/   exact latency: {web}/latency   (Triton {grpc_url}, model {args.model})\n"
-              f"{args.workers} local worker(s) connected; logs in {folder}/\nremote workers join with:\n"
-              f"  locust -f harness/locustfile.py --worker --master-host {socket.gethostname()} "
-              f"--master-port {master_port}\nCtrl-C to stop.", flush=True)
+        web = f"http://{LOOPBACK if args.web_host in ('0.0.0.0', '', '*') else args.web_host}:{args.web_port}"
+        _wait_for_workers(web, args.workers, children, folder, login)
+        print(f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {grpc_url}, model "
+              f"{args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
+              f"{args.workers} local worker(s) connected; logs in {folder}/\n{_remote_hint(args, master_port)}\n"
+              "Ctrl-C or SIGTERM to stop.", flush=True)
         signals.serving = True
-        while not signals.stop:
+        while not signals.stop.is_set():
             _check_alive(children, folder)
             time.sleep(0.5)
         print("stopping ...", flush=True)
-        return 0
+        return INTERRUPTED_EXIT
     finally:
         for child in children:  # master first: it tells the workers to quit and writes the latency file
             stop_child(child)
-
-
-class _Signals:
-    """Ctrl-C and SIGTERM: KeyboardInterrupt while starting up; once serving, the main loop stops quietly."""
-
-    def __init__(self) -> None:
-        self.serving = False
-        self.stop = False
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, *_: Any) -> None:
-        self.stop = True
-        if not self.serving:
-            raise KeyboardInterrupt
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -115,26 +115,63 @@ def _prepare_model(control: ControlClient, model: str, load: bool) -> None:
     control.check_reachable()
     known = dict(control.repository_models())
     if model not in known:
-        raise ModelError(f"unknown model {model!r}; the server's repository has: {', '.join(sorted(known)) or 'none'}")
+        raise UnknownModel(model, known)
     if load:
         control.load(model)
     elif not control.is_ready(model):
         raise ModelError(f"model {model!r} is not loaded on {control.url} ({known[model].lower()}); load it first")
 
 
-def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[bytes]], folder: Path) -> None:
+def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[bytes]], folder: Path,
+                      login: bool) -> None:
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the login's session
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         _check_alive(children, folder)
         try:
-            with urllib.request.urlopen(f"{web}/worker-count", timeout=2) as response:
+            if login:
+                _log_in(opener, web)
+            with opener.open(f"{web}/worker-count", timeout=2) as response:
                 if json.load(response).get("worker_count", 0) >= workers:
                     return
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(0.25)
     raise LoadError(f"the Locust web UI or its {workers} worker(s) were not up within {STARTUP_TIMEOUT_S:.0f}s; "
                     f"see {folder}/")
+
+
+def _log_in(opener: urllib.request.OpenerDirector, web: str) -> None:
+    credentials = credentials_from_environment()
+    assert credentials is not None  # _check_exposure made sure
+    form = urllib.parse.urlencode({"username": credentials[0], "password": credentials[1]}).encode()
+    opener.open(f"{web}/harness-login", data=form, timeout=2).close()
+
+
+def _check_exposure(web_host: str, asked: bool) -> bool:
+    """Whether the web UI must ask for a login: when asked, and always beyond loopback (then with credentials)."""
+    exposed = not _is_loopback(web_host)
+    if (exposed or asked) and credentials_from_environment() is None:
+        where = f"--web-host {web_host or '*'} serves the web UI beyond this machine" if exposed else "--web-login"
+        raise ConfigError(f"{where}: set {CREDENTIALS_VARIABLE}=user:password in the environment (the login the "
+                          f"page will ask for){'' if not exposed else f', or keep the default --web-host {LOOPBACK}'}")
+    return exposed or asked
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # '', '*', or a name: it may be reachable from elsewhere
+        return False
+
+
+def _remote_hint(args: argparse.Namespace, master_port: int) -> str:
+    if _is_loopback(args.master_bind):
+        return "remote workers: restart with --master-bind 0.0.0.0 (the master listens on loopback only)"
+    return (f"remote workers join with:\n  locust -f harness/locustfile.py --worker --master-host "
+            f"{socket.gethostname()} --master-port {master_port}")
 
 
 def _check_alive(children: list[subprocess.Popen[bytes]], folder: Path) -> None:

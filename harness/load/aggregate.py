@@ -28,6 +28,8 @@ class WorkerDelta:
     dropped: int = 0
     in_flight: int = 0
     first_error: str | None = None
+    host: str = ""  # which machine and engine sent these requests (recorded per level)
+    engine: str = ""
 
     def to_message(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +52,8 @@ class WorkerTally:
     dropped: int = 0
     in_flight: int = 0
     first_error: str | None = None
+    host: str = ""
+    engine: str = ""
 
     def add(self, delta: WorkerDelta) -> None:
         self.requests += delta.requests
@@ -61,6 +65,7 @@ class WorkerTally:
         self.dropped += delta.dropped
         self.in_flight = delta.in_flight
         self.first_error = self.first_error or delta.first_error
+        self.host, self.engine = delta.host or self.host, delta.engine or self.engine
 
     @property
     def cpu_percent(self) -> float:
@@ -91,6 +96,7 @@ class Tally:
             mine.max_send_lag_ms = max(mine.max_send_lag_ms, tally.max_send_lag_ms)
             mine.in_flight = tally.in_flight
             mine.first_error = mine.first_error or tally.first_error
+            mine.host, mine.engine = tally.host or mine.host, tally.engine or mine.engine
 
     @property
     def requests(self) -> int:

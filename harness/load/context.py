@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import WorkerDelta
 from harness.load.engine.compiled import engine_command, engine_name
@@ -33,11 +34,11 @@ class LoadOptions:
     input_seed: int = 0
     target_rps: float = 0.0
     arrivals: str = "constant"
-    max_in_flight: int = 1000
-    request_timeout_s: float = 30.0
+    max_in_flight: int = defaults.MAX_IN_FLIGHT
+    request_timeout_s: float = defaults.REQUEST_TIMEOUT_S
     latency_file: str = ""
-    report_interval_s: float = 1.0
-    saturation_cpu: float = 90.0
+    report_interval_s: float = defaults.REPORT_INTERVAL_S
+    saturation_cpu: float = defaults.SATURATION_CPU_PERCENT
     num_users: int = 1
 
     @classmethod
@@ -46,21 +47,28 @@ class LoadOptions:
             return cls()
         get = lambda name, default: getattr(parsed, name, default) if getattr(parsed, name, None) is not None else default  # noqa: E731
         return cls(
-            triton_url=get("triton_url", cls.triton_url), model=get("model", cls.model),
+            triton_url=triton_endpoint(get("host", "")) or get("triton_url", cls.triton_url), model=get("model", cls.model),
             batch_size=int(get("batch_size", 1)), input_seed=int(get("input_seed", 0)),
             target_rps=float(get("target_rps", 0.0)), arrivals=get("arrivals", "constant"),
-            max_in_flight=int(get("max_in_flight", 1000)), request_timeout_s=float(get("request_timeout", 30.0)),
-            latency_file=get("latency_file", ""), report_interval_s=float(get("report_interval", 1.0)),
-            saturation_cpu=float(get("saturation_cpu", 90.0)),
+            max_in_flight=int(get("max_in_flight", cls.max_in_flight)),
+            request_timeout_s=float(get("request_timeout", cls.request_timeout_s)),
+            latency_file=get("latency_file", ""), report_interval_s=float(get("report_interval", cls.report_interval_s)),
+            saturation_cpu=float(get("saturation_cpu", cls.saturation_cpu)),
             # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
             num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
         )
+
+
+def triton_endpoint(host: str) -> str:
+    """Locust's Host (CLI, form or locust.conf) as a gRPC host:port: a scheme or a trailing slash is dropped."""
+    return host.strip().split("://", 1)[-1].rstrip("/")
 
 
 class LoadContext:
     def __init__(self, options: LoadOptions) -> None:
         self.options = options
         self.reporter: Any = None  # the local runner's report greenlet
+        self.host = ""  # this generator's machine, stamped on every delta (set by the plugin)
         self._control: ControlClient | None = None
         self._payload: bytes | None = None
         self._lifetime_requests = 0
@@ -208,7 +216,7 @@ class LoadContext:
             hist=self.hist.encode() if self.hist.count else "", requests=self.requests, failures=self.failures,
             t0=self._t0, t1=now, cpu_s=cpu - self._cpu0 - self._engine_cpu0, late_sends=self.late_sends,
             max_send_lag_ms=self.max_send_lag_ms, dropped=self.dropped, in_flight=self.in_flight,
-            first_error=self.first_error,
+            first_error=self.first_error, host=self.host, engine=engine_name(),
         )
         self._lifetime_requests += self.requests
         self._lifetime_failures += self.failures

@@ -1,17 +1,22 @@
-"""Drives Locust for sweeps: a master runner in this process and N worker processes on loopback.
+"""Drives Locust for sweeps: a master runner in this process, and its workers: N local child processes on
+loopback (the default), or `expect_workers` workers started anywhere that join it.
 
 Levels are started and stopped on the master; every `report_interval` each worker ships its histogram delta,
-which the master's Aggregator folds into the current window. Workers are our child processes, stopped by PID.
+which the master's Aggregator folds into the current window. Local workers are our child processes, stopped by
+PID. Every worker announces itself (harness.load.roster); a monitor notices one that exits or misses its
+heartbeats, says so at once, and hands the loss to the level being measured (flag `worker-lost`).
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
 import gevent
 from locust.argument_parser import get_parser
@@ -20,12 +25,17 @@ from locust.event import Events
 from locust.runners import MasterRunner
 
 import harness.locustfile as locustfile
-from harness.errors import LoadError
+from harness import defaults
+from harness.errors import LoadError, WorkersLostError
 from harness.load.aggregate import Aggregator, Tally
-from harness.load.plugin import aggregator_of, install
+from harness.load.plugin import aggregator_of, install, roster_of
+from harness.load.roster import LostWorker, Roster, worker_command
 from harness.load.users import TritonOpenLoopUser, TritonUser
+from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
-from harness.triton.server import LOOPBACK, free_port
+
+MONITOR_INTERVAL_S = 0.25
+DEFAULT_MASTER_PORT = 5557  # Locust's own default: what compose and Kubernetes workers dial
 
 
 @dataclass(frozen=True)
@@ -36,24 +46,40 @@ class DriverSettings:
     batch_size: int = 1
     input_seed: int = 0
     arrivals: str = "constant"
-    max_in_flight: int = 1000
-    report_interval_s: float = 0.5
+    max_in_flight: int = defaults.MAX_IN_FLIGHT
+    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S
     log_dir: Path = Path(".")
     startup_timeout_s: float = 60.0
+    expect_workers: int | None = None  # external workers to wait for; None: start `workers` local children
+    master_bind: str = LOOPBACK
+    master_port: int = 0  # 0: a free port (local children), DEFAULT_MASTER_PORT for external workers
     request_timeout_s: float = 30.0
 
 
 class LoadDriver:
-    def __init__(self, settings: DriverSettings) -> None:
+    def __init__(self, settings: DriverSettings, notify: Callable[[str], None] = print) -> None:
         self.settings = settings
+        self.notify = notify
         self._workers: list[subprocess.Popen[bytes]] = []
         self.environment: Environment | None = None
         self.runner: MasterRunner | None = None
+        self._lost: list[LostWorker] = []  # since the current level started
+        self._monitor: gevent.Greenlet | None = None
+
+    @property
+    def required(self) -> int:
+        """Workers the sweep cannot go on without: all expected external ones, else at least one local child."""
+        return self.settings.expect_workers or 1
 
     def __enter__(self) -> LoadDriver:
         try:
             self._start_master()
-            self._start_workers()
+            if self.settings.expect_workers:
+                self._announce()
+            else:
+                self._start_workers()
+            self._wait_for_workers(self.settings.expect_workers or self.settings.workers)
+            self._monitor = gevent.spawn(self._watch)
         except BaseException:
             self.close()
             raise
@@ -74,9 +100,29 @@ class LoadDriver:
         options = get_parser(default_config_files=[]).parse_args(args=["--headless", *self._options()])
         self.environment = Environment(user_classes=[TritonUser, TritonOpenLoopUser], events=Events(),
                                        parsed_options=options)
-        self._port = free_port()
-        self.runner = self.environment.create_master_runner(LOOPBACK, self._port)
+        s = self.settings
+        self._port = s.master_port or (DEFAULT_MASTER_PORT if s.expect_workers else free_port())
+        try:
+            self.runner = self.environment.create_master_runner(s.master_bind, self._port)
+        except Exception as exc:  # zmq's bind error: port taken or address not here
+            raise LoadError(f"cannot listen for workers on {s.master_bind}:{self._port} ({exc}); "
+                            "choose another --master-port or --master-bind") from None
         install(self.environment)
+        self.roster.compare_options = True  # a sweep's options are fixed: a worker with others is refused
+
+    @property
+    def roster(self) -> Roster:
+        assert self.environment is not None
+        roster = roster_of(self.environment)
+        assert roster is not None
+        return roster
+
+    def _announce(self) -> None:
+        bind = self.settings.master_bind
+        host = socket.gethostname() if bind in ("0.0.0.0", "*", "") else bind
+        assert self.environment is not None
+        self.notify(f"waiting up to {self.settings.startup_timeout_s:.0f}s for {self.settings.expect_workers} "
+                    f"worker(s); start each with:\n  {worker_command(host, self._port, self.environment.parsed_options)}")
 
     def _start_workers(self) -> None:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
@@ -84,16 +130,20 @@ class LoadDriver:
                    "--master-port", str(self._port), "--loglevel", "WARNING", *self._options()]
         for index in range(self.settings.workers):
             self._workers.append(start_child(command, self.settings.log_dir / f"locust-worker-{index}.log"))
+
+    def _wait_for_workers(self, count: int) -> None:
         deadline = time.monotonic() + self.settings.startup_timeout_s
-        assert self.runner is not None
-        while self.runner.worker_count < self.settings.workers:
+        while len(self.roster.active) < count:
             self._check_workers_alive()
             if time.monotonic() > deadline:
-                raise LoadError(f"only {self.runner.worker_count} of {self.settings.workers} Locust workers connected "
-                                f"within {self.settings.startup_timeout_s:.0f}s; see {self.settings.log_dir}")
+                refused = f"; refused {len(self.roster.refused)}: {self.roster.refused[0]}" if self.roster.refused else ""
+                where = f"; see {self.settings.log_dir}" if self._workers else ""
+                raise LoadError(f"only {len(self.roster.active)} of {count} Locust workers joined within "
+                                f"{self.settings.startup_timeout_s:.0f}s{refused}{where}")
             gevent.sleep(0.1)
 
     def _check_workers_alive(self) -> None:
+        """At start-up a local child that exits is an error (its log says why); later it is a lost worker."""
         for index, worker in enumerate(self._workers):
             if worker.poll() is not None:
                 log = self.settings.log_dir / f"locust-worker-{index}.log"
@@ -107,10 +157,46 @@ class LoadDriver:
         assert aggregator is not None
         return aggregator
 
+    def _watch(self) -> None:
+        while True:
+            self._poll_lost()
+            gevent.sleep(MONITOR_INTERVAL_S)
+
+    def _poll_lost(self) -> None:
+        roster = self.roster
+        found = []
+        by_pid = {w.pid: w.client_id for w in roster.active}
+        for child in self._workers:
+            if child.poll() is not None and child.pid in by_pid:
+                lost = roster.mark_lost(by_pid[child.pid], f"exited (code {child.returncode})")
+                found += [lost] if lost else []
+        found += roster.check()
+        for lost in found:
+            self._lost.append(lost)
+            left = len(roster.active)
+            then = ("continuing with the workers left" if left >= self.required else
+                    f"fewer than the {self.required} expected remain: the sweep stops after this level")
+            self.notify(f"WORKER LOST: {lost}; {left} worker(s) left, {then}")
+
+    def take_lost(self) -> tuple[str, ...]:
+        """The workers lost since the previous call (the level just measured), one line each."""
+        self._poll_lost()
+        lost, self._lost = self._lost, []
+        return tuple(str(w) for w in lost)
+
+    def check_workers(self) -> None:
+        """Refuse to go on with fewer workers than required; what was measured is already saved."""
+        left = len(self.roster.active)
+        if left < self.required:
+            gone = "; ".join(str(w) for w in self.roster.lost.values())
+            raise WorkersLostError(f"only {left} of {self.required} Locust workers remain ({gone}); the sweep stopped "
+                              "and kept every level measured so far: restart the workers and run it again")
+
     def start_level(self, users: int, target_rps: float | None = None) -> None:
         """Spawn `users` closed-loop users, or open-loop senders sharing `target_rps` when it is given."""
         assert self.runner is not None and self.environment is not None
-        self._check_workers_alive()
+        self._poll_lost()
+        self.check_workers()
         options = self.environment.parsed_options
         options.num_users = users
         options.target_rps = float(target_rps or 0.0)
@@ -132,6 +218,9 @@ class LoadDriver:
             gevent.sleep(self.settings.report_interval_s)  # let the last reports of this level arrive
 
     def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.kill()
+            self._monitor = None
         if self.runner is not None:
             try:
                 self.runner.quit()

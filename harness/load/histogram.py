@@ -37,15 +37,6 @@ class LatencyHistogram:
     def encode(self) -> str:
         return self._hist.encode().decode("ascii")
 
-    @classmethod
-    def decode(cls, encoded: str) -> LatencyHistogram:
-        merged = cls()
-        merged.add_encoded(encoded)
-        return merged
-
-    def reset(self) -> None:
-        self._hist.reset()
-
     @property
     def count(self) -> int:
         return int(self._hist.get_total_count())

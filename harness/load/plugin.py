@@ -2,12 +2,15 @@
 
 Importing this module registers its listeners on Locust's events; locustfiles import it (through
 harness.load.users). Workers put a WorkerDelta into every `report_to_master`; the master (or a local
-runner) merges them in an Aggregator, serves the exact percentiles at /latency in the web UI, warns when a
-load generator is CPU-bound, and writes the merged figures to --latency-file at test stop.
+runner) merges them in an Aggregator, shows the exact percentiles in a tab of the web UI (harness.load.web),
+warns when a load generator is CPU-bound, and writes the merged figures to --latency-file (only when given) at quit.
+The Triton endpoint is Locust's Host (--host, the start form's Host field); --triton-url is an alias.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -22,24 +25,36 @@ from locust import events
 from locust.env import Environment
 from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
+from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
-from harness.load.context import LoadContext, LoadOptions
-from harness.load.engine.compiled import engine_command
-from harness.load.web import register_latency_pages
+from harness.load.context import LoadContext, LoadOptions, triton_endpoint
+from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.roster import Roster, host_label, install_worker
+from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
+from harness.load.web_login import require_login
 
 grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to gevent, not block the process
 
 log = logging.getLogger("harness")
 _CONTEXT_ATTR = "harness_context"
 _AGGREGATOR_ATTR = "harness_aggregator"
+_ROSTER_ATTR = "harness_roster"
+_TIMELINE_ATTR = "harness_timeline"
+OPEN_LOOP_USER = "TritonOpenLoopUser"  # users.py imports this module, so the class is known here by name
 
 
 @events.init_command_line_parser.add_listener
 def add_options(parser: Any) -> None:
     group = parser  # Locust's parser: its add_argument knows include_in_web_ui
+    # The Triton endpoint is Locust's own Host (--host, the start form's Host field); --triton-url stays an alias.
     group.add_argument(
-        "--triton-url", env_var="LOCUST_TRITON_URL", default="127.0.0.1:8001", help="Triton gRPC endpoint host:port"
+        "--triton-url",
+        dest="host",
+        env_var="LOCUST_TRITON_URL",
+        default=argparse.SUPPRESS,
+        help="alias of --host: the Triton gRPC endpoint host:port",
+        include_in_web_ui=False,
     )
     group.add_argument("--model", env_var="LOCUST_MODEL", default="mnist_cnn", help="model to load-test")
     group.add_argument("--batch-size", env_var="LOCUST_BATCH_SIZE", type=int, default=1, help="inferences per request")
@@ -68,27 +83,27 @@ def add_options(parser: Any) -> None:
         "--max-in-flight",
         env_var="LOCUST_MAX_IN_FLIGHT",
         type=int,
-        default=1000,
+        default=defaults.MAX_IN_FLIGHT,
         help="open-loop: sends beyond this many outstanding requests per process are dropped",
     )
     group.add_argument(
         "--request-timeout",
         env_var="LOCUST_REQUEST_TIMEOUT",
         type=float,
-        default=30.0,
+        default=defaults.REQUEST_TIMEOUT_S,
         help="seconds before a request counts as failed",
     )
     group.add_argument(
         "--latency-file",
         env_var="LOCUST_LATENCY_FILE",
-        default="harness-latency.json",
-        help="where the exact merged percentiles are written at test stop ('' for none)",
+        default="",
+        help="write the exact merged percentiles to this file when Locust quits (default: none)",
     )
     group.add_argument(
         "--report-interval",
         env_var="LOCUST_REPORT_INTERVAL",
         type=float,
-        default=1.0,
+        default=defaults.REPORT_INTERVAL_S,
         help="seconds between worker histogram reports",
         include_in_web_ui=False,
     )
@@ -96,10 +111,19 @@ def add_options(parser: Any) -> None:
         "--saturation-cpu",
         env_var="LOCUST_SATURATION_CPU",
         type=float,
-        default=90.0,
+        default=defaults.SATURATION_CPU_PERCENT,
         help="warn when a load-generator process uses more CPU than this percent",
         include_in_web_ui=False,
     )
+
+
+def _options(environment: Environment) -> LoadOptions:
+    """The options as parsed, with the Triton endpoint from Locust's Host as it is now: the start form may have
+    changed it, and a worker learns it from the master's spawn message (Locust never copies `host` into its
+    parsed options there)."""
+    options = LoadOptions.from_parsed(environment.parsed_options)
+    host = triton_endpoint(environment.host or "")
+    return dataclasses.replace(options, triton_url=host) if host else options
 
 
 def context_of(environment: Environment) -> LoadContext:
@@ -110,6 +134,11 @@ def aggregator_of(environment: Environment) -> Aggregator | None:
     return getattr(environment, _AGGREGATOR_ATTR, None)
 
 
+def roster_of(environment: Environment) -> Roster | None:
+    """The master's accepted and lost workers (None off a master)."""
+    return getattr(environment, _ROSTER_ATTR, None)
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     install(environment)
@@ -117,7 +146,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
 
 def install(environment: Environment) -> None:
     """Attach the load context (and, off workers, the aggregator) and bind the listeners to this environment."""
-    options = LoadOptions.from_parsed(environment.parsed_options)
+    options = _options(environment)
     setattr(environment, _CONTEXT_ATTR, LoadContext(options))
     if not isinstance(environment.runner, MasterRunner):
         _choose_engine()
@@ -125,6 +154,7 @@ def install(environment: Environment) -> None:
     handlers.test_start.add_listener(lambda **_: _on_test_start(environment))
     handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
     handlers.quitting.add_listener(lambda **_: _on_quitting(environment))
+    _install_roster(environment)
     if isinstance(environment.runner, WorkerRunner):
         locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
         handlers.report_to_master.add_listener(
@@ -135,7 +165,45 @@ def install(environment: Environment) -> None:
     setattr(environment, _AGGREGATOR_ATTR, aggregator)
     handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
     if environment.web_ui is not None:
-        register_latency_pages(environment.web_ui.app, lambda: latency_document(environment))
+        _extend_web_ui(environment)
+
+
+def _extend_web_ui(environment: Environment) -> None:
+    """The exact-latency tab with its live chart, closed loop ticked by default, no open-loop start without a rate."""
+    web_ui = environment.web_ui
+    assert web_ui is not None
+    setattr(environment, _TIMELINE_ATTR, LatencyTimeline())
+    register_latency_tab(web_ui, lambda: latency_document(environment))
+    tick_by_default(web_ui, lambda names: [name for name in names if name != OPEN_LOOP_USER] or names)
+    guard_start(web_ui, lambda chosen, form: _open_loop_refusal(environment, chosen, form))
+    if environment.parsed_options is not None and environment.parsed_options.web_login:
+        require_login(web_ui)
+
+
+def _open_loop_refusal(environment: Environment, chosen: list[str], form: dict[str, str]) -> str | None:
+    """Why a start would run an open-loop user that sends nothing (no target rate), or None when it would not."""
+    if OPEN_LOOP_USER not in chosen:
+        return None
+    try:
+        rate = float(form.get("target_rps", getattr(environment.parsed_options, "target_rps", 0.0)) or 0.0)
+    except ValueError:
+        return f"Target rps {form.get('target_rps')!r} is not a number: give requests/s, e.g. 100"
+    if rate > 0:
+        return None
+    return (f"{OPEN_LOOP_USER} sends on a schedule and needs a target rate: set 'Target rps' under Custom "
+            f"parameters (requests/s across all users), or untick it and use TritonUser (closed loop)")
+
+
+def _install_roster(environment: Environment) -> None:
+    """Workers announce themselves (and stamp their host on every delta); a master accepts or refuses them."""
+    runner, context = environment.runner, context_of(environment)
+    if isinstance(runner, WorkerRunner):
+        context.host = host_label(runner.master_host, runner.master_port)
+        install_worker(environment, context.host, engine_name())
+    elif isinstance(runner, MasterRunner):
+        setattr(environment, _ROSTER_ATTR, Roster(environment))
+    else:
+        context.host = host_label()
 
 
 def _choose_engine() -> None:
@@ -152,12 +220,30 @@ def _on_test_start(environment: Environment) -> None:
         # Workers never receive Locust's own num_users; open-loop users split --target-rps by the total users.
         environment.parsed_options.harness_total_users = environment.runner.target_user_count
     context = context_of(environment)
-    context.restart(LoadOptions.from_parsed(environment.parsed_options))  # the web UI form may have changed them
+    context.restart(_options(environment))  # the web UI form may have changed them
     aggregator = aggregator_of(environment)
     if aggregator is not None:
         aggregator.reset()
     if isinstance(environment.runner, LocalRunner):
         context.reporter = gevent.spawn(_report_locally, environment)
+    timeline = _timeline_of(environment)
+    if timeline is not None:
+        timeline.clear()
+        if getattr(environment, "harness_sampler", None) is None:
+            environment.harness_sampler = gevent.spawn(_sample_timeline, environment, timeline)
+
+
+def _timeline_of(environment: Environment) -> LatencyTimeline | None:
+    return getattr(environment, _TIMELINE_ATTR, None)
+
+
+def _sample_timeline(environment: Environment, timeline: LatencyTimeline) -> None:
+    """One exact p50/p99 point per report interval for the web UI's chart (only the web UI takes windows here)."""
+    aggregator = aggregator_of(environment)
+    assert aggregator is not None
+    while True:
+        gevent.sleep(context_of(environment).options.report_interval_s)
+        timeline.add(aggregator.take_window().hist)
 
 
 def _on_worker_report(environment: Environment, client_id: str, data: dict[str, Any]) -> None:
@@ -232,6 +318,7 @@ def latency_document(environment: Environment) -> dict[str, Any]:
             for name, w in total.workers.items()
         },
         "client_saturated": total.max_cpu_percent >= threshold,
+        "timeline": timeline.as_list() if (timeline := _timeline_of(environment)) is not None else [],
         "written_at": time.time(),
     }
 

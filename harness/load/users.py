@@ -8,16 +8,22 @@ exact per-process histogram, so Locust's statistics, the web UI and the user cou
 
 from __future__ import annotations
 
+import logging
+
 import gevent
 from locust import User, constant, task
+from locust.exception import StopUser
 
-from harness.load.context import LoadContext
+from harness.load.context import LoadContext, LoadOptions
 from harness.load.plugin import context_of
+
+log = logging.getLogger("harness")
 
 
 class _TritonUserBase(User):
     abstract = True
     wait_time = constant(1.0)
+    host = LoadOptions.triton_url  # the Triton gRPC endpoint: Locust's Host field shows it; --host changes it
 
     def on_start(self) -> None:
         self.context: LoadContext = context_of(self.environment)
@@ -48,8 +54,15 @@ class TritonOpenLoopUser(_TritonUserBase):
     whether or not earlier ones were answered; latency counts from the intended send time."""
 
     def on_start(self) -> None:
+        if context_of(self.environment).options.target_rps <= 0:
+            # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why.
+            log.error("%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
+                      type(self).__name__)
+            raise StopUser()
         super().on_start()
         self.context.schedule(self.index)
 
     def on_stop(self) -> None:
-        self.context.unschedule(self.index)
+        if "index" in vars(self):  # it started (a user refused in on_start never scheduled anything)
+            self.context.unschedule(self.index)
+

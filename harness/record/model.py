@@ -34,9 +34,13 @@ class Slo:
 class InstanceGroup:
     kind: Literal["CPU", "GPU"] = "CPU"
     count: int = 1
+    # "override": deployed by the harness from --instances; "deployed": measured as the server already serves it.
+    # Runs written before this field read as "override" (the only kind there was).
+    source: Literal["deployed", "override"] = "override"
+    threads: int | None = None  # intra-op threads per instance (cpu:2x4); None: the model's default
 
     def __str__(self) -> str:
-        return f"{self.kind.lower()}:{self.count}"
+        return f"{self.kind.lower()}:{self.count}" + (f"x{self.threads}" if self.threads else "")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,16 @@ class Window:
 
 
 @dataclass(frozen=True)
+class WorkerUse:
+    """One load generator's share of a level: where its requests came from and what they cost it."""
+
+    host: str
+    engine: str  # "native" or "python"
+    cpu_percent: float
+    requests: int
+
+
+@dataclass(frozen=True)
 class Level:
     """One load level: offered load and what was measured over its measurement windows only."""
 
@@ -105,6 +119,14 @@ class Level:
     windows: tuple[Window, ...] = ()
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
+    workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
+    # Server evidence over the counted windows (harness.triton.metrics); None where the server does not expose it.
+    server_cpu_cores: float | None = None  # CPU time of tritonserver + its backend stubs / wall time
+    server_memory_mb: float | None = None  # resident memory of those processes, MiB
+    gpu_utilization: float | None = None  # 0..1, mean over the GPUs Triton reports
+    gpu_memory_mb: float | None = None  # MiB used, summed over GPUs
+    power_w: float | None = None  # summed over GPUs
+    energy_j_per_1k: float | None = None  # GPU energy per 1,000 inferences
     slo_over: int | None = None  # requests (of all measured windows) slower than the sweep's SLO limit
     slo_sample: int = 0  # requests judged for slo_over: the confidence bound on the SLO percentile needs both
 
@@ -134,10 +156,7 @@ class Curve:
     model_config: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None
-
-    @property
-    def name(self) -> str:
-        return f"{self.model} {self.instance_group} b{self.batch_size}"
+    configuration: str = ""  # a curve measured as deployed is named after the served configuration
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
+    values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     return _build(Level, values)
 
 

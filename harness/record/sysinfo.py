@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 from importlib import metadata as importlib_metadata
@@ -33,7 +35,25 @@ def package_versions() -> dict[str, str]:
             versions[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             continue
+    versions.update(torch_build())
     return versions
+
+
+def torch_build(gpu: str | None = None) -> dict[str, str]:
+    """Which torch build the models run on (Triton's Python backend imports this environment's torch).
+
+    torch_cuda: the CUDA version torch was built for, "none" for the CPU build; torch_cuda_available: "yes" when
+    that build has CUDA and nvidia-smi sees a GPU. Read from torch/version.py, not by importing torch (seconds, and
+    the memory of a process that never needs it)."""
+    spec = importlib.util.find_spec("torch")
+    origin = Path(spec.origin) if spec and spec.origin else None
+    text = origin.with_name("version.py").read_text() if origin and origin.with_name("version.py").is_file() else ""
+    if not text:
+        return {}
+    match = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+    cuda = match.group(1) if match else "none"
+    has_gpu = gpu_model() is not None if gpu is None else bool(gpu)
+    return {"torch_cuda": cuda, "torch_cuda_available": "yes" if cuda != "none" and has_gpu else "no"}
 
 
 def git_revision() -> str:

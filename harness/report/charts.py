@@ -325,3 +325,35 @@ def _rate_trace(s: Series, levels: Sequence[Level], y: list[float], name: str, s
         customdata=[hover_text(lv, s.curve) for lv in levels],
         hovertemplate=f"%{{customdata}}<extra>{html.escape(s.label)}</extra>",
     )
+
+
+UTILIZATION_PANELS = (
+    ("server_cpu_cores", "server CPU (cores)", 1.0),
+    ("gpu_utilization", "GPU utilisation (%)", 100.0),
+    ("power_w", "GPU power (W)", 1.0),
+)
+
+
+def utilization_figure(series: Sequence[Series], host_cores: int | None = None) -> go.Figure | None:
+    """Server utilisation against achieved throughput, one line per curve: where a curve flattens while its
+    CPU (or GPU) is full, that resource is the limit. One panel per figure the server exposed; the host's cores
+    as a dashed line on the CPU panel. None when no level carries server evidence."""
+    panels = [p for p in UTILIZATION_PANELS if any(getattr(lv, p[0]) is not None for s in series for lv in s.curve.levels)]
+    if not panels:
+        return None
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=[title for _, title, _ in panels])
+    for row, (field, title, scale) in enumerate(panels, start=1):
+        for s in series:
+            levels = sorted((lv for lv in s.curve.levels if getattr(lv, field) is not None), key=lambda lv: lv.achieved_rps)
+            fig.add_trace(go.Scatter(
+                x=[lv.achieved_rps for lv in levels], y=[getattr(lv, field) * scale for lv in levels],
+                mode="lines+markers", name=s.label, legendgroup=s.label, showlegend=row == 1,
+                line={"color": s.color}, hovertemplate=f"{s.label}: %{{y:.2f}} at %{{x:.1f}} req/s<extra>{title}</extra>",
+            ), row=row, col=1)
+        if field == "server_cpu_cores" and host_cores:
+            fig.add_hline(y=host_cores, line_dash="dash", line_color=GREY, row=row, col=1,
+                          annotation_text=f"host: {host_cores} cores", annotation_position="top left")
+    fig.update_layout(**{**_base_layout(), "height": max(HEIGHT, 300 * len(panels))})
+    fig.update_xaxes(title_text="achieved throughput (req/s)", row=len(panels), col=1)
+    return fig

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.analysis.capacity import capacity_of, curve_labels
 from harness.analysis.compare import load_label
+from harness.analysis.saturation import saturation_sentence
 from harness.record.model import Curve, Run
 from harness.record.store import embed_json, write_atomic
 from harness.report import charts, html_page
@@ -68,8 +69,14 @@ def _figures(run: Run, series: list[charts.Series]) -> list[tuple[str, charts.Fi
         ("Latency vs load", charts.latency_vs_load(series)),
         ("Server time per request (Triton statistics)", charts.server_breakdown(series)),
         ("Open-loop levels: offered vs achieved rate", charts.rate_figure(series)),
+        ("Server utilisation vs throughput", charts.utilization_figure(series, _host_cores(run))),
     ]
     return [(heading, fig) for heading, fig in figures if fig is not None]
+
+
+def _host_cores(run: Run) -> int | None:
+    cores = run.metadata.host.get("cores")
+    return cores if isinstance(cores, int) else None
 
 
 def _header(run: Run) -> str:
@@ -91,6 +98,7 @@ def _header(run: Run) -> str:
             )
         )
     items = [capacity_sentence(run, c) for c in run.curves]
+    items += [why for c in run.curves if (why := saturation_sentence(run, c, curve_label(run, c)))]
     parts.append('<ul class="capacity">' + "".join(f"<li>{html_page.esc(i)}</li>" for i in items) + "</ul>")
     parts.append(html_page.banner(shared_host_note(run), "info"))
     return "\n".join(parts)

@@ -20,12 +20,13 @@ from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
 from harness.record.counters import StatsSnapshot
-from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window
+from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
-from harness.triton.variants import Variant, load_variant
+from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
+from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
     from harness.load.driver import LoadDriver
@@ -87,7 +88,7 @@ class SweepState:
 
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("instances", "slo", "model", "label")}
-    settings["load_engine"] = engine_name()  # compiled or Python: they differ ~3x in client CPU per request
+    settings["load_engine"] = engine_name()  # compiled or Python: the Python one costs several times the client CPU
     metadata = Metadata(harness_version=__version__, git_revision=revision, triton_version=triton_version,
                         model=spec.model, label=spec.label, host=host, versions=versions, command_line=command,
                         started_at=_now(), settings=settings)
@@ -95,18 +96,26 @@ def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, re
 
 
 def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient, driver: LoadDriver,
-                  state: SweepState, progress: ProgressFn, health: HealthFn = _healthy) -> Curve:
+                  state: SweepState, progress: ProgressFn, server: ServerProbe | None = None,
+                  health: HealthFn = _healthy) -> Curve:
     """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
     curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
                   max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
-    variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
-    try:
-        config = load_variant(control, spec.model, variant)
-    except GpuUnavailable as exc:
-        return replace(curve, skipped_reason=str(exc))
+    if group.source == "deployed":  # measured as served: nothing is loaded or unloaded
+        config = served_config(control, spec.model)
+        curve = replace(curve, instance_group=served_group(config), configuration=served_name(config),
+                        max_batch_size=int(config.get("max_batch_size", 0)),
+                        dynamic_batching="dynamic_batching" in config)
+    else:
+        variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
+        try:
+            config = load_variant(control, spec.model, variant)
+        except GpuUnavailable as exc:
+            return replace(curve, skipped_reason=str(exc))
     curve = replace(curve, model_config=config)
     state.save(current=curve)
-    measure = LevelRunner(spec, control, driver, progress, name=f"{group}", health=health)
+    measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}", health=health)
+    measure.server = server
     try:
         if spec.mode == "rate":
             return _rate_levels(spec, curve, measure, state)
@@ -162,6 +171,8 @@ class LevelRunner:
         self.health = health
         self.done = 0
         self.cut_short: Level | None = None
+        self.server: ServerProbe | None = None  # server evidence (CPU, memory, GPU, power) per window boundary
+        self._evidence: list[MetricsSnapshot] = []
 
     def closed_loop_rps(self) -> float:
         """A short closed-loop probe (warm-up and one window): where the rate search starts."""
@@ -200,11 +211,13 @@ class LevelRunner:
         finally:
             self.driver.stop_level()
         self.done += 1
-        return summarize_level(spec, users, rate, tallies, snapshots)
+        level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost())
+        return self._with_evidence(level, len(tallies))
 
     def _windows(self, status: LevelProgress, tallies: list[Tally], snapshots: list[StatsSnapshot],
                  rate: float | None, searching: bool) -> None:
         snapshots.append(self._statistics())
+        self._evidence = [self.server.snapshot()] if self.server else []
         windows: list[Window] = []
         for index in range(self.spec.max_windows):
             status.phase = f"window {index + 1}"
@@ -212,6 +225,8 @@ class LevelRunner:
             tallies.append(tally)
             self._check(tally)
             snapshots.append(self._statistics())
+            if self.server:
+                self._evidence.append(self.server.snapshot())
             windows.append(window_of(tally))
             status.window, status.rps, status.p99_ms = index + 1, windows[-1].achieved_rps, windows[-1].p99_ms
             status.stable = is_stable(windows, self.spec.stability)
@@ -229,6 +244,14 @@ class LevelRunner:
             return False
         probe = summarize_level(self.spec, 1, rate, tallies, [StatsSnapshot()] * (len(tallies) + 1))
         return probe_evidence(probe, self.spec.slo) != "doubtful"
+
+    def _with_evidence(self, level: Level, windows: int) -> Level:
+        """The level with the server's evidence over the same counted windows as its figures."""
+        counted = min(windows, STABLE_WINDOWS)
+        if not self._evidence or len(self._evidence) <= counted:
+            return level
+        evidence = server_metrics(self._evidence[-counted - 1], self._evidence[-1], self.spec.model)
+        return replace(level, **dataclasses.asdict(evidence))
 
     def _window(self) -> Tally:
         """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for
@@ -279,7 +302,7 @@ def window_of(tally: Tally) -> Window:
 
 
 def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
-                    snapshots: list[StatsSnapshot]) -> Level:
+                    snapshots: list[StatsSnapshot], lost: tuple[str, ...] = ()) -> Level:
     """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
     counted = tallies[-STABLE_WINDOWS:]
     merged = Tally()
@@ -300,8 +323,16 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
         server_us=server_us, avg_batch=avg_batch, client_cpu_percent=round(cpu, 1),
         late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
         dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
-        flags=flags, first_error=merged.first_error, slo_over=over, slo_sample=sample,
+        flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
+        workers=_worker_uses(merged), slo_over=over, slo_sample=sample,
     )
+
+
+def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
+    """Which generators sent the level's requests, in a stable order (host, then engine)."""
+    uses = (WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
+            for w in merged.workers.values())
+    return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))
 
 
 def _slo_count(tallies: list[Tally], spec: SweepSpec) -> tuple[int, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness import defaults
 from harness.record.model import InstanceGroup, Slo
 
 
@@ -25,10 +26,14 @@ class SweepSpec:
     stability: float = 0.10
     workers: int = 1
     label: str = ""
-    saturation_cpu: float = 90.0
+    saturation_cpu: float = defaults.SATURATION_CPU_PERCENT
     max_concurrency: int = 256
     arrivals: str = "constant"
     seed: int = 0
+    expect_workers: int | None = None  # external workers the sweep's master waits for; None: local children
+    master_bind: str = "127.0.0.1"
+    master_port: int = 0  # 0: a free port, or Locust's 5557 with expect_workers
+    expect_workers_max_wait_s: float = 120.0
     request_timeout_s: float = 30.0  # a request unanswered this long fails: how a hung server is caught
 
     @property

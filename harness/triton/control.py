@@ -30,6 +30,9 @@ NUMPY_DTYPES = {
     "UINT8": np.uint8,
     "BOOL": np.bool_,
 }
+# A name no model can have (repository_models() hides '_' folders): unloading it changes nothing anywhere.
+_MODE_PROBE_MODEL = "_harness_model_control_probe"
+_NOT_EXPLICIT_MARKER = "not allowed if polling is enabled"  # Triton's answer in `none` and `poll` modes alike
 _UNREACHABLE = ("unavailable", "failed to connect", "deadline exceeded", "connection refused", "socket closed")
 
 
@@ -104,6 +107,20 @@ class ControlClient:
         """Load (or reload) a model, with a config override when given: the repository's files stay untouched."""
         override = json.dumps(config) if config is not None else None
         self._call(self._client.load_model, model, config=override, client_timeout=self.timeout_s, model=model)
+
+    def explicit_model_control(self) -> bool:
+        """Whether the server takes load/unload requests (--model-control-mode=explicit).
+
+        Triton exposes no mode; it answers a load or unload in `none` and `poll` modes with one fixed refusal.
+        Unloading a name no model can have asks that question without touching any model.
+        """
+        try:
+            self.unload(_MODE_PROBE_MODEL)
+        except ModelError as exc:
+            if _NOT_EXPLICIT_MARKER in str(exc):
+                return False
+            raise
+        return True
 
     def unload(self, model: str) -> None:
         self._call(self._client.unload_model, model, model=model)

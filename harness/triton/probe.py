@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.errors import ModelError
 from harness.triton.request import decode_response, infer_method, open_channel, serialize_request
 
 
@@ -42,7 +43,7 @@ def probe(url: str, model: str, inputs: dict[str, np.ndarray], calls: int, warmu
             response = infer(payload, timeout=timeout_s)
         outputs = decode_response(response)
         if any(array.shape[0] != batch for array in outputs.values()):
-            raise AssertionError(f"{model}: outputs do not carry the batch of {batch}")
+            raise ModelError(f"{model}: outputs do not carry the batch of {batch}")
         samples = []
         for _ in range(calls):
             started = time.perf_counter_ns()

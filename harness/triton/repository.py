@@ -11,9 +11,18 @@ from typing import Any
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
-from harness.errors import ConfigError, ModelError
+from harness.errors import ConfigError, ModelError, UnknownModel
 
-BUNDLED_REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+
+def _bundled_repository() -> Path:
+    """The bundled models: inside the package in a wheel install (setup.py copies them there), else the checkout's
+    top-level model_repository/ (a source checkout or an editable install)."""
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "model_repository"
+    return packaged if packaged.is_dir() else package.parent / "model_repository"
+
+
+BUNDLED_REPOSITORY = _bundled_repository()
 
 
 def is_model_name(name: str) -> bool:
@@ -35,8 +44,7 @@ def read_config(repository: Path, model: str) -> dict[str, Any]:
     """config.pbtxt as a dict with protobuf field names (what Triton's config API returns)."""
     path = repository / model / "config.pbtxt"
     if not path.is_file():
-        known = ", ".join(model_names(repository)) or "none"
-        raise ModelError(f"unknown model {model!r} in {repository}; models there: {known}")
+        raise UnknownModel(model, model_names(repository), where=str(repository))
     try:
         message = text_format.Parse(path.read_text(), model_config_pb2.ModelConfig())
     except text_format.ParseError as exc:

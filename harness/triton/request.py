@@ -2,7 +2,7 @@
 sends the same bytes).
 
 tritonclient's `infer` builds InferInput objects, a protobuf message and its serialization on every call,
-and parses every response (about 190 us of client CPU per request here). Load generation sends the same
+and parses every response: costly in client CPU per request. Load generation sends the same
 request over and over, so we serialize the ModelInferRequest once and hand grpc the bytes; a successful
 response needs no parsing at all (Triton reports failures as gRPC status), so it is returned as bytes and
 decoded only where someone wants the outputs.

@@ -8,7 +8,6 @@ shared-memory regions it left behind removed.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import ServerError
+from harness.net import LOOPBACK, free_port, port_is_free
 from harness.procs import start_child, stop_child
 from harness.triton.binary import TritonInstall, find_triton, prepare_backend_dir
 
-LOOPBACK = "127.0.0.1"
 _SHM_DIR = Path("/dev/shm")
 _SHM_PREFIX = "triton_python_backend_shm_region"
 # Lines Triton logs as errors on every GPU-less machine: not the reason a start failed.
@@ -55,23 +54,23 @@ class RemoteServer:
 
 
 class LocalServer:
-    """A tritonserver we start on loopback ports with explicit model control."""
+    """A tritonserver we start on loopback ports, in explicit model control unless told otherwise."""
 
     def __init__(
         self,
         repository: Path,
         log_path: Path,
         binary: str | None = None,
-        models: tuple[str, ...] = (),
         grpc_port: int | None = None,
         startup_timeout_s: float = 180.0,
+        model_control_mode: str | None = "explicit",
     ) -> None:
         self.repository = Path(repository).resolve()
         self.log_path = Path(log_path)
-        self.models = models
         self.startup_timeout_s = startup_timeout_s
         self._binary = binary
         self._grpc_port = grpc_port
+        self.model_control_mode = model_control_mode  # None: Triton's default ("none": load everything at start)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.endpoints = Endpoints(grpc_url="")
@@ -116,8 +115,6 @@ class LocalServer:
             str(install.binary),
             "--model-repository",
             str(self.repository),
-            "--model-control-mode",
-            "explicit",
             "--grpc-address",
             LOOPBACK,
             "--grpc-port",
@@ -135,10 +132,10 @@ class LocalServer:
             "--log-verbose",
             "0",
         ]
+        if self.model_control_mode:
+            args += ["--model-control-mode", self.model_control_mode]
         if backend_dir:
             args += ["--backend-directory", str(backend_dir)]
-        for model in self.models:
-            args += ["--load-model", model]
         self._process = start_child(args, self.log_path, env={**os.environ, **install.env})
 
     def _wait_ready(self) -> None:
@@ -231,30 +228,14 @@ def _mapped_shm_names() -> set[str]:
     return names
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((LOOPBACK, port))
-        except OSError:
-            return False
-        return True
-
-
 def open_server(
     url: str | None,
     repository: Path,
     log_path: Path,
     binary: str | None = None,
-    models: tuple[str, ...] = (),
     grpc_port: int | None = None,
 ) -> LocalServer | RemoteServer:
     """--url given: use that server; otherwise launch one on the repository."""
     if url:
         return RemoteServer(url)
-    return LocalServer(repository, log_path, binary=binary, models=models, grpc_port=grpc_port)
+    return LocalServer(repository, log_path, binary=binary, grpc_port=grpc_port)

@@ -6,7 +6,7 @@ execute touches triton_python_backend_utils, and it imports it lazily (the modul
 
 from __future__ import annotations
 
-import os
+import json
 from typing import Any, Callable
 
 import numpy as np
@@ -17,13 +17,31 @@ from torch import nn
 Validator = Callable[[np.ndarray], "str | None"]
 
 
-def configure_threads() -> int:
-    """Use HARNESS_TORCH_THREADS intra-op threads (default 1); returns the count.
+# The config parameter that names intra-op threads per instance: the name Triton's PyTorch backend reads, so a
+# `cpu:2x4` variant means the same to a bundled Python-backend model and to a user's TorchScript model.
+THREADS_PARAMETER = "INTRA_OP_THREAD_COUNT"
+
+
+def configured_threads(args: dict[str, Any]) -> int:
+    """Intra-op threads asked for by the model's config (`parameters { key: "INTRA_OP_THREAD_COUNT" ... }`,
+    set by the harness's config override), 1 when absent. Triton hands the config as JSON in args."""
+    try:
+        config = json.loads(args.get("model_config") or "{}")
+        value = config.get("parameters", {}).get(THREADS_PARAMETER, {}).get("string_value", "")
+    except (TypeError, ValueError, AttributeError):
+        return 1
+    return int(value) if str(value).isdigit() and int(value) > 0 else 1
+
+
+def configure_threads(args: dict[str, Any] | None = None) -> int:
+    """Set this instance's torch intra-op threads from its config (default 1); returns the count.
 
     Each Triton instance is its own stub process with its own torch thread pool. One thread per instance makes
-    "cpu:N instances" mean N cores' worth of compute, instead of N pools each grabbing every core and thrashing.
+    "cpu:N instances" mean N cores' worth of compute, instead of N pools each grabbing every core and thrashing;
+    `cpu:NxT` gives each instance T threads, through the config rather than the environment, so every instance of
+    a variant gets what run.json records.
     """
-    threads = int(os.environ.get("HARNESS_TORCH_THREADS", "1"))
+    threads = configured_threads(args or {})
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -65,7 +83,7 @@ class TorchServer:
 
     def __init__(self, args: dict[str, Any], module: nn.Module, input_name: str, input_dtype: np.dtype | type,
                  output_name: str, cpu_only_reason: str | None = None, validate: Validator | None = None) -> None:
-        configure_threads()
+        self.threads = configure_threads(args)
         self.name = args.get("model_name", "model")
         self.device = pick_device(args.get("model_instance_kind", "CPU"), args.get("model_instance_device_id", 0),
                                   self.name, cpu_only_reason)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.net import free_port
 from harness.triton.control import ControlClient, make_inputs
-from harness.triton.server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _VENV_HARNESS = REPO_ROOT / ".venv" / "bin" / "harness"
@@ -150,7 +150,8 @@ def _pump(stream, lines: queue.Queue[str | None]) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.integration
-def test_serve_until_sigint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_until_stopped(stop_signal: int, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "serve" / "triton.log"
     shm_before = _shm_regions()
@@ -195,8 +196,8 @@ def test_serve_until_sigint(tmp_path: Path) -> None:
             inputs = make_inputs(control.model_spec("identity"), 2, seed=5)
             assert np.array_equal(control.infer("identity", inputs)["OUTPUT0"], inputs["INPUT0"])
 
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        proc.send_signal(stop_signal)
+        assert proc.wait(timeout=60) == 130  # README "Stopping": Ctrl-C and SIGTERM alike
         for reader in readers:
             reader.join(timeout=10)
         stdout += [line for line in iter(out.get, None)]

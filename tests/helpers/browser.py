@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import pytest
+from helpers.requirements import require_or_skip
 
 if TYPE_CHECKING:  # playwright itself is imported only once Chromium is known to exist
     from playwright.sync_api import ConsoleMessage, Page, Route
@@ -49,9 +49,9 @@ def _is_local(url: str) -> bool:
 def chromium_page(width: int = 1280, height: int = 900) -> Iterator[BrowserPage]:
     """A fresh page in headless Chromium that records errors and refuses every non-local request.
 
-    Skips the test when Chromium is not installed."""
+    Skips the test when Chromium is not installed (fails it in CI: helpers.requirements)."""
     if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+        require_or_skip(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright  # imported here: only browser tests need it
 
     with sync_playwright() as playwright:

@@ -1,7 +1,14 @@
-"""Real processes in tests: the harness CLI as a subprocess, started, waited for and stopped by PID."""
+"""Real processes in tests: the harness CLI as a subprocess, started, waited for and stopped by PID.
+
+A test stops what it started, with the signal a user or a supervisor would send, and checks the exit status.
+Whatever is still running when the test ends is killed (SIGKILL, its children too) and the test FAILS, naming
+the process: a command that ignores its stop signal must not pass because the fixture cleaned up after it.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -10,30 +17,89 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
+import pytest
 
-from harness.triton.server import LOOPBACK, free_port
+from harness.net import LOOPBACK, free_port
 
 HARNESS = [sys.executable, "-m", "harness.cli"]
 RUN_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 30
 
 
 @contextmanager
-def harness_ui(url: str, model: str, workers: int, cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`harness ui` as a subprocess, up and with its workers connected; killed by PID if the test did not stop it."""
-    port = free_port()
-    log = cwd / "harness-ui.out"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([*HARNESS, "ui", "--url", url, "--model", model, "--workers", str(workers),
-                                    "--web-port", str(port)], cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+def owned_process(process: subprocess.Popen[bytes], name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Fails the test (after SIGKILLing it and its children) if `process` still runs when the block ends."""
+    body_failed = False
     try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while "Ctrl-C to stop." not in log.read_text():
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield process, f"http://{LOOPBACK}:{port}"
+        yield process
+    except BaseException:
+        body_failed = True
+        raise
     finally:
         if process.poll() is None:
             for child in psutil.Process(process.pid).children(recursive=True):
                 child.kill()
             process.kill()
             process.wait(timeout=10)
+            if not body_failed:
+                pytest.fail(f"{name} (pid {process.pid}) was still running when the test ended and had to be "
+                            "killed with SIGKILL: stop it with stop_process() and check its exit status")
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int:
+    """Send `sig` (SIGTERM, as containers and systemd do, or SIGINT for Ctrl-C) and wait for the exit status."""
+    os.kill(process.pid, sig)
+    return process.wait(timeout=timeout_s)
+
+
+@contextmanager
+def harness_ui(url: str | None, model: str, workers: int, cwd: Path, *extra: str,
+               env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`harness ui` as a subprocess (on Triton at `url`, or its own), up with its workers connected.
+
+    The test must stop it (stop_process); left running, it is killed and the test fails."""
+    port = free_port()
+    log = cwd / "harness-ui.out"
+    command = [*HARNESS, "ui", *(["--url", url] if url else []), "--model", model, "--workers", str(workers),
+               "--web-port", str(port), *extra]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})})
+    with owned_process(process, "harness ui"):
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while "to stop." not in log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield process, f"http://{LOOPBACK}:{port}"
+
+
+SHM_PREFIX = "triton_python_backend_shm_region"
+
+
+def shm_regions() -> set[str]:
+    """Triton Python-backend shared-memory regions now in /dev/shm."""
+    return {p.name for p in Path("/dev/shm").glob(f"{SHM_PREFIX}*")}
+
+
+def orphaned_shm(before: set[str]) -> set[str]:
+    """Regions created since `before` that no live process maps: what a stopped server left behind."""
+    mapped: set[str] = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            text = (proc / "maps").read_text() if proc.name.isdigit() else ""
+        except OSError:
+            continue
+        mapped.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
+    return (shm_regions() - before) - mapped
+
+
+def alive(processes: list[psutil.Process]) -> list[str]:
+    """Those still running (zombies are dead), named for the failure message."""
+    running = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(f"{process.pid} {' '.join(process.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            continue
+    return running

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,22 +21,25 @@ from typing import Any
 import psutil
 import pytest
 
+from harness.net import LOOPBACK, free_port
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
-from harness.triton.server import LOOPBACK, free_port
+from harness.triton.repository import read_config, resolve_repository
 from harness.triton.variants import Variant, load_variant
-from helpers.processes import RUN_TIMEOUT_S, harness_ui
+from helpers.processes import RUN_TIMEOUT_S, harness_ui, stop_process
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED_LOOP = ROOT / "loadtests" / "triton_grpc.py"
 OPEN_LOOP = ROOT / "loadtests" / "triton_grpc_open_loop.py"
+REPOSITORY = resolve_repository(None)
 LOCUST = [sys.executable, "-m", "locust"]
+INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C
 
 
 def locust_args(locustfile: Path, url: str, model: str, out: Path, *extra: str) -> list[str]:
-    return [*LOCUST, "-f", str(locustfile), "--triton-url", url, "--model", model, "--latency-file",
+    return [*LOCUST, "-f", str(locustfile), "--host", url, "--model", model, "--latency-file",
             str(out / "lat.json"), "--json-file", str(out / "locust"), "--csv", str(out / "stats"), *extra]
 
 
@@ -135,17 +137,24 @@ def test_unknown_model_counts_failures_with_tritons_message(engine: str, triton_
 
 def test_users_in_one_process_overlap_their_requests(triton_url: str, control: ControlClient,
                                                      tmp_path: Path) -> None:
-    load_variant(control, "fixed_delay", Variant(InstanceGroup("CPU", 4)))  # 4 requests at once on the server
+    """Closed loop, as many server instances as users: nothing queues, so X = users / (S + client overhead).
+
+    S is fixed_delay's delay_ms (its service time, read from the repository); one user at a time could never
+    exceed 1 / S. Four overlapping users approach 4 / S and can never pass it."""
+    users = 4
+    service_s = float(read_config(REPOSITORY, "fixed_delay")["parameters"]["delay_ms"]["string_value"]) / 1000.0
+    load_variant(control, "fixed_delay", Variant(InstanceGroup("CPU", users)))  # 4 requests at once on the server
     try:
-        run_locust(locust_args(CLOSED_LOOP, triton_url, "fixed_delay", tmp_path, "--headless", "-u", "4", "-r", "4",
-                               "-t", "4s"), tmp_path)
+        run_locust(locust_args(CLOSED_LOOP, triton_url, "fixed_delay", tmp_path, "--headless", "-u", str(users),
+                               "-r", "100", "-t", "4s"), tmp_path)
     finally:
         control.load("fixed_delay")
     doc, theirs = ours(tmp_path), locust_final(tmp_path)
-    assert doc["failures"] == 0 and doc["latency_ms"]["p50"] >= 10.0  # the model sleeps 10 ms
+    assert doc["failures"] == 0 and doc["latency_ms"]["min"] >= 1000.0 * service_s
     rate = doc["requests"] / (theirs["last_request_timestamp"] - theirs["start_time"])
-    one_at_a_time = 1000.0 / doc["latency_ms"]["p50"]
-    assert rate > 1.5 * one_at_a_time, (rate, one_at_a_time)
+    ceiling = users / service_s
+    # Above 0.6 x the ceiling takes at least three users in flight at once (two could reach 0.5 x at most).
+    assert 0.6 * ceiling < rate <= 1.02 * ceiling, (rate, ceiling)
 
 
 def test_open_loop_keeps_the_target_rate(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
@@ -164,18 +173,24 @@ def get_json(url: str) -> Any:
         return json.load(response)
 
 
-def test_harness_ui_starts_workers_and_stops_on_ctrl_c(triton_url: str, control: ControlClient,
-                                                        tmp_path: Path) -> None:
+def _listening_addresses(process: psutil.Process) -> set[str]:
+    return {c.laddr.ip for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+
+
+def test_harness_ui_starts_workers_listens_on_loopback_and_stops_on_ctrl_c(triton_url: str, control: ControlClient,
+                                                                           tmp_path: Path) -> None:
     control.load("mnist_cnn")
     with harness_ui(triton_url, "mnist_cnn", 2, tmp_path) as (process, web):
         stats = get_json(f"{web}/stats/requests")
         assert stats["worker_count"] == 2 and len(stats["workers"]) == 2
-        with urllib.request.urlopen(f"{web}/latency", timeout=10) as page:
-            assert "Exact latency: mnist_cnn" in page.read().decode()
+        with urllib.request.urlopen(f"{web}/latency", timeout=10) as page:  # the old page's address: the tab
+            assert page.url == f"{web}/?tab=harness"
         children = psutil.Process(process.pid).children(recursive=True)
         assert len(children) == 3  # the master and two workers
-        os.kill(process.pid, signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        master = next(c for c in children if "--master" in c.cmdline())
+        # Web UI and worker port: nothing but loopback unless asked (--web-host, --master-bind).
+        assert _listening_addresses(master) == {LOOPBACK}
+        assert stop_process(process, signal.SIGINT) == INTERRUPTED
     assert not [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 
@@ -190,9 +205,9 @@ def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, contro
     """What a user does in the browser's start form: pick TritonOpenLoopUser, set Target rps, start."""
     control.load("identity")
     with harness_ui(triton_url, "identity", 1, tmp_path) as (process, web):
-        started = post_form(f"{web}/swarm", [("user_count", "2"), ("spawn_rate", "2"), ("host", ""),
+        started = post_form(f"{web}/swarm", [("user_count", "2"), ("spawn_rate", "2"), ("host", triton_url),
                                              ("user_classes", "TritonOpenLoopUser"), ("target_rps", "40"),
-                                             ("model", "identity"), ("triton_url", triton_url)])
+                                             ("model", "identity")])
         assert started["success"], started
         time.sleep(1.0)
         first = get_json(f"{web}/latency.json")["requests"]
@@ -202,5 +217,4 @@ def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, contro
         rate = (second["requests"] - first) / 4.0
         assert second["failures"] == 0
         assert 25 <= rate <= 55, rate  # 40 req/s offered across both users (reports arrive each second)
-        os.kill(process.pid, signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert stop_process(process, signal.SIGTERM) == INTERRUPTED

@@ -1,23 +1,31 @@
-"""Locust's web UI, started by `harness ui`, driven in headless Chromium against the real Triton.
+"""Locust's web UI, started by `harness ui`, driven in headless Chromium against the real Triton, as a user clicks it.
 
-The start form's custom parameters (Triton URL, model) are filled in the browser: the run must use them.
+First Start with the untouched defaults must send load; the harness's "Exact latency" tab (inside Locust's own
+UI) must show the merged figures, each worker's health and a live p50/p99 chart; an open-loop user without a
+target rate must be refused in the form, never started idle.
 """
 
 from __future__ import annotations
 
+import json
+import signal
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.triton.control import ControlClient
 from helpers.browser import BrowserPage, chromium_page
-from helpers.processes import harness_ui
+from helpers.processes import harness_ui, stop_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SCREENSHOT = Path("/tmp/locust_ui.png")
+TAB_SCREENSHOT = Path("/tmp/locust_ui_exact_latency.png")
 WAIT_S = 30.0
+INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C (README: "Stopping")
 
 
 def _wait_until(check: Callable[[], bool], what: str) -> None:
@@ -38,33 +46,69 @@ def _status(browser: BrowserPage) -> str:
     return browser.page.locator("header").inner_text().upper()
 
 
-def test_start_form_with_custom_parameters_runs_and_stops(triton_url: str, control: ControlClient,
-                                                          tmp_path: Path) -> None:
-    control.load("identity")
+def _user_class_checkbox(browser: BrowserPage, name: str) -> Any:
+    row = browser.page.locator("tr").filter(has=browser.page.get_by_role("cell", name=name, exact=True))
+    return row.locator("input[type=checkbox]")
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def test_first_start_with_defaults_sends_load_and_the_exact_latency_tab_shows_it(
+        triton_url: str, control: ControlClient, tmp_path: Path) -> None:
     control.load("mnist_cnn")
-    # Started on identity: the form's model field switches the run to mnist_cnn.
-    with harness_ui(triton_url, "identity", 1, tmp_path) as (_, web), chromium_page() as browser:
+    with harness_ui(triton_url, "mnist_cnn", 1, tmp_path) as (process, web), chromium_page() as browser:
         page = browser.page
         page.goto(f"{web}/")
-        page.locator("tr", has_text="TritonOpenLoopUser").locator("input[type=checkbox]").uncheck()  # closed loop
-        page.locator("input[name=userCount]").fill("2")
-        page.locator("input[name=spawnRate]").fill("2")
-        page.get_by_text("Custom parameters").click()
-        page.locator("input[name=tritonUrl]").fill(triton_url)
-        page.locator("input[name=model]").fill("mnist_cnn")
+        # The defaults as a first-time user meets them: closed loop ticked, open loop not, the Host is Triton's.
+        assert _user_class_checkbox(browser, "TritonUser").is_checked()
+        assert not _user_class_checkbox(browser, "TritonOpenLoopUser").is_checked()
+        assert page.locator("input[name=host]").input_value() == triton_url
         page.get_by_role("button", name="Start").click()
 
         _wait_until(lambda: _aggregated_requests(browser) > 0, "requests in Locust's statistics table")
-        assert page.locator("tbody tr", has_text="mnist_cnn").count() == 1  # the form's model, not the CLI's
+        page.get_by_role("tab", name="Exact latency").click()
+        merged = page.locator("tbody tr", has_text="all (merged)")
+        _wait_until(lambda: merged.count() == 1 and int(merged.locator("td").nth(1).inner_text()) > 0,
+                    "the merged row of the Exact latency tab")
+        assert page.locator("tbody tr").count() == 2  # merged + the one worker's health row
+        chart = page.locator("#harness-latency-chart svg")
+        _wait_until(lambda: chart.count() == 1 and int(chart.get_attribute("data-points") or 0) >= 2,
+                    "two points on the live p50/p99 chart")
+        for series in ("p50", "p99"):
+            assert len(chart.locator(f"polyline.harness-{series}").get_attribute("points").split()) >= 2
+        page.screenshot(path=str(TAB_SCREENSHOT), full_page=True)
 
-        page.goto(f"{web}/latency")  # the same page, so its console and page errors are recorded too
-        assert page.locator("h1").inner_text() == "Exact latency: mnist_cnn"
-        assert int(page.locator("#requests").inner_text()) > 0
-        assert page.locator("#workers tr").count() == 2  # header + the one worker
-
-        page.goto(f"{web}/")  # back to the running test
+        page.get_by_role("tab", name="Statistics").click()
         page.get_by_role("button", name="Stop").click()
         _wait_until(lambda: "STOPPED" in _status(browser), "the STOPPED state")
         page.screenshot(path=str(SCREENSHOT), full_page=True)
+        time.sleep(1.5)  # the workers' last reports (one per second) reach the master
+        locust_count = _get_json(f"{web}/stats/requests")["stats"][-1]["num_requests"]
+        ours = _get_json(f"{web}/latency.json")
         # Nothing is ignored: Locust's app logs no console error here, and every request stays on this machine.
         assert browser.errors == [] and browser.blocked == []
+        assert stop_process(process, signal.SIGTERM) == INTERRUPTED
+    assert ours["requests"] == locust_count > 0 and ours["failures"] == 0
+    assert ours["histogram_count"] == ours["requests"]
+    written = json.loads(next((tmp_path / "results").glob("ui-*/latency.json")).read_text())
+    assert written["requests"] == locust_count  # kept in the run folder on SIGTERM
+
+
+def test_open_loop_user_without_a_target_rate_is_refused_in_the_form(triton_url: str, control: ControlClient,
+                                                                      tmp_path: Path) -> None:
+    control.load("identity")
+    with harness_ui(triton_url, "identity", 1, tmp_path) as (process, web), chromium_page() as browser:
+        page = browser.page
+        page.goto(f"{web}/")
+        _user_class_checkbox(browser, "TritonOpenLoopUser").check()
+        page.get_by_role("button", name="Start").click()
+        alert = page.get_by_role("alert")
+        _wait_until(lambda: alert.count() == 1, "the form's refusal")
+        assert "TritonOpenLoopUser sends on a schedule and needs a target rate" in alert.inner_text()
+        stats = _get_json(f"{web}/stats/requests")
+        assert stats["user_count"] == 0 and stats["state"] == "ready"
+        assert browser.errors == [] and browser.blocked == []
+        assert stop_process(process, signal.SIGINT) == INTERRUPTED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -177,8 +178,10 @@ def test_pick_device():
         assert serving.pick_device("GPU", 0, "m") == torch.device("cuda:0")
 
 
-def test_configure_threads(monkeypatch):
-    monkeypatch.setenv("HARNESS_TORCH_THREADS", "2")
-    assert serving.configure_threads() == 2 and torch.get_num_threads() == 2
-    monkeypatch.delenv("HARNESS_TORCH_THREADS")
-    assert serving.configure_threads() == 1 and torch.get_num_threads() == 1
+def test_configure_threads_from_the_config_parameter():
+    config = {"parameters": {serving.THREADS_PARAMETER: {"string_value": "2"}}}
+    assert serving.configure_threads({"model_config": json.dumps(config)}) == 2 and torch.get_num_threads() == 2
+    assert serving.configure_threads({"model_config": json.dumps({"name": "m"})}) == 1
+    assert torch.get_num_threads() == 1
+    bad = {"parameters": {serving.THREADS_PARAMETER: {"string_value": "zero"}}}
+    assert serving.configure_threads({"model_config": json.dumps(bad)}) == 1

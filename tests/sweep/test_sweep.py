@@ -45,7 +45,9 @@ def test_run_json_matches_the_schema_and_the_contract(finished_run: Path) -> Non
     assert data["metadata"]["triton_version"] == "2.51.0"
     cpu1, cpu2, gpu = data["curves"]
     assert [c["instance_group"] for c in data["curves"]] == [
-        {"kind": "CPU", "count": 1}, {"kind": "CPU", "count": 2}, {"kind": "GPU", "count": 1}]
+        {"kind": "CPU", "count": 1, "threads": None, "source": "override"},
+        {"kind": "CPU", "count": 2, "threads": None, "source": "override"},
+        {"kind": "GPU", "count": 1, "threads": None, "source": "override"}]
     assert gpu["skipped_reason"].startswith("no GPU") and gpu["levels"] == []
     for curve in (cpu1, cpu2):
         assert [lv["concurrency"] for lv in curve["levels"]] == [1, 2]

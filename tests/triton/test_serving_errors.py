@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError, ModelError, ServerError
+from harness.net import free_port
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.repository import BUNDLED_REPOSITORY
-from harness.triton.server import LocalServer, error_lines, free_port
+from harness.triton.server import LocalServer, error_lines
 from harness.triton.variants import Variant, load_variant
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

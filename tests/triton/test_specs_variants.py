@@ -7,12 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.parse import parse_instances, parse_int_list, parse_percent, parse_seconds, parse_slo, parse_url
+from harness.cli.parse import (
+    parse_instances,
+    parse_int_list,
+    parse_percent,
+    parse_seconds,
+    parse_slo,
+    parse_url,
+    thread_warnings,
+)
 from harness.errors import ConfigError
 from harness.record.model import InstanceGroup, Slo
 from harness.triton.repository import BUNDLED_REPOSITORY, read_config
 from harness.triton.server import error_lines
-from harness.triton.variants import Variant, variant_config
+from harness.triton.variants import Variant, reported_group, variant_config
 
 # --- specs -----------------------------------------------------------------------------------------------------
 
@@ -224,3 +232,42 @@ def test_variant_config_smaller_max_batch_size_drops_larger_preferred_sizes() ->
     config = variant_config(base, Variant(InstanceGroup("CPU", 1), max_batch_size=8))
     assert "preferred_batch_size" not in config["dynamic_batching"]
     assert base["dynamic_batching"]["preferred_batch_size"] == [64]
+
+
+# --- threads per CPU instance ------------------------------------------------------------------------------------
+
+
+def test_parse_instances_with_threads() -> None:
+    assert parse_instances("cpu:2x4,cpu:1,gpu:1") == [
+        InstanceGroup("CPU", 2, threads=4), InstanceGroup("CPU", 1), InstanceGroup("GPU", 1)]
+    assert str(parse_instances("CPU:2X4")[0]) == "cpu:2x4"
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("cpu:2x0", "asks for 0 threads; give at least 1"),
+    ("gpu:1x2", "threads are a CPU setting"),
+    ("cpu:2x", "is not KIND:COUNT[xTHREADS]"),
+    ("cpu:2x-1", "is not KIND:COUNT[xTHREADS]"),
+])
+def test_parse_instances_bad_threads(text: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="--instances") as info:
+        parse_instances(text)
+    assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_threads_above_the_host_cores_warn_and_stay_as_asked() -> None:
+    groups = parse_instances("cpu:1x8,cpu:2x2")
+    warnings = thread_warnings(groups, cores=4)
+    assert len(warnings) == 1 and "cpu:1x8 asks for 8 threads" in warnings[0] and "4 cores" in warnings[0]
+    assert groups[0].threads == 8
+    assert thread_warnings(groups, cores=8) == []
+
+
+def test_variant_config_carries_threads_as_a_config_parameter() -> None:
+    base = _mnist()
+    config = variant_config(base, Variant(InstanceGroup("CPU", 2, threads=4)))
+    assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 2}]
+    assert config["parameters"]["INTRA_OP_THREAD_COUNT"] == {"string_value": "4"}
+    assert variant_config(base, Variant(InstanceGroup("CPU", 2))).get("parameters") == base.get("parameters")
+    assert reported_group(config) == InstanceGroup("CPU", 2, threads=4)
+    assert reported_group(variant_config(base, Variant(InstanceGroup("CPU", 2)))) == InstanceGroup("CPU", 2)

@@ -1,11 +1,12 @@
 """The Python lean load engine: closed-loop gRPC lanes on grpc.aio, in a process of its own, outside gevent.
 
-The fallback where the compiled engine (harness/load/engine/cpp/lean_engine.cc, same protocol, ~a third of the CPU per
-request) cannot be built; harness.load.engine.compiled picks which one runs.
+The fallback where the compiled engine (harness/load/engine/cpp/lean_engine.cc, same protocol, a fraction of the CPU
+per request) cannot be built; harness.load.engine.compiled picks which one runs.
 
-Measured here on the identity model at concurrency 16 (client CPU per request): grpc's gevent integration
-costs ~195 us whatever the call style (blocking, futures, streaming); grpc.aio on plain asyncio ~105 us. Locust
-needs gevent, so each Locust process that generates closed-loop load runs this engine as a child:
+Why a child process: grpc's gevent integration costs far more client CPU per request than grpc.aio on plain asyncio,
+whatever the call style (blocking, futures, streaming); the figures are measured by scripts/bench_load_generator.py
+and quoted once, in the README. Locust needs gevent, so each Locust process that generates load runs this engine as
+a child:
 
     python -m harness.load.engine.aio_engine        (spoken to over stdin/stdout; see harness.load.engine.link)
 

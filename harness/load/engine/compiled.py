@@ -21,7 +21,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.defaults import cache_dir
+from harness.errors import ConfigError, NativeEngineUnavailable
 
 log = logging.getLogger("harness")
 
@@ -30,14 +31,9 @@ PACKAGES_HINT = "apt-get install g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev
 ENGINE_ENV = "HARNESS_LEAN_ENGINE"
 
 
-class NativeEngineUnavailable(HarnessError):
-    pass
-
-
 def binary_path() -> Path:
     digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "triton-harness" / f"lean-engine-{digest}"
+    return cache_dir() / f"lean-engine-{digest}"
 
 
 def build() -> Path:
@@ -76,7 +72,7 @@ def engine_command() -> tuple[str, ...]:
     """The command that starts this process's lean engine: the compiled one where possible."""
     choice = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "native", "python"):
-        raise HarnessError(f"{ENGINE_ENV}={choice!r} is not an engine; use native, python or auto")
+        raise ConfigError(f"{ENGINE_ENV}={choice!r} is not an engine; use native, python or auto")
     python_engine = (sys.executable, "-m", "harness.load.engine.aio_engine")
     if choice == "python":
         return python_engine
@@ -85,7 +81,7 @@ def engine_command() -> tuple[str, ...]:
     except NativeEngineUnavailable as exc:
         if choice == "native":
             raise
-        log.warning("%s; using the Python engine (about 3x the client CPU per request)", exc)
+        log.warning("%s; using the Python engine (several times the client CPU per request)", exc)
         return python_engine
 
 

@@ -1,7 +1,7 @@
 // The compiled lean engine: the same protocol as harness/load/engine/aio_engine.py, on gRPC C++'s completion queue.
 //
-// Why: grpc.aio costs ~100 us of client CPU per request, perf_analyzer ~80; this engine, measured on the
-// identity model at concurrency 16, ~30 us (all its threads). Requests go out as the pre-serialized
+// Why: grpc.aio costs more client CPU per request than perf_analyzer; this engine costs less than either
+// (scripts/bench_load_generator.py measures all three; the README quotes the figures). Requests go out as the pre-serialized
 // ModelInferRequest bytes through a generic stub (no protobuf here); replies are not parsed: Triton reports
 // failures in the status.
 //

@@ -1,0 +1,29 @@
+"""Ctrl-C and SIGTERM alike for the long-running commands (`harness ui`, `harness serve`).
+
+Containers, systemd and Kubernetes stop programs with SIGTERM: it must do what Ctrl-C does. While a command is
+still starting, either signal raises KeyboardInterrupt (its `with` blocks stop what already started); once it
+serves, the signal only sets `stop` and the main loop ends quietly. Either way the command exits with
+INTERRUPTED_EXIT (130). `harness sweep` runs under gevent and has its own handler to the same effect.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+INTERRUPTED_EXIT = 130
+"""Exit status of a long-running command stopped by Ctrl-C or SIGTERM: 128 + SIGINT, whichever signal it was."""
+
+
+class StopSignals:
+    def __init__(self) -> None:
+        self.serving = False
+        self.stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, *_: Any) -> None:
+        self.stop.set()
+        if not self.serving:
+            raise KeyboardInterrupt

@@ -1,0 +1,182 @@
+"""Who may send a sweep's load: workers announce themselves, the master accepts or refuses them and notices losses.
+
+A worker started anywhere (`locust -f harness/locustfile.py --worker --master-host H --master-port P ...`) sends
+one `harness_hello` right after connecting: harness and Locust versions, the options that shape its requests,
+its host and load engine. The master compares them with its own and refuses a mismatch with a one-line reason
+(`harness_refused`; the worker logs it and exits non-zero), because a worker of another version or model would
+silently measure something else. The master then watches the accepted workers: one that quits, or that Locust
+marks `missing` after missed heartbeats, is lost, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import locust
+from locust.env import Environment
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
+
+from harness import __version__
+
+log = logging.getLogger("harness")
+HELLO = "harness_hello"
+REFUSED = "harness_refused"
+# Between levels a worker leaves Locust's client list for a moment (client_stopped, then client_ready again);
+# gone for longer than this, it quit.
+ABSENT_GRACE_S = 3.0
+# The options that change what a worker sends; they must be the master's.
+COMPARED_OPTIONS = ("model", "batch_size", "input_seed", "arrivals")
+REFUSED_EXIT_CODE = 3
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """An accepted worker, as it announced itself."""
+
+    client_id: str
+    host: str
+    engine: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class LostWorker:
+    worker: WorkerInfo
+    reason: str  # "exited (code -9)", "missed its heartbeats", "quit"
+
+    def __str__(self) -> str:
+        return f"worker {self.worker.host} pid {self.worker.pid} {self.reason}"
+
+
+def host_label(master_host: str | None = None, master_port: int = 0) -> str:
+    """This machine's name and the address it reaches the master from (hostnames repeat across containers)."""
+    name = socket.gethostname()
+    if not master_host:
+        return name
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((master_host, master_port or 1))  # UDP: no packet leaves, the route picks the source
+            return f"{name} ({probe.getsockname()[0]})"
+    except OSError:
+        return name
+
+
+def compared_options(parsed: Any) -> dict[str, Any]:
+    return {name: getattr(parsed, name, None) for name in COMPARED_OPTIONS}
+
+
+def announcement(parsed: Any, host: str, engine: str) -> dict[str, Any]:
+    return {"harness": __version__, "locust": locust.__version__, "options": compared_options(parsed),
+            "host": host, "engine": engine, "pid": os.getpid()}
+
+
+def mismatch(master: dict[str, Any], worker: dict[str, Any], options: bool = True) -> str | None:
+    """Why a worker cannot take part, in one line; None when it matches the master (`options`: compare them too)."""
+    for key, what in (("harness", "harness version"), ("locust", "Locust version")):
+        if worker.get(key) != master[key]:
+            return f"{what} {worker.get(key)} differs from the master's {master[key]}; install {master[key]}"
+    for name, value in master["options"].items() if options else ():
+        theirs = worker.get("options", {}).get(name)
+        if theirs != value:
+            flag = "--" + name.replace("_", "-")
+            return f"{flag} {theirs} differs from the master's {value}; start the worker with {flag} {value}"
+    return None
+
+
+def worker_command(master_host: str, master_port: int, parsed: Any) -> str:
+    """The line that starts a worker anywhere, with the options the master checks."""
+    options = compared_options(parsed)
+    extra = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in options.items())
+    return (f"locust -f harness/locustfile.py --worker --master-host {master_host} --master-port {master_port} "
+            f"{extra}")
+
+
+def install_worker(environment: Environment, host: str, engine: str) -> None:
+    """Worker side: announce ourselves; on refusal, say why in one line and exit non-zero."""
+    runner = environment.runner
+    assert isinstance(runner, WorkerRunner)
+    runner.register_message(REFUSED, _on_refused, concurrent=True)
+    runner.send_message(HELLO, announcement(environment.parsed_options, host, engine))
+
+
+def _on_refused(environment: Environment, msg: Any, **_: Any) -> None:
+    log.error("refused by the master: %s", msg.data["reason"])
+    environment.process_exit_code = REFUSED_EXIT_CODE
+    assert environment.runner is not None
+    environment.runner.quit()
+
+
+class Roster:
+    """Master side: the accepted workers, the refusals, and the workers lost since the last look."""
+
+    def __init__(self, environment: Environment, notify: Callable[[str], None] | None = None) -> None:
+        self.environment = environment
+        self.notify = notify or (lambda line: log.warning("%s", line))
+        # A sweep's options are fixed, so a worker's must match; the web UI's form may still change them.
+        self.compare_options = False
+        self.accepted: dict[str, WorkerInfo] = {}
+        self.refused: list[str] = []
+        self.lost: dict[str, LostWorker] = {}
+        self._absent_since: dict[str, float] = {}
+        runner = environment.runner
+        assert isinstance(runner, MasterRunner)
+        runner.register_message(HELLO, self._on_hello)
+
+    @property
+    def runner(self) -> MasterRunner:
+        runner = self.environment.runner
+        assert isinstance(runner, MasterRunner)
+        return runner
+
+    @property
+    def active(self) -> list[WorkerInfo]:
+        return [w for cid, w in self.accepted.items() if cid not in self.lost]
+
+    def _on_hello(self, environment: Environment, msg: Any, **_: Any) -> None:
+        client_id, data = msg.node_id, msg.data
+        master = announcement(environment.parsed_options, "", "")
+        reason = mismatch(master, data, options=self.compare_options)
+        if reason is not None:
+            self._refuse(client_id, f"{data.get('host', client_id)}: {reason}")
+            return
+        self.accepted[client_id] = WorkerInfo(client_id, data["host"], data["engine"], int(data["pid"]))
+
+    def _refuse(self, client_id: str, reason: str) -> None:
+        self.refused.append(reason)
+        self.notify(f"refused worker {reason}")
+        runner = self.runner
+        node = runner.clients.get(client_id)
+        if node is not None:
+            del runner.clients[client_id]
+            if runner._users_dispatcher is not None:  # noqa: SLF001 - Locust offers no public way to drop a worker
+                runner._users_dispatcher.remove_worker(node)  # noqa: SLF001
+        runner.send_message(REFUSED, {"reason": reason}, client_id=client_id)
+
+    def mark_lost(self, client_id: str, reason: str) -> LostWorker | None:
+        if client_id in self.lost or client_id not in self.accepted:
+            return None
+        self.lost[client_id] = LostWorker(self.accepted[client_id], reason)
+        return self.lost[client_id]
+
+    def check(self) -> list[LostWorker]:
+        """Accepted workers lost since the previous check: Locust marked them missing, or they left for good."""
+        found = []
+        now = time.monotonic()
+        for client_id in list(self.accepted):
+            if client_id in self.lost:
+                continue
+            node = self.runner.clients.get(client_id)
+            if node is not None:
+                self._absent_since.pop(client_id, None)
+                reason = "missed its heartbeats" if node.state == STATE_MISSING else None
+            else:
+                since = self._absent_since.setdefault(client_id, now)
+                reason = "quit" if now - since > ABSENT_GRACE_S else None
+            if reason and (lost := self.mark_lost(client_id, reason)):
+                found.append(lost)
+        return found

@@ -1,0 +1,56 @@
+"""The suite's own guard: a missing requirement skips on a developer's machine and fails in CI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import helpers.browser
+from helpers.requirements import in_ci, require_or_skip
+
+
+@pytest.mark.parametrize("value", ["true", "True", "1"])
+def test_ci_fails_instead_of_skipping(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", value)
+    assert in_ci()
+    with pytest.raises(BaseException) as outcome:  # a skip must not escape: it would pass as a skipped test
+        require_or_skip("no frobnicator")
+    assert outcome.type is pytest.fail.Exception and "CI=true but no frobnicator" in str(outcome.value)
+
+
+@pytest.mark.parametrize("value", [None, "", "false", "0"])
+def test_elsewhere_it_skips(value: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    if value is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", value)
+    assert not in_ci()
+    with pytest.raises(BaseException) as outcome:
+        require_or_skip("no frobnicator")
+    assert outcome.type is pytest.skip.Exception and str(outcome.value) == "no frobnicator"
+
+
+def test_a_missing_chromium_fails_the_browser_tests_in_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(helpers.browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(BaseException) as outcome:  # a skip must not escape: it would pass as a skipped test
+        with helpers.browser.chromium_page():
+            pass
+    assert outcome.type is pytest.fail.Exception and "browser tests need Chromium" in str(outcome.value)
+
+
+def test_every_test_is_bounded_by_pytest_timeout(request: pytest.FixtureRequest) -> None:
+    assert request.config.pluginmanager.hasplugin("timeout")
+    assert request.config.getini("timeout") == "300"
+
+
+def test_a_hanging_test_fails_and_names_itself(tmp_path: Path) -> None:
+    """The same plugin, in a real pytest process: a test that hangs past the bound fails with its name."""
+    (tmp_path / "test_hang.py").write_text("import time\n\ndef test_sleeps_forever():\n    time.sleep(60)\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout=1",
+                             str(tmp_path / "test_hang.py")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "Timeout" in result.stdout and "FAILED test_hang.py::test_sleeps_forever" in result.stdout, result.stdout[-2000:]
