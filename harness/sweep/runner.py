@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from harness import __version__
 from harness.analysis.capacity import RATE_SHORTFALL, STABLE_WINDOWS, capacity, probe_evidence
-from harness.errors import GpuUnavailable, HarnessError, ServerLost
+from harness.errors import GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
@@ -120,7 +120,7 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
         if spec.mode == "rate":
             return _rate_levels(spec, curve, measure, state)
         return _concurrency_levels(spec, curve, measure, state)
-    except ServerLost:  # keep the level it cut short, then end the sweep
+    except ServerLostError:  # keep the level it cut short, then end the sweep
         if measure.cut_short is not None and state.current is not None:
             cut = state.current
             state.save(current=replace(cut, levels=cut.levels + (measure.cut_short,)))
@@ -163,7 +163,7 @@ def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: Swe
 class LevelRunner:
     """Runs one level: warm-up, windows until stable (a search probe: until its SLO evidence is clear), then the
     level's figures. A server that exits, stops answering, or fails a whole window ends the level at once
-    (ServerLost), keeping what was measured as `cut_short`."""
+    (ServerLostError), keeping what was measured as `cut_short`."""
 
     def __init__(self, spec: SweepSpec, control: ControlClient, driver: LoadDriver, progress: ProgressFn,
                  name: str, health: HealthFn = _healthy) -> None:
@@ -203,7 +203,7 @@ class LevelRunner:
             self._sleep(spec.warmup_s)
             self._check(self.driver.take_window(), warmup=True)  # warm-up: discarded
             self._windows(status, tallies, snapshots, rate, searching)
-        except ServerLost:
+        except ServerLostError:
             if tallies:
                 level = summarize_level(spec, users, rate, tallies, snapshots)
                 self.cut_short = replace(level, flags=level.flags + ("interrupted",))
@@ -277,23 +277,23 @@ class LevelRunner:
             self.driver.sleep(step)
             remaining -= step
             if (cause := self.health()) is not None:
-                raise ServerLost(cause)
+                raise ServerLostError(cause)
 
     def _check(self, tally: Tally, warmup: bool = False) -> None:
         """A window in which every request failed, or none completed, means the server is gone or hung."""
         if (cause := self.health()) is not None:
-            raise ServerLost(cause)
+            raise ServerLostError(cause)
         if tally.requests and tally.failures == tally.requests:
-            raise ServerLost(f"every request of a window failed ({tally.failures}): {tally.first_error}")
+            raise ServerLostError(f"every request of a window failed ({tally.failures}): {tally.first_error}")
         if not warmup and tally.requests == 0:
-            raise ServerLost(f"no request completed in {tally.span_s or self.spec.window_s:.0f} s: the server "
+            raise ServerLostError(f"no request completed in {tally.span_s or self.spec.window_s:.0f} s: the server "
                              "is not answering")
 
     def _statistics(self) -> StatsSnapshot:
         try:
             return self.control.statistics(self.spec.model)
         except HarnessError as exc:
-            raise ServerLost(self.health() or f"Triton's statistics call failed: {exc}") from exc
+            raise ServerLostError(self.health() or f"Triton's statistics call failed: {exc}") from exc
 
 
 def window_of(tally: Tally) -> Window:
