@@ -148,10 +148,8 @@ class ControlClient:
             return method(*args, **kwargs)
         except InferenceServerException as exc:
             message = " ".join((exc.message() or str(exc)).split())  # one line: backend tracebacks span several
-            status = str(exc.status() or "")  # the gRPC code when there is one: "at UNAVAILABLE state" is a model's
-            if any(code in status for code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")) or (
-                not status and any(marker in message.lower() for marker in _UNREACHABLE)
-            ):
+            lowered = message.lower().replace("unavailable state", "")  # a model's state, not the server's
+            if any(marker in lowered for marker in _UNREACHABLE):
                 raise ServerError(f"Triton at {self.url} is unreachable ({message}); start it or fix --url") from exc
             where = f"model {model!r}: " if model else ""
             raise ModelError(f"{where}{message}") from exc
