@@ -98,8 +98,9 @@ class LoadDriver:
     def _start_master(self) -> None:
         # Locust's own parser with our options registered; no locust.conf: the sweep's flags say everything.
         options = get_parser(default_config_files=[]).parse_args(args=["--headless", *self._options()])
+        # The Triton endpoint is Locust's Host: every spawn message carries it to the workers, wherever they run.
         self.environment = Environment(user_classes=[TritonUser, TritonOpenLoopUser], events=Events(),
-                                       parsed_options=options)
+                                       parsed_options=options, host=self.settings.triton_url)
         s = self.settings
         self._port = s.master_port or (DEFAULT_MASTER_PORT if s.expect_workers else free_port())
         try:
