@@ -53,7 +53,7 @@ def main() -> int:
             ControlClient(server.endpoints.grpc_url) as control:
         url = server.endpoints.grpc_url
         print(f"tritonserver {control.server_version()} at {url}; {os.cpu_count()} CPUs; "
-              f"HARNESS_TORCH_THREADS={os.environ.get('HARNESS_TORCH_THREADS', '1')}; batch size {args.batch_size}; "
+              f"1 torch thread per instance (the config default); batch size {args.batch_size}; "
               f"10 warm-up calls, then one request at a time", flush=True)
         header = f"{'model':<16} {'n':>4} {'median ms':>10} {'p90 ms':>9} {'min ms':>9} {'max ms':>9} {'load s':>7}"
         print(header)

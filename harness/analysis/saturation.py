@@ -6,7 +6,7 @@ one measured (the highest achieved throughput): that is where the limit shows. T
   CPU-bound        server CPU >= 90 % of the host's cores
   instance-bound   server CPU >= 90 % of instances x threads (the configuration, not the host, is the limit)
   client-bound     the load generator was saturated at that level
-  not saturated    none of those: the SLO (latency) was the limit, with headroom left on the server
+  not saturated    none of those: the server had headroom at the busiest level (the SLO or the load plan stopped it)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def saturation_sentence(run: Run, curve: Curve, label: str | None = None) -> str
     if found.level.gpu_utilization is not None:
         parts.append(f"GPU {found.level.gpu_utilization * 100:.0f} % busy")
     what = {"instance-bound": f"bound by its {_allotment(curve)}",
-            "not saturated": "the server not saturated (latency, not capacity, was the limit)"}
+            "not saturated": "not saturated (the server had CPU to spare at the busiest level measured)"}
     rps = found.level.achieved_rps
     rate = f"{rps:,.0f}" if rps >= 100 else fmt_num(rps)
     return (f"{label} reaches {rate} req/s with the server at {', '.join(parts)}: "

@@ -58,7 +58,27 @@ def _add_ui(commands: argparse._SubParsersAction) -> None:
     add_ui_parser(commands)
 
 
+def _add_import_model(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.import_model import add_import_parser
+    add_import_parser(commands)
+
+
+def _add_latency(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.latency import add_latency_parser
+    add_latency_parser(commands)
+
+
 _EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_sweep, _add_results, _add_ui]
+_EXTRA_COMMANDS.append(_add_latency)
+_EXTRA_COMMANDS.append(_add_import_model)
+
+
+def _add_search(commands: argparse._SubParsersAction) -> None:
+    from harness.cli.search import add_search_parser
+    add_search_parser(commands)
+
+
+_EXTRA_COMMANDS.append(_add_search)
 
 
 def main(argv: list[str] | None = None) -> int:

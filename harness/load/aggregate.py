@@ -7,9 +7,11 @@ stop) and into the current measurement window (for sweeps). No Locust and no I/O
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import array
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from harness.load.arrivals import merged_cv
 from harness.load.histogram import LatencyHistogram
 
 
@@ -28,6 +30,7 @@ class WorkerDelta:
     dropped: int = 0
     in_flight: int = 0
     first_error: str | None = None
+    sent: bytes = b""  # open loop: wall-clock send times (float64, native order), for the merged arrival CV
     host: str = ""  # which machine and engine sent these requests (recorded per level)
     engine: str = ""
 
@@ -52,6 +55,7 @@ class WorkerTally:
     dropped: int = 0
     in_flight: int = 0
     first_error: str | None = None
+    sent: array.array = field(default_factory=lambda: array.array("d"))
     host: str = ""
     engine: str = ""
 
@@ -65,6 +69,7 @@ class WorkerTally:
         self.dropped += delta.dropped
         self.in_flight = delta.in_flight
         self.first_error = self.first_error or delta.first_error
+        self.sent.frombytes(delta.sent)
         self.host, self.engine = delta.host or self.host, delta.engine or self.engine
 
     @property
@@ -96,6 +101,7 @@ class Tally:
             mine.max_send_lag_ms = max(mine.max_send_lag_ms, tally.max_send_lag_ms)
             mine.in_flight = tally.in_flight
             mine.first_error = mine.first_error or tally.first_error
+            mine.sent.extend(tally.sent)
             mine.host, mine.engine = tally.host or mine.host, tally.engine or mine.engine
 
     @property
@@ -130,6 +136,11 @@ class Tally:
     def first_error(self) -> str | None:
         return next((w.first_error for w in self.workers.values() if w.first_error), None)
 
+    @property
+    def arrivals_cv(self) -> float | None:
+        """Inter-arrival CV of every worker's open-loop sends merged (None without open-loop sends)."""
+        return merged_cv([w.sent for w in self.workers.values()])
+
 
 class Aggregator:
     """Receives worker deltas; keeps the whole test's tally and the current window's."""
@@ -143,7 +154,7 @@ class Aggregator:
         self._window = Tally()
 
     def ingest(self, worker: str, delta: WorkerDelta) -> None:
-        self.total.add(worker, delta)
+        self.total.add(worker, replace(delta, sent=b""))  # send times matter per window; a test's would pile up
         self._window.add(worker, delta)
 
     def take_window(self) -> Tally:

@@ -8,6 +8,7 @@ needs.
 
 from __future__ import annotations
 
+import array
 import logging
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any, Callable
 from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import WorkerDelta
+from harness.load.arrivals import check_rate, sender_phase_s, sender_rate, sender_seed
 from harness.load.engine.compiled import engine_command, engine_name
 from harness.load.engine.link import EngineLink
 from harness.load.histogram import LatencyHistogram
@@ -40,6 +42,7 @@ class LoadOptions:
     report_interval_s: float = defaults.REPORT_INTERVAL_S
     saturation_cpu: float = defaults.SATURATION_CPU_PERCENT
     num_users: int = 1
+    start_at: float = 0.0  # the test's common start instant (wall clock), set by the master at test start
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -56,6 +59,7 @@ class LoadOptions:
             saturation_cpu=float(get("saturation_cpu", cls.saturation_cpu)),
             # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
             num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
+            start_at=float(get("harness_start_at", 0.0)),
         )
 
 
@@ -83,6 +87,7 @@ class LoadContext:
         self._lanes_seq = 0
         self._acked = 0
         self.pump_greenlet: Any = None  # spawned by the closed-loop user (this module stays gevent-free)
+        self._awaiting_index: set[int] = set()  # open-loop users waiting for their global sender index
         self.reset()
 
     def next_user_index(self) -> int:
@@ -97,6 +102,7 @@ class LoadContext:
         self.max_send_lag_ms = 0.0
         self.dropped = 0
         self.in_flight = 0
+        self.sent = array.array("d")
         self.first_error: str | None = None
         self._t0 = time.time()
         self._cpu0 = time.process_time()
@@ -112,7 +118,8 @@ class LoadContext:
             self.close()
         self.options = options
         self._payload = None
-        self._users_started = 0  # user indices seed the open-loop schedules: the same in every test
+        self._users_started = 0
+        self._awaiting_index.clear()
         self.reset()
 
     def payload(self) -> bytes:
@@ -152,14 +159,29 @@ class LoadContext:
         if self._engine is not None:
             self._lanes_seq = self._engine.set_lanes(self.lanes)
 
-    def schedule(self, user_index: int) -> None:
-        """An open-loop send schedule for one user: its share of --target-rps, seeded per user."""
+    def await_index(self, user_index: int) -> None:
+        """An open-loop user starts: it sends once the master has given it a global sender index.
+        Refused at once (ZeroRateError) without a positive target rate: it would never send."""
+        check_rate(self.options.target_rps)
+        self._awaiting_index.add(user_index)
+
+    def schedule(self, user_index: int, sender: int) -> None:
+        """User `user_index` sends as global sender `sender` of the level's num_users: its share of --target-rps,
+        phase-shifted on the common start instant (constant) or on its own seed (Poisson)."""
+        if user_index not in self._awaiting_index:
+            return  # stopped (or from another test) before the index came
+        self._awaiting_index.discard(user_index)
         options = self.options
-        seed = options.input_seed * 1_000_003 + user_index  # same seed, same schedule
-        self.engine().schedule(user_index, options.target_rps / options.num_users, options.arrivals, seed,
-                               options.max_in_flight)
+        start = (options.start_at or time.time()) + sender_phase_s(sender, options.target_rps)
+        self.engine().schedule(user_index, sender_rate(options.target_rps, options.num_users), options.arrivals,
+                               sender_seed(options.input_seed, sender), options.max_in_flight, start)
+
+    def refuse(self, message: str) -> None:
+        """A user that cannot run: carried to the master as this process's error."""
+        self.first_error = self.first_error or message
 
     def unschedule(self, user_index: int) -> None:
+        self._awaiting_index.discard(user_index)
         if self._engine is not None:
             self._engine.unschedule(user_index)
 
@@ -186,6 +208,7 @@ class LoadContext:
             self.max_send_lag_ms = max(self.max_send_lag_ms, batch.max_lag_ms)
             self.dropped += batch.dropped
             self.in_flight = batch.in_flight
+            self.sent.extend(batch.sent)
             record = self.hist.record_micros
             for micros in batch.latencies_us:
                 record(micros)
@@ -216,7 +239,7 @@ class LoadContext:
             hist=self.hist.encode() if self.hist.count else "", requests=self.requests, failures=self.failures,
             t0=self._t0, t1=now, cpu_s=cpu - self._cpu0 - self._engine_cpu0, late_sends=self.late_sends,
             max_send_lag_ms=self.max_send_lag_ms, dropped=self.dropped, in_flight=self.in_flight,
-            first_error=self.first_error, host=self.host, engine=engine_name(),
+            first_error=self.first_error, host=self.host, engine=engine_name(), sent=self.sent.tobytes(),
         )
         self._lifetime_requests += self.requests
         self._lifetime_failures += self.failures

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,33 @@ from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext, LoadOptions, triton_endpoint
 from harness.load.engine.compiled import engine_command, engine_name
 from harness.load.roster import Roster, host_label, install_worker
+from harness.load.senders import ASK, GIVE, SenderRegistry
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
 from harness.load.web_login import require_login
 
 grpc_gevent.init_gevent()  # before any channel exists: gRPC must yield to gevent, not block the process
 
+
+def _early_report_interval() -> None:
+    """A worker's first report sleep starts before our init listener runs, with Locust's 3 s: read
+    --report-interval now (the locustfile is imported before the runner exists), or the first delta of a
+    sweep's first level covers 3 s and spills warm-up requests into its first measured window."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--report-interval", type=float, default=os.environ.get("LOCUST_REPORT_INTERVAL"))
+    try:
+        value = early.parse_known_args(sys.argv[1:])[0].report_interval
+    except (SystemExit, ValueError):
+        return
+    if value is not None and "--worker" in sys.argv:
+        locust.runners.WORKER_REPORT_INTERVAL = float(value)
+
+
+_early_report_interval()
+
 log = logging.getLogger("harness")
 _CONTEXT_ATTR = "harness_context"
 _AGGREGATOR_ATTR = "harness_aggregator"
+_SENDERS_ATTR = "harness_senders"
 _ROSTER_ATTR = "harness_roster"
 _TIMELINE_ATTR = "harness_timeline"
 OPEN_LOOP_USER = "TritonOpenLoopUser"  # users.py imports this module, so the class is known here by name
@@ -154,6 +174,7 @@ def install(environment: Environment) -> None:
     handlers.test_start.add_listener(lambda **_: _on_test_start(environment))
     handlers.test_stop.add_listener(lambda **_: _on_test_stop(environment))
     handlers.quitting.add_listener(lambda **_: _on_quitting(environment))
+    _register_sender_messages(environment)
     _install_roster(environment)
     if isinstance(environment.runner, WorkerRunner):
         locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
@@ -215,10 +236,49 @@ def _choose_engine() -> None:
         raise SystemExit(2) from None
 
 
+def _register_sender_messages(environment: Environment) -> None:
+    """Open-loop users get their global sender index from the master (a local runner answers itself)."""
+    runner = environment.runner
+    if runner is None:
+        return
+    if not isinstance(runner, WorkerRunner):
+        registry = SenderRegistry()
+        setattr(environment, _SENDERS_ATTR, registry)
+
+        def give(msg: Any, **_: Any) -> None:
+            pairs = registry.assign(str(msg.node_id), float(msg.data["test"]), list(msg.data["keys"]))
+            if pairs:
+                runner.send_message(GIVE, {"test": msg.data["test"], "indices": pairs}, client_id=msg.node_id)
+
+        runner.register_message(ASK, give)
+    if not isinstance(runner, MasterRunner):
+        def take(msg: Any, **_: Any) -> None:
+            context = context_of(environment)
+            if float(msg.data["test"]) == context.options.start_at:
+                for key, index in msg.data["indices"]:
+                    context.schedule(int(key), int(index))
+
+        runner.register_message(GIVE, take)
+
+
+def ask_sender_index(environment: Environment, user_index: int) -> None:
+    """An open-loop user starts: ask the master for its global sender index (ZeroRateError without a rate)."""
+    context = context_of(environment)
+    context.await_index(user_index)
+    assert environment.runner is not None
+    environment.runner.send_message(ASK, {"test": context.options.start_at, "keys": [user_index]})
+
+
 def _on_test_start(environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
         # Workers never receive Locust's own num_users; open-loop users split --target-rps by the total users.
         environment.parsed_options.harness_total_users = environment.runner.target_user_count
+    if not isinstance(environment.runner, WorkerRunner) and environment.parsed_options is not None:
+        # The instant every open-loop schedule of this test is phased on (workers get it with their spawn job).
+        environment.parsed_options.harness_start_at = time.time()
+        registry = getattr(environment, _SENDERS_ATTR, None)
+        if registry is not None:
+            registry.reset(environment.parsed_options.harness_start_at)
     context = context_of(environment)
     context.restart(_options(environment))  # the web UI form may have changed them
     aggregator = aggregator_of(environment)

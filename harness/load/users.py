@@ -14,8 +14,9 @@ import gevent
 from locust import User, constant, task
 from locust.exception import StopUser
 
+from harness.load.arrivals import ZeroRateError, check_rate
 from harness.load.context import LoadContext, LoadOptions
-from harness.load.plugin import context_of
+from harness.load.plugin import ask_sender_index, context_of
 
 log = logging.getLogger("harness")
 
@@ -33,9 +34,13 @@ class _TritonUserBase(User):
         if pump is None or pump.dead:
             self.context.pump_greenlet = gevent.spawn(self.context.pump, self.environment.events.request.fire)
 
+    refused = False  # set by on_start when this user must not run; it then stops at its first task
+
     @task
     def idle(self) -> None:
         """Nothing to do per request here: the engine sends while this user lives."""
+        if self.refused:
+            raise StopUser()  # from a task, Locust stops the user quietly (from on_start it logs a traceback)
 
 
 class TritonUser(_TritonUserBase):
@@ -54,15 +59,22 @@ class TritonOpenLoopUser(_TritonUserBase):
     whether or not earlier ones were answered; latency counts from the intended send time."""
 
     def on_start(self) -> None:
-        if context_of(self.environment).options.target_rps <= 0:
-            # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why.
+        context = context_of(self.environment)
+        try:
+            check_rate(context.options.target_rps)
+        except ZeroRateError as exc:
+            # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why,
+            # and counts it as a failure with the reason (Locust's statistics and exit code, the run's first error).
             log.error("%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
                       type(self).__name__)
-            raise StopUser()
+            self.refused = True
+            context.refuse(str(exc))
+            self.environment.events.request.fire(request_type="grpc", name=context.options.model, response_time=0.0,
+                                                 response_length=0, exception=exc, context={})
+            return
         super().on_start()
-        self.context.schedule(self.index)
+        ask_sender_index(self.environment, self.index)
 
     def on_stop(self) -> None:
-        if "index" in vars(self):  # it started (a user refused in on_start never scheduled anything)
+        if not self.refused:
             self.context.unschedule(self.index)
-

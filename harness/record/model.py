@@ -119,6 +119,8 @@ class Level:
     windows: tuple[Window, ...] = ()
     flags: tuple[str, ...] = ()  # human-readable reasons: "unstable", "client-saturated", "generator-late"...
     first_error: str | None = None
+    arrivals_cv: float | None = None  # open loop: inter-arrival CV of the merged actual sends (0 constant, 1 Poisson)
+    inconsistent: tuple[str, ...] = ()  # the self-checks this level failed ("littles-law: ..."), see sweep/checks.py
     workers: tuple[WorkerUse, ...] = ()  # which generators sent the level's requests
     # Server evidence over the counted windows (harness.triton.metrics); None where the server does not expose it.
     server_cpu_cores: float | None = None  # CPU time of tritonserver + its backend stubs / wall time
@@ -177,11 +179,55 @@ class Metadata:
 
 
 @dataclass(frozen=True)
+class LatencyRow:
+    """One single-request latency measurement of `harness latency`: one client, one request in flight."""
+
+    model: str
+    precision: str  # "float" or "int8" (a sibling model <name>_int8)
+    path: str  # "in-process" (torch called directly) or "triton" (gRPC through the server)
+    device: str  # "CPU" or "GPU"
+    batch_size: int
+    calls: int = 0
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    min_ms: float | None = None
+    max_ms: float | None = None
+    skipped_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchRow:
+    """One configuration of `harness search`, ranked by capacity within the SLO."""
+
+    rank: int
+    configuration: str  # "cpu:2x1 mbs8 db500us"
+    kind: str  # "CPU" or "GPU"
+    capacity_rps: float | None = None
+    slo_latency_ms: float | None = None  # the SLO percentile at the capacity level
+    server_cpu_cores: float | None = None  # at the busiest level
+    cost_per_million: float | None = None
+    skipped_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    mode: str  # "quick" or "brute"
+    configurations: tuple[SearchRow, ...] = ()
+    best_cpu: str | None = None
+    best_gpu: str | None = None
+    elapsed_s: float = 0.0
+    budget_s: float | None = None
+    stopped: str = ""  # why the search ended: "done", "budget"
+
+
+@dataclass(frozen=True)
 class Run:
     metadata: Metadata
     slo: Slo
     curves: tuple[Curve, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    latency: tuple[LatencyRow, ...] = ()  # `harness latency` runs: the single-request table
+    search: SearchResult | None = None  # `harness search` runs: configurations ranked, best CPU and GPU
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
@@ -205,6 +251,8 @@ def run_from_dict(data: Any, source: str = "run") -> Run:
             slo=_build(Slo, data.get("slo", {})),
             curves=tuple(_curve(c) for c in data.get("curves", [])),
             schema_version=version,
+            latency=tuple(_build(LatencyRow, row) for row in data.get("latency", [])),
+            search=_search(data["search"]) if data.get("search") else None,
         )
     except (TypeError, KeyError, ValueError) as exc:
         raise ResultsError(f"{source}: malformed run ({exc})") from exc
@@ -222,6 +270,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
     values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
     values["flags"] = tuple(data.get("flags", ()))
+    values["inconsistent"] = tuple(data.get("inconsistent", ()))
     values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     return _build(Level, values)
 
@@ -233,3 +282,9 @@ def _curve(data: dict[str, Any]) -> Curve:
     values["probes"] = tuple(_level(lv) for lv in data.get("probes", []))
     values["capacity"] = _build(Capacity, data.get("capacity") or {})
     return _build(Curve, values)
+
+
+def _search(data: dict[str, Any]) -> SearchResult:
+    values = dict(data)
+    values["configurations"] = tuple(_build(SearchRow, row) for row in data.get("configurations", []))
+    return _build(SearchResult, values)

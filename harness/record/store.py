@@ -48,6 +48,8 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "max_send_lag_ms",
     "dropped",
     "flags",
+    "arrivals_cv",
+    "inconsistent",
 )
 
 
@@ -145,6 +147,8 @@ def _level_cells(level: Level) -> list[Any]:
         level.max_send_lag_ms,
         level.dropped,
         ";".join(level.flags),
+        level.arrivals_cv,
+        ";".join(level.inconsistent),
     ]
 
 

@@ -357,3 +357,26 @@ def utilization_figure(series: Sequence[Series], host_cores: int | None = None) 
     fig.update_layout(**{**_base_layout(), "height": max(HEIGHT, 300 * len(panels))})
     fig.update_xaxes(title_text="achieved throughput (req/s)", row=len(panels), col=1)
     return fig
+
+
+def latency_by_batch(rows: Sequence[Any]) -> go.Figure:
+    """Median single-request latency against batch size, one line per (precision, path, device), the p90 as the
+    upper error bar: the in-process line is the floor, the gap to the Triton line is what serving adds."""
+    keys = sorted({(r.precision, r.path, r.device) for r in rows if r.median_ms is not None})
+    colors = palette(len(keys))
+    traces = []
+    for key, color in zip(keys, colors, strict=True):
+        points = sorted((r for r in rows if (r.precision, r.path, r.device) == key and r.median_ms is not None),
+                        key=lambda r: r.batch_size)
+        name = " ".join(key)
+        traces.append(go.Scatter(
+            x=[r.batch_size for r in points], y=[r.median_ms for r in points], mode="lines+markers", name=name,
+            line={"color": color, "dash": "dot" if key[1] == "in-process" else "solid"},
+            error_y={"type": "data", "symmetric": False, "array": [r.p90_ms - r.median_ms for r in points],
+                     "arrayminus": [0.0] * len(points)},
+            hovertemplate=f"{name}: median %{{y:.3f}} ms at batch %{{x}}<extra></extra>",
+        ))
+    fig = go.Figure(traces)
+    fig.update_layout(**_base_layout(), xaxis_title="batch size", yaxis_title="single-request latency (ms)")
+    fig.update_xaxes(type="log", dtick=0.30102999566)  # powers of two
+    return fig

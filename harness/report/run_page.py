@@ -12,6 +12,8 @@ from harness.analysis.saturation import saturation_sentence
 from harness.record.model import Curve, Run
 from harness.record.store import embed_json, write_atomic
 from harness.report import charts, html_page
+from harness.report.latency_section import latency_sections
+from harness.report.search_section import search_sections
 from harness.textfmt import fmt_num
 
 LEVEL_HEADERS = (
@@ -29,6 +31,8 @@ LEVEL_HEADERS = (
     "client CPU %",
     "stable",
     "flags",
+    "arrivals CV",
+    "failed checks",
 )
 
 
@@ -43,8 +47,10 @@ def render_report(run: Run) -> str:
     if series:
         sections += html_page.figure_sections(_figures(run, series))
         sections += ["<h2>Levels</h2>", *(_levels_table(s) for s in series)]
-    else:
+    elif not run.latency:
         sections.append(html_page.banner("No level has been measured in this run yet.", "warn"))
+    sections += latency_sections(run)
+    sections += search_sections(run)
     sections += [_metadata(run), _model_configs(run), embed_json(run)]
     return html_page.page(f"{run.metadata.model or 'run'} {run.metadata.label}".strip(), sections)
 
@@ -157,6 +163,8 @@ def _levels_table(series: charts.Series) -> str:
             fmt_num(lv.client_cpu_percent),
             "yes" if lv.stable else "no",
             ", ".join(lv.flags),
+            fmt_num(lv.arrivals_cv),
+            "; ".join(lv.inconsistent),
         ]
         for lv in series.curve.levels
     ]

@@ -22,6 +22,7 @@ from harness.load.histogram import LatencyHistogram
 from harness.record.counters import StatsSnapshot
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
+from harness.sweep.checks import LevelFigures, failed_checks
 from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
@@ -211,7 +212,9 @@ class LevelRunner:
         finally:
             self.driver.stop_level()
         self.done += 1
-        level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost())
+        report_interval_s = getattr(getattr(self.driver, "settings", None), "report_interval_s", 0.5)
+        level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(),
+                                report_interval_s=report_interval_s)
         return self._with_evidence(level, len(tallies))
 
     def _windows(self, status: LevelProgress, tallies: list[Tally], snapshots: list[StatsSnapshot],
@@ -302,7 +305,8 @@ def window_of(tally: Tally) -> Window:
 
 
 def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
-                    snapshots: list[StatsSnapshot], lost: tuple[str, ...] = ()) -> Level:
+                    snapshots: list[StatsSnapshot], lost: tuple[str, ...] = (),
+                    report_interval_s: float = 0.5) -> Level:
     """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
     counted = tallies[-STABLE_WINDOWS:]
     merged = Tally()
@@ -315,16 +319,26 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
     cpu = merged.max_cpu_percent
     flags = _flags(stable, cpu >= spec.saturation_cpu, rate, rps, merged.max_send_lag_ms)
     over, sample = _slo_count(tallies, spec)
+    latency = _rounded(merged.hist)
+    inconsistent = failed_checks(LevelFigures(
+        mode="rate" if rate else "concurrency", users=users, achieved_rps=rps, mean_ms=latency.mean,
+        requests=merged.requests, failures=merged.failures, server_request_us=server_us.request if server_us else None,
+        server_successes=snapshots[-1].success_count - snapshots[-len(counted) - 1].success_count,
+        report_interval_s=report_interval_s))
+    if inconsistent:
+        flags = (*flags, "inconsistent")
+    cv = merged.arrivals_cv if rate else None
     return Level(
         concurrency=None if rate else users, mode="rate" if rate else "concurrency", offered_rps=rate,
         achieved_rps=round(rps, 3), achieved_ips=round(rps * spec.batch_size, 3), requests=merged.requests,
-        failures=merged.failures, latency_ms=_rounded(merged.hist), stable=stable,
+        failures=merged.failures, latency_ms=latency, stable=stable,
         client_saturated=bool(flags and ("client-saturated" in flags or "generator-late" in flags)),
         server_us=server_us, avg_batch=avg_batch, client_cpu_percent=round(cpu, 1),
         late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
         dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
         flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
         workers=_worker_uses(merged), slo_over=over, slo_sample=sample,
+        arrivals_cv=round(cv, 4) if cv is not None else None, inconsistent=inconsistent,
     )
 
 

@@ -51,5 +51,10 @@ def probe(url: str, model: str, inputs: dict[str, np.ndarray], calls: int, warmu
             samples.append((time.perf_counter_ns() - started) / 1e6)
     finally:
         channel.close()
-    samples.sort()
-    return ProbeResult(calls, statistics.median(samples), percentile(samples, 90), samples[0], samples[-1])
+    return summarize(samples)
+
+
+def summarize(samples: list[float]) -> ProbeResult:
+    """Median, p90, min and max of a list of call times in milliseconds."""
+    ordered = sorted(samples)
+    return ProbeResult(len(ordered), statistics.median(ordered), percentile(ordered, 90), ordered[0], ordered[-1])

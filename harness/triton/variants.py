@@ -12,7 +12,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ConfigError, GpuUnavailable, ModelError, UnknownModel
+from harness.errors import ConfigError, GpuUnavailable, ModelError, ServerError, UnknownModel
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
 
@@ -76,7 +76,7 @@ def load_variant(control: ControlClient, model: str, variant: Variant) -> dict[s
     base = control.model_config(model)
     try:
         control.load(model, variant_config(base, variant))
-    except ModelError as exc:
+    except (ModelError, ServerError) as exc:  # a reload that fails reads "version 1 is at UNAVAILABLE state: ..."
         if variant.group.kind == "GPU" and any(m in str(exc).lower() for m in _NO_GPU_MARKERS):
             _load_from_files(control, model)  # a failed reload may leave the old version serving
             raise GpuUnavailable(NO_GPU) from exc

@@ -10,6 +10,7 @@ Namespaces are deleted on every exit path of `hosts()`; processes started in the
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from harness.procs import start_child
 from harness.triton.binary import find_triton, prepare_backend_dir
@@ -64,11 +67,21 @@ class Hosts:
         _run(IP, "-n", self.namespaces[role], "link", "set", "eth0", "down")
 
 
+def remove_stale() -> None:
+    """Namespaces of a test process that was killed before its finalizer ran (`hx<pid>...`, pid gone)."""
+    assert IP is not None
+    listing = subprocess.run([IP, "netns", "list"], capture_output=True, text=True, timeout=30).stdout
+    for name in re.findall(r"^(hx(\d+)\w*)", listing, re.MULTILINE):
+        if not psutil.pid_exists(int(name[1])):
+            subprocess.run([IP, "netns", "del", name[0]], capture_output=True, timeout=30)
+
+
 @contextmanager
 def hosts(roles: list[str]) -> Iterator[Hosts]:
     """One namespace per role on a shared bridge; all of them deleted however the block ends."""
     assert IP is not None
-    tag = f"hx{os.getpid() % 100000}"
+    remove_stale()
+    tag = f"hx{os.getpid()}"
     subnet = f"127.77.{os.getpid() % 250 + 1}"
     switch = f"{tag}sw"
     namespaces = {role: f"{tag}{role[:6]}{index}" for index, role in enumerate(roles)}

@@ -92,10 +92,14 @@ def worker_children(sweep: Sweep) -> list[psutil.Process]:
 
 
 def flags_in_report_table(folder: Path) -> list[str]:
-    """The flags cell of each rendered level row (not the embedded JSON)."""
+    """The flags cell of each rendered level row (not the embedded JSON), found under its column header."""
     html = (folder / "report.html").read_text()
-    rows = re.findall(r"<tr>((?:<td>[^<]*</td>)+)</tr>", html)
-    return [re.findall(r"<td>([^<]*)</td>", row)[-1] for row in rows if "worker-lost" in row or "unstable" in row]
+    for table in re.findall(r"<table[^>]*>(.*?)</table>", html, re.DOTALL):
+        header = re.findall(r"<th[^>]*>([^<]*)</th>", table)
+        if "flags" in header:
+            rows = re.findall(r"<tr>((?:<td>[^<]*</td>)+)</tr>", table)
+            return [re.findall(r"<td>([^<]*)</td>", row)[header.index("flags")] for row in rows]
+    raise AssertionError("no level table with a flags column in the report")
 
 
 def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(

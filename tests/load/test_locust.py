@@ -168,6 +168,18 @@ def test_open_loop_keeps_the_target_rate(triton_url: str, control: ControlClient
     assert sum(w["dropped"] for w in doc["workers"].values()) == 0
 
 
+def test_open_loop_without_a_target_rate_says_so_and_sends_nothing(triton_url: str, control: ControlClient,
+                                                                    tmp_path: Path) -> None:
+    """Never an idle user that looks busy: headless, each open-loop user logs why and stops."""
+    control.load("identity")
+    result = run_locust(locust_args(OPEN_LOOP, triton_url, "identity", tmp_path, "--headless", "-u", "2", "-r", "2",
+                                    "-t", "2s"), tmp_path)
+    refusals = [line for line in result.stderr.splitlines() if "TritonOpenLoopUser needs a target rate" in line]
+    assert len(refusals) == 2, result.stderr[-3000:]  # one per user
+    assert ours(tmp_path)["requests"] == 0
+    assert "Traceback" not in result.stderr
+
+
 def get_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)

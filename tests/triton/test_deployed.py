@@ -20,7 +20,7 @@ import pytest
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.triton.server import LocalServer
-from helpers.processes import harness_ui
+from helpers.processes import harness_ui, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def _loads(server: LocalServer) -> int:
 def _check_deployed_run(folder: Path, url: str) -> None:
     run = json.loads((folder / "run.json").read_text())
     (curve,) = run["curves"]
-    assert curve["instance_group"] == {"kind": "CPU", "count": 2, "source": "deployed"}
+    assert curve["instance_group"] == {"kind": "CPU", "count": 2, "source": "deployed", "threads": None}
     assert curve["configuration"] == SERVED_NAME
     assert curve["max_batch_size"] == 64 and curve["dynamic_batching"] is True
     with ControlClient(url) as control:
@@ -110,6 +110,7 @@ def test_models_and_ui_read_a_non_explicit_server(docs_server: LocalServer, tmp_
     assert "instance groups: cpu:2; max_batch_size 64; dynamic batching" in listed.stdout
     with harness_ui(url, "identity", 1, tmp_path) as (process, _web):
         assert process.poll() is None
+        assert stop_process(process) == 130  # SIGTERM stops it as Ctrl-C does
     assert _loads(docs_server) == loads
 
 

@@ -13,14 +13,18 @@ a child:
 Frames in both directions are a 4-byte big-endian length followed by a msgpack map. Commands:
   {"op": "config", "url": str, "payload": bytes, "timeout": float}   the serialized ModelInferRequest
   {"op": "lanes", "n": int, "seq": int}                                keep n requests in flight (closed loop)
-  {"op": "schedule", "id": int, "rps": float, "arrivals": str, "seed": int, "max_in_flight": int}
-                                                                       open loop: send on a seeded schedule
+  {"op": "schedule", "id": int, "rps": float, "arrivals": str, "seed": int, "max_in_flight": int,
+   "start": float}                                                     open loop: send on a seeded schedule whose
+                                                                       origin is `start` (wall-clock seconds, common
+                                                                       to all senders; absent: now); the first send is
+                                                                       one gap after it, slots already past are skipped
   {"op": "unschedule", "id": int}
   {"op": "stop", "seq": int}                                           stop every lane and schedule
 Commands with a "seq" are answered at once by a frame carrying "ack": seq (nothing older follows it).
   {"op": "quit"}
 Every ~20 ms it sends {"lat": bytes (uint32 microseconds, native order), "err": [[us, message], ...],
-"cpu": process CPU seconds so far, "late", "max_lag_ms", "dropped" (since the last frame), "in_flight"}.
+"cpu": process CPU seconds so far, "late", "max_lag_ms", "dropped" (since the last frame), "in_flight",
+"sent": bytes (float64 wall-clock seconds, native order: when each open-loop request actually left)}.
 Open-loop latency counts from each request's intended send time. No gevent, no Locust, no tritonclient.
 """
 
@@ -58,6 +62,7 @@ class Engine:
         self.lanes: list[asyncio.Task[None]] = []
         self.schedules: dict[int, asyncio.Task[None]] = {}
         self.latencies = array.array("I")
+        self.sent = array.array("d")
         self.errors: list[list[Any]] = []
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
@@ -92,10 +97,11 @@ class Engine:
             self.backoff_s = 0.0
             record(min(int((clock() - started) * 1e6), 0xFFFFFFFF))
 
-    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int) -> None:
+    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int,
+                 start: float | None = None) -> None:
         self.unschedule(key)
         if rate > 0:
-            coroutine = self._open_loop(rate, arrivals, seed, max_in_flight)
+            coroutine = self._open_loop(rate, arrivals, seed, max_in_flight, start)
             self.schedules[key] = asyncio.get_running_loop().create_task(coroutine)
 
     def unschedule(self, key: int) -> None:
@@ -108,11 +114,16 @@ class Engine:
         for key in list(self.schedules):
             self.unschedule(key)
 
-    async def _open_loop(self, rate: float, arrivals: str, seed: int, max_in_flight: int) -> None:
-        loop, clock = asyncio.get_running_loop(), time.perf_counter
-        intended = clock()
-        for gap in arrival_gaps(rate, arrivals, random.Random(seed)):
-            intended += gap
+    async def _open_loop(self, rate: float, arrivals: str, seed: int, max_in_flight: int,
+                         start: float | None) -> None:
+        loop, clock, wall, sent = asyncio.get_running_loop(), time.perf_counter, time.time, self.sent.append
+        gaps = arrival_gaps(rate, arrivals, random.Random(seed))
+        intended = clock() + (start - wall() if start is not None else 0.0)  # the common origin, on our clock
+        intended += next(gaps)
+        now = clock()
+        while intended < now:  # slots before this sender existed: skipped, not sent late
+            intended += next(gaps)
+        while True:
             delay = intended - clock()
             await asyncio.sleep(max(delay, 0.0))  # also yields when behind, so responses are handled
             lag = clock() - intended
@@ -121,9 +132,11 @@ class Engine:
                 self.max_lag_ms = max(self.max_lag_ms, lag * 1000.0)
             if self.in_flight >= max_in_flight:
                 self.dropped += 1
-                continue
-            self.in_flight += 1
-            loop.create_task(self._send_at(intended))
+            else:
+                self.in_flight += 1
+                sent(wall())
+                loop.create_task(self._send_at(intended))
+            intended += next(gaps)
 
     async def _send_at(self, intended: float) -> None:
         """One open-loop request; its latency counts from when it was meant to leave."""
@@ -137,13 +150,15 @@ class Engine:
             self.in_flight -= 1
 
     def flush(self, ack: int | None = None) -> None:
-        if not self.latencies and not self.errors and not self.late and not self.dropped and ack is None:
+        if not self.latencies and not self.errors and not self.late and not self.dropped and not self.sent \
+                and ack is None:
             return
         message = {"lat": self.latencies.tobytes(), "err": self.errors, "cpu": time.process_time(), "ack": ack,
                    "late": self.late, "max_lag_ms": self.max_lag_ms, "dropped": self.dropped,
-                   "in_flight": self.in_flight}
+                   "in_flight": self.in_flight, "sent": self.sent.tobytes()}
         frame = msgpack.packb(message)
         del self.latencies[:]  # cleared in place: the lanes hold a bound `append` of this very array
+        del self.sent[:]
         self.errors.clear()
         self.late, self.max_lag_ms, self.dropped = 0, 0.0, 0
         try:
@@ -171,8 +186,10 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
         elif message["op"] == "lanes":
             engine.set_lanes(int(message["n"]))
         elif message["op"] == "schedule":
+            start = message.get("start")
             engine.schedule(int(message["id"]), float(message["rps"]), str(message["arrivals"]),
-                            int(message["seed"]), int(message["max_in_flight"]))
+                            int(message["seed"]), int(message["max_in_flight"]),
+                            float(start) if start is not None else None)
         elif message["op"] == "unschedule":
             engine.unschedule(int(message["id"]))
         elif message["op"] == "stop":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import array
 import struct
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -31,6 +31,7 @@ class Batch:
     max_lag_ms: float = 0.0
     dropped: int = 0  # open loop: sends skipped at the in-flight cap
     in_flight: int = 0
+    sent: array.array = field(default_factory=lambda: array.array("d"))  # open loop: wall-clock send times
 
 
 class EngineLink:
@@ -47,9 +48,11 @@ class EngineLink:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""
         return self._command({"op": "lanes", "n": count})
 
-    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int) -> None:
+    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int,
+                 start: float | None = None) -> None:
+        """Send on a schedule whose origin is `start` (wall-clock seconds, common to the level's senders)."""
         self._send({"op": "schedule", "id": key, "rps": rate, "arrivals": arrivals, "seed": seed,
-                    "max_in_flight": max_in_flight})
+                    "max_in_flight": max_in_flight, "start": start})
 
     def unschedule(self, key: int) -> None:
         self._send({"op": "unschedule", "id": key})
@@ -76,9 +79,11 @@ class EngineLink:
         latencies = array.array("I")
         latencies.frombytes(message["lat"])
         errors = [(int(us), str(text)) for us, text in message["err"]]
+        sent = array.array("d")
+        sent.frombytes(message.get("sent", b""))
         return Batch(latencies, errors, float(message["cpu"]), message.get("ack"), int(message.get("late", 0)),
                      float(message.get("max_lag_ms", 0.0)), int(message.get("dropped", 0)),
-                     int(message.get("in_flight", 0)))
+                     int(message.get("in_flight", 0)), sent)
 
     def close(self) -> None:
         process, self._process = self._process, None

@@ -10,7 +10,7 @@
 // lanes, the open-loop schedules and the flushes; another reads commands and wakes it with an alarm.
 //
 //   lean_engine                                  serve the protocol
-//   lean_engine --schedule RPS KIND SEED COUNT   print a schedule's first intended send times (seconds)
+//   lean_engine --schedule RPS KIND SEED COUNT [PHASE]   print a schedule's first intended send times (seconds)
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -49,6 +49,10 @@ using Clock = std::chrono::steady_clock;
 const Clock::time_point kOrigin = Clock::now();
 
 double Now() { return std::chrono::duration<double>(Clock::now() - kOrigin).count(); }
+
+double WallNow() {  // wall-clock seconds: what send times are reported in, comparable across processes
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 gpr_timespec At(double seconds) {
   int64_t nanos = static_cast<int64_t>(std::max(seconds - Now(), 0.0) * 1e9);
@@ -141,8 +145,13 @@ struct Schedule {
   double intended;
   uint64_t version = 0;  // tells this schedule's entries in the due queue from a replaced one's
 
+  // `start` is the origin (common to all senders); the first send is one gap after it.
   Schedule(double rps, bool is_poisson, uint64_t seed, int cap, double start)
       : rate(rps), poisson(is_poisson), rng(seed), max_in_flight(cap), intended(start) { Advance(); }
+
+  void SkipTo(double now) {  // slots before this sender existed: skipped, not sent late
+    while (intended < now) Advance();
+  }
 
   void Advance() { intended += poisson ? rng.Expovariate(rate) : 1.0 / rate; }
 };
@@ -160,6 +169,8 @@ const char* StatusName(grpc::StatusCode code) {
 struct Command {
   std::string op, url, payload, arrivals;
   double timeout = 30.0, rps = 0.0;
+  bool has_start = false;
+  double start = 0.0;  // wall-clock seconds of the schedule's origin
   int64_t n = 0, id = 0, seed = 0, max_in_flight = 0, seq = -1;
 };
 
@@ -232,6 +243,7 @@ class Engine {
   uint64_t next_version_ = 0;
   int in_flight_ = 0;  // open-loop requests of this generation awaiting a reply
   std::vector<uint32_t> latencies_;
+  std::vector<double> sent_;  // wall-clock seconds of each open-loop send since the last flush
   std::vector<std::pair<uint32_t, std::string>> errors_;
   int64_t late_ = 0, dropped_ = 0;
   double max_lag_ms_ = 0.0, next_flush_ = 0.0;
@@ -316,6 +328,7 @@ class Engine {
         dropped_++;
       } else {
         in_flight_++;
+        sent_.push_back(WallNow());
         Start(false, schedule.intended);
       }
       schedule.Advance();
@@ -378,9 +391,12 @@ class Engine {
       schedules_.erase(command.id);
       if (command.rps > 0 && stub_) {
         uint64_t seed = static_cast<uint64_t>(command.seed < 0 ? -command.seed : command.seed);
+        double now = Now();
+        double origin = command.has_start ? now + (command.start - WallNow()) : now;
         auto placed = schedules_.emplace(std::piecewise_construct, std::forward_as_tuple(command.id),
                                          std::forward_as_tuple(command.rps, command.arrivals == "poisson", seed,
-                                                               static_cast<int>(command.max_in_flight), Now()));
+                                                               static_cast<int>(command.max_in_flight), origin));
+        placed.first->second.SkipTo(now);
         placed.first->second.version = ++next_version_;
         due_.push({placed.first->second.intended, command.id, next_version_});
       }
@@ -392,10 +408,10 @@ class Engine {
   }
 
   void Flush(int64_t ack) {
-    if (latencies_.empty() && errors_.empty() && !late_ && !dropped_ && ack < 0) return;
+    if (latencies_.empty() && errors_.empty() && sent_.empty() && !late_ && !dropped_ && ack < 0) return;
     msgpack::sbuffer body;
     msgpack::packer<msgpack::sbuffer> pack(body);
-    pack.pack_map(8);
+    pack.pack_map(9);
     pack.pack("lat");
     pack.pack_bin(static_cast<uint32_t>(latencies_.size() * sizeof(uint32_t)));
     pack.pack_bin_body(reinterpret_cast<const char*>(latencies_.data()),
@@ -419,7 +435,11 @@ class Engine {
     pack.pack(dropped_);
     pack.pack("in_flight");
     pack.pack(in_flight_);
+    pack.pack("sent");
+    pack.pack_bin(static_cast<uint32_t>(sent_.size() * sizeof(double)));
+    pack.pack_bin_body(reinterpret_cast<const char*>(sent_.data()), static_cast<uint32_t>(sent_.size() * sizeof(double)));
     latencies_.clear();
+    sent_.clear();
     errors_.clear();
     late_ = dropped_ = 0;
     max_lag_ms_ = 0.0;
@@ -474,15 +494,19 @@ class Engine {
       else if (key == "seed") command->seed = value.as<int64_t>();
       else if (key == "max_in_flight") command->max_in_flight = value.as<int64_t>();
       else if (key == "seq") command->seq = value.as<int64_t>();
+      else if (key == "start" && value.type != msgpack::type::NIL) {
+        command->start = value.as<double>();
+        command->has_start = true;
+      }
     }
     return true;
   }
 };
 
-int PrintSchedule(char** argv) {
+int PrintSchedule(int argc, char** argv) {
   int64_t seed = std::stoll(argv[4]);
   Schedule schedule(std::stod(argv[2]), std::string(argv[3]) == "poisson",
-                    static_cast<uint64_t>(seed < 0 ? -seed : seed), 0, 0.0);
+                    static_cast<uint64_t>(seed < 0 ? -seed : seed), 0, argc == 7 ? std::stod(argv[6]) : 0.0);
   for (long count = std::stol(argv[5]); count > 0; count--, schedule.Advance()) printf("%.17g\n", schedule.intended);
   return 0;
 }
@@ -490,9 +514,9 @@ int PrintSchedule(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 6 && std::string(argv[1]) == "--schedule") return PrintSchedule(argv);
+  if ((argc == 6 || argc == 7) && std::string(argv[1]) == "--schedule") return PrintSchedule(argc, argv);
   if (argc != 1) {
-    fprintf(stderr, "usage: lean_engine  |  lean_engine --schedule RPS constant|poisson SEED COUNT\n");
+    fprintf(stderr, "usage: lean_engine  |  lean_engine --schedule RPS constant|poisson SEED COUNT [PHASE]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);

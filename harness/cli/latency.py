@@ -1,0 +1,174 @@
+"""`harness latency --model M`: single-request latency for batch 1..N, the network in-process vs through Triton,
+on CPU and (where there is one) GPU, float vs int8 where the repository has `<model>_int8`.
+
+One client, one request in flight: what a lone user sees and the floor under every capacity curve. The table goes
+to the terminal as it is measured; the rows go to a run folder (run.json `latency`, report.html), which
+`harness report` rebuilds like any other run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness import __version__
+from harness.cli.flags import add_server_flags
+from harness.cli.parse import parse_int_list, parse_url
+from harness.errors import ConfigError, GpuUnavailable, ModelError, UnknownModel
+from harness.record.model import InstanceGroup, LatencyRow, Metadata, Run, Slo
+from harness.record.store import save_run
+from harness.record.sysinfo import git_revision, host_info, package_versions
+from harness.report.latency_section import HEADERS, latency_cells
+from harness.report.run_page import write_report
+from harness.triton import inprocess
+from harness.triton.control import ControlClient, make_inputs
+from harness.triton.probe import ProbeResult, probe
+from harness.triton.repository import resolve_repository
+from harness.triton.server import open_server
+from harness.triton.variants import Variant, load_variant
+
+
+def add_latency_parser(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("latency", help="single-request latency per batch size: in-process torch vs Triton, "
+                                            "CPU vs GPU, float vs int8")
+    p.add_argument("--model", required=True, help="model name in the repository")
+    add_server_flags(p)
+    p.add_argument("--batch-sizes", default="1,2,4,8", help="batch sizes to time (default 1,2,4,8)")
+    p.add_argument("-n", "--calls", type=int, default=50, help="timed calls per row, after 10 warm-up calls (default 50)")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads of the CPU instance and in-process (default 1)")
+    p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-latency-<model>)")
+    p.add_argument("--label", default="", help="a label for this run in reports")
+    p.set_defaults(handler=run_latency)
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    batches = parse_int_list(args.batch_sizes, "--batch-sizes")
+    if args.calls < 1 or args.threads < 1:
+        raise ConfigError("-n/--calls and --threads must be at least 1")
+    url = parse_url(args.url) if args.url else None
+    repository = resolve_repository(args.model_repository)
+    folder = Path(args.output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-latency-{args.model}")
+    folder.mkdir(parents=True, exist_ok=True)
+    run = _new_run(args, batches)
+    print(_line(HEADERS), flush=True)
+    try:
+        with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server, \
+                ControlClient(server.endpoints.grpc_url) as control:
+            run = replace(run, metadata=replace(run.metadata, triton_version=control.server_version()))
+            for model, precision in _precisions(control, args.model):
+                for row in _rows(control, server.endpoints.grpc_url, repository, model, precision, batches, args):
+                    run = replace(run, latency=run.latency + (row,))
+                    save_run(run, folder)
+                    print(_line(latency_cells(row)), flush=True)
+        run = replace(run, metadata=replace(run.metadata, complete=True, ended_at=_now()))
+    finally:
+        _finish(run, folder)
+    return 0
+
+
+def _precisions(control: ControlClient, model: str) -> list[tuple[str, str]]:
+    known = dict(control.repository_models())
+    if model not in known:
+        raise UnknownModel(model, known)
+    return [(model, "float")] + ([(f"{model}_int8", "int8")] if f"{model}_int8" in known else [])
+
+
+def _rows(control: ControlClient, url: str, repository: Path, model: str, precision: str, batches: list[int],
+          args: argparse.Namespace) -> list[LatencyRow]:
+    """Every row of one model (float or int8): Triton CPU, Triton GPU, in-process CPU, in-process GPU."""
+    spec_batches = _batches(control, model, batches)
+    rows: list[LatencyRow] = []
+    for device in ("CPU", "GPU"):
+        rows += _triton_rows(control, url, model, precision, device, spec_batches, args)
+        rows += _inprocess_rows(control, repository, model, precision, device, spec_batches, args)
+    control.unload(model)
+    return rows
+
+
+def _batches(control: ControlClient, model: str, batches: list[int]) -> list[int]:
+    control.load(model)
+    max_batch = control.model_spec(model).max_batch_size
+    return [b for b in batches if b == 1 or (max_batch and b <= max_batch)]
+
+
+def _triton_rows(control: ControlClient, url: str, model: str, precision: str, device: str, batches: list[int],
+                 args: argparse.Namespace) -> list[LatencyRow]:
+    threads = args.threads if device == "CPU" else None
+    group = InstanceGroup(device, 1, threads=threads)  # type: ignore[arg-type]
+    base = LatencyRow(model=model, precision=precision, path="triton", device=device, batch_size=0)
+    try:
+        load_variant(control, model, Variant(group))
+    except (GpuUnavailable, ModelError) as exc:
+        return [replace(base, batch_size=b, skipped_reason=_one_line(exc)) for b in batches]
+    spec = control.model_spec(model)
+    return [_row(base, b, probe(url, model, make_inputs(spec, b, seed=0), args.calls)) for b in batches]
+
+
+def _inprocess_rows(control: ControlClient, repository: Path, model: str, precision: str, device: str,
+                    batches: list[int], args: argparse.Namespace) -> list[LatencyRow]:
+    base = LatencyRow(model=model, precision=precision, path="in-process", device=device, batch_size=0)
+    reason = _inprocess_skip(repository, model, device)
+    if reason:
+        return [replace(base, batch_size=b, skipped_reason=reason) for b in batches]
+    spec = control.model_spec(model)
+    rows = []
+    for b in batches:
+        try:
+            result = inprocess.time_in_process(repository, model, make_inputs(spec, b, seed=0), args.calls,
+                                               device="cuda:0" if device == "GPU" else "cpu", threads=args.threads)
+        except (RuntimeError, NotImplementedError) as exc:  # e.g. quantized kernels that exist for CPU only
+            rows.append(replace(base, batch_size=b, skipped_reason=_one_line(exc)))
+            continue
+        rows.append(_row(base, b, result))
+    return rows
+
+
+def _inprocess_skip(repository: Path, model: str, device: str) -> str | None:
+    if inprocess.builder(repository, model) is None:
+        return f"no build_{model}() in the repository's _nets/nets.py"
+    if device == "GPU" and not inprocess.gpu_available():
+        return "no GPU (torch sees no CUDA device)"
+    return None
+
+
+def _row(base: LatencyRow, batch: int, result: ProbeResult) -> LatencyRow:
+    return replace(base, batch_size=batch, calls=result.calls, median_ms=round(result.median_ms, 4),
+                   p90_ms=round(result.p90_ms, 4), min_ms=round(result.min_ms, 4), max_ms=round(result.max_ms, 4))
+
+
+_WIDTHS = (16, 9, 10, 6, 5, 4, 9, 9, 9, 9)
+
+
+def _line(cells: Sequence[str]) -> str:
+    """A row as it is measured, in fixed columns (the table is printed one row at a time: progress)."""
+    fixed = [f"{cell:<{w}}" if i < 4 else f"{cell:>{w}}" for i, (cell, w) in enumerate(zip(cells, _WIDTHS, strict=False))]
+    return "  ".join(fixed + list(cells[len(_WIDTHS):])).rstrip()
+
+
+def _new_run(args: argparse.Namespace, batches: list[int]) -> Run:
+    settings = {"kind": "latency", "batch_sizes": batches, "calls": args.calls, "warmup_calls": 10,
+                "threads": args.threads}
+    metadata = Metadata(harness_version=__version__, git_revision=git_revision(), model=args.model, label=args.label,
+                        host=host_info(), versions=package_versions(), started_at=_now(), settings=settings,
+                        command_line=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+    return Run(metadata=metadata, slo=Slo())
+
+
+def _finish(run: Run, folder: Path) -> None:
+    save_run(run, folder)
+    write_report(run, folder / "report.html")
+    print(f"\nrun:    {folder / 'run.json'}\nreport: {folder / 'report.html'}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+

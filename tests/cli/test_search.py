@@ -1,0 +1,80 @@
+"""`harness search` end to end on the shared server: configurations measured as curves, ranked, the best per kind,
+a report with the ranking and the Pareto front, and a verdict that reads the run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = [sys.executable, "-m", "harness.cli"]
+SMALL = ["--counts", "1,2", "--threads", "1", "--max-batch-sizes", "0", "--queue-delays-us", "off", "--warmup", "0.5s",
+         "--window", "0.5s", "--max-windows", "4", "--max-concurrency", "4"]
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=280, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def search_run(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("search") / "run"
+    result = harness("search", "--model", "mnist_cnn", "--url", triton_url, "--slo", "p99=50ms", "--mode", "brute",
+                     "--cost", "cpu:1=0.10,cpu:2=0.20", "--output", str(folder), *SMALL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return folder, result.stdout
+
+
+def test_search_section_ranks_the_measured_curves(search_run: tuple[Path, str]) -> None:
+    folder, stdout = search_run
+    data = json.loads((folder / "run.json").read_text())
+    search = data["search"]
+    rows = search["configurations"]
+    assert sorted(r["configuration"] for r in rows) == ["cpu:1x1", "cpu:2x1", "gpu:1"]
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    gpu = next(r for r in rows if r["kind"] == "GPU")
+    assert gpu["rank"] == 3 and gpu["capacity_rps"] is None and gpu["skipped_reason"] == "skipped"
+    curves = {c["configuration"]: c for c in data["curves"]}
+    for row in rows[:2]:  # each figure is its curve's, as the sweep measured it
+        assert row["capacity_rps"] == curves[row["configuration"]]["capacity"]["max_rps_within_slo"]
+    assert (rows[0]["capacity_rps"] or 0) >= (rows[1]["capacity_rps"] or 0)  # None: no stable level within the SLO
+    with_capacity = [r["configuration"] for r in rows if r["capacity_rps"]]
+    assert search["best_cpu"] == (with_capacity[0] if with_capacity else None) and search["best_gpu"] is None
+    assert search["mode"] == "brute" and search["stopped"] == "done"
+    per_hour = {"cpu:1x1": 0.10, "cpu:2x1": 0.20}
+    for row in (r for r in rows[:2] if r["capacity_rps"]):
+        assert row["cost_per_million"] == pytest.approx(per_hour[row["configuration"]] / (row["capacity_rps"] * 3600) * 1e6,
+                                                        abs=1e-3)
+    assert f"best CPU: {search['best_cpu'] or 'none within the SLO'}" in stdout
+
+
+def test_report_ranks_draws_the_front_and_names_the_best(search_run: tuple[Path, str], tmp_path: Path) -> None:
+    folder, _ = search_run
+    out = tmp_path / "r.html"
+    assert harness("report", str(folder), "-o", str(out)).returncode == 0
+    page = out.read_text()
+    best = json.loads((folder / "run.json").read_text())["search"]["best_cpu"]
+    assert "<h2>Configuration search</h2>" in page and "<h2>Pareto front: throughput vs p99</h2>" in page
+    assert f'<p class="search-best">Best CPU configuration: {best or "none within p99 &lt;= 50 ms"};' in page
+    table = page.split('<table class="search">')[1].split("</table>")[0]
+    assert table.count("<tr>") == 4  # header and three configurations
+
+
+def test_verdict_reads_the_search_run(search_run: tuple[Path, str]) -> None:
+    folder, _ = search_run
+    result = harness("verdict", str(folder), "--target-rps", "50", "--slo", "p99=50ms")
+    assert result.returncode == 0, result.stderr
+    capacities = [r["capacity_rps"] or 0 for r in json.loads((folder / "run.json").read_text())["search"]["configurations"]]
+    expected = "A GPU is not necessary" if max(capacities) >= 50 else "No measured configuration meets"
+    assert result.stdout.startswith(expected)
+
+
+def test_bad_search_flags_one_line(tmp_path: Path) -> None:
+    result = harness("search", "--model", "mnist_cnn", "--counts", "0", "--output", str(tmp_path / "r"))
+    assert result.returncode != 0 and "--counts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
