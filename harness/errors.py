@@ -6,6 +6,7 @@ met, whichever command met it::
     HarnessError                exit 2   base; the message names the problem and the fix
     +-- ConfigError             exit 2   bad flags, specs, files or environment settings given by the user
     +-- ServerError             exit 3   Triton could not be found, started, reached or stopped
+    |   +-- ServerLostError     exit 3   mid-sweep it exited, hung or failed a whole window: the run kept
     +-- ModelError              exit 4   a model failed to load, rejected a request, or answered wrongly
     |   +-- UnknownModel        exit 4   a model name the repository does not have (every command)
     |   +-- GpuUnavailable      exit 4   a GPU instance group on a GPU-less server: the sweep skips it
@@ -34,6 +35,10 @@ class ServerError(HarnessError):
     """The Triton server could not be found, started, reached, or stopped."""
 
     exit_code = 3
+
+
+class ServerLostError(ServerError):
+    """The server exited, stopped answering, or failed every request mid-sweep: the run ends, interrupted."""
 
 
 class ModelError(HarnessError):

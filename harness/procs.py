@@ -31,6 +31,7 @@ def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 10.0, group:
     send = (lambda sig: os.killpg(process.pid, sig)) if group else (lambda sig: os.kill(process.pid, sig))
     try:
         send(signal.SIGTERM)
+        send(signal.SIGCONT)  # a stopped (SIGSTOP) child acts on the SIGTERM only once it runs again
         process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)

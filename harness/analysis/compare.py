@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.analysis.capacity import capacity_of, curve_labels, run_labels
 from harness.errors import ConfigError
 from harness.record.model import Curve, Level, Run, Slo
 from harness.textfmt import NONE, fmt_num, fmt_ratio, fmt_share, percentile_name, text_table
@@ -20,6 +21,7 @@ from harness.textfmt import NONE, fmt_num, fmt_ratio, fmt_share, percentile_name
 WITHIN_NOISE = "within noise"
 BASELINE = "baseline"
 ABSENT = "-"
+UNSTABLE_NOTE = "from an unstable level"
 # Host facts that change the measured numbers; the hostname alone (a container id, often) does not.
 HARDWARE_KEYS = ("cpu_model", "cores", "memory_gb", "gpu")
 # Two-sided 95 % critical values of Student's t for 1..30 degrees of freedom.
@@ -54,6 +56,7 @@ class CompareRow:
     latency_ratio: float | None
     capacity_note: str  # "baseline", "within noise", or ""
     latency_note: str
+    capacity_unstable: bool = False  # the capacity was decided on an unstable level's worst window
 
 
 @dataclass(frozen=True)
@@ -62,50 +65,9 @@ class DiffRow:
     values: tuple[str, ...]  # one per run, ABSENT where the run lacks the key
 
 
-def run_labels(runs: Sequence[Run]) -> list[str]:
-    """Each run's label (run1, run2... when unlabelled), made unique with #N when two runs share one."""
-    names = [r.metadata.label or f"run{i + 1}" for i, r in enumerate(runs)]
-    return [f"{n}#{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
-
-
 def measured_curves(runs: Sequence[Run]) -> list[Entry]:
-    """Every curve with levels, labelled run label + model + instance group + batch size."""
-    labels = run_labels(runs)
-    return [
-        Entry(i, c, f"{labels[i]} {c.model} {c.instance_group} b{c.batch_size}")
-        for i, run in enumerate(runs)
-        for c in run.curves
-        if c.skipped_reason is None and c.levels
-    ]
-
-
-def capacity_within(curve: Curve, slo: Slo) -> tuple[float, Level] | tuple[None, None]:
-    """The highest achieved_rps among stable, failure-free levels whose SLO percentile is within the limit."""
-    ok = [
-        lv
-        for lv in curve.levels
-        if lv.stable and lv.failures == 0 and lv.latency_ms.get(slo.percentile) <= slo.limit_ms
-    ]
-    if not ok:
-        return None, None
-    best = max(ok, key=lambda lv: lv.achieved_rps)
-    return best.achieved_rps, best
-
-
-def capacity_of(curve: Curve, slo: Slo | None) -> tuple[float, Level] | tuple[None, None]:
-    """Capacity recomputed for slo when one is given, else the capacity recorded with the curve."""
-    if slo is not None:
-        return capacity_within(curve, slo)
-    cap, rps = curve.capacity, curve.capacity.max_rps_within_slo
-    if rps is None or not curve.levels:
-        return None, None
-    for lv in curve.levels:
-        if (cap.at_concurrency is not None and lv.mode == "concurrency" and lv.concurrency == cap.at_concurrency) or (
-            cap.at_rate is not None and lv.mode == "rate" and lv.offered_rps == cap.at_rate
-        ):
-            return rps, lv
-    # A capacity recorded without its load: the level that achieved it.
-    return rps, min(curve.levels, key=lambda lv: abs(lv.achieved_rps - rps))
+    """Every curve with levels, labelled by harness.analysis.capacity.curve_labels."""
+    return [Entry(i, c, label) for i, c, label in curve_labels(runs) if c.skipped_reason is None and c.levels]
 
 
 def load_label(level: Level) -> str:
@@ -170,6 +132,7 @@ def t_critical_95(df: float) -> float:
 @dataclass(frozen=True)
 class _Stats:
     capacity: float | None
+    unstable: bool  # the capacity comes from an unstable level
     level: Level | None  # the capacity level
     latency: float | None  # at the common throughput
     near: Level | None  # the level nearest the common throughput, for the noise test
@@ -195,11 +158,12 @@ def comparison_rows(runs: Sequence[Run], baseline: int = 0, slo: Slo | None = No
 
 
 def _stats(curve: Curve, slo: Slo | None, common: float | None, percentile: str) -> _Stats:
-    capacity, level = capacity_of(curve, slo)
+    cap, level = capacity_of(curve, slo)
+    capacity, unstable = cap.max_rps_within_slo, cap.from_unstable
     if common is None:
-        return _Stats(capacity, level, None, None)
+        return _Stats(capacity, unstable, level, None, None)
     near = min(curve.levels, key=lambda lv: abs(lv.achieved_rps - common))
-    return _Stats(capacity, level, latency_at(curve, common, percentile), near)
+    return _Stats(capacity, unstable, level, latency_at(curve, common, percentile), near)
 
 
 def _row(entry: Entry, s: _Stats, b: _Stats, is_base: bool, percentile: str, common: float | None) -> CompareRow:
@@ -221,6 +185,7 @@ def _row(entry: Entry, s: _Stats, b: _Stats, is_base: bool, percentile: str, com
         capacity_note=BASELINE if is_base else _noise_note(s.level, b.level, "rps"),
         # Windows carry p99 only: other percentiles get no noise verdict rather than a borrowed one.
         latency_note=BASELINE if is_base else _noise_note(s.near, b.near, "p99") if percentile == "p99" else "",
+        capacity_unstable=s.unstable,
     )
 
 
@@ -252,7 +217,7 @@ def compare_table(rows: Sequence[CompareRow]) -> tuple[list[str], list[list[str]
         [
             r.label,
             fmt_num(r.capacity_rps),
-            r.capacity_at or NONE,
+            f"{r.capacity_at} ({UNSTABLE_NOTE})" if r.capacity_unstable else r.capacity_at or NONE,
             _vs(r.capacity_ratio, r.capacity_note),
             fmt_num(r.latency_ms),
             _vs(r.latency_ratio, r.latency_note),
@@ -280,8 +245,11 @@ def config_diff(runs: Sequence[Run]) -> list[DiffRow]:
     were measured, and per curve (matched across runs by instance group and batch size) the model, batching
     and the effective model config flattened to dotted keys. A curve missing from a run shows once, in its
     'curve ...' row, not again in every one of its config keys."""
-    general = _differing([_general_items(r) for r in runs], absence_differs=True)
-    return general + _differing([_curve_items(r) for r in runs], absence_differs=False)
+    keyed: list[list[tuple[str, Curve]]] = [[] for _ in runs]
+    for i, curve, key in curve_labels(runs, with_run=False):  # matched across runs by the same label
+        keyed[i].append((key, curve))
+    general = _differing([_general_items(r, k) for r, k in zip(runs, keyed, strict=True)], absence_differs=True)
+    return general + _differing([_curve_items(k) for k in keyed], absence_differs=False)
 
 
 def different_hosts(runs: Sequence[Run]) -> bool:
@@ -299,7 +267,7 @@ def _differing(tables: list[dict[str, str]], absence_differs: bool) -> list[Diff
     return rows
 
 
-def _general_items(run: Run) -> dict[str, str]:
+def _general_items(run: Run, keyed: list[tuple[str, Curve]]) -> dict[str, str]:
     md = run.metadata
     items = {
         "label": md.label,
@@ -310,14 +278,14 @@ def _general_items(run: Run) -> dict[str, str]:
     }
     for prefix, values in (("versions", md.versions), ("host", md.host), ("settings", md.settings)):
         items.update(_flatten(prefix, values))
-    for key, curve in _keyed_curves(run):
+    for key, curve in keyed:
         items[f"curve {key}"] = f"skipped: {curve.skipped_reason}" if curve.skipped_reason else "measured"
     return items
 
 
-def _curve_items(run: Run) -> dict[str, str]:
+def _curve_items(keyed: list[tuple[str, Curve]]) -> dict[str, str]:
     items: dict[str, str] = {}
-    for key, c in _keyed_curves(run):
+    for key, c in keyed:
         items |= {
             f"{key}.model": c.model,
             f"{key}.max_batch_size": _text(c.max_batch_size),
@@ -325,17 +293,6 @@ def _curve_items(run: Run) -> dict[str, str]:
         }
         items.update(_flatten(f"{key}.model_config", c.model_config))
     return items
-
-
-def _keyed_curves(run: Run) -> list[tuple[str, Curve]]:
-    """Curves keyed by instance group and batch size, so one model's config can face another's."""
-    with_model = len({c.model for c in run.curves}) > 1
-
-    def key(c: Curve) -> str:
-        shape = f"{c.instance_group} b{c.batch_size}"
-        return f"{c.model} {shape}" if with_model else shape
-
-    return [(key(c), c) for c in run.curves]
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, str]:

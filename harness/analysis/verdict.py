@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.analysis.compare import capacity_within, run_labels
+from harness.analysis.capacity import capacity_of, curve_labels, stability_advice
 from harness.errors import ConfigError, ResultsError
 from harness.record.model import Curve, Run, Slo
 from harness.textfmt import NONE, fmt_cost, fmt_num, text_table
@@ -27,6 +27,8 @@ class VerdictRow:
     cost_per_hour: float | None
     cost_per_million: float | None  # dollars per million requests at the target load
     skipped_reason: str | None = None
+    from_unstable: bool = False  # the capacity was decided on an unstable level's worst window
+    advice: str = ""  # for an unstable capacity: the flags that would make its levels stable
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,10 @@ def decide(runs: Sequence[Run], target_rps: float, slo: Slo, costs: dict[str, fl
     """Weigh every measured configuration of runs against target_rps within slo, and say it in one sentence."""
     if not math.isfinite(target_rps) or target_rps <= 0:
         raise ConfigError(f"target throughput {target_rps!r} must be a positive number of requests per second")
-    rows = tuple(_row(curve, key, target_rps, slo, costs or {}) for key, curve in _keyed_configs(runs))
+    rows = tuple(
+        _row(curve, key, target_rps, slo, costs or {}, stability_advice(runs[i].metadata.settings))
+        for i, curve, key in curve_labels(runs)
+    )
     measured = [r for r in rows if r.skipped_reason is None]
     if not measured:
         raise ResultsError("the runs hold no measured configuration (all skipped or empty); measure one first")
@@ -63,31 +68,20 @@ def decide(runs: Sequence[Run], target_rps: float, slo: Slo, costs: dict[str, fl
     return Verdict(sentence, rows, tuple(r.config for r in measured if r.meets), named)
 
 
-def _keyed_configs(runs: Sequence[Run]) -> list[tuple[str, Curve]]:
-    """Name each curve by its instance group, qualified only as far as needed to tell them apart."""
-    labels = run_labels(runs)
-    with_model = len({c.model for r in runs for c in r.curves}) > 1
-
-    def key(i: int, c: Curve) -> str:
-        parts = ([labels[i]] if len(runs) > 1 else []) + ([c.model] if with_model else []) + [str(c.instance_group)]
-        return " ".join(parts)
-
-    keyed = [(key(i, c), c) for i, r in enumerate(runs) for c in r.curves]
-    keys = [k for k, _ in keyed]
-    return [(f"{k} b{c.batch_size}" if keys.count(k) > 1 else k, c) for k, c in keyed]
-
-
-def _row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float]) -> VerdictRow:
+def _row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float], advice: str) -> VerdictRow:
     is_gpu = curve.instance_group.kind == "GPU"
     per_hour = costs.get(str(curve.instance_group))
     if curve.skipped_reason is not None or not curve.levels:
         return VerdictRow(key, is_gpu, None, False, None, per_hour, None, curve.skipped_reason or "no levels")
-    capacity, _ = capacity_within(curve, slo)
+    cap, _ = capacity_of(curve, slo)
+    capacity, unstable = cap.max_rps_within_slo, cap.from_unstable
+    advice = advice if unstable else ""
     if not capacity:  # None, or a level that served nothing
-        return VerdictRow(key, is_gpu, capacity, False, None, per_hour, None)
+        return VerdictRow(key, is_gpu, capacity, False, None, per_hour, None, from_unstable=unstable, advice=advice)
     replicas = replicas_needed(target, capacity)
     per_million = cost_per_million(replicas, per_hour, target) if per_hour is not None else None
-    return VerdictRow(key, is_gpu, capacity, capacity >= target, replicas, per_hour, per_million)
+    return VerdictRow(key, is_gpu, capacity, capacity >= target, replicas, per_hour, per_million,
+                      from_unstable=unstable, advice=advice)
 
 
 def replicas_needed(target_rps: float, capacity_rps: float) -> int:
@@ -101,13 +95,29 @@ def cost_per_million(replicas: int, cost_per_hour: float, target_rps: float) -> 
 
 
 def _sentence(rows: list[VerdictRow], target: float, slo: Slo) -> tuple[str, str | None]:
+    """The answer, and the config it names; a capacity it rests on that came from unstable levels says so."""
     cpus = [r for r in rows if not r.is_gpu]
     if cpu_pick := _pick([r for r in cpus if r.meets]):
-        return _not_necessary(cpu_pick, target, slo), cpu_pick.config
+        return _not_necessary(cpu_pick, target, slo) + _caveat([cpu_pick]), cpu_pick.config
     if gpu_pick := _pick([r for r in rows if r.is_gpu and r.meets]):
-        return _necessary(gpu_pick, cpus, target, slo), gpu_pick.config
+        best_cpu = _highest([r for r in cpus if r.capacity_rps])
+        named = [gpu_pick] + ([best_cpu] if best_cpu else [])
+        return _necessary(gpu_pick, cpus, target, slo) + _caveat(named), gpu_pick.config
     closest = _highest([r for r in rows if r.capacity_rps])
-    return _none_meets(closest, target, slo), closest.config if closest else None
+    return _none_meets(closest, target, slo) + _caveat([closest] if closest else []), (
+        closest.config if closest else None
+    )
+
+
+def _caveat(named: list[VerdictRow]) -> str:
+    unstable = [r for r in named if r.from_unstable]
+    if not unstable:
+        return ""
+    configs = ", ".join(r.config for r in unstable)
+    return (
+        f" Caveat: {configs} measured from unstable levels (judged on their worst windows); "
+        f"{unstable[0].advice}."
+    )
 
 
 def _not_necessary(pick: VerdictRow, target: float, slo: Slo) -> str:
@@ -149,7 +159,8 @@ def _highest(rows: list[VerdictRow]) -> VerdictRow | None:
 
 
 def _sustains(row: VerdictRow) -> str:
-    return f"{row.config} sustains {fmt_num(row.capacity_rps)} req/s"
+    unstable = " (from unstable levels)" if row.from_unstable else ""
+    return f"{row.config} sustains {fmt_num(row.capacity_rps)} req/s{unstable}"
 
 
 def _cost(row: VerdictRow) -> str:
@@ -162,7 +173,7 @@ def verdict_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     cells = [
         [
             r.config,
-            fmt_num(r.capacity_rps),
+            fmt_num(r.capacity_rps) + (" (unstable)" if r.from_unstable and r.capacity_rps else ""),
             _meets_text(r),
             NONE if r.replicas is None else str(r.replicas),
             NONE if r.cost_per_hour is None else f"${r.cost_per_hour:.2f}",

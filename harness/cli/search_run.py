@@ -13,7 +13,7 @@ from typing import Any
 from harness.load.driver import DriverSettings, LoadDriver
 
 # isort: split
-from harness.analysis.compare import capacity_of
+from harness.analysis.capacity import capacity_of
 from harness.analysis.saturation import busiest_level
 from harness.analysis.verdict import cost_per_million
 from harness.cli.flags import ServerSource

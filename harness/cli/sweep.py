@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # Locust (imported by the load driver) patches the process for gevent and the plugin makes gRPC cooperate:
 # this import comes before every other harness or third-party one, so no channel or ssl import precedes it.
@@ -20,7 +20,7 @@ import gevent
 from harness.analysis.saturation import saturation_sentence
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
-from harness.errors import UnknownModel, WorkersLostError
+from harness.errors import HarnessError, UnknownModel
 from harness.record.model import Run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
@@ -42,7 +42,7 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
     _graceful_sigterm()
     progress: SweepProgress | None = None
     state: SweepState | None = None
-    interrupted = False
+    cause, code = "", 0
     try:
         with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
@@ -53,37 +53,51 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
                 state.save()
                 progress = SweepProgress(spec, folder)
                 probe = server_probe(source, server, spec.model, state)
-                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, probe)
+                _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, probe, server.exit_cause)
     except KeyboardInterrupt:
-        interrupted = True
-    except WorkersLostError:
-        interrupted = True  # the run is kept, incomplete; the error's one line says why
-        raise
+        cause, code = "stopped by Ctrl-C or SIGTERM", 130
+    except HarnessError as exc:  # a lost server or worker, a model that will not load, a full disk...
+        cause, code = str(exc), exc.exit_code
+        if state is None:  # refused or failed before anything was measured: no run to keep
+            raise
     finally:
         if progress is not None:
             progress.close()
         if state is not None:
-            _finish(state, folder, complete=not interrupted)
-    return 130 if interrupted else 0
+            cause, code = _finish(state, folder, _where(cause, progress), cause, code)
+    if code and code != 130:
+        print(f"harness sweep: error: {cause}", file=sys.stderr)
+    return code
+
+
+def _where(cause: str, progress: SweepProgress | None) -> str:
+    """The one-line cause, with the level it cut short when one was running."""
+    if not cause:
+        return ""
+    at = progress.where() if progress is not None else ""
+    return f"{cause} (at {at})" if at else cause
 
 
 def _start_run(spec: SweepSpec, control: ControlClient) -> Run:
     known = dict(control.repository_models())
     if spec.model not in known:
         raise UnknownModel(spec.model, known)
-    command = shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
-    return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), command)
+    return new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), _command_line())
+
+
+def _command_line() -> str:
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
 def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
-           folder: Path, probe: ServerProbe | None = None) -> None:
+           folder: Path, probe: ServerProbe | None, health: Callable[[], str | None]) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
                               input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
-                              **_distributed_settings(spec))
+                              request_timeout_s=spec.request_timeout_s, **_distributed_settings(spec))
     with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) \
             as driver:
         for group in spec.instances:
-            curve = sweep_variant(spec, group, control, driver, state, progress.update, probe)
+            curve = sweep_variant(spec, group, control, driver, state, progress.update, probe, health)
             state.finish_curve(curve)
             progress.curve_done(curve)
         driver.check_workers()  # a worker lost in the last level: the run is not complete
@@ -97,16 +111,27 @@ def _distributed_settings(spec: SweepSpec) -> dict[str, Any]:
             "master_port": spec.master_port, "startup_timeout_s": spec.expect_workers_max_wait_s}
 
 
-def _finish(state: SweepState, folder: Path, complete: bool) -> None:
-    state.save(complete=complete)
-    write_report(state.run, folder / "report.html")
-    status = "complete" if complete else "INTERRUPTED: kept every finished level"
+def _finish(state: SweepState, folder: Path, interrupted: str, cause: str, code: int) -> tuple[str, int]:
+    """Record the run as complete only when nothing cut it short; say so, and why not, in the terminal.
+    Returns the cause and exit code, which a failure to write the run or its report (a full disk) sets."""
+    try:
+        state.save(complete=not interrupted, interrupted=interrupted)
+        write_report(state.run, folder / "report.html")
+    except HarnessError as exc:  # what was saved before stays valid (atomic writes)
+        try:
+            state.save(complete=False, interrupted=interrupted or str(exc))
+        except HarnessError:
+            pass
+        print(f"\nrun INTERRUPTED: {interrupted or exc}; kept every level saved before", file=sys.stderr)
+        return (cause or str(exc)), (code or exc.exit_code)
+    status = "complete" if not interrupted else f"INTERRUPTED: {interrupted}; kept every finished level"
     print(f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
           f"  report: {folder / 'report.html'}")
     for curve in state.run.curves:
         print(f"  {capacity_sentence(state.run, curve)}")
         if why := saturation_sentence(state.run, curve):
             print(f"    {why}")
+    return cause, code
 
 
 def server_probe(source: ServerSource, server: object, model: str, state: SweepState) -> ServerProbe:

@@ -56,6 +56,8 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
     add_metrics_flag(p)
     add_distributed_flags(p)
+    p.add_argument("--request-timeout", default="30s",
+                   help="a request unanswered this long fails; a window of failures ends the run (default 30s)")
     p.set_defaults(handler=_run)
 
 
@@ -115,6 +117,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         max_concurrency=args.max_concurrency, arrivals=args.arrivals, seed=args.seed,
         expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
+        request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
     )
 
 

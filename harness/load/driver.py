@@ -53,6 +53,7 @@ class DriverSettings:
     expect_workers: int | None = None  # external workers to wait for; None: start `workers` local children
     master_bind: str = LOOPBACK
     master_port: int = 0  # 0: a free port (local children), DEFAULT_MASTER_PORT for external workers
+    request_timeout_s: float = 30.0
 
 
 class LoadDriver:
@@ -91,7 +92,8 @@ class LoadDriver:
         s = self.settings
         return ["--triton-url", s.triton_url, "--model", s.model, "--batch-size", str(s.batch_size),
                 "--input-seed", str(s.input_seed), "--arrivals", s.arrivals, "--max-in-flight", str(s.max_in_flight),
-                "--report-interval", str(s.report_interval_s), "--latency-file", ""]
+                "--report-interval", str(s.report_interval_s), "--latency-file", "",
+                "--request-timeout", str(s.request_timeout_s)]
 
     def _start_master(self) -> None:
         # Locust's own parser with our options registered; no locust.conf: the sweep's flags say everything.

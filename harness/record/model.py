@@ -129,6 +129,8 @@ class Level:
     gpu_memory_mb: float | None = None  # MiB used, summed over GPUs
     power_w: float | None = None  # summed over GPUs
     energy_j_per_1k: float | None = None  # GPU energy per 1,000 inferences
+    slo_over: int | None = None  # requests (of all measured windows) slower than the sweep's SLO limit
+    slo_sample: int = 0  # requests judged for slo_over: the confidence bound on the SLO percentile needs both
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ class Capacity:
     max_rps_within_slo: float | None = None
     at_concurrency: int | None = None
     at_rate: float | None = None
+    level_index: int | None = None  # which of the curve's levels: stored, so no reader searches for it again
+    from_unstable: bool = False  # decided on an unstable level's worst window: evidence with a caveat
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ class Metadata:
     ended_at: str = ""
     settings: dict[str, Any] = field(default_factory=dict, hash=False)  # warm-up, window, stability, workers...
     complete: bool = False  # False while the sweep runs or if it was interrupted
+    interrupted: str = ""  # why the run stopped early, one line ("" for a complete or still-running run)
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,9 @@ def levels_csv(run: Run) -> str:
             writer.writerow(_cells(head + [None] * (len(LEVEL_COLUMNS) - len(head))))
         for level in curve.levels:
             writer.writerow(_cells(head + _level_cells(level)))
+    if run.metadata.interrupted:  # a last row says where and why the run stopped early
+        head = [run.metadata.label, run.metadata.model, None, None, None, f"run interrupted: {run.metadata.interrupted}"]
+        writer.writerow(_cells(head + [None] * (len(LEVEL_COLUMNS) - len(head))))
     return out.getvalue()
 
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.analysis.capacity import capacity_of, run_labels
 from harness.analysis.compare import (
     CompareRow,
-    capacity_of,
     compare_table,
     comparison_rows,
     config_diff,
     different_hosts,
     measured_curves,
-    run_labels,
 )
 from harness.analysis.verdict import Verdict, verdict_table
 from harness.errors import ConfigError

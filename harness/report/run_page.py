@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.analysis.compare import capacity_of, load_label
+from harness.analysis.capacity import capacity_of, curve_labels
+from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
 from harness.record.model import Curve, Run
 from harness.record.store import embed_json, write_atomic
@@ -55,11 +56,8 @@ def render_report(run: Run) -> str:
 
 
 def curve_label(run: Run, curve: Curve) -> str:
-    """Short label within one run: the instance group, plus batch size and model only where they vary."""
-    label = curve.configuration or str(curve.instance_group)
-    if len({c.batch_size for c in run.curves}) > 1:
-        label += f" b{curve.batch_size}"
-    return label if curve.model == run.metadata.model else f"{curve.model} {label}"
+    """Short label within one run (harness.analysis.capacity.curve_labels decides)."""
+    return next(label for _, c, label in curve_labels([run]) if c is curve)
 
 
 def run_series(run: Run) -> list[charts.Series]:
@@ -94,7 +92,10 @@ def _header(run: Run) -> str:
         f'<p class="sub">run {html_page.esc(md.label or "(unlabelled)")} · SLO {html_page.esc(run.slo)} · '
         f"started {html_page.esc(md.started_at or '?')}</p>",
     ]
-    if not md.complete:
+    if md.interrupted:
+        parts.append(html_page.banner(f"This run was interrupted: {md.interrupted}. The levels below are the ones "
+                                      "finished before it stopped.", "warn"))
+    elif not md.complete:
         parts.append(
             html_page.banner(
                 "This run is incomplete: it is still running or was interrupted. "
@@ -116,10 +117,11 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
         return f"{label}: skipped: {curve.skipped_reason}"
     if not curve.levels:
         return f"{label}: no level measured"
-    rps, level = capacity_of(curve, None)
-    if rps is None or level is None:
-        return f"{label} does not meet {run.slo} at any stable, error-free level measured"
-    return f"{label} sustains {fmt_num(rps)} req/s within {run.slo} (at {load_label(level)})"
+    cap, level = capacity_of(curve, None)
+    if cap.max_rps_within_slo is None or level is None:
+        return f"{label} does not meet {run.slo} at any error-free level measured"
+    unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
+    return f"{label} sustains {fmt_num(cap.max_rps_within_slo)} req/s within {run.slo} (at {load_label(level)}{unstable})"
 
 
 def shared_host_note(run: Run) -> str:

@@ -27,8 +27,17 @@ class SweepProgress:
         self._progress.start()
         self._done = 0
         self._last_level = ""
+        self._last: LevelProgress | None = None
+
+    def where(self) -> str:
+        """The level being measured, and how far it got: where an interruption cut the sweep."""
+        s = self._last
+        if s is None:
+            return ""
+        return f"{s.curve} {s.level}, {s.phase}"
 
     def update(self, status: LevelProgress) -> None:
+        self._last = status
         text = (f"{status.curve} | {status.level} | window {status.window} | {status.rps:8.1f} req/s | "
                 f"p99 {status.p99_ms:8.3f} ms{' | stable' if status.stable else ''}")
         key = f"{status.curve}/{status.level}"

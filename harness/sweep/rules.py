@@ -1,6 +1,7 @@
-"""Pure statistics of a sweep: the stability rule, the capacity rule, Triton-statistics deltas, the searches.
+"""Pure statistics of a sweep: the stability rule, Triton-statistics deltas, the searches.
 
-No I/O and no third-party imports beyond the harness's own types.
+The capacity, SLO and probe rules they use live in harness.analysis.capacity (one home, shared with compare,
+verdict and the reports). No I/O and no third-party imports beyond the harness's own types.
 """
 
 from __future__ import annotations
@@ -8,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from harness.record.model import Capacity, Level, ServerTimes, Slo, Window
-from harness.triton.control import StatsSnapshot
-
-STABLE_WINDOWS = 3  # as perf_analyzer: the last 3 windows must agree
+from harness.analysis.capacity import STABLE_WINDOWS, probe_passes
+from harness.record.counters import StatsSnapshot
+from harness.record.model import Level, ServerTimes, Slo, Window
 
 
 def is_stable(windows: Sequence[Window], tolerance: float) -> bool:
@@ -27,23 +27,6 @@ def is_stable(windows: Sequence[Window], tolerance: float) -> bool:
 def _within(values: tuple[float, ...], tolerance: float) -> bool:
     mean = sum(values) / len(values)
     return mean > 0 and all(abs(v - mean) <= tolerance * mean for v in values)
-
-
-def meets_slo(level: Level, slo: Slo) -> bool:
-    return level.requests > 0 and level.failures == 0 and level.latency_ms.get(slo.percentile) <= slo.limit_ms
-
-
-def capacity(levels: Sequence[Level], slo: Slo) -> Capacity:
-    """The highest achieved throughput among stable, failure-free levels within the SLO."""
-    eligible = [lv for lv in levels if lv.stable and meets_slo(lv, slo)]
-    if not eligible:
-        return Capacity()
-    best = max(eligible, key=lambda lv: lv.achieved_rps)
-    return Capacity(
-        max_rps_within_slo=round(best.achieved_rps, 3),
-        at_concurrency=best.concurrency if best.mode == "concurrency" else None,
-        at_rate=best.offered_rps if best.mode == "rate" else None,
-    )
 
 
 def server_delta(before: StatsSnapshot, after: StatsSnapshot) -> tuple[ServerTimes | None, float | None]:
@@ -76,40 +59,38 @@ class AutoConcurrency:
         if not levels:
             return 1
         last = levels[-1]
-        if not meets_slo(last, self.slo) or last.concurrency is None or last.concurrency * 2 > self.limit:
+        if not probe_passes(last, self.slo) or last.concurrency is None or last.concurrency * 2 > self.limit:
             return None
         if len(levels) >= 2 and last.achieved_rps < levels[-2].achieved_rps * (1 + self.min_gain):
             return None
         return last.concurrency * 2
 
 
-def rate_ok(level: Level, slo: Slo, min_achieved: float = 0.9) -> bool:
-    """A rate probe passes when stable, within the SLO, and the generator delivered the offered rate."""
-    offered = level.offered_rps or 0.0
-    return level.stable and meets_slo(level, slo) and level.achieved_rps >= min_achieved * offered
-
-
 @dataclass(frozen=True)
 class RateSearch:
-    """Capacity search on the arrival rate: double until a probe fails, then bisect to `tolerance`."""
+    """Capacity search on the arrival rate: from a start near what a closed-loop probe served, double while
+    probes pass, halve while they fail, then bisect between the best pass and the lowest failure above it to
+    `tolerance`. A probe passes or fails by harness.analysis.capacity.probe_passes: on evidence, not on noise."""
 
     slo: Slo
     start_rps: float = 10.0
     tolerance: float = 0.05
     max_probes: int = 12
+    min_rps: float = 1.0
 
     def next_rate(self, probes: Sequence[Level]) -> float | None:
         if len(probes) >= self.max_probes:
             return None
         if not probes:
-            return self.start_rps
-        passed = [p.offered_rps or 0.0 for p in probes if rate_ok(p, self.slo)]
-        failed = [p.offered_rps or 0.0 for p in probes if not rate_ok(p, self.slo)]
-        low, high = max(passed, default=0.0), min((f for f in failed if f > max(passed, default=0.0)), default=None)
+            return round(self.start_rps, 3)
+        passed = [p.offered_rps or 0.0 for p in probes if probe_passes(p, self.slo)]
+        failed = [p.offered_rps or 0.0 for p in probes if not probe_passes(p, self.slo)]
+        low = max(passed, default=0.0)
+        high = min((f for f in failed if f > low), default=None)
         if high is None:
-            return (low * 2) if low else None
+            return round(low * 2, 3)
         if not passed:
-            return high / 2 if high / 2 >= 1.0 else None
+            return round(high / 2, 3) if high / 2 >= self.min_rps else None
         if (high - low) / low <= self.tolerance:
             return None
         return round((low + high) / 2, 3)

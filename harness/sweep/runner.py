@@ -14,29 +14,33 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness import __version__
-from harness.errors import GpuUnavailable
+from harness.analysis.capacity import RATE_SHORTFALL, STABLE_WINDOWS, capacity, probe_evidence
+from harness.errors import GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
+from harness.record.counters import StatsSnapshot
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
-from harness.sweep.rules import STABLE_WINDOWS, AutoConcurrency, RateSearch, capacity, is_stable, server_delta
+from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
 from harness.sweep.spec import SweepSpec
-from harness.triton.control import ControlClient, StatsSnapshot
+from harness.triton.control import ControlClient
 from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
 from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
     from harness.load.driver import LoadDriver
 
-# Achieved below this share of the offered rate: the level did not get the load it asked for.
-RATE_SHORTFALL = 0.9
 # A send this far behind schedule means the generator, not the server, set the pace.
 LATE_LAG_MS = 10.0
 # Fewer requests than this make a window's rate and p99 noise (perf_analyzer's default request count).
 MIN_WINDOW_REQUESTS = 50
 WINDOW_STRETCH = 5
+# How often a level looks at the server's health while it waits: a dead server ends the level this soon.
+HEALTH_POLL_S = 0.5
+# The rate search starts from a short closed-loop probe at this many users per worker.
+START_PROBE_USERS = 8
 
 
 @dataclass
@@ -50,9 +54,15 @@ class LevelProgress:
     p99_ms: float = 0.0
     stable: bool = False
     done_levels: int = 0
+    phase: str = "warm-up"  # what runs now: "warm-up" or "window N" (where an interruption would cut it)
 
 
 ProgressFn = Callable[[LevelProgress], None]
+HealthFn = Callable[[], "str | None"]  # None while the server runs, else why it stopped
+
+
+def _healthy() -> str | None:
+    return None
 
 
 @dataclass
@@ -64,10 +74,10 @@ class SweepState:
     curves: list[Curve] = field(default_factory=list)
     current: Curve | None = None
 
-    def save(self, current: Curve | None = None, complete: bool = False) -> None:
+    def save(self, current: Curve | None = None, complete: bool = False, interrupted: str = "") -> None:
         self.current = current or self.current
         curves = tuple(self.curves + ([self.current] if self.current is not None else []))
-        metadata = replace(self.run.metadata, ended_at=_now(), complete=complete)
+        metadata = replace(self.run.metadata, ended_at=_now(), complete=complete, interrupted=interrupted)
         self.run = replace(self.run, metadata=metadata, curves=curves)
         save_run(self.run, self.folder)
 
@@ -87,7 +97,8 @@ def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, re
 
 
 def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient, driver: LoadDriver,
-                  state: SweepState, progress: ProgressFn, server: ServerProbe | None = None) -> Curve:
+                  state: SweepState, progress: ProgressFn, server: ServerProbe | None = None,
+                  health: HealthFn = _healthy) -> Curve:
     """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
     curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
                   max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
@@ -103,13 +114,18 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
         except GpuUnavailable as exc:
             return replace(curve, skipped_reason=str(exc))
     curve = replace(curve, model_config=config)
-    measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}")
+    state.save(current=curve)
+    measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}", health=health)
     measure.server = server
-    if spec.mode == "rate":
-        curve = _rate_levels(spec, curve, measure, state)
-    else:
-        curve = _concurrency_levels(spec, curve, measure, state)
-    return curve
+    try:
+        if spec.mode == "rate":
+            return _rate_levels(spec, curve, measure, state)
+        return _concurrency_levels(spec, curve, measure, state)
+    except ServerLostError:  # keep the level it cut short, then end the sweep
+        if measure.cut_short is not None and state.current is not None:
+            cut = state.current
+            state.save(current=replace(cut, levels=cut.levels + (measure.cut_short,)))
+        raise
 
 
 def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
@@ -119,7 +135,7 @@ def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, sta
         users = planned.pop(0) if spec.concurrency else search.next_level(curve.levels)
         if users is None:
             return curve
-        level = measure.level(users=users)
+        level = measure.level(users=users, searching=not spec.concurrency)
         curve = replace(curve, levels=curve.levels + (level,))
         curve = replace(curve, capacity=capacity(curve.levels, spec.slo))
         state.save(current=curve)
@@ -128,13 +144,14 @@ def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, sta
 
 
 def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
-    search = RateSearch(spec.slo)
     planned = list(spec.rates or ())
+    search = RateSearch(spec.slo, start_rps=measure.closed_loop_rps() if spec.rate_auto and not planned else 10.0)
+    state.save(current=curve)
     while True:
         rate = planned.pop(0) if planned else (search.next_rate(curve.probes) if spec.rate_auto else None)
         if rate is None:
             return curve
-        level = measure.level(users=spec.workers, rate=rate)
+        level = measure.level(users=spec.workers, rate=rate, searching=spec.rate_auto and not spec.rates)
         if spec.rate_auto and not spec.rates:  # probes in search order; levels sorted by rate for the curves
             curve = replace(curve, probes=curve.probes + (level,))
             curve = replace(curve, levels=tuple(sorted(curve.probes, key=lambda lv: lv.offered_rps or 0.0)))
@@ -145,25 +162,53 @@ def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: Swe
 
 
 class LevelRunner:
-    """Runs one level: warm-up, windows until stable, then the level's figures."""
+    """Runs one level: warm-up, windows until stable (a search probe: until its SLO evidence is clear), then the
+    level's figures. A server that exits, stops answering, or fails a whole window ends the level at once
+    (ServerLostError), keeping what was measured as `cut_short`."""
 
     def __init__(self, spec: SweepSpec, control: ControlClient, driver: LoadDriver, progress: ProgressFn,
-                 name: str) -> None:
+                 name: str, health: HealthFn = _healthy) -> None:
         self.spec, self.control, self.driver, self.progress, self.name = spec, control, driver, progress, name
+        self.health = health
         self.done = 0
+        self.cut_short: Level | None = None
         self.server: ServerProbe | None = None  # server evidence (CPU, memory, GPU, power) per window boundary
         self._evidence: list[MetricsSnapshot] = []
 
-    def level(self, users: int, rate: float | None = None) -> Level:
+    def closed_loop_rps(self) -> float:
+        """A short closed-loop probe (warm-up and one window): where the rate search starts."""
+        users = START_PROBE_USERS * self.spec.workers
+        status = LevelProgress(curve=self.name, level=f"closed-loop start probe ({users} users)", done_levels=self.done)
+        self.progress(status)
+        self.driver.start_level(users)
+        try:
+            self._sleep(self.spec.warmup_s)
+            self._check(self.driver.take_window(), warmup=True)
+            tally = self._window()
+        finally:
+            self.driver.stop_level()
+        status.window, status.rps, status.p99_ms = 1, tally.rps, tally.hist.percentile_ms(99)
+        self.progress(status)
+        return max(tally.rps, 1.0)
+
+    def level(self, users: int, rate: float | None = None, searching: bool = False) -> Level:
         spec = self.spec
         status = LevelProgress(curve=self.name, level=f"{rate:g} req/s" if rate else f"concurrency {users}",
                                done_levels=self.done)
         self.progress(status)
+        tallies: list[Tally] = []
+        snapshots: list[StatsSnapshot] = []
+        self.cut_short = None
         self.driver.start_level(users, target_rps=rate)
         try:
-            self.driver.sleep(spec.warmup_s)
-            self.driver.take_window()  # warm-up: discarded
-            tallies, snapshots = self._windows(status)
+            self._sleep(spec.warmup_s)
+            self._check(self.driver.take_window(), warmup=True)  # warm-up: discarded
+            self._windows(status, tallies, snapshots, rate, searching)
+        except ServerLostError:
+            if tallies:
+                level = summarize_level(spec, users, rate, tallies, snapshots)
+                self.cut_short = replace(level, flags=level.flags + ("interrupted",))
+            raise
         finally:
             self.driver.stop_level()
         self.done += 1
@@ -172,24 +217,36 @@ class LevelRunner:
                                 report_interval_s=report_interval_s)
         return self._with_evidence(level, len(tallies))
 
-    def _windows(self, status: LevelProgress) -> tuple[list[Tally], list[StatsSnapshot]]:
-        tallies: list[Tally] = []
-        snapshots = [self.control.statistics(self.spec.model)]
+    def _windows(self, status: LevelProgress, tallies: list[Tally], snapshots: list[StatsSnapshot],
+                 rate: float | None, searching: bool) -> None:
+        snapshots.append(self._statistics())
         self._evidence = [self.server.snapshot()] if self.server else []
         windows: list[Window] = []
         for index in range(self.spec.max_windows):
+            status.phase = f"window {index + 1}"
             tally = self._window()
-            snapshots.append(self.control.statistics(self.spec.model))
+            tallies.append(tally)
+            self._check(tally)
+            snapshots.append(self._statistics())
             if self.server:
                 self._evidence.append(self.server.snapshot())
-            tallies.append(tally)
             windows.append(window_of(tally))
             status.window, status.rps, status.p99_ms = index + 1, windows[-1].achieved_rps, windows[-1].p99_ms
             status.stable = is_stable(windows, self.spec.stability)
             self.progress(status)
-            if status.stable:
+            if self._enough(status.stable, windows, tallies, rate, searching):
                 break
-        return tallies, snapshots
+
+    def _enough(self, stable: bool, windows: list[Window], tallies: list[Tally], rate: float | None,
+                searching: bool) -> bool:
+        """A sweep level: stable. A search probe: its SLO evidence is clear over >= 3 windows (doubtful ones
+        are measured longer, up to --max-windows), whatever the windows' agreement."""
+        if not searching:
+            return stable
+        if len(windows) < STABLE_WINDOWS:
+            return False
+        probe = summarize_level(self.spec, 1, rate, tallies, [StatsSnapshot()] * (len(tallies) + 1))
+        return probe_evidence(probe, self.spec.slo) != "doubtful"
 
     def _with_evidence(self, level: Level, windows: int) -> Level:
         """The level with the server's evidence over the same counted windows as its figures."""
@@ -201,15 +258,45 @@ class LevelRunner:
 
     def _window(self) -> Tally:
         """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for
-        its rate and p99 to mean something, within WINDOW_STRETCH times --window."""
+        its rate and p99 to mean something, within WINDOW_STRETCH times --window; while requests are in flight
+        but none completes, until the request timeout has passed (a hung server then shows as failures)."""
         window_s = self.spec.window_s
-        self.driver.sleep(window_s)
+        self._sleep(window_s)
         tally, elapsed = self.driver.take_window(), window_s
-        while tally.requests < MIN_WINDOW_REQUESTS and elapsed < WINDOW_STRETCH * window_s:
-            self.driver.sleep(window_s / 2)
+        while tally.requests < MIN_WINDOW_REQUESTS and (
+            elapsed < WINDOW_STRETCH * window_s
+            or (tally.requests == 0 and elapsed < self.spec.request_timeout_s + window_s)
+        ):
+            self._sleep(window_s / 2)
             tally.merge(self.driver.take_window())
             elapsed += window_s / 2
         return tally
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait, looking at the server every HEALTH_POLL_S: a server that exits ends the level now."""
+        remaining = seconds
+        while remaining > 0:
+            step = min(HEALTH_POLL_S, remaining)
+            self.driver.sleep(step)
+            remaining -= step
+            if (cause := self.health()) is not None:
+                raise ServerLostError(cause)
+
+    def _check(self, tally: Tally, warmup: bool = False) -> None:
+        """A window in which every request failed, or none completed, means the server is gone or hung."""
+        if (cause := self.health()) is not None:
+            raise ServerLostError(cause)
+        if tally.requests and tally.failures == tally.requests:
+            raise ServerLostError(f"every request of a window failed ({tally.failures}): {tally.first_error}")
+        if not warmup and tally.requests == 0:
+            raise ServerLostError(f"no request completed in {tally.span_s or self.spec.window_s:.0f} s: the server "
+                             "is not answering")
+
+    def _statistics(self) -> StatsSnapshot:
+        try:
+            return self.control.statistics(self.spec.model)
+        except HarnessError as exc:
+            raise ServerLostError(self.health() or f"Triton's statistics call failed: {exc}") from exc
 
 
 def window_of(tally: Tally) -> Window:
@@ -231,6 +318,7 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
     rps = merged.rps  # per worker: its requests over its own covered time, summed
     cpu = merged.max_cpu_percent
     flags = _flags(stable, cpu >= spec.saturation_cpu, rate, rps, merged.max_send_lag_ms)
+    over, sample = _slo_count(tallies, spec)
     latency = _rounded(merged.hist)
     inconsistent = failed_checks(LevelFigures(
         mode="rate" if rate else "concurrency", users=users, achieved_rps=rps, mean_ms=latency.mean,
@@ -249,7 +337,7 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
         late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
         dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
         flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
-        workers=_worker_uses(merged),
+        workers=_worker_uses(merged), slo_over=over, slo_sample=sample,
         arrivals_cv=round(cv, 4) if cv is not None else None, inconsistent=inconsistent,
     )
 
@@ -259,6 +347,15 @@ def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
     uses = (WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
             for w in merged.workers.values())
     return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))
+
+
+def _slo_count(tallies: list[Tally], spec: SweepSpec) -> tuple[int, int]:
+    """Requests of every measured window slower than the SLO limit, and how many were judged: the evidence
+    the capacity searches weigh (harness.analysis.capacity.slo_evidence)."""
+    every = LatencyHistogram()
+    for tally in tallies:
+        every.add(tally.hist)
+    return every.count_above_ms(spec.slo.limit_ms), every.count
 
 
 def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float) -> tuple[str, ...]:

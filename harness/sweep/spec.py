@@ -34,6 +34,7 @@ class SweepSpec:
     master_bind: str = "127.0.0.1"
     master_port: int = 0  # 0: a free port, or Locust's 5557 with expect_workers
     expect_workers_max_wait_s: float = 120.0
+    request_timeout_s: float = 30.0  # a request unanswered this long fails: how a hung server is caught
 
     @property
     def mode(self) -> str:

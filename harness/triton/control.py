@@ -15,6 +15,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from harness.errors import ModelError, ServerError
+from harness.record.counters import StatsSnapshot
 from harness.triton.repository import is_model_name
 
 # Triton datatype -> numpy dtype for the inputs we generate.
@@ -48,20 +49,6 @@ class ModelSpec:
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     max_batch_size: int
-
-
-@dataclass(frozen=True)
-class StatsSnapshot:
-    """Cumulative counters of Triton's statistics API for one model (nanoseconds and counts)."""
-
-    success_count: int = 0
-    success_ns: int = 0
-    queue_ns: int = 0
-    compute_input_ns: int = 0
-    compute_infer_ns: int = 0
-    compute_output_ns: int = 0
-    inference_count: int = 0
-    execution_count: int = 0
 
 
 class ControlClient:
@@ -139,7 +126,8 @@ class ControlClient:
         self._call(self._client.unload_model, model, model=model)
 
     def statistics(self, model: str) -> StatsSnapshot:
-        raw = self._call(self._client.get_inference_statistics, model, as_json=True, model=model)
+        # A bounded wait: a hung server must not hold the sweep for the load timeout
+        raw = self._call(self._client.get_inference_statistics, model, as_json=True, client_timeout=15, model=model)
         entries = raw.get("model_stats", [])
         return _snapshot(entries[0]) if entries else StatsSnapshot()
 
@@ -159,8 +147,9 @@ class ControlClient:
         try:
             return method(*args, **kwargs)
         except InferenceServerException as exc:
-            message = exc.message() or str(exc)
-            if any(marker in message.lower() for marker in _UNREACHABLE):
+            message = " ".join((exc.message() or str(exc)).split())  # one line: backend tracebacks span several
+            lowered = message.lower().replace("unavailable state", "")  # a model's state, not the server's
+            if any(marker in lowered for marker in _UNREACHABLE):
                 raise ServerError(f"Triton at {self.url} is unreachable ({message}); start it or fix --url") from exc
             where = f"model {model!r}: " if model else ""
             raise ModelError(f"{where}{message}") from exc

@@ -48,6 +48,10 @@ class RemoteServer:
     def __exit__(self, *exc: object) -> None:
         return None
 
+    def exit_cause(self) -> str | None:
+        """Someone else's server: whether it still runs is not ours to see (requests failing will tell)."""
+        return None
+
 
 class LocalServer:
     """A tritonserver we start on loopback ports, in explicit model control unless told otherwise."""
@@ -157,6 +161,15 @@ class LocalServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return False
 
+    def exit_cause(self) -> str | None:
+        """None while the server runs; once it has exited, one line: its exit status and its log's last lines."""
+        code = self._process.poll() if self._process is not None else None
+        if code is None:
+            return None
+        status = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        lines = [ln.strip() for ln in _tail(self.log_path, 3) if ln.strip()]
+        return f"tritonserver exited ({status}); last log lines: {' | '.join(lines) or '(empty)'} (log: {self.log_path})"
+
     def _log_errors(self) -> str:
         return "; ".join(error_lines(self.log_path)[-3:]) or f"see {self.log_path}"
 
@@ -169,6 +182,13 @@ class LocalServer:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+
+
+def _tail(path: Path, count: int) -> list[str]:
+    try:
+        return Path(path).read_text(errors="replace").splitlines()[-count:]
+    except OSError:
+        return []
 
 
 def error_lines(log_path: Path) -> list[str]:

@@ -6,7 +6,6 @@ import pytest
 
 from harness.analysis.compare import (
     WITHIN_NOISE,
-    capacity_within,
     common_throughput,
     comparison_rows,
     config_diff,
@@ -44,7 +43,7 @@ def _faster_curve():
 def test_comparison_rows_hand_checked() -> None:
     rows = comparison_rows([run([_baseline_curve(), _faster_curve()], label="a")])
     base, fast = rows
-    assert (base.label, fast.label) == ("a resnet cpu:1 b1", "a resnet cpu:2 b1")
+    assert (base.label, fast.label) == ("cpu:1", "cpu:2")
     assert (base.capacity_rps, base.capacity_at, fast.capacity_rps, fast.capacity_at) == (
         300.0,
         "concurrency 4",
@@ -82,8 +81,8 @@ def test_format_table_aligns_one_line_per_curve() -> None:
     text = format_table(comparison_rows([run([_baseline_curve(), _faster_curve()], label="a")]))
     lines = text.splitlines()
     assert len(lines) == 4 and "p99 ms @ 320 req/s" in lines[0]
-    assert lines[2].startswith("a resnet cpu:1 b1") and lines[2].endswith("30%")
-    assert lines[3].startswith("a resnet cpu:2 b1") and "1.50x" in lines[3]
+    assert lines[2].startswith("cpu:1 ") and lines[2].endswith("30%")
+    assert lines[3].startswith("cpu:2 ") and "1.50x" in lines[3]
 
 
 def test_latency_at_interpolates_on_the_first_crossing() -> None:
@@ -94,23 +93,6 @@ def test_latency_at_interpolates_on_the_first_crossing() -> None:
     assert latency_at(c, 50.0, "p99") is None  # below the first level
     assert latency_at(c, 150.0, "p50") == pytest.approx(7.5)  # factory p50 = p99 / 2
     assert common_throughput([c, _baseline_curve()]) == 250.0
-
-
-def test_capacity_within_skips_unstable_failing_and_slow_levels() -> None:
-    c = curve(
-        "CPU",
-        1,
-        (
-            level(1, 100.0, 10.0),
-            level(2, 200.0, 20.0),
-            level(4, 300.0, 30.0, stable=False),
-            level(8, 350.0, 40.0, failures=3),
-            level(16, 380.0, 120.0),
-        ),
-    )
-    rps, lv = capacity_within(c, SLO)
-    assert rps == 200.0 and lv is not None and lv.concurrency == 2
-    assert capacity_within(c, Slo("p99", 5.0)) == (None, None)
 
 
 def _windows(values: list[float]) -> tuple[Window, ...]:
@@ -160,8 +142,8 @@ def test_config_diff_lists_only_what_differs() -> None:
         "triton_version": ("2.51.0", "2.52.0"),
         "versions.torch": ("2.4.0", "2.5.0"),
         "settings.window_s": ("10", "20"),
-        "curve gpu:1 b1": ("-", "skipped: no GPU"),
-        "cpu:1 b1.model_config.dynamic_batching.max_queue_delay_microseconds": ("100", "500"),
+        "curve gpu:1": ("-", "skipped: no GPU"),
+        "cpu:1.model_config.dynamic_batching.max_queue_delay_microseconds": ("100", "500"),
     }
 
 

@@ -138,3 +138,39 @@ def test_duplicate_costs_are_refused() -> None:
 def test_target_must_be_positive(target: float) -> None:
     with pytest.raises(ConfigError, match="target throughput"):
         decide([run([_config("CPU", 2, 320.0)])], target, SLO)
+
+
+def _unstable(kind: Literal["CPU", "GPU"], count: int, rps: float, p99: float) -> Curve:
+    """A curve whose every level is unstable: windows that disagree by +-30 % around rps and p99."""
+    levels = sweep([(1, rps / 2, p99 * 0.8), (2, rps, p99)], stable=False, spread=(-0.3, 0.0, 0.3))
+    return curve(kind, count, levels, slo=SLO)
+
+
+def test_unstable_levels_are_evidence_with_a_caveat() -> None:
+    """The case users met: every level unstable, p99 3-5 ms, SLO 5000 ms: not 'none stays within'."""
+    slo = Slo("p99", 5000.0)
+    runs = [run([_unstable("CPU", 1, 400.0, 4.0)], label="a", settings={"window_s": 2, "max_windows": 6,
+                                                                         "stability": 0.1}),
+            run([_unstable("CPU", 2, 700.0, 5.0)], label="b")]
+    verdict = decide(runs, 1.0, slo)
+    assert verdict.closest == "b cpu:2"
+    # worst counted window of the best level: 700 * (1 - 0.3)
+    assert [(r.config, r.capacity_rps, r.from_unstable) for r in verdict.rows] == [("a cpu:1", 280.0, True),
+                                                                                   ("b cpu:2", 490.0, True)]
+    assert verdict.sentence.startswith("A GPU is not necessary: b cpu:2 sustains 490 req/s (from unstable levels)")
+    assert "--window" in verdict.sentence and "--max-windows" in verdict.sentence and "--stability" in verdict.sentence
+    assert "none stays within" not in verdict.sentence
+
+
+def test_an_unstable_level_whose_worst_window_breaks_the_slo_does_not_count() -> None:
+    # merged p99 40 ms meets 50 ms, but the worst counted window (40 * 1.3 = 52 ms) breaks it
+    verdict = decide([run([_unstable("CPU", 1, 400.0, 40.0)])], 100.0, SLO)
+    row = verdict.rows[0]
+    assert (row.capacity_rps, row.from_unstable) == (200.0 * 0.7, True)  # the first level: p99 32 * 1.3 = 41.6
+
+
+def test_none_stays_within_only_when_none_did() -> None:
+    slow = curve("CPU", 1, sweep([(1, 100.0, 80.0), (2, 150.0, 90.0)]), slo=SLO)
+    verdict = decide([run([slow])], 100.0, SLO)
+    assert verdict.sentence.endswith(f"none stays within {SLO} at any measured load.")
+    assert verdict.rows[0].capacity_rps is None

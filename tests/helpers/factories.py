@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from harness.analysis.capacity import capacity as decide_capacity
 from harness.record.model import (
-    Capacity,
     Curve,
     InstanceGroup,
     Latency,
@@ -85,14 +85,8 @@ def curve(
     skipped: str | None = None,
     **extra: Any,
 ) -> Curve:
-    """A curve whose recorded capacity follows the harness rule for slo (stable, no failures, within limit)."""
-    ok = [lv for lv in levels if lv.stable and not lv.failures and lv.latency_ms.get(slo.percentile) <= slo.limit_ms]
-    best = max(ok, key=lambda lv: lv.achieved_rps, default=None)
-    capacity = Capacity(
-        max_rps_within_slo=best.achieved_rps if best else None,
-        at_concurrency=best.concurrency if best and best.mode == "concurrency" else None,
-        at_rate=best.offered_rps if best and best.mode == "rate" else None,
-    )
+    """A curve whose recorded capacity is the harness's own rule for slo (harness.analysis.capacity)."""
+    capacity = decide_capacity(tuple(levels), slo)
     config = {
         "name": model,
         "max_batch_size": 8,

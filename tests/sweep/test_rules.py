@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.record.counters import StatsSnapshot
 from harness.record.model import Latency, Level, Slo, Window
-from harness.sweep.rules import AutoConcurrency, RateSearch, capacity, is_stable, rate_ok, server_delta
-from harness.triton.control import StatsSnapshot
+from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
 
 
 def window(rps: float, p99: float, requests: int = 100) -> Window:
@@ -14,10 +14,12 @@ def window(rps: float, p99: float, requests: int = 100) -> Window:
 
 
 def level(rps: float, p99: float, *, concurrency: int | None = 1, stable: bool = True, failures: int = 0,
-          offered: float | None = None) -> Level:
+          offered: float | None = None, over: int | None = None, sample: int = 1000) -> Level:
+    """A level; `over` of `sample` requests slower than the SLO limit (None: no count recorded)."""
     latency = Latency(p50=p99 / 2, p90=p99 * 0.8, p95=p99 * 0.9, p99=p99, p999=p99 * 1.5, mean=p99 / 2, max=p99 * 2)
-    return Level(concurrency=concurrency, achieved_rps=rps, requests=1000, failures=failures, latency_ms=latency,
-                 stable=stable, client_saturated=False, mode="rate" if offered else "concurrency", offered_rps=offered)
+    return Level(concurrency=concurrency, achieved_rps=rps, requests=sample, failures=failures, latency_ms=latency,
+                 stable=stable, client_saturated=False, mode="rate" if offered else "concurrency", offered_rps=offered,
+                 slo_over=over, slo_sample=sample)
 
 
 def test_stable_when_last_three_windows_agree_within_tolerance() -> None:
@@ -37,24 +39,6 @@ def test_tolerance_boundary_is_relative_to_the_mean() -> None:
     windows = [window(91, 5), window(100, 5), window(109, 5)]
     assert is_stable(windows, 0.10)
     assert not is_stable(windows, 0.05)
-
-
-def test_capacity_is_the_best_stable_failure_free_level_within_the_slo() -> None:
-    slo = Slo("p99", 10.0)
-    levels = [level(100, 2, concurrency=1), level(300, 6, concurrency=4), level(350, 9, concurrency=8, stable=False),
-              level(340, 12, concurrency=16), level(320, 8, concurrency=32, failures=3)]
-    cap = capacity(levels, slo)
-    assert (cap.max_rps_within_slo, cap.at_concurrency) == (300, 4)
-
-
-def test_capacity_empty_when_nothing_qualifies() -> None:
-    cap = capacity([level(100, 50)], Slo("p99", 10.0))
-    assert cap.max_rps_within_slo is None and cap.at_concurrency is None
-
-
-def test_capacity_of_rate_levels_names_the_rate() -> None:
-    cap = capacity([level(98, 5, concurrency=None, offered=100)], Slo("p99", 10.0))
-    assert (cap.max_rps_within_slo, cap.at_rate, cap.at_concurrency) == (98, 100, None)
 
 
 def test_server_delta_averages_per_request_and_batch_size() -> None:
@@ -81,17 +65,36 @@ def test_auto_concurrency_doubles_until_gain_stops_or_slo_breaks() -> None:
     assert search.next_level([level(100, 2, concurrency=1), level(180, 3, concurrency=2)]) == 4
     assert search.next_level([level(180, 3, concurrency=2), level(185, 4, concurrency=4)]) is None  # +2.8 %
     assert search.next_level([level(100, 2, concurrency=1), level(180, 30, concurrency=2)]) is None  # SLO broken
+    # a noisy unstable level (one slow request of 150) is no evidence of a broken SLO: the search goes on
+    noisy_level = level(180, 12, concurrency=2, stable=False, over=1, sample=150)
+    assert search.next_level([level(100, 2, concurrency=1), noisy_level]) == 4
 
 
 def test_auto_concurrency_respects_its_limit() -> None:
     assert AutoConcurrency(Slo(), limit=8).next_level([level(100, 2, concurrency=8)]) is None
 
 
+SLO = Slo("p99", 10.0)
+
+
+def ok(rate: float) -> Level:
+    """A probe far inside the SLO: none of 1000 requests beyond the limit (p99's tail would hold ~10)."""
+    return level(rate, 5, concurrency=None, offered=rate, over=0)
+
+
+def bad(rate: float) -> Level:
+    """A probe that breaks the SLO on evidence: 80 of 1000 beyond the limit, and the rate not delivered."""
+    return level(rate * 0.8, 50, concurrency=None, offered=rate, over=80)
+
+
+def noisy(rate: float) -> Level:
+    """~50 requests in each of 3 windows, unstable, where p99 is the window's maximum: one slow request (of 150)
+    puts the observed p99 over the limit, which is no evidence that the SLO breaks (p99 allows 1.5 of 150)."""
+    return level(rate, 12, concurrency=None, offered=rate, stable=False, over=1, sample=150)
+
+
 def test_rate_search_doubles_then_bisects_to_tolerance() -> None:
-    slo = Slo("p99", 10.0)
-    search = RateSearch(slo, start_rps=100, tolerance=0.05)
-    ok = lambda r: level(r, 5, concurrency=None, offered=r)  # noqa: E731
-    bad = lambda r: level(r * 0.8, 50, concurrency=None, offered=r)  # noqa: E731
+    search = RateSearch(SLO, start_rps=100, tolerance=0.05)
     assert search.next_rate([]) == 100
     assert search.next_rate([ok(100)]) == 200
     assert search.next_rate([ok(100), ok(200), bad(400)]) == 300
@@ -99,16 +102,38 @@ def test_rate_search_doubles_then_bisects_to_tolerance() -> None:
     assert search.next_rate([ok(100), ok(200), bad(400), ok(300), bad(310)]) is None  # within 5 %
 
 
-def test_rate_search_halves_when_the_first_probe_fails() -> None:
-    search = RateSearch(Slo("p99", 10.0), start_rps=100)
-    assert search.next_rate([level(20, 50, concurrency=None, offered=100)]) == 50
+def test_a_noisy_first_probe_does_not_drag_the_search_down() -> None:
+    """The defect users met: a tiny unstable first probe counted as a failure and the search bisected down."""
+    search = RateSearch(SLO, start_rps=10)
+    assert search.next_rate([noisy(10)]) == 20
+
+
+def test_a_noisy_failure_below_a_later_pass_is_ignored() -> None:
+    search = RateSearch(SLO, start_rps=100, tolerance=0.05)
+    # a probe at 150 failed (requests failed: evidence), yet 200 later passed: the bracket is 200..400
+    flaky = level(150, 5, concurrency=None, offered=150, failures=2, over=0)
+    assert search.next_rate([ok(100), flaky, ok(200), bad(400)]) == 300
+
+
+def test_a_failed_first_probe_halves_only_on_evidence() -> None:
+    search = RateSearch(SLO, start_rps=100)
+    assert search.next_rate([bad(100)]) == 50
+    assert search.next_rate([noisy(100)]) == 200
+
+
+def test_a_probe_fails_only_on_evidence() -> None:
+    """4 of 200 beyond the limit (observed p99 11 ms > 10): p99 allows 2, and P(X >= 4) = 0.14: no evidence.
+    7 of 200: P(X >= 7) = 0.005, a break."""
+    search = RateSearch(SLO, start_rps=100)
+    assert search.next_rate([level(100, 11, concurrency=None, offered=100, over=4, sample=200)]) == 200
+    assert search.next_rate([level(100, 11, concurrency=None, offered=100, over=7, sample=200)]) == 50
 
 
 def test_rate_probe_needs_the_offered_rate_delivered() -> None:
-    slo = Slo("p99", 10.0)
-    assert rate_ok(level(95, 5, concurrency=None, offered=100), slo)
-    assert not rate_ok(level(60, 5, concurrency=None, offered=100), slo)
-    assert not rate_ok(level(95, 5, concurrency=None, offered=100, stable=False), slo)
+    search = RateSearch(SLO, start_rps=100)
+    assert search.next_rate([level(95, 5, concurrency=None, offered=100, over=0)]) == 200
+    assert search.next_rate([level(60, 5, concurrency=None, offered=100, over=0)]) == 50
+    assert search.next_rate([level(95, 5, concurrency=None, offered=100, stable=False, over=0)]) == 200
 
 
 @pytest.mark.parametrize("tolerance", [0.0, 0.01])

@@ -47,6 +47,9 @@ _METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _FLUSH_S = 0.02
 _HEADER = struct.Struct(">I")
 LATE_THRESHOLD_S = 0.002  # a send this far behind its intended time counts as late
+# A lane whose request found no server (UNAVAILABLE: refused, reset) waits before sending again, doubling
+# from BACKOFF_MIN_S to BACKOFF_MAX_S while the server stays away: resending at once only spins the CPU.
+BACKOFF_MIN_S, BACKOFF_MAX_S = 0.01, 0.5
 
 
 class Engine:
@@ -62,6 +65,7 @@ class Engine:
         self.sent = array.array("d")
         self.errors: list[list[Any]] = []
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
+        self.backoff_s = 0.0
 
     def configure(self, url: str, payload: bytes, timeout: float) -> None:
         if self.channel is None:
@@ -84,7 +88,13 @@ class Engine:
                 await self.call(self.payload, timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
                 self.errors.append([int((clock() - started) * 1e6), f"{exc.code().name}: {exc.details()}"])
+                if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                    self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_MIN_S), BACKOFF_MAX_S)
+                    await asyncio.sleep(self.backoff_s)
+                else:
+                    self.backoff_s = 0.0
                 continue
+            self.backoff_s = 0.0
             record(min(int((clock() - started) * 1e6), 0xFFFFFFFF))
 
     def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int,

@@ -42,6 +42,8 @@ const char* const kMethod = "/inference.GRPCInferenceService/ModelInfer";
 constexpr double kFlushS = 0.02;
 constexpr double kLateS = 0.002;  // a send this far behind its intended time counts as late
 constexpr int kSendsPerTurn = 64;  // when behind schedule, completions are handled between bursts
+// A lane whose request found no server (UNAVAILABLE) waits before sending again, doubling between these.
+constexpr double kBackoffMinS = 0.01, kBackoffMaxS = 0.5;
 
 using Clock = std::chrono::steady_clock;
 const Clock::time_point kOrigin = Clock::now();
@@ -211,6 +213,7 @@ class Engine {
         }
       }
       SendDue();
+      RestartDueLanes();
       if (Now() >= next_flush_) {
         Flush(-1);
         next_flush_ = Now() + kFlushS;
@@ -247,8 +250,26 @@ class Engine {
   std::mutex mutex_;
   std::deque<Command> commands_;
 
+  // Lanes whose request found no server wait before sending again (as aio_engine.py): a refused connection
+  // fails at once, and resending at once spins the CPU without measuring anything.
+  std::priority_queue<double, std::vector<double>, std::greater<double>> lane_restarts_;
+  double backoff_s_ = 0.0;
+
   double NextDeadline() const {
-    return due_.empty() ? next_flush_ : std::min(next_flush_, due_.top().at);
+    double next = due_.empty() ? next_flush_ : std::min(next_flush_, due_.top().at);
+    return lane_restarts_.empty() ? next : std::min(next, lane_restarts_.top());
+  }
+
+  void RestartDueLanes() {
+    double now = Now();
+    while (!lane_restarts_.empty() && lane_restarts_.top() <= now) {
+      lane_restarts_.pop();
+      if (lanes_running_ > lanes_target_) {
+        lanes_running_--;
+      } else {
+        Start(true, Now());
+      }
+    }
   }
 
   void Start(bool lane, double origin) {
@@ -270,6 +291,8 @@ class Engine {
     outstanding_.erase(call);
     if (call->generation != generation_) return;  // stopped: nothing from before a stop is reported
     uint32_t micros = static_cast<uint32_t>(std::min((Now() - call->origin) * 1e6, 4294967295.0));
+    bool unavailable = call->status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    backoff_s_ = unavailable ? std::min(std::max(backoff_s_ * 2, kBackoffMinS), kBackoffMaxS) : 0.0;
     if (call->status.ok()) {
       latencies_.push_back(micros);
     } else {
@@ -280,6 +303,8 @@ class Engine {
       in_flight_--;
     } else if (lanes_running_ > lanes_target_) {
       lanes_running_--;  // fewer lanes asked for: this one retires
+    } else if (unavailable) {
+      lane_restarts_.push(Now() + backoff_s_);
     } else {
       Start(true, Now());
     }
@@ -323,6 +348,8 @@ class Engine {
   void Stop() {
     generation_++;
     lanes_target_ = lanes_running_ = in_flight_ = 0;
+    lane_restarts_ = {};
+    backoff_s_ = 0.0;
     schedules_.clear();
     due_ = {};
     for (Call* call : outstanding_) call->context.TryCancel();

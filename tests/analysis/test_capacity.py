@@ -1,0 +1,102 @@
+"""The one home of the capacity and SLO rules: judged figures of unstable levels, the stored capacity level,
+the probe evidence (checked against an exact binomial computed here with integers), and curve labels."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+
+from harness.analysis.capacity import (
+    binomial_cdf,
+    capacity,
+    capacity_of,
+    curve_labels,
+    meets_slo,
+    probe_passes,
+    slo_evidence,
+    stability_advice,
+)
+from harness.record.model import Slo, Window
+from helpers.factories import curve, level, run
+
+SLO = Slo("p99", 100.0)
+
+
+def _exact_cdf(k: int, n: int, p: float) -> float:
+    q = Fraction(p).limit_denominator(10_000)
+    return float(sum(math.comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k + 1)))
+
+
+def test_capacity_skips_failing_slow_and_empty_levels() -> None:
+    levels = (
+        level(1, 100.0, 10.0),
+        level(2, 200.0, 20.0),
+        level(8, 350.0, 40.0, failures=3),
+        level(16, 380.0, 120.0),
+        level(32, 0.0, 0.0, requests=0),  # served nothing: never a capacity, whatever its latency reads
+    )
+    cap = capacity(levels, SLO)
+    assert (cap.max_rps_within_slo, cap.at_concurrency, cap.level_index, cap.from_unstable) == (200.0, 2, 1, False)
+    assert capacity(levels, Slo("p99", 5.0)).max_rps_within_slo is None
+    assert not meets_slo(levels[4], Slo("p99", 1000.0))
+
+
+def test_an_unstable_level_is_judged_on_its_worst_window() -> None:
+    windows = (Window(500.0, 80.0, 100, 1.0), Window(280.0, 35.0, 100, 1.0), Window(300.0, 30.0, 100, 1.0),
+               Window(320.0, 25.0, 100, 1.0))  # the first window is not counted (the level uses the last 3)
+    shaky = level(4, 300.0, 30.0, stable=False, windows=windows)
+    cap = capacity((level(1, 100.0, 10.0), shaky), SLO)
+    assert (cap.max_rps_within_slo, cap.level_index, cap.from_unstable) == (280.0, 1, True)
+    # its worst counted p99 (35) breaks an SLO of 33 that the merged p99 (30) meets
+    cap = capacity((level(1, 100.0, 10.0), shaky), Slo("p99", 33.0))
+    assert (cap.max_rps_within_slo, cap.level_index, cap.from_unstable) == (100.0, 0, False)
+
+
+def test_the_recorded_capacity_level_is_read_not_searched_for() -> None:
+    # two rate levels offered the same rate (a search probed it twice): only the stored index tells them apart
+    first = level(None, 95.0, 10.0, mode="rate", offered=100.0)
+    second = level(None, 99.0, 12.0, mode="rate", offered=100.0)
+    c = curve("CPU", 1, (first, second))
+    cap, lv = capacity_of(c, None)
+    assert cap.level_index == 1 and lv is second
+    cap, lv = capacity_of(c, Slo("p99", 11.0))
+    assert cap.level_index == 0 and lv is first
+
+
+@pytest.mark.parametrize(("k", "n", "p"), [(0, 300, 0.01), (3, 300, 0.01), (12, 1000, 0.01), (40, 100, 0.5),
+                                           (5, 2000, 0.001), (980, 2000, 0.5), (1020, 2000, 0.5)])
+def test_binomial_cdf_matches_the_exact_sum(k: int, n: int, p: float) -> None:
+    assert binomial_cdf(k, n, p) == pytest.approx(_exact_cdf(k, n, p), abs=2e-3)
+
+
+def test_slo_evidence_thresholds() -> None:
+    # p99: with no slow request, 299 requests are the fewest that show the SLO holds (0.99^299 < 0.05)
+    assert (slo_evidence(0, 298, SLO), slo_evidence(0, 299, SLO)) == ("doubtful", "within")
+    # 6 of 200 beyond the limit: P(X >= 6) = 0.016, a break; 5 of 200: P = 0.052, not yet
+    assert (slo_evidence(5, 200, SLO), slo_evidence(6, 200, SLO)) == ("doubtful", "breaks")
+    assert slo_evidence(0, 0, SLO) == "doubtful"
+
+
+def test_a_probe_fails_on_failures_or_an_undelivered_rate_not_on_a_noisy_maximum() -> None:
+    noisy = level(None, 50.0, 150.0, mode="rate", offered=50.0, stable=False, slo_over=1, slo_sample=150)
+    assert probe_passes(noisy, SLO)  # observed p99 150 ms > 100, one slow request of 150: no evidence
+    assert not probe_passes(level(None, 40.0, 10.0, mode="rate", offered=50.0, slo_over=0, slo_sample=900), SLO)
+    assert not probe_passes(level(None, 50.0, 10.0, mode="rate", offered=50.0, failures=1, slo_over=0), SLO)
+
+
+def test_curve_labels_qualify_only_as_far_as_needed() -> None:
+    one = run([curve("CPU", 1), curve("CPU", 2)], label="a")
+    assert [label for _, _, label in curve_labels([one])] == ["cpu:1", "cpu:2"]
+    two = [one, run([curve("CPU", 1)], label="b")]
+    assert [label for _, _, label in curve_labels(two)] == ["a cpu:1", "a cpu:2", "b cpu:1"]
+    assert [label for _, _, label in curve_labels(two, with_run=False)] == ["cpu:1", "cpu:2", "cpu:1"]
+    batched = run([curve("CPU", 1), curve("CPU", 1, batch_size=4), curve("GPU", 1, model="bert")])
+    assert [label for _, _, label in curve_labels([batched])] == ["resnet cpu:1 b1", "resnet cpu:1 b4",
+                                                                   "bert gpu:1 b1"]
+
+
+def test_stability_advice_names_the_flags() -> None:
+    text = stability_advice({"window_s": 2.0, "max_windows": 6, "stability": 0.1})
+    assert "--window 4 (was 2)" in text and "--max-windows 12 (was 6)" in text and "--stability 0.2 (was 0.1)" in text

@@ -1,0 +1,229 @@
+"""Fault injection with real processes: what a sweep leaves behind when its server dies or hangs, its model
+will not load, its disk fills up, a port is taken, or it is stopped by Ctrl-C or SIGTERM.
+
+Each fault must leave a valid run folder holding every finished level and a one-line cause, a non-zero exit
+where the run did not complete, and no process of its own still running. (Worker SIGKILL: tests/load.)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import psutil
+import pytest
+
+from harness.load.engine.link import EngineLink
+from harness.record.model import Run
+from harness.record.store import load_run
+from harness.triton.request import serialize_request
+from harness.triton.server import LOOPBACK, free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = [sys.executable, "-m", "harness.cli"]
+SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
+QUICK = ["--warmup", "0.5s", "--window", "0.5s", "--max-windows", "4", "--workers", "1"]
+LEVELS = ["--concurrency", "1,2,4,8,16,32,64"]
+
+
+class Sweep:
+    """`harness sweep` as a child process with its own tritonserver, output captured to files."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.folder = folder
+        self.out, self.err = folder.parent / "sweep.out", folder.parent / "sweep.err"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.process = subprocess.Popen([*HARNESS, "sweep", "--output", str(folder), *args], cwd=ROOT,
+                                            stdout=out, stderr=err, text=True)
+        self.seen: set[int] = set()
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            found = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        self.seen.update(p.pid for p in found)
+        return found
+
+    def server(self) -> psutil.Process:
+        return next(p for p in self.descendants() if p.name() == "tritonserver")
+
+    def wait_levels(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            self.descendants()
+            run_file = self.folder / "run.json"
+            if run_file.exists():
+                curves = json.loads(run_file.read_text())["curves"]
+                if sum(len(c["levels"]) for c in curves) >= count:
+                    return
+            time.sleep(0.1)
+        pytest.fail(f"no {count} level(s) saved in time; exit {self.process.poll()}: {self.err.read_text()[-2000:]}")
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:  # a hang is the failure; don't leave it running
+                for child in self.descendants():
+                    child.kill()
+                self.process.kill()
+                self.process.wait()
+
+    def assert_nothing_left(self) -> None:
+        deadline = time.monotonic() + 20
+        alive = [pid for pid in self.seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [pid for pid in alive if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+        assert not alive, f"processes outlived the sweep: {alive}"
+
+
+def _valid_run(folder: Path) -> Run:
+    jsonschema.validate(json.loads((folder / "run.json").read_text()), SCHEMA)
+    return load_run(folder)
+
+
+def _interrupted(sweep: Sweep, code: int, expected_code: int, cause: str) -> Run:
+    """The run is kept, not complete, and says why in run.json, levels.csv, stderr (one line), and stdout."""
+    assert code == expected_code, sweep.err.read_text()[-2000:]
+    run = _valid_run(sweep.folder)
+    assert run.metadata.complete is False
+    assert cause in run.metadata.interrupted and "\n" not in run.metadata.interrupted
+    rows = list(csv.DictReader((sweep.folder / "levels.csv").open()))
+    assert rows[-1]["skipped_reason"] == f"run interrupted: {run.metadata.interrupted}"
+    assert "run complete" not in sweep.out.read_text()
+    assert "Traceback" not in sweep.err.read_text()
+    return run
+
+
+def _finished_levels_kept(run: Run, at_least: int) -> None:
+    levels = run.curves[0].levels
+    finished = [lv for lv in levels if "interrupted" not in lv.flags]
+    assert len(finished) >= at_least
+    assert all(lv.requests > 0 and lv.failures == 0 for lv in finished)
+
+
+def test_server_sigkill_mid_level_ends_the_run_at_once(tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, *QUICK)
+    sweep.wait_levels(1)
+    server = sweep.server()
+    server.kill()
+    killed = time.monotonic()
+    code = sweep.wait(timeout=60)
+    assert time.monotonic() - killed < 15, "the sweep should stop at once, not after the level's budget"
+    run = _interrupted(sweep, code, 3, "tritonserver exited (killed by signal 9)")
+    _finished_levels_kept(run, 1)
+    assert sweep.err.read_text().strip().splitlines()[-1].startswith("harness sweep: error: tritonserver exited")
+    html = (sweep.folder / "report.html").read_text()
+    assert '<p class="banner warn">This run was interrupted: tritonserver exited (killed by signal 9)' in html
+    sweep.assert_nothing_left()
+
+
+def test_server_sigstop_mid_level_is_caught_by_the_request_timeout(tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, *QUICK, "--request-timeout", "2s")
+    sweep.wait_levels(1)
+    server = sweep.server()
+    server.suspend()
+    code = sweep.wait(timeout=90)
+    run = _interrupted(sweep, code, 3, "")
+    assert run.metadata.interrupted.split(" (at ")[0] in sweep.err.read_text()
+    _finished_levels_kept(run, 1)
+    sweep.assert_nothing_left()
+
+
+def test_a_model_that_fails_to_load(tmp_path: Path) -> None:
+    repository = tmp_path / "models"
+    shutil.copytree(ROOT / "model_repository" / "identity", repository / "broken")
+    config = repository / "broken" / "config.pbtxt"
+    config.write_text(config.read_text().replace('name: "identity"', 'name: "broken"'))
+    (repository / "broken" / "1" / "model.py").write_text(
+        "class TritonPythonModel:\n    def initialize(self, args):\n        raise RuntimeError('weights missing')\n")
+    sweep = Sweep(tmp_path / "run", "--model", "broken", "--model-repository", str(repository), *LEVELS, *QUICK)
+    code = sweep.wait(timeout=120)
+    run = _interrupted(sweep, code, 4, "weights missing")
+    assert run.curves == () or run.curves[0].levels == ()
+    sweep.assert_nothing_left()
+
+
+def test_the_run_folder_disk_filling_up(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)], check=True)
+    try:
+        sweep = Sweep(disk / "run", "--model", "identity", "--concurrency", "1,2", *QUICK)
+        code = sweep.wait(timeout=120)
+        assert code == 2, sweep.err.read_text()[-2000:]
+        err = sweep.err.read_text().strip().splitlines()
+        assert err[-1].startswith("harness sweep: error: cannot write") and "No space left" in err[-1]
+        run = _valid_run(disk / "run")  # the last run.json that fitted, intact
+        assert run.metadata.complete is False
+        _finished_levels_kept(run, 1)
+        assert "run complete" not in sweep.out.read_text()
+        sweep.assert_nothing_left()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_port_already_taken(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind((LOOPBACK, port))
+        taken.listen()
+        result = subprocess.run([*HARNESS, "serve", "--grpc-port", str(port)], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 3 and len(lines) == 1, result.stderr
+    assert f"port {port}" in lines[0] and "already in use" in lines[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("phase", ["warm-up", "window"])
+def test_stopping_the_sweep_keeps_the_finished_levels(sig: int, phase: str, tmp_path: Path) -> None:
+    timing = ["--warmup", "4s", "--window", "0.5s"] if phase == "warm-up" else ["--warmup", "0.5s", "--window", "4s"]
+    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, "--max-windows", "3", "--workers", "1", *timing)
+    sweep.wait_levels(1, timeout=150)
+    time.sleep(2.0)  # level 2: 2 s into its 4 s warm-up, or 1.5 s into its first 4 s window
+    os.kill(sweep.process.pid, sig)
+    code = sweep.wait(timeout=60)
+    run = _interrupted(sweep, code, 130, "stopped by Ctrl-C or SIGTERM")
+    where = "warm-up" if phase == "warm-up" else "window 1"
+    assert run.metadata.interrupted.endswith(f"(at cpu:1 concurrency 2, {where})")
+    assert [lv.concurrency for lv in run.curves[0].levels] == [1]
+    _finished_levels_kept(run, 1)
+    sweep.assert_nothing_left()
+
+
+@pytest.mark.parametrize("engine", ["python", "native"])
+def test_engines_back_off_on_refused_connections(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """4 lanes against a closed port for 2 s: resending at once makes thousands of failures (and burns a core);
+    backing off from 10 ms to 500 ms makes ~8 per lane."""
+    monkeypatch.setenv("HARNESS_LEAN_ENGINE", engine)
+    link = EngineLink(f"{LOOPBACK}:{free_port()}", serialize_request("identity", {}), 5.0)
+    try:
+        link.set_lanes(4)
+        assert link.read() is not None  # the engine is up and sending (its start-up CPU is not counted)
+        started, errors = time.monotonic(), 0
+        process = psutil.Process(link._process.pid)  # type: ignore[union-attr]
+        cpu0 = sum(process.cpu_times()[:2])
+        while time.monotonic() - started < 2.0:
+            batch = link.read()
+            assert batch is not None
+            errors += len(batch.errors)
+            assert all(text.startswith("UNAVAILABLE") for _, text in batch.errors)
+        cpu = sum(process.cpu_times()[:2]) - cpu0
+    finally:
+        link.close()
+    assert 4 <= errors <= 4 * 12, errors
+    assert cpu < 0.6, f"the engine used {cpu:.2f} CPU s in 2 s against a refused port"
