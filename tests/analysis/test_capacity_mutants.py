@@ -1,0 +1,131 @@
+"""The capacity and SLO rules at their edges, where mutation testing (scripts/mutation.py) found them unguarded:
+ties, boundaries, the stored capacity level, the probe evidence, labels and advice as users read them."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from fractions import Fraction
+
+from harness.analysis.capacity import (
+    binomial_cdf,
+    capacity,
+    capacity_of,
+    curve_labels,
+    delivered,
+    judged,
+    meets_slo,
+    probe_evidence,
+    run_labels,
+    slo_evidence,
+    stability_advice,
+)
+from harness.record.model import Capacity, Slo, Window
+from helpers.factories import SLO, curve, level, run
+
+
+def _exact_cdf(k: int, n: int, p: float) -> float:
+    q = Fraction(p)
+    return float(sum(math.comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k + 1)))
+
+
+# --- what a level is judged on -------------------------------------------------------------------------------------
+
+def test_an_unstable_level_is_judged_on_the_worst_of_its_merged_figures_and_windows() -> None:
+    windows = (Window(100.0, 50.0, 100, 1.0), Window(101.0, 51.0, 101, 1.0), Window(102.0, 52.0, 102, 1.0))
+    worse_merged = level(4, 90.0, 200.0, stable=False, windows=windows)
+    assert (judged(worse_merged, "p99").rps, judged(worse_merged, "p99").latency_ms) == (90.0, 200.0)
+
+
+def test_one_request_can_meet_the_slo_and_the_limit_itself_is_within() -> None:
+    assert meets_slo(level(1, 10.0, 50.0, requests=1), SLO)
+    assert meets_slo(level(1, 10.0, 100.0), Slo("p99", 100.0))
+
+
+# --- capacity ------------------------------------------------------------------------------------------------------
+
+def test_capacity_is_the_best_level_not_the_last_and_a_tie_goes_to_the_stable_one() -> None:
+    best_first = capacity([level(2, 200.0, 10.0), level(4, 100.0, 10.0)], SLO)
+    assert (best_first.max_rps_within_slo, best_first.at_concurrency, best_first.level_index) == (200.0, 2, 0)
+    flat = (0.0, 0.0, 0.0)  # windows equal to the merged figures: the unstable level is judged on the same rps
+    tie = capacity([level(2, 200.0, 10.0), level(4, 200.0, 10.0, stable=False, spread=flat)], SLO)
+    assert (tie.level_index, tie.from_unstable) == (0, False)
+    tie_reversed = capacity([level(2, 200.0, 10.0, stable=False, spread=flat), level(4, 200.0, 10.0)], SLO)
+    assert (tie_reversed.level_index, tie_reversed.from_unstable) == (1, False)
+
+
+def test_capacity_names_its_load_in_the_mode_of_its_level_rounded_to_a_thousandth() -> None:
+    by_rate = capacity([level(None, 123.45678, 10.0, mode="rate", offered=125.0)], SLO)
+    assert by_rate == Capacity(max_rps_within_slo=123.457, at_concurrency=None, at_rate=125.0, level_index=0)
+    by_users = capacity([level(8, 50.0, 10.0, offered=60.0)], SLO)
+    assert (by_users.at_concurrency, by_users.at_rate) == (8, None)
+    rate_with_users = capacity([level(3, 50.0, 10.0, mode="rate", offered=50.0)], SLO)
+    assert (rate_with_users.at_concurrency, rate_with_users.at_rate) == (None, 50.0)
+
+
+def test_the_stored_capacity_level_is_used_from_index_zero_and_an_index_out_of_range_is_looked_up() -> None:
+    levels = [level(2, 200.0, 10.0), level(4, 100.0, 10.0)]
+    first = curve("CPU", 1, levels)
+    assert first.capacity.level_index == 0 and capacity_of(first, None)[1] == levels[0]
+    stale = dataclasses.replace(first, capacity=dataclasses.replace(first.capacity, level_index=2))
+    assert capacity_of(stale, None)[1] == levels[0]  # by its concurrency, as runs without the index are read
+    legacy = dataclasses.replace(first, capacity=dataclasses.replace(first.capacity, level_index=None,
+                                                                     at_concurrency=4))
+    assert capacity_of(legacy, None)[1] == levels[1]
+    indexed = dataclasses.replace(first, capacity=Capacity(max_rps_within_slo=200.0, at_concurrency=4, level_index=0))
+    assert capacity_of(indexed, None)[1] == levels[0]  # the stored index wins over a search by load
+
+
+def test_a_legacy_rate_capacity_is_found_by_its_offered_rate() -> None:
+    levels = [level(None, 100.0, 10.0, mode="rate", offered=100.0), level(None, 190.0, 10.0, mode="rate", offered=200.0)]
+    old = dataclasses.replace(curve("CPU", 1, levels), capacity=Capacity(max_rps_within_slo=190.0, at_rate=200.0))
+    assert capacity_of(old, None)[1] == levels[1]
+    by_users = dataclasses.replace(curve("CPU", 1, [level(2, 100.0, 10.0)]),
+                                   capacity=Capacity(max_rps_within_slo=100.0, at_rate=100.0))
+    assert capacity_of(by_users, None)[1] is None  # a rate capacity never names a closed-loop level
+
+
+# --- probes ------------------------------------------------------------------------------------------------------
+
+def test_an_open_loop_level_delivering_exactly_ninety_percent_got_its_load() -> None:
+    assert delivered(level(None, 9.0, 10.0, mode="rate", offered=10.0))
+    assert not delivered(level(None, 8.99, 10.0, mode="rate", offered=10.0))
+
+
+def test_no_sample_is_doubtful_and_one_slow_request_of_one_breaks_a_p99() -> None:
+    assert slo_evidence(1, 0, SLO) == "doubtful"
+    assert slo_evidence(1, 1, SLO) == "breaks"
+
+
+def test_a_probe_of_one_good_request_without_a_count_is_within() -> None:
+    assert probe_evidence(level(None, 10.0, 50.0, mode="rate", offered=10.0, requests=1), SLO) == "within"
+
+
+def test_binomial_cdf_is_exactly_one_at_n_and_exact_at_the_switch_to_the_normal() -> None:
+    assert binomial_cdf(5, 5, 0.3) == 1.0
+    assert binomial_cdf(5, 6, 0.001) == 1.0  # the pmf sum rounds to 1.0000000000000002: capped
+    assert abs(binomial_cdf(800, 1600, 0.5) - _exact_cdf(800, 1600, 0.5)) < 1e-9  # variance 400: still exact
+    normal = 0.5 * math.erfc(-((801 + 0.5 - 801) / math.sqrt(400.5)) / math.sqrt(2.0))
+    assert binomial_cdf(801, 1602, 0.5) == normal  # variance 400.5: the normal approximation
+
+
+# --- labels and advice -------------------------------------------------------------------------------------------
+
+def test_two_models_are_named_in_the_labels() -> None:
+    runs = [run([curve("CPU", 1, model="a")], label="x", model="a"),
+            run([curve("CPU", 1, model="b")], label="y", model="b")]
+    assert [label for _, _, label in curve_labels(runs, with_run=False)] == ["a cpu:1", "b cpu:1"]
+
+
+def test_run_labels_number_unlabelled_runs_and_tell_two_equal_labels_apart() -> None:
+    assert run_labels([run([], label=""), run([], label="")]) == ["run1", "run2"]
+    assert run_labels([run([], label="x"), run([], label="x"), run([], label="y")]) == ["x#1", "x#2", "y"]
+
+
+def test_stability_advice_doubles_each_setting_and_caps_the_spread_at_half() -> None:
+    assert stability_advice({"window_s": 3, "max_windows": 4, "stability": 0.3}) == (
+        "for stable levels measure longer: --window 6 (was 3), --max-windows 8 (was 4), "
+        "or accept more spread with --stability 0.5 (was 0.3)")
+    assert stability_advice({}) == (
+        "for stable levels measure longer: --window 4 (was 2), --max-windows 12 (was 6), "
+        "or accept more spread with --stability 0.2 (was 0.1)")
