@@ -43,6 +43,7 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
     progress: SweepProgress | None = None
     state: SweepState | None = None
     cause, code = "", 0
+    finished = False  # the body ran to its end: only then may the run be called complete
     try:
         with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server:
             with ControlClient(server.endpoints.grpc_url) as control:
@@ -54,6 +55,7 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
                 progress = SweepProgress(spec, folder)
                 probe = server_probe(source, server, spec.model, state)
                 _sweep(spec, server.endpoints.grpc_url, control, state, progress, folder, probe, server.exit_cause)
+        finished = True
     except KeyboardInterrupt:
         cause, code = "stopped by Ctrl-C or SIGTERM", 130
     except HarnessError as exc:  # a lost server or worker, a model that will not load, a full disk...
@@ -64,6 +66,8 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
         if progress is not None:
             progress.close()
         if state is not None:
+            if not finished and not cause:  # an unexpected error: its traceback follows, the run is not complete
+                cause, code = "the sweep stopped on an unexpected error (its traceback follows)", 1
             cause, code = _finish(state, folder, _where(cause, progress), cause, code)
     if code and code != 130:
         print(f"harness sweep: error: {cause}", file=sys.stderr)
