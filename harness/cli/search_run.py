@@ -3,6 +3,7 @@ as curves of one run (so the report, compare and verdict read it like a sweep), 
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -19,6 +20,7 @@ from harness.analysis.verdict import cost_per_million
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
 from harness.cli.sweep import _finish, _start_run, server_probe
+from harness.errors import HarnessError
 from harness.record.model import Curve, SearchResult, SearchRow
 from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, sweep_variant
@@ -38,7 +40,7 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
     folder = output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-search-{spec.model}"
     folder.mkdir(parents=True, exist_ok=True)
     state: SweepState | None = None
-    interrupted = False
+    cause, code, finished = "", 0, False  # as the sweep: complete only when the body ran to its end
     try:
         with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server, \
                 ControlClient(server.endpoints.grpc_url) as control:
@@ -47,14 +49,23 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
             state.save()
             probe = server_probe(source, server, spec.model, state)
             _search(space, spec, mode, budget, costs, server.endpoints.grpc_url, control, state, probe, folder)
+        finished = True
     except KeyboardInterrupt:
-        interrupted = True
+        cause, code = "stopped by Ctrl-C or SIGTERM", 130
+    except HarnessError as exc:  # a lost server, a model that will not load, a full disk...
+        cause, code = str(exc), exc.exit_code
+        if state is None:
+            raise
     finally:
         if state is not None:
-            _finish(state, folder, complete=not interrupted)
+            if not finished and not cause:
+                cause, code = "the search stopped on an unexpected error (its traceback follows)", 1
+            cause, code = _finish(state, folder, cause, cause, code)
             if state.run.search:
                 _print_ranking(state.run.search)
-    return 130 if interrupted else 0
+    if code and code != 130:
+        print(f"harness search: error: {cause}", file=sys.stderr)
+    return code
 
 
 def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: float | None, costs: dict[str, float],
