@@ -59,7 +59,10 @@ def test_late_sends_are_counted_when_the_generator_cannot_keep_up(triton_url: st
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("model", "slo", "levels"), [("fixed_delay", "p99=60ms", "1,2,4"),
-                                                      ("mnist_cnn", "p99=20ms", "1,2,4,8")])
+                                                      # auto: concurrency doubles until throughput stops
+                                                      # growing, so the reference reaches saturation (a fixed
+                                                      # 1..8 stopped below it: open loop found 1.6x more)
+                                                      ("mnist_cnn", "p99=20ms", "auto")])
 def test_rate_auto_finds_the_closed_loop_capacity(triton_url: str, tmp_path: Path, model: str, slo: str,
                                                   levels: str) -> None:
     """`--rate auto` lands within 15 % of what a closed-loop sweep sustains at the same SLO; on fixed_delay
