@@ -72,6 +72,16 @@ class WorkerTally:
         self.sent.frombytes(delta.sent)
         self.host, self.engine = delta.host or self.host, delta.engine or self.engine
 
+    def merge(self, other: WorkerTally) -> None:
+        """Fold a later tally of the same worker in: sums, the worst lag, the latest in-flight count."""
+        for name in ("requests", "failures", "span_s", "cpu_s", "late_sends", "dropped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.max_send_lag_ms = max(self.max_send_lag_ms, other.max_send_lag_ms)
+        self.in_flight = other.in_flight
+        self.first_error = self.first_error or other.first_error
+        self.sent.extend(other.sent)
+        self.host, self.engine = other.host or self.host, other.engine or self.engine
+
     @property
     def cpu_percent(self) -> float:
         return 100.0 * self.cpu_s / self.span_s if self.span_s > 0 else 0.0
@@ -95,14 +105,7 @@ class Tally:
     def merge(self, other: Tally) -> None:
         self.hist.add(other.hist)
         for worker, tally in other.workers.items():
-            mine = self.workers.setdefault(worker, WorkerTally())
-            for name in ("requests", "failures", "span_s", "cpu_s", "late_sends", "dropped"):
-                setattr(mine, name, getattr(mine, name) + getattr(tally, name))
-            mine.max_send_lag_ms = max(mine.max_send_lag_ms, tally.max_send_lag_ms)
-            mine.in_flight = tally.in_flight
-            mine.first_error = mine.first_error or tally.first_error
-            mine.sent.extend(tally.sent)
-            mine.host, mine.engine = tally.host or mine.host, tally.engine or mine.engine
+            self.workers.setdefault(worker, WorkerTally()).merge(tally)
 
     @property
     def requests(self) -> int:
