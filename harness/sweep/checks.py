@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness import defaults
+
 LITTLE_TOLERANCE = 0.05  # relative: the engine's turnaround between a reply and the next send is not latency
 SERVER_LATENCY_SLACK_US = 50.0  # windows and snapshots are taken a moment apart
 COUNT_TOLERANCE = 0.02  # relative, on top of the requests in flight at the two window edges
@@ -33,7 +35,7 @@ class LevelFigures:
     failures: int
     server_request_us: float | None  # Triton's mean request time over those windows
     server_successes: int | None  # Triton's success count between the snapshots around them
-    report_interval_s: float = 0.5  # how far a worker report can straddle a window edge
+    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S  # how far a worker report can straddle a window edge
 
 
 def littles_law(figures: LevelFigures) -> str | None:

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from harness import __version__
+from harness import __version__, defaults
 from harness.analysis.capacity import RATE_SHORTFALL, STABLE_WINDOWS, capacity, probe_evidence
 from harness.errors import GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
@@ -212,7 +212,8 @@ class LevelRunner:
         finally:
             self.driver.stop_level()
         self.done += 1
-        report_interval_s = getattr(getattr(self.driver, "settings", None), "report_interval_s", 0.5)
+        settings = getattr(self.driver, "settings", None)
+        report_interval_s = getattr(settings, "report_interval_s", defaults.SWEEP_REPORT_INTERVAL_S)
         level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(),
                                 report_interval_s=report_interval_s)
         return self._with_evidence(level, len(tallies))
@@ -306,7 +307,7 @@ def window_of(tally: Tally) -> Window:
 
 def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
                     snapshots: list[StatsSnapshot], lost: tuple[str, ...] = (),
-                    report_interval_s: float = 0.5) -> Level:
+                    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S) -> Level:
     """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
     counted = tallies[-STABLE_WINDOWS:]
     merged = Tally()
