@@ -110,3 +110,4 @@ def test_budget_bounds_the_run_inside_a_configuration(triton_url: str, tmp_path:
     # Starting the Locust worker and loading the model are not cut (seconds here); then it stops within a poll.
     assert search["elapsed_s"] <= 1.5 + 8, result.stdout
     assert f"run INTERRUPTED: {meta['interrupted']}" in result.stdout + result.stderr
+    jsonschema.validate(data, SCHEMA)
