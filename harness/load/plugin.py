@@ -135,6 +135,19 @@ def add_options(parser: Any) -> None:
         help="warn when a load-generator process uses more CPU than this percent",
         include_in_web_ui=False,
     )
+    group.add_argument(
+        "--input-data",
+        env_var="LOCUST_INPUT_DATA",
+        default="",
+        help="requests cycle through this data (perf_analyzer JSON, a folder of .npy files or of images), read by "
+        "every load-generating process; empty: seeded random tensors",
+    )
+    group.add_argument(
+        "--shape",
+        env_var="LOCUST_SHAPE",
+        default="",
+        help="sizes of variable input dimensions for --input-data, batch excluded: NAME:D1,D2 [NAME:D ...]",
+    )
 
 
 def _options(environment: Environment) -> LoadOptions:
