@@ -29,8 +29,9 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
-from harness.load.context import LoadContext, LoadOptions, triton_endpoint
+from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.options import LoadOptions, triton_endpoint
 from harness.load.roster import Roster, host_label, install_worker
 from harness.load.senders import ASK, GIVE, SenderRegistry
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default

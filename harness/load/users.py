@@ -15,7 +15,8 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.load.arrivals import ZeroRateError, check_rate
-from harness.load.context import LoadContext, LoadOptions
+from harness.load.context import LoadContext
+from harness.load.options import LoadOptions
 from harness.load.plugin import ask_sender_index, context_of
 
 log = logging.getLogger("harness")

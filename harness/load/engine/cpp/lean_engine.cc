@@ -1,14 +1,16 @@
-// The compiled lean engine: the same protocol as harness/load/engine/aio_engine.py, on gRPC C++'s completion queue.
+// The compiled lean engine: the protocol of harness/load/engine/protocol.py (as the Python engine, aio_engine.py), on
+// gRPC C++'s completion queue.
 //
 // Why: grpc.aio costs more client CPU per request than perf_analyzer; this engine costs less than either
 // (scripts/bench_load_generator.py measures all three; the README quotes the figures). Requests go out as the pre-serialized
 // ModelInferRequest bytes through a generic stub (no protobuf here); replies are not parsed: Triton reports
 // failures in the status.
 //
-// Spoken to over stdin/stdout in frames: a 4-byte big-endian length, then a msgpack map (see
-// harness/load/engine/aio_engine.py for the commands and the results frame). A config carries the requests to
-// cycle through ("payloads", or one "payload"): every send, lane or schedule, takes the next one. One thread runs the completion queue, the
-// lanes, the open-loop schedules and the flushes; another reads commands and wakes it with an alarm.
+// Spoken to over stdin/stdout in frames: a 4-byte big-endian length, then a msgpack map. The protocol (the frame,
+// the commands, the results frame) is defined in harness/load/engine/protocol.py, which both Python sides use;
+// a change there is a change here. A config carries the requests to cycle through ("payloads", or one "payload"):
+// every send, lane or schedule, takes the next one. One thread runs the completion queue, the lanes, the open-loop
+// schedules and the flushes; another reads commands and wakes it with an alarm.
 //
 //   lean_engine                                  serve the protocol
 //   lean_engine --schedule RPS KIND SEED COUNT [PHASE]   print a schedule's first intended send times (seconds)
