@@ -295,6 +295,7 @@ def _on_test_start(environment: Environment) -> None:
             registry.reset(environment.parsed_options.harness_start_at)
     context = context_of(environment)
     context.restart(_options(environment))  # the web UI form may have changed them
+    _check_input_data(environment, context)
     aggregator = aggregator_of(environment)
     if aggregator is not None:
         aggregator.reset()
@@ -305,6 +306,18 @@ def _on_test_start(environment: Environment) -> None:
         timeline.clear()
         if getattr(environment, "harness_sampler", None) is None:
             environment.harness_sampler = gevent.spawn(_sample_timeline, environment, timeline)
+
+
+def _check_input_data(environment: Environment, context: LoadContext) -> None:
+    """Bad --input-data (read by every load-generating process) is one line in the log and this process's error,
+    carried to the master; its users then stop before sending anything (users.py), instead of a traceback each."""
+    if not context.options.input_data or isinstance(environment.runner, MasterRunner):
+        return
+    try:
+        context.source.payloads()
+    except HarnessError as exc:
+        log.error("%s", exc)
+        context.refuse(str(exc))
 
 
 def _timeline_of(environment: Environment) -> LatencyTimeline | None:

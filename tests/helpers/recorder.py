@@ -7,6 +7,8 @@ so the test sees what the server received, independently of the client that sent
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import tritonclient.grpc as grpcclient
@@ -52,3 +54,17 @@ def load_recorder(url: str, model: str, input_name: str, datatype: str, dims: li
 def recorded(record_to: Path) -> list[float]:
     """The mean input of every request the recorder executed, in order."""
     return [float(line) for line in record_to.read_text().split()] if record_to.exists() else []
+
+
+@contextmanager
+def recording(url: str, model: str, input_name: str, datatype: str, dims: list[int], record_to: Path) -> Iterator[Path]:
+    """The recorder served as `model` for the block; unloaded after it (the next load brings the real files back)."""
+    load_recorder(url, model, input_name, datatype, dims, record_to)
+    try:
+        yield record_to
+    finally:
+        client = grpcclient.InferenceServerClient(url)
+        try:
+            client.unload_model(model)
+        finally:
+            client.close()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from harness.triton.control import ControlClient
-from helpers.recorder import load_recorder, recorded
+from helpers.recorder import recorded, recording
 
 pytestmark = pytest.mark.integration
 
@@ -37,23 +37,15 @@ def cycle(values: list[float], count: int) -> list[float]:
 
 
 @pytest.fixture()
-def identity_recorder(control: ControlClient, triton_url: str, tmp_path: Path) -> Iterator[Path]:
-    record = tmp_path / "record.txt"
-    load_recorder(triton_url, "identity", "INPUT0", "FP32", [16], record)
-    try:
+def identity_recorder(triton_url: str, tmp_path: Path) -> Iterator[Path]:
+    with recording(triton_url, "identity", "INPUT0", "FP32", [16], tmp_path / "record.txt") as record:
         yield record
-    finally:
-        control.unload("identity")  # the next test that loads it gets the bundled files back
 
 
 @pytest.fixture()
-def mnist_recorder(control: ControlClient, triton_url: str, tmp_path: Path) -> Iterator[Path]:
-    record = tmp_path / "record.txt"
-    load_recorder(triton_url, "mnist_cnn", "image", "FP32", [1, 28, 28], record)
-    try:
+def mnist_recorder(triton_url: str, tmp_path: Path) -> Iterator[Path]:
+    with recording(triton_url, "mnist_cnn", "image", "FP32", [1, 28, 28], tmp_path / "record.txt") as record:
         yield record
-    finally:
-        control.unload("mnist_cnn")
 
 
 def _sweep_run(folder: Path) -> dict:
@@ -138,3 +130,46 @@ def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient,
     assert lines[0].startswith(f"harness sweep: error: --input-data {data}: {expected}"), lines[0]
     assert not (tmp_path / "run" / "run.json").exists()
     assert control.statistics("identity").success_count == before  # not one request sent
+
+
+LOCUSTFILE = ROOT / "loadtests" / "triton_grpc.py"
+
+
+def locust(url: str, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-t", "2s", "--host", url,
+               "--input-data", str(data), "--latency-file", str(out / "lat.json"), *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=out)
+
+
+def test_plain_locust_cycles_through_the_entries(identity_recorder: Path, control: ControlClient, triton_url: str,
+                                                 tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"data": [{"INPUT0": [float(i)] * 16} for i in (7, 8)]}))
+    result = locust(triton_url, data, tmp_path, "--model", "identity", "-u", "1", "-r", "1")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    seen = recorded(identity_recorder)
+    assert len(seen) >= 10 and seen == cycle([7.0, 8.0], len(seen))
+    assert json.loads((tmp_path / "lat.json").read_text())["requests"] <= len(seen)
+
+
+def test_plain_locust_refuses_bad_data_in_one_line_and_sends_nothing(control: ControlClient, triton_url: str,
+                                                                     tmp_path: Path) -> None:
+    control.load("identity")
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"data": [{"INPUT0": [0.0] * 16}, {"INPUT0": [0.0] * 15}]}))
+    before = control.statistics("identity").success_count
+    result = locust(triton_url, data, tmp_path, "--model", "identity", "-u", "2", "-r", "2")
+    errors = [line for line in result.stderr.splitlines() if "/ERROR/harness: " in line]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].endswith(f"--input-data {data}: entry 1, input 'INPUT0': shape [15], "
+                                                   "the model takes [16]"), result.stderr[-2000:]
+    assert control.statistics("identity").success_count == before
+    assert json.loads((tmp_path / "lat.json").read_text())["requests"] == 0
+
+
+def test_harness_ui_refuses_bad_data_at_startup(control: ControlClient, triton_url: str, tmp_path: Path) -> None:
+    control.load("identity")
+    result = harness("ui", "--url", triton_url, "--model", "identity", "--input-data", str(tmp_path / "absent"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and lines == [f"harness ui: error: --input-data {tmp_path / 'absent'}: no such "
+                                                "file or folder"], result.stderr[-2000:]
