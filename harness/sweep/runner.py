@@ -23,7 +23,7 @@ from harness.record.counters import StatsSnapshot
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
-from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
+from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta, window_needs_more
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
 from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
@@ -34,9 +34,6 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 
 # A send this far behind schedule means the generator, not the server, set the pace.
 LATE_LAG_MS = 10.0
-# Fewer requests than this make a window's rate and p99 noise (perf_analyzer's default request count).
-MIN_WINDOW_REQUESTS = 50
-WINDOW_STRETCH = 5
 # How often a level looks at the server's health while it waits: a dead server ends the level this soon.
 HEALTH_POLL_S = 0.5
 # The rate search starts from a short closed-loop probe at this many users per worker.
@@ -258,16 +255,12 @@ class LevelRunner:
         return replace(level, **dataclasses.asdict(evidence))
 
     def _window(self) -> Tally:
-        """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for
-        its rate and p99 to mean something, within WINDOW_STRETCH times --window; while requests are in flight
-        but none completes, until the request timeout has passed (a hung server then shows as failures)."""
+        """One window: --window long, stretched by half windows while harness.sweep.rules.window_needs_more
+        says its rate and p99 would not mean something yet."""
         window_s = self.spec.window_s
         self._sleep(window_s)
         tally, elapsed = self.driver.take_window(), window_s
-        while tally.requests < MIN_WINDOW_REQUESTS and (
-            elapsed < WINDOW_STRETCH * window_s
-            or (tally.requests == 0 and elapsed < self.spec.request_timeout_s + window_s)
-        ):
+        while window_needs_more(tally.requests, elapsed, window_s, self.spec.request_timeout_s):
             self._sleep(window_s / 2)
             tally.merge(self.driver.take_window())
             elapsed += window_s / 2

@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
+SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 SMALL = ["--counts", "1,2", "--threads", "1", "--max-batch-sizes", "0", "--queue-delays-us", "off", "--warmup", "0.5s",
          "--window", "0.5s", "--max-windows", "4", "--max-concurrency", "4"]
 
@@ -78,3 +80,9 @@ def test_verdict_reads_the_search_run(search_run: tuple[Path, str]) -> None:
 def test_bad_search_flags_one_line(tmp_path: Path) -> None:
     result = harness("search", "--model", "mnist_cnn", "--counts", "0", "--output", str(tmp_path / "r"))
     assert result.returncode != 0 and "--counts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_json_with_its_search_section_matches_the_schema(search_run: tuple[Path, str]) -> None:
+    data = json.loads((search_run[0] / "run.json").read_text())
+    assert data["search"]  # the section under test is there
+    jsonschema.validate(data, SCHEMA)

@@ -7,6 +7,7 @@ scripted results frames, so every expected count below is read off the script, n
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_an_engine_that_exits_on_its_own_becomes_the_first_error(tmp_path: Path)
         for _ in range(500):  # the pump returns by itself once the engine's stdout closes
             if counters.first_error is not None:
                 break
-            threading.Event().wait(0.01)
+            time.sleep(0.01)
         delta = counters.flush("h", "fake")
     assert delta.first_error == "the lean load engine exited; see this process's stderr"
     assert (delta.requests, len(fired)) == (1, 1)
