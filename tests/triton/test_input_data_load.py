@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -74,6 +75,7 @@ def test_sweep_sends_each_json_entry_in_turn(identity_recorder: Path, control: C
     run = _sweep_run(tmp_path / "run")
     assert run["metadata"]["settings"]["input_data"] == {"path": str(data), "entries": 3,
                                                          "shapes": {"INPUT0": [[16]]}}
+    jsonschema.validate(run, json.loads((ROOT / "docs" / "run.schema.json").read_text()))
     (level,) = _levels(run)
     assert level["failures"] == 0 and 3 <= level["requests"] <= len(seen)
     report = (tmp_path / "run" / "report.html").read_text()
