@@ -191,3 +191,11 @@ def _tally_of(delta: WorkerDelta) -> WorkerTally:
     tally = WorkerTally()
     tally.add(delta)
     return tally
+
+
+def test_the_requests_slower_than_a_limit_are_counted_exactly_below_two_milliseconds() -> None:
+    """1..1000 us, one each (exact below 2048 us): 500 are slower than 0.5 ms (501..1000; 500 itself is not)."""
+    hist = _hist(list(range(1, 1001)))
+    assert hist.count_above_ms(0.5) == 500
+    assert hist.count_above_ms(0.0) == 1000 and hist.count_above_ms(1.0) == 0 and hist.count_above_ms(0.999) == 1
+    assert LatencyHistogram().count_above_ms(1.0) == 0

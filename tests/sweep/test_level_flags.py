@@ -161,3 +161,43 @@ def test_dropped_sends_of_the_counted_windows_reach_the_level() -> None:
     snapshots = [StatsSnapshot(success_count=c, success_ns=int(c * SERVER_MS * 1e6)) for c in counts]
     lv = summarize_level(SPEC, 1, float(RPS), tallies, snapshots)
     assert lv.dropped == 6 and lv.requests == 3 * RPS
+
+
+def test_littles_law_holds_at_exactly_its_tolerance() -> None:
+    users = round(1 / LITTLE_TOLERANCE)  # the tolerance is then exactly one request in flight
+    assert LITTLE_TOLERANCE * users == 1.0
+    exact = replace(GOOD, users=users, achieved_rps=(users + 1) * 100.0, mean_ms=10.0)
+    assert failed_checks(exact) == ()
+
+
+@pytest.mark.parametrize(("users", "requests", "asked"), [(0, 1200, False), (4, 0, False), (1, 1200, True),
+                                                          (1, 1, True)])
+def test_littles_law_is_asked_of_every_closed_loop_level_with_users_and_requests(users: int, requests: int,
+                                                                                asked: bool) -> None:
+    """In flight: 400 req/s x 10 ms = 4, so 1 user breaks the law; without users or requests it is not asked."""
+    figures = replace(GOOD, users=users, requests=requests)
+    assert any(text.startswith("littles-law") for text in failed_checks(figures)) is asked
+
+
+def test_server_count_in_open_loop_allows_what_is_in_flight_by_littles_law() -> None:
+    """Open loop: the requests in flight at an edge are throughput x mean latency (100 req/s x 200 ms = 20), not
+    the senders (1)."""
+    rate = replace(GOOD, mode="rate", users=1, achieved_rps=100.0, mean_ms=200.0, requests=3000)
+    edges = 2 * 20 + rate.achieved_rps * rate.report_interval_s + 2
+    fewer = math.floor(COUNT_TOLERANCE * rate.requests + edges)
+    assert failed_checks(replace(rate, server_successes=rate.requests - fewer)) == ()
+    (text,) = failed_checks(replace(rate, server_successes=rate.requests - fewer - 1))
+    assert text.startswith("server-count:")
+
+
+def test_server_count_in_closed_loop_allows_the_users_in_flight() -> None:
+    """Closed loop: every user has a request in flight at an edge (20 here), whatever throughput x latency says."""
+    closed = replace(GOOD, users=20)  # 400 req/s x 10 ms = 4 by Little's law, which this level breaks
+    edges = 2 * 20 + closed.achieved_rps * closed.report_interval_s + 2
+    fewer = math.floor(COUNT_TOLERANCE * closed.requests + edges)
+    counted = [t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer))
+               if t.startswith("server-count")]
+    assert counted == []
+    counted = [t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer - 1))
+               if t.startswith("server-count")]
+    assert len(counted) == 1
