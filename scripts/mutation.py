@@ -49,7 +49,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "aggregate": ("harness/load/aggregate.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
     "histogram": ("harness/load/histogram.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
     "capacity": ("harness/analysis/capacity.py", ("tests/analysis", "tests/sweep")),
-    "config search": ("harness/sweep/search.py", ("tests/sweep/test_search_generator.py",)),
+    "config search": ("harness/sweep/search.py", ("tests/sweep/test_search_generator.py",
+                                                  "tests/sweep/test_search_generator_mutants.py")),
     "level checks": ("harness/sweep/checks.py", ("tests/sweep",)),
 }
 OPTIONAL: dict[str, tuple[str, tuple[str, ...]]] = {}  # modules scored only where their file exists

@@ -188,12 +188,7 @@ def _snapshot(entry: dict[str, Any]) -> StatsSnapshot:
 
 def make_inputs(spec: ModelSpec, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded random inputs shaped and typed as the model declares, with the batch dimension set."""
-    if spec.max_batch_size == 0 and batch_size != 1:
-        raise ModelError(f"model {spec.name!r} does not batch (max_batch_size 0); use --batch-size 1")
-    if spec.max_batch_size and batch_size > spec.max_batch_size:
-        raise ModelError(
-            f"--batch-size {batch_size} exceeds model {spec.name!r}'s max_batch_size {spec.max_batch_size}"
-        )
+    check_batch_size(spec, batch_size)
     rng = np.random.default_rng(seed)
     inputs = {}
     for tensor in spec.inputs:
@@ -202,6 +197,16 @@ def make_inputs(spec: ModelSpec, batch_size: int, seed: int = 0) -> dict[str, np
             dims[0] = batch_size
         inputs[tensor.name] = _random_array(rng, tensor.datatype, tuple(dims), tensor.name)
     return inputs
+
+
+def check_batch_size(spec: ModelSpec, batch_size: int) -> None:
+    """--batch-size fits the model: 1 for a model that does not batch, at most its max_batch_size otherwise."""
+    if spec.max_batch_size == 0 and batch_size != 1:
+        raise ModelError(f"model {spec.name!r} does not batch (max_batch_size 0); use --batch-size 1")
+    if spec.max_batch_size and batch_size > spec.max_batch_size:
+        raise ModelError(
+            f"--batch-size {batch_size} exceeds model {spec.name!r}'s max_batch_size {spec.max_batch_size}"
+        )
 
 
 def _random_array(rng: np.random.Generator, datatype: str, shape: tuple[int, ...], name: str) -> np.ndarray:
