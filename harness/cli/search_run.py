@@ -15,7 +15,7 @@ from harness.load.driver import DriverSettings, LoadDriver
 
 # isort: split
 from harness.analysis.capacity import capacity_of
-from harness.analysis.saturation import busiest_level
+from harness.analysis.saturation import read_level
 from harness.analysis.verdict import cost_per_million
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
@@ -136,8 +136,8 @@ def _measure(spec: SweepSpec, c: Candidate, control: ControlClient, driver: Load
 
 
 def _outcome(c: Candidate, curve: Curve) -> Outcome:
-    busiest = busiest_level(curve)
-    return Outcome(c, curve.capacity.max_rps_within_slo, busiest.server_cpu_cores if busiest else None,
+    read = read_level(curve)  # the level the saturation sentence reads: an unstable one's CPU is not evidence
+    return Outcome(c, curve.capacity.max_rps_within_slo, read[0].server_cpu_cores if read else None,
                    skipped=curve.skipped_reason is not None)
 
 
