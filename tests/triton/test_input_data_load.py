@@ -10,8 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import signal
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import numpy as np
 import pytest
 
 from harness.triton.control import ControlClient
+from helpers.processes import harness_ui, stop_process
 from helpers.recorder import recorded, recording
 
 pytestmark = pytest.mark.integration
@@ -175,3 +180,25 @@ def test_harness_ui_refuses_bad_data_at_startup(control: ControlClient, triton_u
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and lines == [f"harness ui: error: --input-data {tmp_path / 'absent'}: no such "
                                                 "file or folder"], result.stderr[-2000:]
+
+
+def test_harness_ui_sends_the_data_of_its_start_form(identity_recorder: Path, triton_url: str,
+                                                     tmp_path: Path) -> None:
+    """`harness ui --input-data A`: the start form's "Input data" field (a Locust custom argument) says which data
+    the workers send; changed there to B, they send B's entries in turn."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"data": [{"INPUT0": [7.0] * 16}]}))
+    second.write_text(json.dumps({"data": [{"INPUT0": [float(i)] * 16} for i in (4, 5, 6)]}))
+    with harness_ui(triton_url, "identity", 1, tmp_path, "--input-data", str(first)) as (process, web):
+        fields = [("user_count", "1"), ("spawn_rate", "1"), ("host", triton_url), ("user_classes", "TritonUser"),
+                  ("model", "identity"), ("input_data", str(second))]
+        with urllib.request.urlopen(urllib.request.Request(f"{web}/swarm", data=urllib.parse.urlencode(fields)
+                                                           .encode()), timeout=10) as response:
+            assert json.load(response)["success"]
+        deadline = time.monotonic() + 10
+        while len(recorded(identity_recorder)) < 12 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        urllib.request.urlopen(urllib.request.Request(f"{web}/stop", data=b""), timeout=10).close()
+        assert stop_process(process, signal.SIGTERM) == 130
+    seen = recorded(identity_recorder)
+    assert len(seen) >= 12 and seen == cycle([4.0, 5.0, 6.0], len(seen))
