@@ -122,6 +122,10 @@ BAD = {
 def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient, triton_url: str,
                                               tmp_path: Path) -> None:
     control.load("identity")
+    extra: list[str] = []
+    if case == "shape":  # an override sweep (--instances) on a model not yet loaded: checked all the same
+        control.unload("identity")
+        extra = ["--instances", "cpu:1"]
     data = tmp_path / "data.json"
     if case == "unreadable":
         data.write_text("{not json")
@@ -129,9 +133,9 @@ def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient,
     else:
         document, expected = BAD[case]
         data.write_text(json.dumps(document))
-    before = control.statistics("identity").success_count
+    before = control.statistics("identity").success_count if not extra else 0
     result = harness("sweep", "--url", triton_url, "--model", "identity", "--input-data", str(data),
-                     "--output", str(tmp_path / "run"), *QUICK)
+                     "--output", str(tmp_path / "run"), *QUICK, *extra)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith(f"harness sweep: error: --input-data {data}: {expected}"), lines[0]
