@@ -20,7 +20,16 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.triton.control import NUMPY_DTYPES, ModelSpec, TensorSpec, check_batch_size
+from harness.triton.control import (
+    NUMPY_DTYPES,
+    ModelSpec,
+    TensorSpec,
+    check_batch_size,
+    check_shapes,
+    make_inputs,
+    per_entry_shape,
+    shape_fits,
+)
 from harness.triton.input_images import image_array, image_files
 from harness.triton.request import serialize_request
 
@@ -103,14 +112,9 @@ def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, 
         raise ConfigError(f"--input-data {folder}: a folder of images fits a one-input model, and {spec.name!r} takes "
                           f"{len(spec.inputs)} inputs; give one sub-folder of .npy files per entry instead")
     tensor = spec.inputs[0]
-    dims = shapes.get(tensor.name) or _declared(tensor, spec)
+    dims = shapes.get(tensor.name) or per_entry_shape(tensor, spec)
     dtype = np.dtype(NUMPY_DTYPES[tensor.datatype])
     return [{tensor.name: image_array(image, tensor.name, dims, dtype)} for image in images]
-
-
-def _declared(tensor: TensorSpec, spec: ModelSpec) -> tuple[int, ...]:
-    """An input's shape without the batch dimension (-1: variable)."""
-    return tensor.shape[1:] if spec.max_batch_size else tensor.shape
 
 
 def _npy_entries(folder: Path, spec: ModelSpec) -> list[Entry]:
@@ -141,7 +145,7 @@ def _checked(index: int, entry: Entry, spec: ModelSpec, shapes: dict[str, tuple[
         if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="same_kind"):
             raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: dtype {array.dtype}, "
                               f"the model takes {tensor.datatype}")
-        declared = _declared(tensor, spec)
+        declared = per_entry_shape(tensor, spec)
         wanted = shapes.get(tensor.name)
         if not _fits(array.shape, declared, wanted):
             raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: shape {list(array.shape)}, "
@@ -157,9 +161,7 @@ def _shape_hint(shape: tuple[int, ...], declared: tuple[int, ...]) -> str:
 
 
 def _fits(shape: tuple[int, ...], declared: tuple[int, ...], wanted: tuple[int, ...] | None) -> bool:
-    if wanted is not None and shape != wanted:
-        return False
-    return len(shape) == len(declared) and all(d == -1 or d == s for s, d in zip(shape, declared, strict=True))
+    return (wanted is None or shape == wanted) and shape_fits(shape, declared)
 
 
 def batched(entry: Entry, spec: ModelSpec, batch_size: int) -> Entry:
@@ -181,18 +183,25 @@ class InputData:
         return {"path": self.path, "entries": len(self.payloads), "shapes": self.shapes}
 
 
-def read_input_data(path: Path, spec: ModelSpec, shape_items: list[str] | tuple[str, ...],
+def read_input_data(path: Path, spec: ModelSpec, shape_flags: list[str] | tuple[str, ...],
                     batch_size: int) -> InputData:
     """The requests to send for `path`: every entry checked against `spec`, batched and serialized once."""
     check_batch_size(spec, batch_size)
-    entries = load_entries(path, spec, parse_shapes(list(shape_items)))
+    wanted = parse_shapes(list(shape_flags))
+    check_shapes(spec, wanted)
+    entries = load_entries(path, spec, wanted)
     payloads = tuple(serialize_request(spec.name, batched(entry, spec, batch_size)) for entry in entries)
-    shapes: dict[str, list[list[int]]] = {}
+    sent: dict[str, list[list[int]]] = {}
     for entry in entries:
         for name, array in entry.items():
-            if list(array.shape) not in shapes.setdefault(name, []):
-                shapes[name].append(list(array.shape))
-    return InputData(payloads, str(path.resolve()), shapes)
+            if list(array.shape) not in sent.setdefault(name, []):
+                sent[name].append(list(array.shape))
+    return InputData(payloads, str(path.resolve()), sent)
+
+
+def random_inputs(spec: ModelSpec, batch_size: int, seed: int, shape_flags: list[str] | tuple[str, ...]) -> bytes:
+    """Without --input-data: the one request of seeded random tensors, variable dimensions sized by --shape."""
+    return serialize_request(spec.name, make_inputs(spec, batch_size, seed, parse_shapes(list(shape_flags))))
 
 
 def shape_items(text: str) -> list[str]:

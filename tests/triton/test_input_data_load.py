@@ -25,7 +25,7 @@ import pytest
 
 from harness.triton.control import ControlClient
 from helpers.processes import harness_ui, stop_process
-from helpers.recorder import recorded, recording
+from helpers.recorder import recorded, recorded_shapes, recording
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +206,25 @@ def test_harness_ui_sends_the_data_of_its_start_form(identity_recorder: Path, tr
         assert stop_process(process, signal.SIGTERM) == 130
     seen = recorded(identity_recorder)
     assert len(seen) >= 12 and seen == cycle([4.0, 5.0, 6.0], len(seen))
+
+
+def test_shape_sizes_the_variable_dimensions_of_random_inputs(triton_url: str, tmp_path: Path) -> None:
+    """No --input-data: --shape sizes a variable dimension of the seeded random tensors (16 without it)."""
+    with recording(triton_url, "identity", "INPUT0", "FP32", [-1], tmp_path / "record.txt") as record:
+        result = subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-t", "1s",
+                                 "--host", triton_url, "--model", "identity", "--shape", "INPUT0:5", "-u", "1",
+                                 "-r", "1", "--batch-size", "3"], capture_output=True, text=True, timeout=120,
+                                cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        shapes = recorded_shapes(record)
+    assert len(shapes) >= 5 and set(shapes) == {"3x5"}
+
+
+def test_a_shape_for_an_input_the_model_lacks_is_one_line(control: ControlClient, triton_url: str,
+                                                          tmp_path: Path) -> None:
+    control.load("identity")
+    result = harness("sweep", "--url", triton_url, "--model", "identity", "--shape", "TOKENS:8",
+                     "--output", str(tmp_path / "run"), *QUICK)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "harness sweep: error: --shape TOKENS: model 'identity' has no input 'TOKENS'; its inputs: INPUT0"]
+    assert not (tmp_path / "run" / "run.json").exists()
