@@ -56,12 +56,12 @@ def load_entries(path: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]
     if path.is_dir():
         raw = _folder_entries(path, spec, shapes or {})
     elif path.is_file():
-        raw = _json_entries(path, spec)
+        raw = [(entry, path) for entry in _json_entries(path, spec)]
     else:
         raise ConfigError(f"--input-data {path}: no such file or folder")
     if not raw:
         raise ConfigError(f"--input-data {path}: no entries found")
-    return [_checked(i, entry, spec, shapes or {}, path) for i, entry in enumerate(raw)]
+    return [_checked(i, entry, spec, shapes or {}, where) for i, (entry, where) in enumerate(raw)]
 
 
 def _json_entries(path: Path, spec: ModelSpec) -> list[Entry]:
@@ -84,7 +84,7 @@ def _json_entries(path: Path, spec: ModelSpec) -> list[Entry]:
 def _json_value(value: Any, tensor: TensorSpec | None, index: int, name: str, path: Path) -> np.ndarray:
     if tensor is None:
         raise ConfigError(f"--input-data {path}: entry {index} has input {name!r}, which the model does not have")
-    dtype = np.dtype(NUMPY_DTYPES[tensor.datatype])
+    dtype = _dtype(tensor, path)
     shape = value.get("shape") if isinstance(value, dict) else None
     try:
         if isinstance(value, dict) and "b64" in value:
@@ -100,8 +100,9 @@ def _json_value(value: Any, tensor: TensorSpec | None, index: int, name: str, pa
         raise ConfigError(f"--input-data {path}: entry {index}, input {name!r}: {exc}") from exc
 
 
-def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> list[Entry]:
-    """.npy files (or sub-folders of them) if there are any, else images."""
+def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> list[tuple[Entry, Path]]:
+    """.npy files (or sub-folders of them) if there are any, else images; each with the file or sub-folder it came
+    from, which a bad entry's message names."""
     try:
         images = [] if any(folder.glob("*.npy")) else image_files(folder)
     except OSError as exc:
@@ -113,19 +114,27 @@ def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, 
                           f"{len(spec.inputs)} inputs; give one sub-folder of .npy files per entry instead")
     tensor = spec.inputs[0]
     dims = shapes.get(tensor.name) or per_entry_shape(tensor, spec)
-    dtype = np.dtype(NUMPY_DTYPES[tensor.datatype])
-    return [{tensor.name: image_array(image, tensor.name, dims, dtype)} for image in images]
+    dtype = _dtype(tensor, folder)
+    return [({tensor.name: image_array(image, tensor.name, dims, dtype)}, image) for image in images]
 
 
-def _npy_entries(folder: Path, spec: ModelSpec) -> list[Entry]:
+def _dtype(tensor: TensorSpec, path: Path) -> np.dtype:
+    """The numpy type of an input; one the harness cannot send (BYTES strings) is one line, not a KeyError."""
+    if tensor.datatype not in NUMPY_DTYPES:
+        raise ConfigError(f"--input-data {path}: input {tensor.name!r} takes {tensor.datatype}, which the harness "
+                          f"cannot send; it sends {', '.join(NUMPY_DTYPES)}")
+    return np.dtype(NUMPY_DTYPES[tensor.datatype])
+
+
+def _npy_entries(folder: Path, spec: ModelSpec) -> list[tuple[Entry, Path]]:
     files = sorted(folder.glob("*.npy"))
     if files:
         if len(spec.inputs) != 1:
             raise ConfigError(f"--input-data {folder}: loose .npy files fit a one-input model; give one sub-folder "
                               f"per entry with {', '.join(t.name + '.npy' for t in spec.inputs)}")
-        return [{spec.inputs[0].name: _npy(f)} for f in files]
-    return [{f.stem: _npy(f) for f in sorted(sub.glob("*.npy"))} for sub in sorted(p for p in folder.iterdir()
-                                                                                 if p.is_dir())]
+        return [({spec.inputs[0].name: _npy(f)}, f) for f in files]
+    subs = sorted(p for p in folder.iterdir() if p.is_dir())
+    return [({f.stem: _npy(f) for f in sorted(sub.glob("*.npy"))}, sub) for sub in subs]
 
 
 def _npy(path: Path) -> np.ndarray:
@@ -141,7 +150,7 @@ def _checked(index: int, entry: Entry, spec: ModelSpec, shapes: dict[str, tuple[
         if tensor.name not in entry:
             raise ConfigError(f"--input-data {path}: entry {index} has no input {tensor.name!r}")
         array = entry[tensor.name]
-        dtype = np.dtype(NUMPY_DTYPES[tensor.datatype])
+        dtype = _dtype(tensor, path)
         if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="same_kind"):
             raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: dtype {array.dtype}, "
                               f"the model takes {tensor.datatype}")

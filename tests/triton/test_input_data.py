@@ -145,3 +145,18 @@ def test_shape_sizes_variable_dims_of_random_inputs_and_is_checked() -> None:
         make_inputs(SPEC, 1, shapes=parse_shapes(["nope:3"]))
     with pytest.raises(ConfigError, match="--shape image:3,2: input 'image' takes \\[2, 2\\]"):
         make_inputs(SPEC, 1, shapes=parse_shapes(["image:3,2"]))
+
+
+def test_an_input_type_the_harness_cannot_send_is_one_line(tmp_path: Path) -> None:
+    spec = ModelSpec("m", (TensorSpec("text", "BYTES", (-1, 1)),), (), max_batch_size=8)
+    with pytest.raises(ConfigError, match="input 'text' takes BYTES, which the harness cannot send"):
+        load_entries(_write(tmp_path, {"data": [{"text": ["hello"]}]}), spec)
+
+
+def test_a_bad_file_of_a_folder_is_named(tmp_path: Path) -> None:
+    spec = ModelSpec("m", (TensorSpec("x", "FP32", (-1, 3)),), (), max_batch_size=8)
+    np.save(tmp_path / "a.npy", np.zeros(3, np.float32))
+    np.save(tmp_path / "b.npy", np.zeros(4, np.float32))
+    with pytest.raises(ConfigError) as caught:
+        load_entries(tmp_path, spec)
+    assert str(caught.value) == f"--input-data {tmp_path / 'b.npy'}: entry 1, input 'x': shape [4], the model takes [3]"
