@@ -25,6 +25,8 @@ class LoadOptions:
     saturation_cpu: float = defaults.SATURATION_CPU_PERCENT
     num_users: int = 1
     start_at: float = 0.0  # the test's common start instant (wall clock), set by the master at test start
+    input_data: str = ""  # --input-data: requests cycle through this data's entries; "": seeded random tensors
+    shapes: str = ""  # --shape: 'NAME:D1,D2 [NAME:D ...]', variable dimensions of --input-data
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -42,6 +44,7 @@ class LoadOptions:
             # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
             num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
             start_at=float(get("harness_start_at", 0.0)),
+            input_data=get("input_data", ""), shapes=get("shape", ""),
         )
 
 

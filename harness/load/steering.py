@@ -22,10 +22,11 @@ from harness.load.options import LoadOptions
 
 log = logging.getLogger("harness")
 
-Launch = Callable[[str, bytes, float], EngineLink]  # (url, payload, timeout) -> a started engine
+Payloads = bytes | tuple[bytes, ...]  # one request, or several sent in turn (--input-data entries)
+Launch = Callable[[str, Payloads, float], EngineLink]  # (url, payloads, timeout) -> a started engine
 
 
-def launch_engine(url: str, payload: bytes, timeout_s: float) -> EngineLink:
+def launch_engine(url: str, payload: Payloads, timeout_s: float) -> EngineLink:
     """This process's engine (compiled or Python, harness.load.engine.compiled decides), started and configured."""
     link = EngineLink(url, payload, timeout_s)
     log.info("load engine: %s", engine_name())
@@ -33,12 +34,12 @@ def launch_engine(url: str, payload: bytes, timeout_s: float) -> EngineLink:
 
 
 class EngineSteering:
-    def __init__(self, options: LoadOptions, payload: Callable[[], bytes], launch: Launch = launch_engine) -> None:
+    def __init__(self, options: LoadOptions, payload: Callable[[], Payloads], launch: Launch = launch_engine) -> None:
         self.options = options
         self._payload = payload
         self._launch = launch
         self._link: EngineLink | None = None
-        self._link_payload = b""
+        self._link_payload: Payloads = b""
         self._lock = threading.Lock()  # gevent's lock in Locust processes (monkey-patched)
         self.lanes = 0
         self._lanes_seq = 0  # the last acknowledged command asked of the engine

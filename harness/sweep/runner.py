@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from harness import __version__, defaults
 from harness.analysis.capacity import RATE_SHORTFALL, STABLE_WINDOWS, capacity, probe_evidence
-from harness.errors import GpuUnavailable, HarnessError, ServerLostError
+from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
@@ -55,7 +55,9 @@ class LevelProgress:
 
 
 ProgressFn = Callable[[LevelProgress], None]
-HealthFn = Callable[[], "str | None"]  # None while the server runs, else why it stopped
+HealthFn = Callable[[], "str | None"]  # None while the server runs, else why it stopped (or raises BudgetSpent)
+# What ends a level where it is, keeping what it measured (flagged "interrupted"): a lost server, a spent budget.
+CUT_SHORT = (ServerLostError, BudgetSpent)
 
 
 def _healthy() -> str | None:
@@ -118,7 +120,7 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
         if spec.mode == "rate":
             return _rate_levels(spec, curve, measure, state)
         return _concurrency_levels(spec, curve, measure, state)
-    except ServerLostError:  # keep the level it cut short, then end the sweep
+    except CUT_SHORT:  # keep the level it cut short, then end the sweep
         if measure.cut_short is not None and state.current is not None:
             cut = state.current
             state.save(current=replace(cut, levels=cut.levels + (measure.cut_short,)))
@@ -201,7 +203,7 @@ class LevelRunner:
             self._sleep(spec.warmup_s)
             self._check(self.driver.take_window(), warmup=True)  # warm-up: discarded
             self._windows(status, tallies, snapshots, rate, searching)
-        except ServerLostError:
+        except CUT_SHORT:
             if tallies:
                 level = summarize_level(spec, users, rate, tallies, snapshots)
                 self.cut_short = replace(level, flags=level.flags + ("interrupted",))

@@ -9,7 +9,7 @@ last of them carries the ack, as the real engines send the results so far with i
 answering a command with a seq, and whether to exit right after the config frames (an engine that dies). A frame
 is {"lat": [us, ...], "err": [[us, message], ...], "cpu": s, "late", "max_lag_ms", "dropped", "in_flight",
 "sent": [wall-clock s, ...]}; "cpu" and "in_flight" carry on from the previous frame where not given. Each
-command is one JSON line of LOG (payload bytes as their length).
+command is one JSON line of LOG (payload bytes as their length, "payloads" as a list of lengths).
 
 `command(script, tmp_path)` writes the script and returns the command line an EngineLink starts.
 """
@@ -65,7 +65,8 @@ def main(script_path: str, log_path: str) -> int:
     configured = False
     with open(log_path, "a") as log:
         while (message := protocol.read_frame(stdin)) is not None:
-            logged = {k: (len(v) if isinstance(v, bytes) else v) for k, v in message.items()}
+            logged = {k: (len(v) if isinstance(v, bytes) else [len(p) for p in v] if k == "payloads" else v)
+                      for k, v in message.items()}
             log.write(json.dumps(logged) + "\n")
             log.flush()
             if message["op"] == protocol.QUIT:

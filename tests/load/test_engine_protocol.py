@@ -80,3 +80,8 @@ def test_a_results_frame_without_the_open_loop_fields_means_none_of_them() -> No
     batch = Batch.from_message(message)
     assert (list(batch.latencies_us), batch.ack, batch.late, batch.max_lag_ms, batch.dropped, batch.in_flight,
             list(batch.sent)) == ([10], None, 0, 0.0, 0, 0, [])
+
+
+def test_a_config_carries_its_requests_as_a_list_or_one() -> None:
+    assert protocol.payloads_of({"op": "config", "payloads": [b"a", b"b"]}) == [b"a", b"b"]
+    assert protocol.payloads_of({"op": "config", "payload": b"a"}) == [b"a"]

@@ -3,11 +3,15 @@ client (the seam tests/README names); the bytes are read back with Triton's own 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
+import pytest
 from tritonclient.grpc import service_pb2
 
-from harness.errors import ModelError
+from harness.errors import ConfigError, ModelError
 from harness.load.options import LoadOptions
 from harness.load.request_source import RequestSource
 from harness.triton.control import ModelSpec, TensorSpec
@@ -65,3 +69,28 @@ def test_a_new_server_gets_a_new_channel_and_close_closes_it() -> None:
     requests.close()
     assert log == ["connect 127.0.0.1:9", "spec net", "close 127.0.0.1:9", "connect 127.0.0.2:9", "spec net",
                    "close 127.0.0.2:9"]
+
+
+def test_input_data_gives_one_request_per_entry_and_bad_data_raises_once(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"data": [{"INPUT0": [float(i)] * 4} for i in range(3)]}))
+    log: list[str] = []
+    requests = source(log, replace(OPTIONS, input_data=str(data)))
+    payloads = requests.payloads()
+    assert len(payloads) == 3 and requests.payloads() is payloads
+    for index, payload in enumerate(payloads):
+        request = service_pb2.ModelInferRequest.FromString(payload)
+        assert list(request.inputs[0].shape) == [2, 4]  # batch_size 2: the entry twice
+        assert set(np.frombuffer(request.raw_input_contents[0], np.float32).tolist()) == {float(index)}
+    data.write_text(json.dumps({"data": [{"INPUT0": [0.0] * 3}]}))
+    requests.restart(replace(OPTIONS, input_data=str(data)))
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="entry 0, input 'INPUT0': shape \\[3\\]"):
+            requests.payloads()
+    assert log == ["connect 127.0.0.1:9", "spec net", "spec net"]  # the bad data was read once
+
+
+def test_a_shape_the_model_refuses_raises_instead_of_sending() -> None:
+    requests = source([], replace(OPTIONS, shapes="INPUT0:5"))
+    with pytest.raises(ConfigError, match="--shape INPUT0:5: input 'INPUT0' takes \\[4\\]"):
+        requests.payloads()

@@ -99,3 +99,11 @@ def test_user_indices_count_from_zero_in_every_test(tmp_path: Path) -> None:
     assert [engine.next_user_index() for _ in range(3)] == [0, 1, 2]
     engine.restart(OPTIONS)
     assert engine.next_user_index() == 0
+
+
+def test_several_requests_go_to_the_engine_as_one_list(tmp_path: Path) -> None:
+    engine = steering(tmp_path, payloads=[(b"a", b"bb", b"ccc")])  # type: ignore[list-item]
+    engine.engine()
+    engine.engine()
+    configs = [c for c in received(tmp_path, engine) if c["op"] == "config"]
+    assert configs == [{"op": "config", "url": "127.0.0.1:9", "payloads": [1, 2, 3], "timeout": 4.0}]

@@ -43,7 +43,8 @@ class Engine:
         self.out = out
         self.channel: grpc.aio.Channel | None = None
         self.call: Any = None
-        self.payload = b""
+        self.payloads: list[bytes] = [b""]  # the requests, sent in turn: each send takes the next (next_request)
+        self.sends = 0
         self.timeout = 30.0
         self.lanes: list[asyncio.Task[None]] = []
         self.schedules: dict[int, asyncio.Task[None]] = {}
@@ -53,12 +54,19 @@ class Engine:
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
 
-    def configure(self, url: str, payload: bytes, timeout: float) -> None:
+    def configure(self, url: str, payloads: list[bytes], timeout: float) -> None:
         if self.channel is None:
             options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
             self.channel = grpc.aio.insecure_channel(url, options=options)
             self.call = self.channel.unary_unary(_METHOD, _registered_method=True)
-        self.payload, self.timeout = payload, timeout
+        self.payloads, self.sends, self.timeout = payloads or [b""], 0, timeout
+
+    def next_request(self) -> bytes:
+        """The request the next send carries: the configured ones in turn, across lanes and schedules (as the
+        compiled engine does)."""
+        payload = self.payloads[self.sends % len(self.payloads)]
+        self.sends += 1
+        return payload
 
     def set_lanes(self, count: int) -> None:
         while len(self.lanes) < count:
@@ -71,7 +79,7 @@ class Engine:
         while True:
             started = clock()
             try:
-                await self.call(self.payload, timeout=self.timeout)
+                await self.call(self.next_request(), timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
                 self.errors.append((int((clock() - started) * 1e6), f"{exc.code().name}: {exc.details()}"))
                 if exc.code() == grpc.StatusCode.UNAVAILABLE:
@@ -127,7 +135,7 @@ class Engine:
     async def _send_at(self, intended: float) -> None:
         """One open-loop request; its latency counts from when it was meant to leave."""
         try:
-            await self.call(self.payload, timeout=self.timeout)
+            await self.call(self.next_request(), timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             self.errors.append((int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"))
         else:
@@ -166,7 +174,7 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
         except asyncio.IncompleteReadError:
             return  # the Locust process went away
         if message["op"] == protocol.CONFIG:
-            engine.configure(message["url"], message["payload"], float(message["timeout"]))
+            engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]))
         elif message["op"] == protocol.LANES:
             engine.set_lanes(int(message["n"]))
         elif message["op"] == protocol.SCHEDULE:

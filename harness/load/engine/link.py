@@ -19,7 +19,8 @@ from harness.procs import stop_child
 
 
 class EngineLink:
-    def __init__(self, url: str, payload: bytes, timeout_s: float, command: Sequence[str] | None = None) -> None:
+    def __init__(self, url: str, payload: bytes | Sequence[bytes], timeout_s: float,
+                 command: Sequence[str] | None = None) -> None:
         """Start the engine: this process's choice (engine_command), or `command` (a test's fake engine)."""
         self.command = tuple(command) if command is not None else engine_command()
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
@@ -27,8 +28,10 @@ class EngineLink:
         self.configure(url, payload, timeout_s)
         self._seq = 0
 
-    def configure(self, url: str, payload: bytes, timeout_s: float) -> None:
-        self._send({"op": protocol.CONFIG, "url": url, "payload": payload, "timeout": timeout_s})
+    def configure(self, url: str, payload: bytes | Sequence[bytes], timeout_s: float) -> None:
+        """One request, or several that the engine sends in turn (--input-data entries)."""
+        requests = {"payload": payload} if isinstance(payload, bytes) else {"payloads": list(payload)}
+        self._send({"op": protocol.CONFIG, "url": url, **requests, "timeout": timeout_s})
 
     def set_lanes(self, count: int) -> int:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""

@@ -3,7 +3,12 @@ the compiled engine (cpp/lean_engine.cc) follows it.
 
 Each Locust process that generates load starts one engine child and speaks to it over the child's stdin/stdout.
 Frames in both directions are a 4-byte big-endian length followed by a msgpack map. Commands (Locust -> engine):
-  {"op": "config", "url": str, "payload": bytes, "timeout": float}   the serialized ModelInferRequest
+  {"op": "config", "url": str, "payloads": [bytes, ...], "timeout": float}
+                                                                       the serialized ModelInferRequests (one, or
+                                                                       one per --input-data entry): each send takes
+                                                                       the next, in turn, across lanes and schedules;
+                                                                       a config starts again from the first. A single
+                                                                       "payload": bytes is accepted as well.
   {"op": "lanes", "n": int, "seq": int}                                keep n requests in flight (closed loop)
   {"op": "schedule", "id": int, "rps": float, "arrivals": str, "seed": int, "max_in_flight": int,
    "start": float}                                                     open loop: send on a seeded schedule whose
@@ -57,6 +62,12 @@ def decode(body: bytes) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ValueError(f"an engine frame must carry a map, not {type(message).__name__}")
     return message
+
+
+def payloads_of(config: dict[str, Any]) -> list[bytes]:
+    """The requests a config frame carries: its "payloads", or its one "payload"."""
+    payloads = config.get("payloads")
+    return list(payloads) if payloads else [config.get("payload", b"")]
 
 
 def body_size(header: bytes) -> int:
