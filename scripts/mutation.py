@@ -84,6 +84,8 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
     "config search": [
         ("_candidate: `delay if mbs else None` -> `if mbs or True`",
          "no caller passes a delay without a batch size: all() skips those, start() gives None"),
+        ("start: `delay if max_batch_sizes[0] else None` -> `if ... or True`",
+         "_candidate drops a delay without a batch size"),
     ],
     "verdict": [
         ("_highest: `r.capacity_rps or 0.0` -> `or 1.0`", "only ever given rows that have a capacity"),

@@ -39,5 +39,5 @@ def add_input_data_flags(parser: argparse.ArgumentParser) -> None:
                         help="requests cycle through this data: perf_analyzer's JSON input-data file, a folder of .npy "
                              "files, or a folder of images (decoded and resized to the model's input)")
     parser.add_argument("--shape", metavar="NAME:DIMS", action="append", default=[],
-                        help="the size of an input's variable dimensions, batch dimension excluded, e.g. tokens:64 "
-                             "(repeat for several inputs)")
+                        help="the sizes of an input's variable dimensions, batch dimension excluded, e.g. tokens:64 "
+                             "(repeat for several inputs); with or without --input-data (default: 16 each)")

@@ -121,14 +121,12 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
         request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
         input_data=str(Path(args.input_data).resolve()) if args.input_data else "",
-        shapes=_shapes(args.shape, args.input_data),
+        shapes=_shapes(args.shape),
     )
 
 
-def _shapes(items: list[str], input_data: str | None) -> tuple[str, ...]:
+def _shapes(items: list[str]) -> tuple[str, ...]:
     """--shape items, checked now (a typo is one line before anything starts)."""
-    if items and not input_data:
-        raise ConfigError("--shape sizes the variable dimensions of --input-data: give --input-data PATH too")
     parse_shapes(items)
     return tuple(items)
 

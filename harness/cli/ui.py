@@ -27,7 +27,7 @@ from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_enviro
 from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
 from harness.triton.control import ControlClient
-from harness.triton.input_data import read_input_data
+from harness.triton.input_data import random_inputs, read_input_data
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
 
@@ -126,18 +126,17 @@ def _prepare_model(control: ControlClient, model: str, load: bool) -> None:
 
 
 def _check_input_data(control: ControlClient, args: argparse.Namespace) -> None:
-    """Bad --input-data is one line at startup, before the web UI can start any load."""
+    """Bad --input-data or --shape is one line at startup, before the web UI can start any load."""
     if args.input_data:
         read_input_data(Path(args.input_data), control.model_spec(args.model), args.shape, args.batch_size)
     elif args.shape:
-        raise ConfigError("--shape sizes the variable dimensions of --input-data: give --input-data PATH too")
+        random_inputs(control.model_spec(args.model), args.batch_size, 0, args.shape)
 
 
 def _input_data_options(args: argparse.Namespace) -> list[str]:
     """The Locust options that carry --input-data (an absolute path: every process reads it) and --shape."""
-    if not args.input_data:
-        return []
-    return ["--input-data", str(Path(args.input_data).resolve()), "--shape", " ".join(args.shape)]
+    data = ["--input-data", str(Path(args.input_data).resolve())] if args.input_data else []
+    return [*data, *(["--shape", " ".join(args.shape)] if args.shape else [])]
 
 
 def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[bytes]], folder: Path,

@@ -147,7 +147,7 @@ def add_options(parser: Any) -> None:
         "--shape",
         env_var="LOCUST_SHAPE",
         default="",
-        help="sizes of variable input dimensions for --input-data, batch excluded: NAME:D1,D2 [NAME:D ...]",
+        help="sizes of variable input dimensions (random or --input-data), batch excluded: NAME:D1,D2 [NAME:D ...]",
     )
 
 
@@ -309,9 +309,10 @@ def _on_test_start(environment: Environment) -> None:
 
 
 def _check_input_data(environment: Environment, context: LoadContext) -> None:
-    """Bad --input-data (read by every load-generating process) is one line in the log and this process's error,
+    """Bad --input-data or --shape (read by every load-generating process) is one line in the log and this process's
+    error,
     carried to the master; its users then stop before sending anything (users.py), instead of a traceback each."""
-    if not context.options.input_data or isinstance(environment.runner, MasterRunner):
+    if not (context.options.input_data or context.options.shapes) or isinstance(environment.runner, MasterRunner):
         return
     try:
         context.source.payloads()

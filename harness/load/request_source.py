@@ -4,8 +4,8 @@ engine sends in turn.
 
 Built on first use (a gRPC call to the server), forgotten when a test starts (the model, batch size or data may
 have changed). An unknown model is not a crash: the request is built empty, so every request fails with the
-server's own message, counted as a failure. Bad --input-data is the user's to fix: raised, once per test, and
-nothing is sent.
+server's own message, counted as a failure. Bad --input-data or --shape is the user's to fix: raised, once per
+test, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.load.options import LoadOptions
-from harness.triton.control import ControlClient, make_inputs
-from harness.triton.input_data import read_input_data, shape_items
+from harness.triton.control import ControlClient
+from harness.triton.input_data import random_inputs, read_input_data, shape_items
 from harness.triton.request import serialize_request
 
 
@@ -63,7 +63,9 @@ class RequestSource:
         try:
             spec = self._control.model_spec(options.model)
             if not options.input_data:
-                return (serialize_request(options.model, make_inputs(spec, options.batch_size, options.input_seed)),)
+                return (random_inputs(spec, options.batch_size, options.input_seed, shape_items(options.shapes)),)
+        except ConfigError:
+            raise  # a bad --shape: the user's to fix; nothing is sent
         except HarnessError:
             # Let every request fail with the server's message (unknown model...): counted, not a crash.
             return (serialize_request(options.model, {}),)

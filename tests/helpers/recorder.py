@@ -31,7 +31,8 @@ class TritonPythonModel:
         with open(self.path, "a") as record:
             for request in requests:
                 values = pb_utils.get_input_tensor_by_name(request, self.input).as_numpy()
-                record.write(f"{round(float(values.mean()), 4):g}\\n")
+                shape = "x".join(str(d) for d in values.shape)
+                record.write(f"{round(float(values.mean()), 4):g} {shape}\\n")
                 responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, values)]))
         return responses
 '''
@@ -53,7 +54,16 @@ def load_recorder(url: str, model: str, input_name: str, datatype: str, dims: li
 
 def recorded(record_to: Path) -> list[float]:
     """The mean input of every request the recorder executed, in order."""
-    return [float(line) for line in record_to.read_text().split()] if record_to.exists() else []
+    return [float(line.split()[0]) for line in _lines(record_to)]
+
+
+def recorded_shapes(record_to: Path) -> list[str]:
+    """The shape of every request's input the recorder executed, in order, as '1x16' (batch dimension first)."""
+    return [line.split()[1] for line in _lines(record_to)]
+
+
+def _lines(record_to: Path) -> list[str]:
+    return record_to.read_text().splitlines() if record_to.exists() else []
 
 
 @contextmanager

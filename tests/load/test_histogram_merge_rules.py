@@ -199,3 +199,4 @@ def test_the_requests_slower_than_a_limit_are_counted_exactly_below_two_millisec
     assert hist.count_above_ms(0.5) == 500
     assert hist.count_above_ms(0.0) == 1000 and hist.count_above_ms(1.0) == 0 and hist.count_above_ms(0.999) == 1
     assert LatencyHistogram().count_above_ms(1.0) == 0
+    assert _hist(list(range(1, 1101))).count_above_ms(1.0) == 100  # 1001..1100 us: the limit is 1000 us, not more

@@ -88,3 +88,9 @@ def test_input_data_gives_one_request_per_entry_and_bad_data_raises_once(tmp_pat
         with pytest.raises(ConfigError, match="entry 0, input 'INPUT0': shape \\[3\\]"):
             requests.payloads()
     assert log == ["connect 127.0.0.1:9", "spec net", "spec net"]  # the bad data was read once
+
+
+def test_a_shape_the_model_refuses_raises_instead_of_sending() -> None:
+    requests = source([], replace(OPTIONS, shapes="INPUT0:5"))
+    with pytest.raises(ConfigError, match="--shape INPUT0:5: input 'INPUT0' takes \\[4\\]"):
+        requests.payloads()

@@ -104,3 +104,10 @@ def test_the_best_of_a_kind_is_its_highest_capacity() -> None:
     outcomes = [Outcome(cpu(1), 100.0), Outcome(cpu(2), 180.0), Outcome(gpu(1), 500.0)]
     assert best_of(outcomes, "CPU") == outcomes[1]
     assert best_of(outcomes, "GPU") == outcomes[2]
+
+
+def test_a_gpu_configuration_appears_once_whatever_the_thread_choices() -> None:
+    """Threads do not apply to a GPU: one entry per count and batching, with one thread value or three."""
+    one = SearchSpace(kinds=("GPU",), counts=(1,), threads=(1,), max_batch_sizes=(0,), queue_delays_us=(None,))
+    three = SearchSpace(kinds=("GPU",), counts=(1,), threads=(1, 2, 4), max_batch_sizes=(0,), queue_delays_us=(None,))
+    assert one.all() == [gpu(1)] == three.all()

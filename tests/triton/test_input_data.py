@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError, ModelError
-from harness.triton.control import ModelSpec, TensorSpec
+from harness.triton.control import ModelSpec, TensorSpec, make_inputs
 from harness.triton.input_data import batched, load_entries, parse_shapes, read_input_data
 
 SPEC = ModelSpec("m", (TensorSpec("image", "FP32", (-1, 2, 2)), TensorSpec("ids", "INT64", (-1, -1))),
@@ -135,3 +135,28 @@ def test_read_input_data_serializes_each_entry_once_batched(tmp_path: Path) -> N
         assert values.size == 2 * 784 and set(values.tolist()) == {float(index)}
     with pytest.raises(ModelError, match="max_batch_size 64"):
         read_input_data(path, spec, [], batch_size=65)
+
+
+def test_shape_sizes_variable_dims_of_random_inputs_and_is_checked() -> None:
+    inputs = make_inputs(SPEC, 3, seed=1, shapes=parse_shapes(["ids:7"]))
+    assert inputs["image"].shape == (3, 2, 2) and inputs["ids"].shape == (3, 7)
+    assert make_inputs(SPEC, 1)["ids"].shape == (1, 16)  # without --shape: 16
+    with pytest.raises(ConfigError, match="--shape nope: model 'm' has no input 'nope'; its inputs: image, ids"):
+        make_inputs(SPEC, 1, shapes=parse_shapes(["nope:3"]))
+    with pytest.raises(ConfigError, match="--shape image:3,2: input 'image' takes \\[2, 2\\]"):
+        make_inputs(SPEC, 1, shapes=parse_shapes(["image:3,2"]))
+
+
+def test_an_input_type_the_harness_cannot_send_is_one_line(tmp_path: Path) -> None:
+    spec = ModelSpec("m", (TensorSpec("text", "BYTES", (-1, 1)),), (), max_batch_size=8)
+    with pytest.raises(ConfigError, match="input 'text' takes BYTES, which the harness cannot send"):
+        load_entries(_write(tmp_path, {"data": [{"text": ["hello"]}]}), spec)
+
+
+def test_a_bad_file_of_a_folder_is_named(tmp_path: Path) -> None:
+    spec = ModelSpec("m", (TensorSpec("x", "FP32", (-1, 3)),), (), max_batch_size=8)
+    np.save(tmp_path / "a.npy", np.zeros(3, np.float32))
+    np.save(tmp_path / "b.npy", np.zeros(4, np.float32))
+    with pytest.raises(ConfigError) as caught:
+        load_entries(tmp_path, spec)
+    assert str(caught.value) == f"--input-data {tmp_path / 'b.npy'}: entry 1, input 'x': shape [4], the model takes [3]"

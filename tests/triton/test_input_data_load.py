@@ -10,8 +10,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+import signal
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +24,8 @@ import numpy as np
 import pytest
 
 from harness.triton.control import ControlClient
-from helpers.recorder import recorded, recording
+from helpers.processes import harness_ui, stop_process
+from helpers.recorder import recorded, recorded_shapes, recording
 
 pytestmark = pytest.mark.integration
 
@@ -117,6 +122,10 @@ BAD = {
 def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient, triton_url: str,
                                               tmp_path: Path) -> None:
     control.load("identity")
+    extra: list[str] = []
+    if case == "shape":  # an override sweep (--instances) on a model not yet loaded: checked all the same
+        control.unload("identity")
+        extra = ["--instances", "cpu:1"]
     data = tmp_path / "data.json"
     if case == "unreadable":
         data.write_text("{not json")
@@ -124,9 +133,9 @@ def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient,
     else:
         document, expected = BAD[case]
         data.write_text(json.dumps(document))
-    before = control.statistics("identity").success_count
+    before = control.statistics("identity").success_count if not extra else 0
     result = harness("sweep", "--url", triton_url, "--model", "identity", "--input-data", str(data),
-                     "--output", str(tmp_path / "run"), *QUICK)
+                     "--output", str(tmp_path / "run"), *QUICK, *extra)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith(f"harness sweep: error: --input-data {data}: {expected}"), lines[0]
@@ -175,3 +184,47 @@ def test_harness_ui_refuses_bad_data_at_startup(control: ControlClient, triton_u
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and lines == [f"harness ui: error: --input-data {tmp_path / 'absent'}: no such "
                                                 "file or folder"], result.stderr[-2000:]
+
+
+def test_harness_ui_sends_the_data_of_its_start_form(identity_recorder: Path, triton_url: str,
+                                                     tmp_path: Path) -> None:
+    """`harness ui --input-data A`: the start form's "Input data" field (a Locust custom argument) says which data
+    the workers send; changed there to B, they send B's entries in turn."""
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({"data": [{"INPUT0": [7.0] * 16}]}))
+    second.write_text(json.dumps({"data": [{"INPUT0": [float(i)] * 16} for i in (4, 5, 6)]}))
+    with harness_ui(triton_url, "identity", 1, tmp_path, "--input-data", str(first)) as (process, web):
+        fields = [("user_count", "1"), ("spawn_rate", "1"), ("host", triton_url), ("user_classes", "TritonUser"),
+                  ("model", "identity"), ("input_data", str(second))]
+        with urllib.request.urlopen(urllib.request.Request(f"{web}/swarm", data=urllib.parse.urlencode(fields)
+                                                           .encode()), timeout=10) as response:
+            assert json.load(response)["success"]
+        deadline = time.monotonic() + 10
+        while len(recorded(identity_recorder)) < 12 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        urllib.request.urlopen(urllib.request.Request(f"{web}/stop", data=b""), timeout=10).close()
+        assert stop_process(process, signal.SIGTERM) == 130
+    seen = recorded(identity_recorder)
+    assert len(seen) >= 12 and seen == cycle([4.0, 5.0, 6.0], len(seen))
+
+
+def test_shape_sizes_the_variable_dimensions_of_random_inputs(triton_url: str, tmp_path: Path) -> None:
+    """No --input-data: --shape sizes a variable dimension of the seeded random tensors (16 without it)."""
+    with recording(triton_url, "identity", "INPUT0", "FP32", [-1], tmp_path / "record.txt") as record:
+        result = subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-t", "1s",
+                                 "--host", triton_url, "--model", "identity", "--shape", "INPUT0:5", "-u", "1",
+                                 "-r", "1", "--batch-size", "3"], capture_output=True, text=True, timeout=120,
+                                cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        shapes = recorded_shapes(record)
+    assert len(shapes) >= 5 and set(shapes) == {"3x5"}
+
+
+def test_a_shape_for_an_input_the_model_lacks_is_one_line(control: ControlClient, triton_url: str,
+                                                          tmp_path: Path) -> None:
+    control.load("identity")
+    result = harness("sweep", "--url", triton_url, "--model", "identity", "--shape", "TOKENS:8",
+                     "--output", str(tmp_path / "run"), *QUICK)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "harness sweep: error: --shape TOKENS: model 'identity' has no input 'TOKENS'; its inputs: INPUT0"]
+    assert not (tmp_path / "run" / "run.json").exists()
