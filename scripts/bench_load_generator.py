@@ -11,9 +11,11 @@ instances, and prints two tables. A benchmark, not a test: nothing here is asser
    request, client mean latency, Triton's own mean request time over the run (statistics API) and the
    client-added latency (client mean - Triton mean); the medians, and the ratios against the targets:
    CPU/request <= 1.2x perf_analyzer's, throughput >= 0.9x, client-added latency <= perf_analyzer's + 0.3 ms.
+   With --input-data PATH (entries for identity's INPUT0, e.g. perf_analyzer's JSON) each engine also runs
+   sending PATH's entries in turn: real data should cost no more client CPU per request than one request.
 
     .venv/bin/python scripts/bench_load_generator.py [--levels 1,4,16,64] [--duration 8] [--no-perf-analyzer]
-        [--cost-concurrency 16] [--rounds 3] [--cost-duration 10] [--no-cost]
+        [--cost-concurrency 16] [--rounds 3] [--cost-duration 10] [--no-cost] [--no-levels] [--input-data PATH]
 """
 
 from __future__ import annotations
@@ -99,7 +101,14 @@ def main() -> int:
     parser.add_argument("--cost-duration", type=int, default=10, help="seconds per cost run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of the cost table (default 3)")
     parser.add_argument("--no-cost", action="store_true", help="the levels table only")
+    parser.add_argument("--no-levels", action="store_true", help="the cost table only")
+    parser.add_argument("--input-data", metavar="PATH",
+                        help="cost table: each engine also sends these entries in turn (identity's INPUT0)")
     args = parser.parse_args()
+    if args.no_levels:
+        if not args.no_cost:
+            cost_table(args)
+        return 0
     levels = [int(part) for part in args.levels.split(",")]
     generators = {"locust 1 process": 0, "locust master+2 workers": 2}
     results: dict[tuple[int, str], dict[str, Any]] = {}
@@ -146,6 +155,12 @@ def cost_table(args: argparse.Namespace) -> None:
             name: (lambda index, engine=engine: cost_locust_run(url, engine, args.cost_concurrency,
                                                                  args.cost_duration, Path(tmp) / f"{engine}{index}"))
             for name, engine in ENGINES.items()}
+        if args.input_data:  # the same engines, sending --input-data's entries in turn
+            data = ("--input-data", str(Path(args.input_data).resolve()))
+            generators.update({
+                f"{name}, --input-data": (lambda index, engine=engine: cost_locust_run(
+                    url, engine, args.cost_concurrency, args.cost_duration, Path(tmp) / f"{engine}-data{index}", data))
+                for name, engine in ENGINES.items()})
         if not args.no_perf_analyzer:
             try:
                 perf_analyzer.find_or_install()
@@ -164,12 +179,13 @@ def cost_table(args: argparse.Namespace) -> None:
     print_cost(runs, args.cost_concurrency)
 
 
-def cost_locust_run(url: str, engine: str, concurrency: int, duration_s: int, folder: Path) -> dict[str, float]:
+def cost_locust_run(url: str, engine: str, concurrency: int, duration_s: int, folder: Path,
+                    extra: tuple[str, ...] = ()) -> dict[str, float]:
     """One headless Locust process on `engine` (HARNESS_LEAN_ENGINE), its CPU with its engine's during the test."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [*LOCUST, "--headless", "-u", str(concurrency), "-r", str(concurrency), "-t", f"{duration_s}s",
                "--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json"),
-               "--json-file", str(folder / "locust"), "--only-summary"]
+               "--json-file", str(folder / "locust"), "--only-summary", *extra]
     subprocess.run(command, capture_output=True, timeout=duration_s + 90, check=False,
                    env={**os.environ, "HARNESS_LEAN_ENGINE": engine})
     doc = json.loads((folder / "lat.json").read_text())
