@@ -44,7 +44,7 @@ import msgpack
 from harness.load.arrivals import arrival_gaps
 
 _METHOD = "/inference.GRPCInferenceService/ModelInfer"
-_FLUSH_S = 0.02
+_FLUSH_S = 0.005  # as the compiled engine's kFlushS: short frames keep the Locust process's bursts short
 _HEADER = struct.Struct(">I")
 LATE_THRESHOLD_S = 0.002  # a send this far behind its intended time counts as late
 # A lane whose request found no server (UNAVAILABLE: refused, reset) waits before sending again, doubling
