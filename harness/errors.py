@@ -13,6 +13,7 @@ met, whichever command met it::
     +-- LoadError               exit 5   the load generator (Locust master, workers, engines) failed
     |   +-- NativeEngineUnavailable      the compiled engine cannot be built here: the Python engine stands in
     |   +-- WorkersLostError    exit 5   fewer sweep workers remain than expected: stopped, the run kept
+    +-- BudgetSpent             exit 6   `harness search --budget` ran out: stopped where it was, the run kept
     +-- ResultsError            exit 2   a run folder, run.json or report.html is missing, unreadable or unknown
 """
 
@@ -72,6 +73,13 @@ class NativeEngineUnavailable(LoadError):
 
 class WorkersLostError(LoadError):
     """Fewer Locust workers remain than the sweep needs: it stops, keeping every level measured so far."""
+
+
+class BudgetSpent(HarnessError):
+    """The search's --budget ran out, between configurations or inside one: it stops where it is, keeping every
+    level measured so far, the run incomplete (not an error: the exit status says which configurations are missing)."""
+
+    exit_code = 6
 
 
 class ResultsError(HarnessError):

@@ -48,10 +48,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "verdict": ("harness/analysis/verdict.py", ("tests/analysis",)),
     "aggregate": ("harness/load/aggregate.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
     "histogram": ("harness/load/histogram.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
-}
-OPTIONAL = {  # where the capacity and SLO rules moved (one home): scored where it exists
     "capacity": ("harness/analysis/capacity.py", ("tests/analysis", "tests/sweep")),
+    "config search": ("harness/sweep/search.py", ("tests/sweep/test_search_generator.py",
+                                                  "tests/sweep/test_search_generator_mutants.py")),
+    "level checks": ("harness/sweep/checks.py", ("tests/sweep",)),
 }
+OPTIONAL: dict[str, tuple[str, tuple[str, ...]]] = {}  # modules scored only where their file exists
 
 # Surviving mutants no test can kill because they do not change behaviour: module -> [(mutant, why)]. They are
 # left out of the adjusted score; every other survivor is a gap to close with a test.
@@ -72,10 +74,18 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
         *[(f"config_diff: zip(..., strict=True) mutant {n}", "runs and their keyed curves always have equal lengths")
           for n in range(1, 4)],
         ("config_diff: absence_differs=False -> None", "both falsy"),
+        *[(f"_row: _noise_note(..., 'p99') -> {other!r}", "differs_significantly reads every metric but 'rps' as p99")
+          for other in (None, "XXp99XX", "P99")],
     ],
     "capacity": [
         ("slo_evidence: `> 1.0 - ALPHA` -> `>=`", "a binomial probability exactly at 0.95"),
         ("slo_evidence: `< ALPHA` -> `<=`", "a binomial probability exactly at 0.05"),
+    ],
+    "config search": [
+        ("_candidate: `delay if mbs else None` -> `if mbs or True`",
+         "no caller passes a delay without a batch size: all() skips those, start() gives None"),
+        ("start: `delay if max_batch_sizes[0] else None` -> `if ... or True`",
+         "_candidate drops a delay without a batch size"),
     ],
     "verdict": [
         ("_highest: `r.capacity_rps or 0.0` -> `or 1.0`", "only ever given rows that have a capacity"),
@@ -131,9 +141,12 @@ def run_module(mutmut: Path, source: str, tests: tuple[str, ...], survivors: boo
         work = Path(tmp)
         prepare_copy(work, source, tests)
         env = {**os.environ, "PYTHONPATH": f"{work}:{work / 'tests'}"}
-        subprocess.run([str(mutmut), "run", "--max-children", str(max(1, (os.cpu_count() or 2) // 2))],
-                       cwd=work, env=env, check=False, stdout=subprocess.DEVNULL)
+        run = subprocess.run([str(mutmut), "run", "--max-children", str(max(1, (os.cpu_count() or 2) // 2))],
+                             cwd=work, env=env, check=False, capture_output=True, text=True)
         counts = score(work / "mutants" / (source + ".meta"))
+        if counts["killed"] + counts["survived"] == 0:  # mutmut did not get to run the mutants: say why
+            print(f"  mutmut judged no mutant (exit {run.returncode}); its output ends:\n"
+                  f"{(run.stdout + run.stderr)[-3000:]}", flush=True)
         if survivors:
             show_survivors(mutmut, work, env)
     return counts
@@ -154,7 +167,7 @@ def show_survivors(mutmut: Path, work: Path, env: dict[str, str]) -> None:
     results = subprocess.run([str(mutmut), "results"], cwd=work, env=env, capture_output=True, text=True)
     for line in results.stdout.splitlines():
         name = line.strip().split(":")[0]
-        if "__mutmut_" in name and "survived" in line:
+        if "__mutmut_" in name and ("survived" in line or "no tests" in line):
             diff = subprocess.run([str(mutmut), "show", name], cwd=work, env=env, capture_output=True, text=True)
             print(diff.stdout)
 

@@ -54,3 +54,18 @@ def test_a_hanging_test_fails_and_names_itself(tmp_path: Path) -> None:
                              str(tmp_path / "test_hang.py")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "Timeout" in result.stdout and "FAILED test_hang.py::test_sleeps_forever" in result.stdout, result.stdout[-2000:]
+
+
+def test_the_mutation_script_names_files_that_exist() -> None:
+    """scripts/mutation.py scores modules by path: after a move it must follow, not score nothing silently."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("mutation", root / "scripts" / "mutation.py")
+    assert spec is not None and spec.loader is not None
+    mutation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mutation)
+    for name, (source, tests) in mutation.MODULES.items():
+        assert (root / source).is_file(), f"{name}: {source} is gone"
+        assert all((root / t).exists() for t in tests), f"{name}: {tests}"
+    assert set(mutation.EQUIVALENT) <= set(mutation.MODULES) | set(mutation.OPTIONAL)

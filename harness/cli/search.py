@@ -26,7 +26,8 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
     add_server_flags(p)
     p.add_argument("--slo", default="p99=100ms", help="latency objective, e.g. p99=50ms")
     p.add_argument("--mode", choices=MODES, default="quick", help="quick: hill climb per kind (default); brute: all")
-    p.add_argument("--budget", help="stop proposing configurations after this long, e.g. 10m (default: none)")
+    p.add_argument("--budget", help="stop the search after this long, mid-configuration if need be, e.g. 10m "
+                                    "(the run kept, incomplete; exit 6; default: none)")
     p.add_argument("--kinds", default="cpu,gpu", help="instance kinds to search (default cpu,gpu)")
     p.add_argument("--counts", default="1,2,4", help="instance counts (default 1,2,4)")
     p.add_argument("--threads", default="1,2", help="intra-op threads per CPU instance (default 1,2)")

@@ -8,19 +8,19 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # Locust (imported by the load driver) patches the process for gevent: before every other harness import.
 from harness.load.driver import DriverSettings, LoadDriver
 
 # isort: split
 from harness.analysis.capacity import capacity_of
-from harness.analysis.saturation import busiest_level
+from harness.analysis.saturation import read_level
 from harness.analysis.verdict import cost_per_million
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
 from harness.cli.sweep import _finish, _graceful_sigterm, _start_run, server_probe
-from harness.errors import HarnessError
+from harness.errors import BudgetSpent, HarnessError
 from harness.record.model import Curve, SearchResult, SearchRow
 from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, sweep_variant
@@ -49,7 +49,8 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
             state = SweepState(_start_run(spec, control), folder)
             state.save()
             probe = server_probe(source, server, spec.model, state)
-            _search(space, spec, mode, budget, costs, server.endpoints.grpc_url, control, state, probe, folder)
+            _search(space, spec, mode, Budget(budget, server.exit_cause), costs, server.endpoints.grpc_url, control,
+                    state, probe, folder)
         finished = True
     except KeyboardInterrupt:
         cause, code = "stopped by Ctrl-C or SIGTERM", 130
@@ -64,53 +65,79 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
             cause, code = _finish(state, folder, cause, cause, code)
             if state.run.search:
                 _print_ranking(state.run.search)
-    if code and code != 130:
+    if code and code not in (130, BudgetSpent.exit_code):  # a stop asked for: said by "run INTERRUPTED"
         print(f"harness search: error: {cause}", file=sys.stderr)
     return code
 
 
-def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: float | None, costs: dict[str, float],
+class Budget:
+    """--budget bounds the whole run: looked at before each configuration and, as the server's health, every
+    time a level waits (every HEALTH_POLL_S), so one configuration cannot run past it."""
+
+    def __init__(self, seconds: float | None, server_health: Callable[[], str | None]) -> None:
+        self.seconds, self.server_health = seconds, server_health
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self) -> None:
+        if self.seconds is not None and self.elapsed() > self.seconds:
+            raise BudgetSpent(f"the search's --budget of {self.seconds:g} s ran out after {self.elapsed():.1f} s; "
+                              "a longer --budget measures the configurations left")
+
+    def health(self) -> str | None:
+        """The level's health check: the server's exit cause, or BudgetSpent once the budget is gone."""
+        self.check()
+        return self.server_health()
+
+
+def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: Budget, costs: dict[str, float],
             url: str, control: ControlClient, state: SweepState, probe: Any, folder: Path) -> None:
     host_cores = state.run.metadata.host.get("cores")
-    started = time.monotonic()
     outcomes: list[Outcome] = []
     latencies: dict[str, float | None] = {}
     stopped = "done"
+
+    def result() -> SearchResult:
+        return _result(mode, outcomes, latencies, costs, budget.elapsed(), budget.seconds, stopped)
+
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
                               input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs")
     progress = SweepProgress(spec, folder)
     try:
         with LoadDriver(settings) as driver:
             while (candidate := NEXT[mode](space, outcomes, host_cores)) is not None:
-                if budget is not None and time.monotonic() - started > budget:
-                    stopped = "budget"
-                    break
+                budget.check()
                 left = len([c for c in space.all() if c not in {o.candidate for o in outcomes}]) - 1
                 progress.console.print(f"configuration {len(outcomes) + 1}: {candidate} ({len(outcomes)} done, "
                                        f"at most {left} left)", highlight=False)
-                curve = _measure(spec, candidate, control, driver, state, progress, probe)
+                curve = _measure(spec, candidate, control, driver, state, progress, probe, budget.health)
                 outcomes.append(_outcome(candidate, curve))
                 latencies[str(candidate)] = _slo_latency(curve, spec)
-                state.run = replace(state.run, search=_result(mode, outcomes, latencies, costs, started, budget, stopped))
+                state.run = replace(state.run, search=result())
                 state.save()
+    except BudgetSpent:
+        stopped = "budget"
+        raise
     finally:
         progress.close()
-    state.run = replace(state.run, search=_result(mode, outcomes, latencies, costs, started, budget, stopped))
+        state.run = replace(state.run, search=result())
 
 
 def _measure(spec: SweepSpec, c: Candidate, control: ControlClient, driver: LoadDriver, state: SweepState,
-             progress: SweepProgress, probe: Any) -> Curve:
+             progress: SweepProgress, probe: Any, health: Callable[[], str | None]) -> Curve:
     variant_spec = replace(spec, instances=(c.group,), max_batch_size=c.max_batch_size or None,
                            dynamic_batching=c.queue_delay_us is not None, queue_delay_us=c.queue_delay_us)
-    curve = sweep_variant(variant_spec, c.group, control, driver, state, progress.update, probe)
+    curve = sweep_variant(variant_spec, c.group, control, driver, state, progress.update, probe, health)
     curve = replace(curve, configuration=str(c))
     state.finish_curve(curve)
     return curve
 
 
 def _outcome(c: Candidate, curve: Curve) -> Outcome:
-    busiest = busiest_level(curve)
-    return Outcome(c, curve.capacity.max_rps_within_slo, busiest.server_cpu_cores if busiest else None,
+    read = read_level(curve)  # the level the saturation sentence reads: an unstable one's CPU is not evidence
+    return Outcome(c, curve.capacity.max_rps_within_slo, read[0].server_cpu_cores if read else None,
                    skipped=curve.skipped_reason is not None)
 
 
@@ -121,8 +148,7 @@ def _slo_latency(curve: Curve, spec: SweepSpec) -> float | None:
 
 
 def _result(mode: str, outcomes: list[Outcome], latencies: dict[str, float | None], costs: dict[str, float],
-            started: float,
-            budget: float | None, stopped: str) -> SearchResult:
+            elapsed_s: float, budget: float | None, stopped: str) -> SearchResult:
     rows = []
     ordered = sorted(outcomes, key=lambda o: (o.skipped, -(o.capacity_rps or 0.0)))
     for rank, o in enumerate(ordered, start=1):
@@ -136,7 +162,7 @@ def _result(mode: str, outcomes: list[Outcome], latencies: dict[str, float | Non
     best = {kind: next((r.configuration for r in rows if r.kind == kind and r.capacity_rps), None)
             for kind in ("CPU", "GPU")}
     return SearchResult(mode=mode, configurations=tuple(rows), best_cpu=best["CPU"], best_gpu=best["GPU"],
-                        elapsed_s=round(time.monotonic() - started, 1), budget_s=budget, stopped=stopped)
+                        elapsed_s=round(elapsed_s, 1), budget_s=budget, stopped=stopped)
 
 
 def _print_ranking(result: SearchResult) -> None:

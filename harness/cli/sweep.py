@@ -24,6 +24,7 @@ from harness.errors import HarnessError, UnknownModel
 from harness.record.model import Run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.run_page import capacity_sentence, write_report
+from harness.sweep.inputs import check_input_data
 from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, new_run, sweep_variant
 from harness.sweep.spec import SweepSpec
@@ -50,6 +51,7 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
                 control.check_reachable()
                 run = _start_run(spec, control)
                 check_deployment(control, spec.model, spec.instances)  # refused here, before any load or record
+                run = check_input_data(run, control, spec)  # bad --input-data: refused here too
                 state = SweepState(run, folder)
                 state.save()
                 progress = SweepProgress(spec, folder)
@@ -97,7 +99,8 @@ def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState,
            folder: Path, probe: ServerProbe | None, health: Callable[[], str | None]) -> None:
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
                               input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
-                              request_timeout_s=spec.request_timeout_s, **_distributed_settings(spec))
+                              request_timeout_s=spec.request_timeout_s, input_data=spec.input_data,
+                              shapes=" ".join(spec.shapes), **_distributed_settings(spec))
     with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) \
             as driver:
         for group in spec.instances:

@@ -8,7 +8,7 @@ import socket
 import sys
 from pathlib import Path
 
-from harness.cli.flags import add_metrics_flag, add_server_flags, server_source
+from harness.cli.flags import add_input_data_flags, add_metrics_flag, add_server_flags, server_source
 from harness.cli.parse import (
     parse_float_list,
     parse_instances,
@@ -21,6 +21,7 @@ from harness.cli.parse import (
 from harness.errors import ConfigError
 from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
+from harness.triton.input_data import parse_shapes
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -58,6 +59,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     add_distributed_flags(p)
     p.add_argument("--request-timeout", default="30s",
                    help="a request unanswered this long fails; a window of failures ends the run (default 30s)")
+    add_input_data_flags(p)
     p.set_defaults(handler=_run)
 
 
@@ -118,7 +120,15 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
         request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
+        input_data=str(Path(args.input_data).resolve()) if args.input_data else "",
+        shapes=_shapes(args.shape),
     )
+
+
+def _shapes(items: list[str]) -> tuple[str, ...]:
+    """--shape items, checked now (a typo is one line before anything starts)."""
+    parse_shapes(items)
+    return tuple(items)
 
 
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:

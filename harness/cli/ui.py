@@ -19,7 +19,7 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-from harness.cli.flags import add_server_flags
+from harness.cli.flags import add_input_data_flags, add_server_flags
 from harness.cli.parse import parse_url
 from harness.cli.stop_signals import INTERRUPTED_EXIT, StopSignals
 from harness.errors import ConfigError, LoadError, ModelError, UnknownModel
@@ -27,6 +27,7 @@ from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_enviro
 from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
 from harness.triton.control import ControlClient
+from harness.triton.input_data import random_inputs, read_input_data
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
 
@@ -50,6 +51,7 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
                    help=f"address the Locust master listens on for workers (default {LOOPBACK}; 0.0.0.0 lets "
                         "remote workers join)")
     p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
+    add_input_data_flags(p)
     p.set_defaults(handler=run_ui)
 
 
@@ -65,6 +67,7 @@ def run_ui(args: argparse.Namespace) -> int:
     with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server:
         with ControlClient(server.endpoints.grpc_url) as control:
             _prepare_model(control, args.model, load=url is None)
+            _check_input_data(control, args)
         return _serve_locust(args, server.endpoints.grpc_url, folder, signals, login)
 
 
@@ -74,7 +77,7 @@ def _serve_locust(args: argparse.Namespace, grpc_url: str, folder: Path, signals
     Stopped by Ctrl-C or SIGTERM, it exits with 130 (as `harness serve` and `harness sweep` do)."""
     master_port = free_port()
     options = ["--host", grpc_url, "--model", args.model, "--batch-size", str(args.batch_size),
-               "--latency-file", str(folder / "latency.json")]
+               "--latency-file", str(folder / "latency.json"), *_input_data_options(args)]
     locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -120,6 +123,20 @@ def _prepare_model(control: ControlClient, model: str, load: bool) -> None:
         control.load(model)
     elif not control.is_ready(model):
         raise ModelError(f"model {model!r} is not loaded on {control.url} ({known[model].lower()}); load it first")
+
+
+def _check_input_data(control: ControlClient, args: argparse.Namespace) -> None:
+    """Bad --input-data or --shape is one line at startup, before the web UI can start any load."""
+    if args.input_data:
+        read_input_data(Path(args.input_data), control.model_spec(args.model), args.shape, args.batch_size)
+    elif args.shape:
+        random_inputs(control.model_spec(args.model), args.batch_size, 0, args.shape)
+
+
+def _input_data_options(args: argparse.Namespace) -> list[str]:
+    """The Locust options that carry --input-data (an absolute path: every process reads it) and --shape."""
+    data = ["--input-data", str(Path(args.input_data).resolve())] if args.input_data else []
+    return [*data, *(["--shape", " ".join(args.shape)] if args.shape else [])]
 
 
 def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[bytes]], folder: Path,

@@ -54,6 +54,8 @@ class DriverSettings:
     master_bind: str = LOOPBACK
     master_port: int = 0  # 0: a free port (local children), DEFAULT_MASTER_PORT for external workers
     request_timeout_s: float = 30.0
+    input_data: str = ""  # --input-data: the path every worker reads (the same path on a remote worker's machine)
+    shapes: str = ""  # --shape, as one Locust option: 'tokens:64 mask:64'
 
 
 class LoadDriver:
@@ -93,7 +95,7 @@ class LoadDriver:
         return ["--triton-url", s.triton_url, "--model", s.model, "--batch-size", str(s.batch_size),
                 "--input-seed", str(s.input_seed), "--arrivals", s.arrivals, "--max-in-flight", str(s.max_in_flight),
                 "--report-interval", str(s.report_interval_s), "--latency-file", "",
-                "--request-timeout", str(s.request_timeout_s)]
+                "--request-timeout", str(s.request_timeout_s), "--input-data", s.input_data, "--shape", s.shapes]
 
     def _start_master(self) -> None:
         # Locust's own parser with our options registered; no locust.conf: the sweep's flags say everything.

@@ -29,8 +29,9 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
-from harness.load.context import LoadContext, LoadOptions, triton_endpoint
+from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.options import LoadOptions, triton_endpoint
 from harness.load.roster import Roster, host_label, install_worker
 from harness.load.senders import ASK, GIVE, SenderRegistry
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
@@ -134,6 +135,19 @@ def add_options(parser: Any) -> None:
         default=defaults.SATURATION_CPU_PERCENT,
         help="warn when a load-generator process uses more CPU than this percent",
         include_in_web_ui=False,
+    )
+    group.add_argument(
+        "--input-data",
+        env_var="LOCUST_INPUT_DATA",
+        default="",
+        help="requests cycle through this data (perf_analyzer JSON, a folder of .npy files or of images), read by "
+        "every load-generating process; empty: seeded random tensors",
+    )
+    group.add_argument(
+        "--shape",
+        env_var="LOCUST_SHAPE",
+        default="",
+        help="sizes of variable input dimensions (random or --input-data), batch excluded: NAME:D1,D2 [NAME:D ...]",
     )
 
 
@@ -281,6 +295,7 @@ def _on_test_start(environment: Environment) -> None:
             registry.reset(environment.parsed_options.harness_start_at)
     context = context_of(environment)
     context.restart(_options(environment))  # the web UI form may have changed them
+    _check_input_data(environment, context)
     aggregator = aggregator_of(environment)
     if aggregator is not None:
         aggregator.reset()
@@ -291,6 +306,19 @@ def _on_test_start(environment: Environment) -> None:
         timeline.clear()
         if getattr(environment, "harness_sampler", None) is None:
             environment.harness_sampler = gevent.spawn(_sample_timeline, environment, timeline)
+
+
+def _check_input_data(environment: Environment, context: LoadContext) -> None:
+    """Bad --input-data or --shape (read by every load-generating process) is one line in the log and this process's
+    error,
+    carried to the master; its users then stop before sending anything (users.py), instead of a traceback each."""
+    if not (context.options.input_data or context.options.shapes) or isinstance(environment.runner, MasterRunner):
+        return
+    try:
+        context.source.payloads()
+    except HarnessError as exc:
+        log.error("%s", exc)
+        context.refuse(str(exc))
 
 
 def _timeline_of(environment: Environment) -> LatencyTimeline | None:

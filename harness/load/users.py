@@ -14,8 +14,10 @@ import gevent
 from locust import User, constant, task
 from locust.exception import StopUser
 
+from harness.errors import HarnessError
 from harness.load.arrivals import ZeroRateError, check_rate
-from harness.load.context import LoadContext, LoadOptions
+from harness.load.context import LoadContext
+from harness.load.options import LoadOptions
 from harness.load.plugin import ask_sender_index, context_of
 
 log = logging.getLogger("harness")
@@ -29,7 +31,13 @@ class _TritonUserBase(User):
     def on_start(self) -> None:
         self.context: LoadContext = context_of(self.environment)
         self.index = self.context.next_user_index()
-        self.context.engine()
+        try:
+            self.context.engine()
+        except HarnessError as exc:  # bad --input-data: said once at test start (the plugin); nothing is sent
+            self.refused = True
+            self.environment.events.request.fire(request_type="grpc", name=self.context.options.model,
+                                                 response_time=0.0, response_length=0, exception=exc, context={})
+            return
         pump = self.context.pump_greenlet
         if pump is None or pump.dead:
             self.context.pump_greenlet = gevent.spawn(self.context.pump, self.environment.events.request.fire)
@@ -48,10 +56,12 @@ class TritonUser(_TritonUserBase):
 
     def on_start(self) -> None:
         super().on_start()
-        self.context.set_lanes(self.context.lanes + 1)
+        if not self.refused:
+            self.context.set_lanes(self.context.lanes + 1)
 
     def on_stop(self) -> None:
-        self.context.set_lanes(self.context.lanes - 1)
+        if not self.refused:
+            self.context.set_lanes(self.context.lanes - 1)
 
 
 class TritonOpenLoopUser(_TritonUserBase):
@@ -73,7 +83,8 @@ class TritonOpenLoopUser(_TritonUserBase):
                                                  response_length=0, exception=exc, context={})
             return
         super().on_start()
-        ask_sender_index(self.environment, self.index)
+        if not self.refused:
+            ask_sender_index(self.environment, self.index)
 
     def on_stop(self) -> None:
         if not self.refused:

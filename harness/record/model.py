@@ -204,7 +204,7 @@ class SearchRow:
     kind: str  # "CPU" or "GPU"
     capacity_rps: float | None = None
     slo_latency_ms: float | None = None  # the SLO percentile at the capacity level
-    server_cpu_cores: float | None = None  # at the busiest level
+    server_cpu_cores: float | None = None  # at the level harness.analysis.saturation reads (capacity or highest stable)
     cost_per_million: float | None = None
     skipped_reason: str | None = None
 

@@ -29,6 +29,20 @@ def _within(values: tuple[float, ...], tolerance: float) -> bool:
     return mean > 0 and all(abs(v - mean) <= tolerance * mean for v in values)
 
 
+# Fewer requests than this make a window's rate and p99 noise (perf_analyzer's default request count).
+MIN_WINDOW_REQUESTS = 50
+WINDOW_STRETCH = 5  # a window is stretched to at most this many times --window for them
+
+
+def window_needs_more(requests: int, elapsed_s: float, window_s: float, request_timeout_s: float) -> bool:
+    """Whether a measurement window `elapsed_s` long should be stretched (as perf_analyzer does): it holds fewer
+    than MIN_WINDOW_REQUESTS requests and is shorter than WINDOW_STRETCH windows, or none completed yet and the
+    request timeout has not passed (a hung server then shows as failures, not as an empty window)."""
+    if requests >= MIN_WINDOW_REQUESTS:
+        return False
+    return elapsed_s < WINDOW_STRETCH * window_s or (requests == 0 and elapsed_s < request_timeout_s + window_s)
+
+
 def server_delta(before: StatsSnapshot, after: StatsSnapshot) -> tuple[ServerTimes | None, float | None]:
     """Triton's average per-request times (us) and average executed batch size between two snapshots."""
     requests = after.success_count - before.success_count

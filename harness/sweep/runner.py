@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from harness import __version__, defaults
 from harness.analysis.capacity import RATE_SHORTFALL, STABLE_WINDOWS, capacity, probe_evidence
-from harness.errors import GpuUnavailable, HarnessError, ServerLostError
+from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
@@ -23,7 +23,7 @@ from harness.record.counters import StatsSnapshot
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
-from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
+from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta, window_needs_more
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
 from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
@@ -34,9 +34,6 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 
 # A send this far behind schedule means the generator, not the server, set the pace.
 LATE_LAG_MS = 10.0
-# Fewer requests than this make a window's rate and p99 noise (perf_analyzer's default request count).
-MIN_WINDOW_REQUESTS = 50
-WINDOW_STRETCH = 5
 # How often a level looks at the server's health while it waits: a dead server ends the level this soon.
 HEALTH_POLL_S = 0.5
 # The rate search starts from a short closed-loop probe at this many users per worker.
@@ -58,7 +55,9 @@ class LevelProgress:
 
 
 ProgressFn = Callable[[LevelProgress], None]
-HealthFn = Callable[[], "str | None"]  # None while the server runs, else why it stopped
+HealthFn = Callable[[], "str | None"]  # None while the server runs, else why it stopped (or raises BudgetSpent)
+# What ends a level where it is, keeping what it measured (flagged "interrupted"): a lost server, a spent budget.
+CUT_SHORT = (ServerLostError, BudgetSpent)
 
 
 def _healthy() -> str | None:
@@ -121,7 +120,7 @@ def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient,
         if spec.mode == "rate":
             return _rate_levels(spec, curve, measure, state)
         return _concurrency_levels(spec, curve, measure, state)
-    except ServerLostError:  # keep the level it cut short, then end the sweep
+    except CUT_SHORT:  # keep the level it cut short, then end the sweep
         if measure.cut_short is not None and state.current is not None:
             cut = state.current
             state.save(current=replace(cut, levels=cut.levels + (measure.cut_short,)))
@@ -204,7 +203,7 @@ class LevelRunner:
             self._sleep(spec.warmup_s)
             self._check(self.driver.take_window(), warmup=True)  # warm-up: discarded
             self._windows(status, tallies, snapshots, rate, searching)
-        except ServerLostError:
+        except CUT_SHORT:
             if tallies:
                 level = summarize_level(spec, users, rate, tallies, snapshots)
                 self.cut_short = replace(level, flags=level.flags + ("interrupted",))
@@ -258,16 +257,12 @@ class LevelRunner:
         return replace(level, **dataclasses.asdict(evidence))
 
     def _window(self) -> Tally:
-        """One window: --window long, stretched (as perf_analyzer does) until it holds enough requests for
-        its rate and p99 to mean something, within WINDOW_STRETCH times --window; while requests are in flight
-        but none completes, until the request timeout has passed (a hung server then shows as failures)."""
+        """One window: --window long, stretched by half windows while harness.sweep.rules.window_needs_more
+        says its rate and p99 would not mean something yet."""
         window_s = self.spec.window_s
         self._sleep(window_s)
         tally, elapsed = self.driver.take_window(), window_s
-        while tally.requests < MIN_WINDOW_REQUESTS and (
-            elapsed < WINDOW_STRETCH * window_s
-            or (tally.requests == 0 and elapsed < self.spec.request_timeout_s + window_s)
-        ):
+        while window_needs_more(tally.requests, elapsed, window_s, self.spec.request_timeout_s):
             self._sleep(window_s / 2)
             tally.merge(self.driver.take_window())
             elapsed += window_s / 2

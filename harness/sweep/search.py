@@ -38,7 +38,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What measuring a candidate said: capacity within the SLO (None: none), server CPU at its busiest level."""
+    """What measuring a candidate said: capacity within the SLO (None: none), server CPU where saturation reads it."""
 
     candidate: Candidate
     capacity_rps: float | None

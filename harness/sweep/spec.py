@@ -35,6 +35,8 @@ class SweepSpec:
     master_port: int = 0  # 0: a free port, or Locust's 5557 with expect_workers
     expect_workers_max_wait_s: float = 120.0
     request_timeout_s: float = 30.0  # a request unanswered this long fails: how a hung server is caught
+    input_data: str = ""  # --input-data: requests cycle through this data's entries; "": seeded random tensors
+    shapes: tuple[str, ...] = ()  # --shape NAME:DIMS, for the variable dimensions of --input-data
 
     @property
     def mode(self) -> str:

@@ -14,7 +14,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from harness.errors import ModelError, ServerError
+from harness.errors import ConfigError, ModelError, ServerError
 from harness.record.counters import StatsSnapshot
 from harness.triton.repository import is_model_name
 
@@ -186,22 +186,54 @@ def _snapshot(entry: dict[str, Any]) -> StatsSnapshot:
     )
 
 
-def make_inputs(spec: ModelSpec, batch_size: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded random inputs shaped and typed as the model declares, with the batch dimension set."""
+def make_inputs(spec: ModelSpec, batch_size: int, seed: int = 0,
+                shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+    """Seeded random inputs shaped and typed as the model declares, with the batch dimension set. Variable
+    dimensions take their size from `shapes` (--shape, batch dimension excluded), else a fixed, modest 16."""
+    check_batch_size(spec, batch_size)
+    check_shapes(spec, shapes or {})
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for tensor in spec.inputs:
+        declared = per_entry_shape(tensor, spec)
+        dims = list((shapes or {}).get(tensor.name) or [d if d > 0 else 16 for d in declared])
+        if spec.max_batch_size:
+            dims.insert(0, batch_size)
+        inputs[tensor.name] = _random_array(rng, tensor.datatype, tuple(dims), tensor.name)
+    return inputs
+
+
+def per_entry_shape(tensor: TensorSpec, spec: ModelSpec) -> tuple[int, ...]:
+    """An input's declared shape without the batch dimension (-1: variable)."""
+    return tensor.shape[1:] if spec.max_batch_size else tensor.shape
+
+
+def shape_fits(shape: tuple[int, ...], declared: tuple[int, ...]) -> bool:
+    """Whether `shape` is one the declared shape (-1: any size) allows."""
+    return len(shape) == len(declared) and all(d == -1 or d == s for s, d in zip(shape, declared, strict=True))
+
+
+def check_shapes(spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> None:
+    """--shape names inputs the model has, with shapes their declared ones allow (one line otherwise)."""
+    by_name = {t.name: t for t in spec.inputs}
+    for name, shape in shapes.items():
+        if name not in by_name:
+            raise ConfigError(f"--shape {name}: model {spec.name!r} has no input {name!r}; its inputs: "
+                              f"{', '.join(by_name) or 'none'}")
+        declared = per_entry_shape(by_name[name], spec)
+        if not shape_fits(shape, declared):
+            raise ConfigError(f"--shape {name}:{','.join(map(str, shape))}: input {name!r} takes {list(declared)} "
+                              "(batch dimension excluded; -1: any size)")
+
+
+def check_batch_size(spec: ModelSpec, batch_size: int) -> None:
+    """--batch-size fits the model: 1 for a model that does not batch, at most its max_batch_size otherwise."""
     if spec.max_batch_size == 0 and batch_size != 1:
         raise ModelError(f"model {spec.name!r} does not batch (max_batch_size 0); use --batch-size 1")
     if spec.max_batch_size and batch_size > spec.max_batch_size:
         raise ModelError(
             f"--batch-size {batch_size} exceeds model {spec.name!r}'s max_batch_size {spec.max_batch_size}"
         )
-    rng = np.random.default_rng(seed)
-    inputs = {}
-    for tensor in spec.inputs:
-        dims = [d if d > 0 else 16 for d in tensor.shape]  # variable dims get a fixed, modest size
-        if spec.max_batch_size:
-            dims[0] = batch_size
-        inputs[tensor.name] = _random_array(rng, tensor.datatype, tuple(dims), tensor.name)
-    return inputs
 
 
 def _random_array(rng: np.random.Generator, datatype: str, shape: tuple[int, ...], name: str) -> np.ndarray:

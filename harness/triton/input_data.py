@@ -1,24 +1,37 @@
 """Real input data for load generation (--input-data PATH, --shape NAME:DIMS): read once, checked against the
-model's inputs, before any load. Pure: numpy and the model's spec, no server. Not yet wired to the flags and
-the load engines (issue 11, part 2: the engines' payload cycling is still to do).
+model's inputs, serialized once per entry, before any load. Pure: numpy, Pillow (input_images) and the model's
+spec, no server. The load engines cycle through the serialized entries, one per request.
 
 Formats: perf_analyzer's JSON ({"data": [{INPUT: [values] | {"content": [...], "shape": [...]} |
-{"b64": "...", "shape": [...]}}, ...]}) and a folder of .npy files (one entry per file for a one-input model,
-or one sub-folder per entry holding INPUT.npy for each input). Shapes exclude the batch dimension, as in
-perf_analyzer; a batched request repeats the entry batch_size times.
+{"b64": "...", "shape": [...]}}, ...]}), a folder of .npy files (one entry per file for a one-input model,
+or one sub-folder per entry holding INPUT.npy for each input), and a folder of images for a one-input image model
+(harness.triton.input_images says the conversion). Shapes exclude the batch dimension, as in perf_analyzer;
+a batched request repeats the entry batch_size times.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.errors import ConfigError
-from harness.triton.control import NUMPY_DTYPES, ModelSpec, TensorSpec
+from harness.triton.control import (
+    NUMPY_DTYPES,
+    ModelSpec,
+    TensorSpec,
+    check_batch_size,
+    check_shapes,
+    make_inputs,
+    per_entry_shape,
+    shape_fits,
+)
+from harness.triton.input_images import image_array, image_files
+from harness.triton.request import serialize_request
 
 Entry = dict[str, np.ndarray]
 
@@ -41,14 +54,14 @@ def parse_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
 def load_entries(path: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]] | None = None) -> list[Entry]:
     """Every entry of the data at `path`, each input checked for presence, dtype and shape."""
     if path.is_dir():
-        raw = _npy_entries(path, spec)
+        raw = _folder_entries(path, spec, shapes or {})
     elif path.is_file():
-        raw = _json_entries(path, spec)
+        raw = [(entry, path) for entry in _json_entries(path, spec)]
     else:
         raise ConfigError(f"--input-data {path}: no such file or folder")
     if not raw:
         raise ConfigError(f"--input-data {path}: no entries found")
-    return [_checked(i, entry, spec, shapes or {}, path) for i, entry in enumerate(raw)]
+    return [_checked(i, entry, spec, shapes or {}, where) for i, (entry, where) in enumerate(raw)]
 
 
 def _json_entries(path: Path, spec: ModelSpec) -> list[Entry]:
@@ -71,7 +84,7 @@ def _json_entries(path: Path, spec: ModelSpec) -> list[Entry]:
 def _json_value(value: Any, tensor: TensorSpec | None, index: int, name: str, path: Path) -> np.ndarray:
     if tensor is None:
         raise ConfigError(f"--input-data {path}: entry {index} has input {name!r}, which the model does not have")
-    dtype = np.dtype(NUMPY_DTYPES[tensor.datatype])
+    dtype = _dtype(tensor, path)
     shape = value.get("shape") if isinstance(value, dict) else None
     try:
         if isinstance(value, dict) and "b64" in value:
@@ -87,15 +100,41 @@ def _json_value(value: Any, tensor: TensorSpec | None, index: int, name: str, pa
         raise ConfigError(f"--input-data {path}: entry {index}, input {name!r}: {exc}") from exc
 
 
-def _npy_entries(folder: Path, spec: ModelSpec) -> list[Entry]:
+def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> list[tuple[Entry, Path]]:
+    """.npy files (or sub-folders of them) if there are any, else images; each with the file or sub-folder it came
+    from, which a bad entry's message names."""
+    try:
+        images = [] if any(folder.glob("*.npy")) else image_files(folder)
+    except OSError as exc:
+        raise ConfigError(f"--input-data {folder}: unreadable folder ({exc.strerror or exc})") from None
+    if not images:
+        return _npy_entries(folder, spec)
+    if len(spec.inputs) != 1:
+        raise ConfigError(f"--input-data {folder}: a folder of images fits a one-input model, and {spec.name!r} takes "
+                          f"{len(spec.inputs)} inputs; give one sub-folder of .npy files per entry instead")
+    tensor = spec.inputs[0]
+    dims = shapes.get(tensor.name) or per_entry_shape(tensor, spec)
+    dtype = _dtype(tensor, folder)
+    return [({tensor.name: image_array(image, tensor.name, dims, dtype)}, image) for image in images]
+
+
+def _dtype(tensor: TensorSpec, path: Path) -> np.dtype:
+    """The numpy type of an input; one the harness cannot send (BYTES strings) is one line, not a KeyError."""
+    if tensor.datatype not in NUMPY_DTYPES:
+        raise ConfigError(f"--input-data {path}: input {tensor.name!r} takes {tensor.datatype}, which the harness "
+                          f"cannot send; it sends {', '.join(NUMPY_DTYPES)}")
+    return np.dtype(NUMPY_DTYPES[tensor.datatype])
+
+
+def _npy_entries(folder: Path, spec: ModelSpec) -> list[tuple[Entry, Path]]:
     files = sorted(folder.glob("*.npy"))
     if files:
         if len(spec.inputs) != 1:
             raise ConfigError(f"--input-data {folder}: loose .npy files fit a one-input model; give one sub-folder "
                               f"per entry with {', '.join(t.name + '.npy' for t in spec.inputs)}")
-        return [{spec.inputs[0].name: _npy(f)} for f in files]
-    return [{f.stem: _npy(f) for f in sorted(sub.glob("*.npy"))} for sub in sorted(p for p in folder.iterdir()
-                                                                                 if p.is_dir())]
+        return [({spec.inputs[0].name: _npy(f)}, f) for f in files]
+    subs = sorted(p for p in folder.iterdir() if p.is_dir())
+    return [({f.stem: _npy(f) for f in sorted(sub.glob("*.npy"))}, sub) for sub in subs]
 
 
 def _npy(path: Path) -> np.ndarray:
@@ -111,23 +150,27 @@ def _checked(index: int, entry: Entry, spec: ModelSpec, shapes: dict[str, tuple[
         if tensor.name not in entry:
             raise ConfigError(f"--input-data {path}: entry {index} has no input {tensor.name!r}")
         array = entry[tensor.name]
-        dtype = np.dtype(NUMPY_DTYPES[tensor.datatype])
+        dtype = _dtype(tensor, path)
         if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="same_kind"):
             raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: dtype {array.dtype}, "
                               f"the model takes {tensor.datatype}")
-        declared = tensor.shape[1:] if spec.max_batch_size else tensor.shape
+        declared = per_entry_shape(tensor, spec)
         wanted = shapes.get(tensor.name)
         if not _fits(array.shape, declared, wanted):
             raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: shape {list(array.shape)}, "
-                              f"the model takes {list(declared)} (-1: any; --shape fixes it)")
+                              f"the model takes {list(wanted or declared)}{_shape_hint(array.shape, declared)}")
         checked[tensor.name] = np.ascontiguousarray(array.astype(dtype, copy=False))
     return checked
 
 
+def _shape_hint(shape: tuple[int, ...], declared: tuple[int, ...]) -> str:
+    if len(shape) == len(declared) + 1 and _fits(shape[1:], declared, None):
+        return " (shapes exclude the batch dimension; --batch-size sets it)"
+    return " (-1: any size; --shape NAME:DIMS fixes it)" if -1 in declared else ""
+
+
 def _fits(shape: tuple[int, ...], declared: tuple[int, ...], wanted: tuple[int, ...] | None) -> bool:
-    if wanted is not None and shape != wanted:
-        return False
-    return len(shape) == len(declared) and all(d == -1 or d == s for s, d in zip(shape, declared, strict=True))
+    return (wanted is None or shape == wanted) and shape_fits(shape, declared)
 
 
 def batched(entry: Entry, spec: ModelSpec, batch_size: int) -> Entry:
@@ -135,3 +178,41 @@ def batched(entry: Entry, spec: ModelSpec, batch_size: int) -> Entry:
     if not spec.max_batch_size:
         return entry
     return {name: np.repeat(array[np.newaxis], batch_size, axis=0) for name, array in entry.items()}
+
+
+@dataclass(frozen=True)
+class InputData:
+    """--input-data read, checked and serialized: one request per entry, and what run.json records of it."""
+
+    payloads: tuple[bytes, ...]  # serialized ModelInferRequests, in the order requests cycle through them
+    path: str
+    shapes: dict[str, list[list[int]]]  # per input, the distinct entry shapes (batch dimension excluded)
+
+    def summary(self) -> dict[str, Any]:
+        return {"path": self.path, "entries": len(self.payloads), "shapes": self.shapes}
+
+
+def read_input_data(path: Path, spec: ModelSpec, shape_flags: list[str] | tuple[str, ...],
+                    batch_size: int) -> InputData:
+    """The requests to send for `path`: every entry checked against `spec`, batched and serialized once."""
+    check_batch_size(spec, batch_size)
+    wanted = parse_shapes(list(shape_flags))
+    check_shapes(spec, wanted)
+    entries = load_entries(path, spec, wanted)
+    payloads = tuple(serialize_request(spec.name, batched(entry, spec, batch_size)) for entry in entries)
+    sent: dict[str, list[list[int]]] = {}
+    for entry in entries:
+        for name, array in entry.items():
+            if list(array.shape) not in sent.setdefault(name, []):
+                sent[name].append(list(array.shape))
+    return InputData(payloads, str(path.resolve()), sent)
+
+
+def random_inputs(spec: ModelSpec, batch_size: int, seed: int, shape_flags: list[str] | tuple[str, ...]) -> bytes:
+    """Without --input-data: the one request of seeded random tensors, variable dimensions sized by --shape."""
+    return serialize_request(spec.name, make_inputs(spec, batch_size, seed, parse_shapes(list(shape_flags))))
+
+
+def shape_items(text: str) -> list[str]:
+    """--shape as one string (a Locust option, the web UI form): 'tokens:64 mask:64' or 'tokens:64;mask:64'."""
+    return text.replace(";", " ").split()

@@ -176,3 +176,10 @@ def test_config_diff_names_a_skipped_curve_and_list_items_by_index() -> None:
     rows = {row.key: row.values for row in config_diff([one, two])}
     assert rows["curve gpu:1"] == ("measured", "skipped: no GPU")
     assert rows["cpu:1.model_config.instance_group.0.count"] == ("1", "3")
+
+
+def test_a_queue_as_long_as_the_compute_is_half_the_time() -> None:
+    """queue = compute (1000 us each): the queue share is exactly one half, not undefined."""
+    lv = dataclasses.replace(level(1, 100.0, 10.0), server_us=ServerTimes(1000.0, 100.0, 800.0, 100.0, 2100.0))
+    (row,) = comparison_rows([run([curve("CPU", 1, [lv])])])
+    assert row.queue_share == 0.5

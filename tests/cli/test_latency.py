@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 import torch
 
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
+SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
@@ -69,3 +71,9 @@ def test_report_shows_the_table_and_rebuilds(latency_run: Path, tmp_path: Path) 
 def test_bad_flags_one_line(args: list[str], says: str, tmp_path: Path) -> None:
     result = harness("latency", "--model", "mnist_cnn", "--output", str(tmp_path / "r"), *args)
     assert result.returncode != 0 and says in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_json_with_its_latency_section_matches_the_schema(latency_run: Path) -> None:
+    data = json.loads((latency_run / "run.json").read_text())
+    assert data["latency"]  # the section under test is there
+    jsonschema.validate(data, SCHEMA)

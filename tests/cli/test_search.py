@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
+SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 SMALL = ["--counts", "1,2", "--threads", "1", "--max-batch-sizes", "0", "--queue-delays-us", "off", "--warmup", "0.5s",
          "--window", "0.5s", "--max-windows", "4", "--max-concurrency", "4"]
 
@@ -78,3 +80,34 @@ def test_verdict_reads_the_search_run(search_run: tuple[Path, str]) -> None:
 def test_bad_search_flags_one_line(tmp_path: Path) -> None:
     result = harness("search", "--model", "mnist_cnn", "--counts", "0", "--output", str(tmp_path / "r"))
     assert result.returncode != 0 and "--counts" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_json_with_its_search_section_matches_the_schema(search_run: tuple[Path, str]) -> None:
+    data = json.loads((search_run[0] / "run.json").read_text())
+    assert data["search"]  # the section under test is there
+    jsonschema.validate(data, SCHEMA)
+
+
+def test_budget_bounds_the_run_inside_a_configuration(triton_url: str, tmp_path: Path) -> None:
+    """--budget ends the search where it is, even in the middle of a configuration's levels: the run is kept,
+    incomplete, with the cause; the budget is not only looked at between configurations."""
+    folder = tmp_path / "run"
+    result = harness("search", "--model", "mnist_cnn", "--url", triton_url, "--kinds", "cpu", "--mode", "brute",
+                     "--budget", "1.5s", "--output", str(folder), "--counts", "1,2", "--threads", "1",
+                     "--max-batch-sizes", "0", "--queue-delays-us", "off", "--warmup", "0.5s", "--window", "0.5s",
+                     "--max-windows", "6", "--max-concurrency", "64", "--slo", "p99=10000ms")
+    assert result.returncode == 6, result.stderr[-2000:]
+    data = json.loads((folder / "run.json").read_text())
+    meta = data["metadata"]
+    assert meta["complete"] is False
+    assert meta["interrupted"].startswith("the search's --budget of 1.5 s ran out")
+    search = data["search"]
+    assert search["stopped"] == "budget"
+    assert search["configurations"] == []  # the only configuration to try was cut short, not run to its end
+    (curve,) = data["curves"]  # kept with what it measured: a full one needs 7 levels (1..64 users), >= 14 s
+    assert len(curve["levels"]) < 7
+    assert all("interrupted" in lv["flags"] for lv in curve["levels"][-1:])
+    # Starting the Locust worker and loading the model are not cut (seconds here); then it stops within a poll.
+    assert search["elapsed_s"] <= 1.5 + 8, result.stdout
+    assert f"run INTERRUPTED: {meta['interrupted']}" in result.stdout + result.stderr
+    jsonschema.validate(data, SCHEMA)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from array import array
+
 import pytest
 
 from harness.load.aggregate import Aggregator, Tally, WorkerDelta, WorkerTally
@@ -163,3 +165,38 @@ def test_the_aggregator_keeps_each_worker_apart_in_the_total_and_the_window() ->
     window = aggregator.take_window()
     assert set(aggregator.total.workers) == {"a", "b"} == set(window.workers)
     assert aggregator.total.rps == 3.0 == window.rps  # 1/s + 2/s: each worker's own rate
+
+
+@pytest.mark.parametrize("fold", ["add", "merge"])
+def test_a_worker_keeps_its_host_and_engine_when_a_later_report_leaves_them_out(fold: str) -> None:
+    """The first report names the machine and engine; later ones may not: the names stay, and a new name wins."""
+    tally = WorkerTally()
+    for delta in (_delta(host="h1", engine="native"), _delta()):
+        tally.add(delta) if fold == "add" else tally.merge(_tally_of(delta))
+    assert (tally.host, tally.engine) == ("h1", "native")
+    renamed = _delta(host="h2", engine="python")
+    tally.add(renamed) if fold == "add" else tally.merge(_tally_of(renamed))
+    assert (tally.host, tally.engine) == ("h2", "python")
+
+
+def test_the_whole_test_tally_keeps_no_send_times_but_the_window_does() -> None:
+    """Send times serve the window's arrival CV; kept for a whole test they would pile up."""
+    aggregator = Aggregator()
+    aggregator.ingest("a", _delta(requests=1, sent=array("d", [0.0, 0.01]).tobytes()))
+    assert len(aggregator.total.workers["a"].sent) == 0
+    assert list(aggregator.take_window().workers["a"].sent) == [0.0, 0.01]
+
+
+def _tally_of(delta: WorkerDelta) -> WorkerTally:
+    tally = WorkerTally()
+    tally.add(delta)
+    return tally
+
+
+def test_the_requests_slower_than_a_limit_are_counted_exactly_below_two_milliseconds() -> None:
+    """1..1000 us, one each (exact below 2048 us): 500 are slower than 0.5 ms (501..1000; 500 itself is not)."""
+    hist = _hist(list(range(1, 1001)))
+    assert hist.count_above_ms(0.5) == 500
+    assert hist.count_above_ms(0.0) == 1000 and hist.count_above_ms(1.0) == 0 and hist.count_above_ms(0.999) == 1
+    assert LatencyHistogram().count_above_ms(1.0) == 0
+    assert _hist(list(range(1, 1101))).count_above_ms(1.0) == 100  # 1001..1100 us: the limit is 1000 us, not more

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.errors import HarnessError
@@ -18,6 +19,7 @@ from harness.load.engine import compiled as native_engine
 from harness.load.engine.link import Batch, EngineLink
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
+from helpers.recorder import recorded, recording
 
 ENGINES = ["native", "python"]
 
@@ -110,6 +112,38 @@ def test_both_engines_report_tritons_error_alike(monkeypatch: pytest.MonkeyPatch
     assert messages["native"] == messages["python"]
     (message,) = messages["native"]
     assert message.startswith("NOT_FOUND: ") and "no_such_model" in message
+
+
+def _filled(value: float) -> bytes:
+    return serialize_request("identity", {"INPUT0": np.full((1, 16), value, np.float32)})
+
+
+def _cycled(values: list[float], count: int) -> list[float]:
+    return [values[i % len(values)] for i in range(count)]
+
+
+@pytest.mark.integration
+def test_both_engines_send_their_requests_in_turn(monkeypatch: pytest.MonkeyPatch, triton_url: str,
+                                                  tmp_path: Path) -> None:
+    """--input-data's entries, one per send, from the first, in the same order in both engines; a new config starts
+    again from its first. What the server executed is recorded by the model itself (helpers.recorder)."""
+    for engine in ENGINES:
+        monkeypatch.setenv(native_engine.ENGINE_ENV, engine)
+        native_engine.engine_command.cache_clear()
+        with recording(triton_url, "identity", "INPUT0", "FP32", [16], tmp_path / f"{engine}.txt") as record:
+            link = EngineLink(triton_url, [_filled(1.0), _filled(2.0), _filled(3.0)], 10.0)
+            try:
+                first, errors = run_lanes(link, 1, 20)
+                link.configure(triton_url, [_filled(4.0), _filled(5.0)], 10.0)
+                second, more_errors = run_lanes(link, 1, 10)
+            finally:
+                link.close()
+            assert not errors and not more_errors and len(first) >= 20 and len(second) >= 10
+            seen = recorded(record)
+        split = next(i for i, value in enumerate(seen) if value >= 4.0)
+        assert split >= 20 and len(seen) - split >= 10, seen
+        assert seen == _cycled([1.0, 2.0, 3.0], split) + _cycled([4.0, 5.0], len(seen) - split), (engine, seen)
+    native_engine.engine_command.cache_clear()
 
 
 @pytest.mark.integration

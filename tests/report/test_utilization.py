@@ -36,4 +36,5 @@ def test_no_evidence_no_figure() -> None:
 def test_report_draws_the_figure_and_names_what_saturated() -> None:
     page = render_report(_run_with_evidence())
     assert "<h2>Server utilisation vs throughput</h2>" in page
-    assert "<li>cpu:2 reaches 1,900 req/s with the server at 1.98 of 2 cores: CPU-bound</li>" in page
+    assert ("<li>cpu:2 reaches 1,900 req/s with the server at 1.98 of 2 cores: CPU-bound (read at the capacity level, "
+            "concurrency 4)</li>") in page

@@ -10,22 +10,9 @@ a child:
 
     python -m harness.load.engine.aio_engine        (spoken to over stdin/stdout; see harness.load.engine.link)
 
-Frames in both directions are a 4-byte big-endian length followed by a msgpack map. Commands:
-  {"op": "config", "url": str, "payload": bytes, "timeout": float}   the serialized ModelInferRequest
-  {"op": "lanes", "n": int, "seq": int}                                keep n requests in flight (closed loop)
-  {"op": "schedule", "id": int, "rps": float, "arrivals": str, "seed": int, "max_in_flight": int,
-   "start": float}                                                     open loop: send on a seeded schedule whose
-                                                                       origin is `start` (wall-clock seconds, common
-                                                                       to all senders; absent: now); the first send is
-                                                                       one gap after it, slots already past are skipped
-  {"op": "unschedule", "id": int}
-  {"op": "stop", "seq": int}                                           stop every lane and schedule
-Commands with a "seq" are answered at once by a frame carrying "ack": seq (nothing older follows it).
-  {"op": "quit"}
-Every ~20 ms it sends {"lat": bytes (uint32 microseconds, native order), "err": [[us, message], ...],
-"cpu": process CPU seconds so far, "late", "max_lag_ms", "dropped" (since the last frame), "in_flight",
-"sent": bytes (float64 wall-clock seconds, native order: when each open-loop request actually left)}.
-Open-loop latency counts from each request's intended send time. No gevent, no Locust, no tritonclient.
+The frames, the commands and the results frame are defined once, in harness.load.engine.protocol (the compiled
+engine speaks the same). Open-loop latency counts from each request's intended send time. No gevent, no Locust,
+no tritonclient.
 """
 
 from __future__ import annotations
@@ -33,19 +20,18 @@ from __future__ import annotations
 import array
 import asyncio
 import random
-import struct
 import sys
 import time
 from typing import Any
 
 import grpc
-import msgpack
 
 from harness.load.arrivals import arrival_gaps
+from harness.load.engine import protocol
+from harness.load.engine.protocol import Batch
 
 _METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _FLUSH_S = 0.005  # as the compiled engine's kFlushS: short frames keep the Locust process's bursts short
-_HEADER = struct.Struct(">I")
 LATE_THRESHOLD_S = 0.002  # a send this far behind its intended time counts as late
 # A lane whose request found no server (UNAVAILABLE: refused, reset) waits before sending again, doubling
 # from BACKOFF_MIN_S to BACKOFF_MAX_S while the server stays away: resending at once only spins the CPU.
@@ -57,22 +43,30 @@ class Engine:
         self.out = out
         self.channel: grpc.aio.Channel | None = None
         self.call: Any = None
-        self.payload = b""
+        self.payloads: list[bytes] = [b""]  # the requests, sent in turn: each send takes the next (next_request)
+        self.sends = 0
         self.timeout = 30.0
         self.lanes: list[asyncio.Task[None]] = []
         self.schedules: dict[int, asyncio.Task[None]] = {}
         self.latencies = array.array("I")
         self.sent = array.array("d")
-        self.errors: list[list[Any]] = []
+        self.errors: list[tuple[int, str]] = []
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
 
-    def configure(self, url: str, payload: bytes, timeout: float) -> None:
+    def configure(self, url: str, payloads: list[bytes], timeout: float) -> None:
         if self.channel is None:
             options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
             self.channel = grpc.aio.insecure_channel(url, options=options)
             self.call = self.channel.unary_unary(_METHOD, _registered_method=True)
-        self.payload, self.timeout = payload, timeout
+        self.payloads, self.sends, self.timeout = payloads or [b""], 0, timeout
+
+    def next_request(self) -> bytes:
+        """The request the next send carries: the configured ones in turn, across lanes and schedules (as the
+        compiled engine does)."""
+        payload = self.payloads[self.sends % len(self.payloads)]
+        self.sends += 1
+        return payload
 
     def set_lanes(self, count: int) -> None:
         while len(self.lanes) < count:
@@ -85,9 +79,9 @@ class Engine:
         while True:
             started = clock()
             try:
-                await self.call(self.payload, timeout=self.timeout)
+                await self.call(self.next_request(), timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
-                self.errors.append([int((clock() - started) * 1e6), f"{exc.code().name}: {exc.details()}"])
+                self.errors.append((int((clock() - started) * 1e6), f"{exc.code().name}: {exc.details()}"))
                 if exc.code() == grpc.StatusCode.UNAVAILABLE:
                     self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_MIN_S), BACKOFF_MAX_S)
                     await asyncio.sleep(self.backoff_s)
@@ -141,9 +135,9 @@ class Engine:
     async def _send_at(self, intended: float) -> None:
         """One open-loop request; its latency counts from when it was meant to leave."""
         try:
-            await self.call(self.payload, timeout=self.timeout)
+            await self.call(self.next_request(), timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            self.errors.append([int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"])
+            self.errors.append((int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"))
         else:
             self.latencies.append(min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF))
         finally:
@@ -153,16 +147,14 @@ class Engine:
         if not self.latencies and not self.errors and not self.late and not self.dropped and not self.sent \
                 and ack is None:
             return
-        message = {"lat": self.latencies.tobytes(), "err": self.errors, "cpu": time.process_time(), "ack": ack,
-                   "late": self.late, "max_lag_ms": self.max_lag_ms, "dropped": self.dropped,
-                   "in_flight": self.in_flight, "sent": self.sent.tobytes()}
-        frame = msgpack.packb(message)
+        frame = Batch(self.latencies, self.errors, time.process_time(), ack, self.late, self.max_lag_ms, self.dropped,
+                      self.in_flight, self.sent).encode()
         del self.latencies[:]  # cleared in place: the lanes hold a bound `append` of this very array
         del self.sent[:]
         self.errors.clear()
         self.late, self.max_lag_ms, self.dropped = 0, 0.0, 0
         try:
-            self.out.write(_HEADER.pack(len(frame)) + frame)
+            self.out.write(frame)
             self.out.flush()
         except BrokenPipeError:
             raise SystemExit(0) from None  # the Locust process is gone: nobody to report to
@@ -177,24 +169,24 @@ class Engine:
 async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
     while True:
         try:
-            size = _HEADER.unpack(await reader.readexactly(_HEADER.size))[0]
-            message = msgpack.unpackb(await reader.readexactly(size))
+            size = protocol.body_size(await reader.readexactly(protocol.HEADER.size))
+            message = protocol.decode(await reader.readexactly(size))
         except asyncio.IncompleteReadError:
             return  # the Locust process went away
-        if message["op"] == "config":
-            engine.configure(message["url"], message["payload"], float(message["timeout"]))
-        elif message["op"] == "lanes":
+        if message["op"] == protocol.CONFIG:
+            engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]))
+        elif message["op"] == protocol.LANES:
             engine.set_lanes(int(message["n"]))
-        elif message["op"] == "schedule":
+        elif message["op"] == protocol.SCHEDULE:
             start = message.get("start")
             engine.schedule(int(message["id"]), float(message["rps"]), str(message["arrivals"]),
                             int(message["seed"]), int(message["max_in_flight"]),
                             float(start) if start is not None else None)
-        elif message["op"] == "unschedule":
+        elif message["op"] == protocol.UNSCHEDULE:
             engine.unschedule(int(message["id"]))
-        elif message["op"] == "stop":
+        elif message["op"] == protocol.STOP:
             engine.stop()
-        elif message["op"] == "quit":
+        elif message["op"] == protocol.QUIT:
             return
         if "seq" in message:
             engine.flush(ack=message["seq"])  # results so far, then the ack: nothing of what stopped follows

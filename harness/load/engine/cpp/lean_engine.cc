@@ -1,14 +1,17 @@
-// The compiled lean engine: the same protocol as harness/load/engine/aio_engine.py, on gRPC C++'s completion queue.
+// The compiled lean engine: the protocol of harness/load/engine/protocol.py (as the Python engine, aio_engine.py), on
+// gRPC C++'s completion queue.
 //
 // Why: grpc.aio costs more client CPU per request than perf_analyzer; this engine costs less than either
 // (scripts/bench_load_generator.py measures all three; the README quotes the figures). Requests go out as the pre-serialized
 // ModelInferRequest bytes through a generic stub (no protobuf here); replies are not parsed: Triton reports
 // failures in the status.
 //
-// Spoken to over stdin/stdout in frames: a 4-byte big-endian length, then a msgpack map (see
-// harness/load/engine/aio_engine.py for the commands and the results frame). One thread runs the completion queue, the
-// lanes, the open-loop schedules and the flushes; another reads commands and wakes it with an alarm; a third
-// wakes it the same way when the next open-loop send is due.
+// Spoken to over stdin/stdout in frames: a 4-byte big-endian length, then a msgpack map. The protocol (the frame,
+// the commands, the results frame) is defined in harness/load/engine/protocol.py, which both Python sides use;
+// a change there is a change here. A config carries the requests to cycle through ("payloads", or one "payload"):
+// every send, lane or schedule, takes the next one. One thread runs the completion queue, the lanes, the open-loop
+// schedules and the flushes; another reads commands and wakes it with an alarm; a third wakes it the same way
+// when the next open-loop send is due.
 //
 //   lean_engine                                  serve the protocol
 //   lean_engine --schedule RPS KIND SEED COUNT [PHASE]   print a schedule's first intended send times (seconds)
@@ -175,6 +178,7 @@ const char* StatusName(grpc::StatusCode code) {
 // What the reader thread hands the engine: a parsed command frame.
 struct Command {
   std::string op, url, payload, arrivals;
+  std::vector<std::string> payloads;
   double timeout = 30.0, rps = 0.0;
   bool has_start = false;
   double start = 0.0;  // wall-clock seconds of the schedule's origin
@@ -234,7 +238,8 @@ class Engine {
   grpc::CompletionQueue cq_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
-  grpc::ByteBuffer payload_;
+  std::vector<grpc::ByteBuffer> payloads_;  // the requests, sent in turn (--input-data entries, or one)
+  size_t next_payload_ = 0;
   double timeout_ = 30.0;
   int lanes_target_ = 0, lanes_running_ = 0;
   uint64_t generation_ = 0;
@@ -328,7 +333,8 @@ class Engine {
     call->context.set_deadline(std::chrono::system_clock::now() +
                                std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                    std::chrono::duration<double>(timeout_)));
-    call->reader = stub_->PrepareUnaryCall(&call->context, kMethod, payload_, &cq_);
+    const grpc::ByteBuffer& payload = payloads_[next_payload_++ % payloads_.size()];
+    call->reader = stub_->PrepareUnaryCall(&call->context, kMethod, payload, &cq_);
     call->reader->StartCall();
     call->reader->Finish(&call->response, &call->status, call);
     outstanding_.insert(call);
@@ -430,8 +436,13 @@ class Engine {
         channel_ = grpc::CreateCustomChannel(command.url, grpc::InsecureChannelCredentials(), args);
         stub_ = std::make_unique<grpc::GenericStub>(channel_);
       }
-      grpc::Slice slice(command.payload);
-      payload_ = grpc::ByteBuffer(&slice, 1);
+      payloads_.clear();
+      for (const std::string& bytes : command.payloads.empty() ? std::vector<std::string>{command.payload}
+                                                                : command.payloads) {
+        grpc::Slice slice(bytes);
+        payloads_.emplace_back(&slice, 1);
+      }
+      next_payload_ = 0;
       timeout_ = command.timeout;
     } else if (command.op == "lanes") {
       SetLanes(static_cast<int>(command.n));
@@ -534,6 +545,12 @@ class Engine {
       if (key == "op") command->op = value.as<std::string>();
       else if (key == "url") command->url = value.as<std::string>();
       else if (key == "payload") command->payload.assign(value.via.bin.ptr, value.via.bin.size);
+      else if (key == "payloads" && value.type == msgpack::type::ARRAY) {
+        for (uint32_t j = 0; j < value.via.array.size; j++) {
+          const msgpack::object& item = value.via.array.ptr[j];
+          command->payloads.emplace_back(item.via.bin.ptr, item.via.bin.size);
+        }
+      }
       else if (key == "arrivals") command->arrivals = value.as<std::string>();
       else if (key == "timeout") command->timeout = value.as<double>();
       else if (key == "rps") command->rps = value.as<double>();

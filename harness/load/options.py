@@ -1,0 +1,53 @@
+"""The load generator's options, as one frozen value: what Locust parsed (CLI, web form, locust.conf, LOCUST_*),
+read once per test by each process. No Locust import: the plugin hands in its parsed namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness import defaults
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    triton_url: str = "127.0.0.1:8001"
+    model: str = "mnist_cnn"
+    batch_size: int = 1
+    input_seed: int = 0
+    target_rps: float = 0.0
+    arrivals: str = "constant"
+    max_in_flight: int = defaults.MAX_IN_FLIGHT
+    request_timeout_s: float = defaults.REQUEST_TIMEOUT_S
+    latency_file: str = ""
+    report_interval_s: float = defaults.REPORT_INTERVAL_S
+    saturation_cpu: float = defaults.SATURATION_CPU_PERCENT
+    num_users: int = 1
+    start_at: float = 0.0  # the test's common start instant (wall clock), set by the master at test start
+    input_data: str = ""  # --input-data: requests cycle through this data's entries; "": seeded random tensors
+    shapes: str = ""  # --shape: 'NAME:D1,D2 [NAME:D ...]', variable dimensions of --input-data
+
+    @classmethod
+    def from_parsed(cls, parsed: Any) -> LoadOptions:
+        if parsed is None:
+            return cls()
+        get = lambda name, default: getattr(parsed, name, default) if getattr(parsed, name, None) is not None else default  # noqa: E731
+        return cls(
+            triton_url=triton_endpoint(get("host", "")) or get("triton_url", cls.triton_url), model=get("model", cls.model),
+            batch_size=int(get("batch_size", 1)), input_seed=int(get("input_seed", 0)),
+            target_rps=float(get("target_rps", 0.0)), arrivals=get("arrivals", "constant"),
+            max_in_flight=int(get("max_in_flight", cls.max_in_flight)),
+            request_timeout_s=float(get("request_timeout", cls.request_timeout_s)),
+            latency_file=get("latency_file", ""), report_interval_s=float(get("report_interval", cls.report_interval_s)),
+            saturation_cpu=float(get("saturation_cpu", cls.saturation_cpu)),
+            # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
+            num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
+            start_at=float(get("harness_start_at", 0.0)),
+            input_data=get("input_data", ""), shapes=get("shape", ""),
+        )
+
+
+def triton_endpoint(host: str) -> str:
+    """Locust's Host (CLI, form or locust.conf) as a gRPC host:port: a scheme or a trailing slash is dropped."""
+    return host.strip().split("://", 1)[-1].rstrip("/")

@@ -1,0 +1,127 @@
+"""Steering this process's engine child: starting it with the request, closed-loop lanes, open-loop schedules
+placed by their global sender index, and the drain that ends a test.
+
+A closed-loop user is one lane; an open-loop user one seeded schedule, sent once the master has numbered it
+among the level's senders (harness.load.senders): its share of the target rate, phase-shifted on the test's
+common start instant. Commands that carry a sequence number are acknowledged by the engine after the results
+so far; the pump hands those acknowledgements here, so a drain knows when every result of the test is in.
+No Locust or gevent imports: under Locust, `threading.Lock` and `time.sleep` are gevent's (monkey-patched).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from harness.load.arrivals import check_rate, sender_phase_s, sender_rate, sender_seed
+from harness.load.engine.compiled import engine_name
+from harness.load.engine.link import EngineLink
+from harness.load.options import LoadOptions
+
+log = logging.getLogger("harness")
+
+Payloads = bytes | tuple[bytes, ...]  # one request, or several sent in turn (--input-data entries)
+Launch = Callable[[str, Payloads, float], EngineLink]  # (url, payloads, timeout) -> a started engine
+
+
+def launch_engine(url: str, payload: Payloads, timeout_s: float) -> EngineLink:
+    """This process's engine (compiled or Python, harness.load.engine.compiled decides), started and configured."""
+    link = EngineLink(url, payload, timeout_s)
+    log.info("load engine: %s", engine_name())
+    return link
+
+
+class EngineSteering:
+    def __init__(self, options: LoadOptions, payload: Callable[[], Payloads], launch: Launch = launch_engine) -> None:
+        self.options = options
+        self._payload = payload
+        self._launch = launch
+        self._link: EngineLink | None = None
+        self._link_payload: Payloads = b""
+        self._lock = threading.Lock()  # gevent's lock in Locust processes (monkey-patched)
+        self.lanes = 0
+        self._lanes_seq = 0  # the last acknowledged command asked of the engine
+        self._acked = 0  # the last acknowledgement the pump has seen
+        self._users_started = 0
+        self._awaiting_index: set[int] = set()  # open-loop users waiting for their global sender index
+
+    def restart(self, options: LoadOptions) -> None:
+        """A new test: user indices count from 0 again; nobody waits for an index of the previous test."""
+        self.options = options
+        self._users_started = 0
+        self._awaiting_index.clear()
+
+    def next_user_index(self) -> int:
+        self._users_started += 1
+        return self._users_started - 1
+
+    def engine(self) -> EngineLink:
+        """The engine child, configured with the current request; started on first use.
+
+        Under a lock: preparing and starting yield (gRPC, fork), and users start concurrently.
+        """
+        with self._lock:
+            payload, options = self._payload(), self.options
+            if self._link is None:
+                self._link = self._launch(options.triton_url, payload, options.request_timeout_s)
+            elif self._link_payload != payload:
+                self._link.configure(options.triton_url, payload, options.request_timeout_s)
+            self._link_payload = payload
+            return self._link
+
+    def owns(self, link: EngineLink) -> bool:
+        """Whether `link` is still this process's engine (not closed by us)."""
+        return self._link is link
+
+    def set_lanes(self, count: int) -> None:
+        self.lanes = max(count, 0)
+        if self._link is not None:
+            self._lanes_seq = self._link.set_lanes(self.lanes)
+
+    def await_index(self, user_index: int) -> None:
+        """An open-loop user starts: it sends once the master has given it a global sender index.
+        Refused at once (ZeroRateError) without a positive target rate: it would never send."""
+        check_rate(self.options.target_rps)
+        self._awaiting_index.add(user_index)
+
+    def schedule(self, user_index: int, sender: int) -> None:
+        """User `user_index` sends as global sender `sender` of the level's num_users: its share of --target-rps,
+        phase-shifted on the common start instant (constant) or on its own seed (Poisson)."""
+        if user_index not in self._awaiting_index:
+            return  # stopped (or from another test) before the index came
+        self._awaiting_index.discard(user_index)
+        options = self.options
+        start = (options.start_at or time.time()) + sender_phase_s(sender, options.target_rps)
+        self.engine().schedule(user_index, sender_rate(options.target_rps, options.num_users), options.arrivals,
+                               sender_seed(options.input_seed, sender), options.max_in_flight, start)
+
+    def unschedule(self, user_index: int) -> None:
+        self._awaiting_index.discard(user_index)
+        if self._link is not None:
+            self._link.unschedule(user_index)
+
+    def acknowledge(self, seq: int | None) -> None:
+        """The pump saw the engine acknowledge command `seq` (every result before it is counted)."""
+        self._acked = seq or self._acked
+
+    def drain(self, timeout_s: float = 2.0) -> None:
+        """Stop every lane and schedule and wait until the engine's results up to now have been pumped in.
+
+        Waits with time.sleep, which Locust's gevent patching makes cooperative, so the pump runs meanwhile.
+        """
+        if self._link is None:
+            return
+        self.lanes = 0
+        self._lanes_seq = self._link.stop()
+        deadline = time.monotonic() + timeout_s
+        while self._acked < self._lanes_seq and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        """Stop the engine; a later engine() starts a new one, whose acknowledgements count from 1 again."""
+        link, self._link = self._link, None  # first: the pump then sees its engine end as ours, not a crash
+        if link is not None:
+            link.close()
+        self._lanes_seq = self._acked = 0
