@@ -1,7 +1,8 @@
 """How much load can our Locust load generator produce, and at what client CPU, next to perf_analyzer?
 
 Starts its own tritonserver on the bundled repository, loads `identity` (the cheapest request) with 2 CPU
-instances, and prints two tables. A benchmark, not a test: nothing here is asserted; the README quotes its output.
+instances, and prints the tables asked for (--tables). A benchmark, not a test: nothing here is asserted;
+the README quotes its output.
 
 1. Levels: closed-loop levels of 1, 4, 16 and 64 users: Locust in 1 process, then master + 2 workers, then
    perf_analyzer (C++, Triton's own tool) at the same concurrency when it can run. Exact percentiles and
@@ -11,7 +12,8 @@ instances, and prints two tables. A benchmark, not a test: nothing here is asser
    request, client mean latency, Triton's own mean request time over the run (statistics API) and the
    client-added latency (client mean - Triton mean); the medians, and the ratios against the targets:
    CPU/request <= 1.2x perf_analyzer's, throughput >= 0.9x, client-added latency <= perf_analyzer's + 0.3 ms.
-
+   With --input-data PATH (entries for identity's INPUT0, e.g. perf_analyzer's JSON) each engine also runs
+   sending PATH's entries in turn: real data should cost no more client CPU per request than one request.
 3. Workers (`--tables workers`): `harness sweep --url` on the same server with 1, 2 and 4 Locust workers:
    closed loop at --workers-concurrency users (total req/s, generator CPU per request = every worker process
    with its engine, merged exact p50/p99), then an open-loop rate ramp (--ramp) per worker count: late sends
@@ -28,7 +30,7 @@ client's and the server's together (the tables say how many cores).
     .venv/bin/python scripts/bench_load_generator.py [--tables levels,cost,workers,jitter] [--levels 1,4,16,64]
         [--duration 8] [--no-perf-analyzer] [--cost-concurrency 16] [--rounds 3] [--cost-duration 10]
         [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,3000,4000] [--jitter-rounds 5]
-        [--jitter-duration 8]
+        [--jitter-duration 8] [--no-cost] [--no-levels] [--input-data PATH]
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ def main() -> int:
     parser.add_argument("--cost-duration", type=int, default=10, help="seconds per cost run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of the cost table (default 3)")
     parser.add_argument("--no-cost", action="store_true", help="leave out the cost table")
+    parser.add_argument("--no-levels", action="store_true", help="leave out the levels table")
+    parser.add_argument("--input-data", metavar="PATH",
+                        help="cost table: each engine also sends these entries in turn (identity's INPUT0)")
     parser.add_argument("--tables", default="levels,cost,workers,jitter",
                         help="which tables, in this order (default levels,cost,workers,jitter)")
     parser.add_argument("--workers", default="1,2,4", help="worker counts of the workers table (default 1,2,4)")
@@ -127,7 +132,9 @@ def main() -> int:
     parser.add_argument("--jitter-rounds", type=int, default=5, help="interleaved rounds of the jitter table")
     parser.add_argument("--jitter-duration", type=int, default=8, help="seconds per jitter run (default 8)")
     args = parser.parse_args()
-    tables = [t.strip() for t in args.tables.split(",") if t.strip() and not (args.no_cost and t.strip() == "cost")]
+    left_out = {"cost"} if args.no_cost else set()
+    left_out |= {"levels"} if args.no_levels else set()
+    tables = [t.strip() for t in args.tables.split(",") if t.strip() and t.strip() not in left_out]
     print(f"machine: {os.cpu_count()} cores, shared by tritonserver and the load generators", flush=True)
     for table in tables:
         {"levels": levels_table, "cost": cost_table, "workers": workers_table, "jitter": jitter_table}[table](args)
@@ -178,6 +185,12 @@ def cost_table(args: argparse.Namespace) -> None:
             name: (lambda index, engine=engine: cost_locust_run(url, engine, args.cost_concurrency,
                                                                  args.cost_duration, Path(tmp) / f"{engine}{index}"))
             for name, engine in ENGINES.items()}
+        if args.input_data:  # the same engines, sending --input-data's entries in turn
+            data = ("--input-data", str(Path(args.input_data).resolve()))
+            generators.update({
+                f"{name}, --input-data": (lambda index, engine=engine: cost_locust_run(
+                    url, engine, args.cost_concurrency, args.cost_duration, Path(tmp) / f"{engine}-data{index}", data))
+                for name, engine in ENGINES.items()})
         if not args.no_perf_analyzer:
             try:
                 perf_analyzer.find_or_install()
@@ -196,12 +209,13 @@ def cost_table(args: argparse.Namespace) -> None:
     print_cost(runs, args.cost_concurrency)
 
 
-def cost_locust_run(url: str, engine: str, concurrency: int, duration_s: int, folder: Path) -> dict[str, float]:
+def cost_locust_run(url: str, engine: str, concurrency: int, duration_s: int, folder: Path,
+                    extra: tuple[str, ...] = ()) -> dict[str, float]:
     """One headless Locust process on `engine` (HARNESS_LEAN_ENGINE), its CPU with its engine's during the test."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [*LOCUST, "--headless", "-u", str(concurrency), "-r", str(concurrency), "-t", f"{duration_s}s",
                "--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json"),
-               "--json-file", str(folder / "locust"), "--only-summary"]
+               "--json-file", str(folder / "locust"), "--only-summary", *extra]
     subprocess.run(command, capture_output=True, timeout=duration_s + 90, check=False,
                    env={**os.environ, "HARNESS_LEAN_ENGINE": engine})
     doc = json.loads((folder / "lat.json").read_text())

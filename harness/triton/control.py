@@ -14,7 +14,7 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from harness.errors import ConfigError, ModelError, ServerError
+from harness.errors import ConfigError, GpuUnavailable, ModelError, ServerError
 from harness.record.counters import StatsSnapshot
 from harness.triton.repository import is_model_name
 
@@ -34,6 +34,9 @@ NUMPY_DTYPES = {
 _MODE_PROBE_MODEL = "_harness_model_control_probe"
 _NOT_EXPLICIT_MARKER = "not allowed if polling is enabled"  # Triton's answer in `none` and `poll` modes alike
 _UNREACHABLE = ("unavailable", "failed to connect", "deadline exceeded", "connection refused", "socket closed")
+# Triton's answers to a KIND_GPU instance group on a server without a usable GPU (it answered: not unreachable).
+NO_GPU_MARKERS = ("no gpus are available", "no cuda device", "gpu instance requested but", "cuda driver")
+NO_GPU = "no GPU on this server (Triton: {reason}); measure CPU instances (--instances cpu:N) or use a server with a GPU"
 
 
 @dataclass(frozen=True)
@@ -149,10 +152,17 @@ class ControlClient:
         except InferenceServerException as exc:
             message = " ".join((exc.message() or str(exc)).split())  # one line: backend tracebacks span several
             lowered = message.lower().replace("unavailable state", "")  # a model's state, not the server's
+            if any(marker in lowered for marker in NO_GPU_MARKERS):
+                raise GpuUnavailable(NO_GPU.format(reason=_triton_reason(message))) from exc
             if any(marker in lowered for marker in _UNREACHABLE):
                 raise ServerError(f"Triton at {self.url} is unreachable ({message}); start it or fix --url") from exc
             where = f"model {model!r}: " if model else ""
             raise ModelError(f"{where}{message}") from exc
+
+
+def _triton_reason(message: str) -> str:
+    """Triton's reason without its wrapping: "load failed for model 'm': version 1 is at READY state: <reason>;"."""
+    return message.rsplit(" state: ", 1)[-1].strip().rstrip(";").strip()
 
 
 def _tensor(data: dict[str, Any]) -> TensorSpec:

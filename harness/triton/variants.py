@@ -12,15 +12,13 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ConfigError, GpuUnavailable, ModelError, ServerError, UnknownModel
+from harness.errors import ConfigError, GpuUnavailable, ModelError, UnknownModel
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
 
-NO_GPU = "no GPU (the server has no GPU for a KIND_GPU instance group)"
 # Intra-op threads per instance, carried in the config's parameters: the key Triton's PyTorch backend reads, and
 # the bundled models' serving.py too (model_repository/_nets/serving.py).
 THREADS_PARAMETER = "INTRA_OP_THREAD_COUNT"
-_NO_GPU_MARKERS = ("no gpus are available", "no cuda device", "gpu instance requested but", "cuda driver")
 
 
 @dataclass(frozen=True)
@@ -76,10 +74,8 @@ def load_variant(control: ControlClient, model: str, variant: Variant) -> dict[s
     base = control.model_config(model)
     try:
         control.load(model, variant_config(base, variant))
-    except (ModelError, ServerError) as exc:  # a reload that fails reads "version 1 is at UNAVAILABLE state: ..."
-        if variant.group.kind == "GPU" and any(m in str(exc).lower() for m in _NO_GPU_MARKERS):
-            _load_from_files(control, model)  # a failed reload may leave the old version serving
-            raise GpuUnavailable(NO_GPU) from exc
+    except GpuUnavailable:  # the control client says what Triton said, and the fix
+        _load_from_files(control, model)  # a failed reload may leave the old version serving
         raise
     return control.model_config(model)
 

@@ -10,8 +10,8 @@ import pytest
 
 from harness.errors import GpuUnavailable, ModelError
 from harness.record.model import InstanceGroup
-from harness.triton.control import ControlClient, make_inputs
-from harness.triton.variants import NO_GPU, Variant, load_variant, reported_group
+from harness.triton.control import NO_GPU, ControlClient, make_inputs
+from harness.triton.variants import Variant, load_variant, reported_group
 
 pytestmark = pytest.mark.integration
 
@@ -141,8 +141,9 @@ def test_gpu_variant_on_gpu_less_server_keeps_file_config(control: ControlClient
         load_variant(control, "identity", Variant(InstanceGroup("CPU", 2), max_batch_size=8, dynamic_batching=False))
         with pytest.raises(GpuUnavailable) as info:
             load_variant(control, "identity", Variant(InstanceGroup("GPU", 1)))
-        assert str(info.value).startswith("no GPU")
-        assert str(info.value) == NO_GPU
+        assert str(info.value) == NO_GPU.format(
+            reason="Invalid argument: instance group identity_0 of model identity has kind KIND_GPU but no GPUs are "
+                   "available")
         assert isinstance(info.value, ModelError)
         assert "no GPUs are available" in str(info.value.__cause__)  # Triton's own reason, kept as the cause
 
@@ -153,5 +154,29 @@ def test_gpu_variant_on_gpu_less_server_keeps_file_config(control: ControlClient
         assert "dynamic_batching" in config
         inputs = make_inputs(control.model_spec("identity"), 16, seed=3)
         assert np.array_equal(control.infer("identity", inputs)["OUTPUT0"], inputs["INPUT0"])
+    finally:
+        control.unload("identity")
+
+
+@pytest.mark.parametrize("loaded_before", [True, False], ids=["reload", "first-load"])
+def test_gpu_load_refused_says_what_triton_said(control: ControlClient, loaded_before: bool) -> None:
+    """A load with a KIND_GPU group on this GPU-less server: Triton answers (it is reachable, the model is left
+    READY or UNAVAILABLE), so the control client says what Triton said, in one line that names the fix, never
+    "unreachable"."""
+    state = "READY" if loaded_before else "UNAVAILABLE"
+    control.load("identity")
+    config = {**control.model_config("identity"), "instance_group": [{"kind": "KIND_GPU", "count": 1}]}
+    if not loaded_before:
+        control.unload("identity")
+    try:
+        with pytest.raises(ModelError) as info:
+            control.load("identity", config)
+        message = str(info.value)
+        assert "unreachable" not in message and isinstance(info.value, GpuUnavailable), message
+        assert message == ("no GPU on this server (Triton: Invalid argument: instance group identity_0 of model "
+                           "identity has kind KIND_GPU but no GPUs are available); measure CPU instances "
+                           "(--instances cpu:N) or use a server with a GPU")
+        assert f"version 1 is at {state} state" in str(info.value.__cause__)  # Triton's whole answer, kept
+        assert control.is_ready("identity") is loaded_before
     finally:
         control.unload("identity")
