@@ -30,7 +30,7 @@ client's and the server's together (the tables say how many cores).
 
     .venv/bin/python scripts/bench_load_generator.py [--tables levels,cost,workers,jitter] [--levels 1,4,16,64]
         [--duration 8] [--no-perf-analyzer] [--cost-concurrency 16] [--rounds 3] [--cost-duration 10]
-        [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,3000,4000] [--jitter-rounds 5]
+        [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,4000,6000,8000] [--jitter-rounds 5]
         [--jitter-duration 8] [--no-cost] [--no-levels] [--input-data PATH]
 """
 
@@ -128,8 +128,8 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,4", help="worker counts of the workers table (default 1,2,4)")
     parser.add_argument("--workers-concurrency", type=int, default=16,
                         help="closed-loop users of the workers table (default 16)")
-    parser.add_argument("--ramp", default="1000,2000,3000,4000",
-                        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,3000,4000)")
+    parser.add_argument("--ramp", default="1000,2000,4000,6000,8000",
+                        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,4000,6000,8000)")
     parser.add_argument("--jitter-rounds", type=int, default=5, help="interleaved rounds of the jitter table")
     parser.add_argument("--jitter-duration", type=int, default=8, help="seconds per jitter run (default 8)")
     args = parser.parse_args()
