@@ -1,7 +1,8 @@
 """How much load can our Locust load generator produce, and at what client CPU, next to perf_analyzer?
 
 Starts its own tritonserver on the bundled repository, loads `identity` (the cheapest request) with 2 CPU
-instances, and prints two tables. A benchmark, not a test: nothing here is asserted; the README quotes its output.
+instances, and prints the tables asked for (--tables). A benchmark, not a test: nothing here is asserted;
+the README quotes its output.
 
 1. Levels: closed-loop levels of 1, 4, 16 and 64 users: Locust in 1 process, then master + 2 workers, then
    perf_analyzer (C++, Triton's own tool) at the same concurrency when it can run. Exact percentiles and
@@ -13,9 +14,23 @@ instances, and prints two tables. A benchmark, not a test: nothing here is asser
    CPU/request <= 1.2x perf_analyzer's, throughput >= 0.9x, client-added latency <= perf_analyzer's + 0.3 ms.
    With --input-data PATH (entries for identity's INPUT0, e.g. perf_analyzer's JSON) each engine also runs
    sending PATH's entries in turn: real data should cost no more client CPU per request than one request.
+3. Workers (`--tables workers`): `harness sweep --url` on the same server with 1, 2 and 4 Locust workers:
+   closed loop at --workers-concurrency users (total req/s, generator CPU per request = every worker process
+   with its engine, merged exact p50/p99), then an open-loop rate ramp (--ramp) per worker count: late sends
+   (> 2 ms behind schedule), max send lag and drops per rate, and the highest rate sent on time (no late
+   send, no drop, achieved >= 95 % of offered). The master (the sweep process) sends nothing; its CPU is not counted.
+4. Jitter at one user (`--tables jitter`): the compiled engine alone (driven over its frame protocol from this
+   process, no Locust), perf_analyzer and the full Locust path (one process, one user), interleaved for
+   --jitter-rounds rounds on the same server: exact p50/p99 per run, the medians and spread, and the harness
+   against perf_analyzer (target: within 5 %).
 
-    .venv/bin/python scripts/bench_load_generator.py [--levels 1,4,16,64] [--duration 8] [--no-perf-analyzer]
-        [--cost-concurrency 16] [--rounds 3] [--cost-duration 10] [--no-cost] [--no-levels] [--input-data PATH]
+The load generators share this machine's cores with tritonserver: on a small machine the figures are the
+client's and the server's together (the tables say how many cores).
+
+    .venv/bin/python scripts/bench_load_generator.py [--tables levels,cost,workers,jitter] [--levels 1,4,16,64]
+        [--duration 8] [--no-perf-analyzer] [--cost-concurrency 16] [--rounds 3] [--cost-duration 10]
+        [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,3000,4000] [--jitter-rounds 5]
+        [--jitter-duration 8] [--no-cost] [--no-levels] [--input-data PATH]
 """
 
 from __future__ import annotations
@@ -37,12 +52,15 @@ import perf_analyzer
 
 from harness.errors import HarnessError
 from harness.load.engine.compiled import engine_name
+from harness.load.engine.link import EngineLink
+from harness.load.histogram import LatencyHistogram
 from harness.net import LOOPBACK, free_port
 from harness.record.model import InstanceGroup
 from harness.sweep.rules import server_delta
 from harness.textfmt import fmt_num, text_table
-from harness.triton.control import ControlClient
+from harness.triton.control import ControlClient, make_inputs
 from harness.triton.repository import BUNDLED_REPOSITORY
+from harness.triton.request import serialize_request
 from harness.triton.server import LocalServer
 from harness.triton.variants import Variant, load_variant
 
@@ -100,15 +118,30 @@ def main() -> int:
     parser.add_argument("--cost-concurrency", type=int, default=16, help="concurrency of the cost table (default 16)")
     parser.add_argument("--cost-duration", type=int, default=10, help="seconds per cost run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of the cost table (default 3)")
-    parser.add_argument("--no-cost", action="store_true", help="the levels table only")
-    parser.add_argument("--no-levels", action="store_true", help="the cost table only")
+    parser.add_argument("--no-cost", action="store_true", help="leave out the cost table")
+    parser.add_argument("--no-levels", action="store_true", help="leave out the levels table")
     parser.add_argument("--input-data", metavar="PATH",
                         help="cost table: each engine also sends these entries in turn (identity's INPUT0)")
+    parser.add_argument("--tables", default="levels,cost,workers,jitter",
+                        help="which tables, in this order (default levels,cost,workers,jitter)")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts of the workers table (default 1,2,4)")
+    parser.add_argument("--workers-concurrency", type=int, default=16,
+                        help="closed-loop users of the workers table (default 16)")
+    parser.add_argument("--ramp", default="1000,2000,3000,4000",
+                        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,3000,4000)")
+    parser.add_argument("--jitter-rounds", type=int, default=5, help="interleaved rounds of the jitter table")
+    parser.add_argument("--jitter-duration", type=int, default=8, help="seconds per jitter run (default 8)")
     args = parser.parse_args()
-    if args.no_levels:
-        if not args.no_cost:
-            cost_table(args)
-        return 0
+    left_out = {"cost"} if args.no_cost else set()
+    left_out |= {"levels"} if args.no_levels else set()
+    tables = [t.strip() for t in args.tables.split(",") if t.strip() and t.strip() not in left_out]
+    print(f"machine: {os.cpu_count()} cores, shared by tritonserver and the load generators", flush=True)
+    for table in tables:
+        {"levels": levels_table, "cost": cost_table, "workers": workers_table, "jitter": jitter_table}[table](args)
+    return 0
+
+
+def levels_table(args: argparse.Namespace) -> None:
     levels = [int(part) for part in args.levels.split(",")]
     generators = {"locust 1 process": 0, "locust master+2 workers": 2}
     results: dict[tuple[int, str], dict[str, Any]] = {}
@@ -134,9 +167,6 @@ def main() -> int:
              str(r["failures"])] for (users, name), r in sorted(results.items(), key=lambda item: item[0][0])]
     print(f"\n{MODEL} (2 CPU instances), closed loop; client CPU % per load-generating process (100 = one core)")
     print(text_table(["users", "generator", "req/s", "p50 ms", "p99 ms", "client CPU %", "failures"], rows))
-    if not args.no_cost:
-        cost_table(args)
-    return 0
 
 
 # --- cost per request: one process per engine against perf_analyzer, alternated ------------------------------------
@@ -236,6 +266,170 @@ def print_cost(runs: dict[str, list[dict[str, float]]], concurrency: int) -> Non
                   "yes" if ours["rps"] >= 0.9 * pa["rps"] else "NO"],
                  [name, "client-added latency", f"{ours['added_ms'] - pa['added_ms']:+.2f} ms", "<= +0.3 ms",
                   "yes" if ours["added_ms"] <= pa["added_ms"] + 0.3 else "NO"]]
+    print(text_table(["generator", "against perf_analyzer", "measured", "target", "met"], rows))
+
+
+
+# --- workers: harness sweep with 1, 2, 4 Locust workers, closed loop and an open-loop rate ramp --------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+ON_TIME_SHARE = 0.95  # an open-loop level is on time when it sent this share of the offered rate, none late or dropped
+
+
+def workers_table(args: argparse.Namespace) -> None:
+    counts = [int(part) for part in args.workers.split(",")]
+    closed: list[list[str]] = []
+    ramp: list[list[str]] = []
+    best: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp, \
+            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server:
+        url = server.endpoints.grpc_url
+        with ControlClient(url) as control:
+            load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
+        for workers in counts:
+            folder = Path(tmp) / f"closed-{workers}"
+            for level in sweep_levels(server, workers, folder, "--concurrency", str(args.workers_concurrency)):
+                closed.append([str(workers), str(level["concurrency"]), *generator_figures(level)])
+                print("  closed: " + " | ".join(closed[-1]), flush=True)
+            folder = Path(tmp) / f"ramp-{workers}"
+            for level in sweep_levels(server, workers, folder, "--rate", args.ramp, "--arrivals", "constant"):
+                on_time = (level["late_sends"] == 0 and level["dropped"] == 0
+                           and level["achieved_rps"] >= ON_TIME_SHARE * level["offered_rps"])
+                if on_time:
+                    best[workers] = max(best.get(workers, 0.0), level["offered_rps"])
+                ramp.append([str(workers), fmt_num(level["offered_rps"]), *generator_figures(level),
+                             str(level["late_sends"]), fmt_num(level["max_send_lag_ms"]), str(level["dropped"]),
+                             "yes" if on_time else "no"])
+                print("  ramp: " + " | ".join(ramp[-1]), flush=True)
+    cores = f"{os.cpu_count()} cores shared with tritonserver"
+    print(f"\n{MODEL} (2 CPU instances), harness sweep, closed loop; generator CPU = all workers with their engines "
+          f"per request ({cores})")
+    print(text_table(["workers", "users", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms", "p99 ms"],
+                     closed))
+    print(f"\n{MODEL}, open loop (constant arrivals, one sender per worker): late = sent > 2 ms behind schedule")
+    print(text_table(["workers", "offered req/s", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms",
+                      "p99 ms", "late sends", "max lag ms", "dropped", "on time"], ramp))
+    print(text_table(["workers", "highest rate sent on time (req/s)"],
+                     [[str(w), fmt_num(best[w]) if w in best else "none of the ramp"] for w in counts]))
+
+
+def sweep_levels(server: LocalServer, workers: int, folder: Path, *flags: str) -> list[dict[str, Any]]:
+    """A short `harness sweep --url` on the running server: 1 s warm-up, three 2 s windows per level."""
+    command = [sys.executable, "-m", "harness.cli", "sweep", "--url", server.endpoints.grpc_url, "--model", MODEL,
+               "--workers", str(workers), "--warmup", "1s", "--window", "2s", "--max-windows", "3",
+               "--stability", "99%", "--output", str(folder), *flags]
+    if server.endpoints.metrics_url:
+        command += ["--metrics-url", server.endpoints.metrics_url]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False, timeout=900)
+    if not (folder / "run.json").is_file():
+        raise SystemExit(f"sweep failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads((folder / "run.json").read_text())["curves"][0]["levels"]
+
+
+def generator_figures(level: dict[str, Any]) -> list[str]:
+    """req/s, CPU per request and CPU % of every worker (its engine included), p50, p99 of one sweep level."""
+    cpu = sum(worker["cpu_percent"] for worker in level["workers"])
+    per_request_us = 1e6 * cpu / 100.0 / level["achieved_rps"] if level["achieved_rps"] else float("nan")
+    shares = "+".join(f"{worker['cpu_percent']:.0f}" for worker in level["workers"])
+    return [fmt_num(level["achieved_rps"]), fmt_num(per_request_us), shares, fmt_num(level["latency_ms"]["p50"]),
+            fmt_num(level["latency_ms"]["p99"])]
+
+
+# --- jitter at one user: the engine alone, perf_analyzer, the full Locust path -------------------------------------
+
+def jitter_table(args: argparse.Namespace) -> None:
+    runs: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-jitter-") as tmp, \
+            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server, \
+            ControlClient(server.endpoints.grpc_url) as control:
+        url = server.endpoints.grpc_url
+        load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
+        payload = serialize_request(MODEL, make_inputs(control.model_spec(MODEL), 1, 0))
+        duration = args.jitter_duration
+        generators: dict[str, Callable[[int], dict[str, float]]] = {
+            "compiled engine alone": lambda _: engine_alone_run(url, payload, duration),
+            "locust, 1 process, 1 user": lambda index: locust_run(url, 1, duration, Path(tmp) / f"locust{index}"),
+        }
+        if not args.no_perf_analyzer:
+            try:
+                perf_analyzer.find_or_install()
+                generators["perf_analyzer"] = lambda _: perf_run(url, 1, duration)
+            except HarnessError as exc:
+                print(f"perf_analyzer skipped: {exc}", flush=True)
+        names = list(generators)
+        for index in range(args.jitter_rounds):
+            for name in names[index % len(names):] + names[:index % len(names)]:  # the order rotates
+                runs.setdefault(name, []).append(with_server_time(control, functools.partial(generators[name], index)))
+                print(f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()),
+                      flush=True)
+    print_jitter(runs)
+
+
+def engine_alone_run(url: str, payload: bytes, duration_s: int, warmup_s: float = 1.0) -> dict[str, float]:
+    """One lane of the compiled engine, its frames read here (no Locust, no gevent): the engine's own latency."""
+    link = EngineLink(url, payload, 30.0)
+    hist, requests, started = LatencyHistogram(), 0, time.monotonic()
+    try:
+        link.set_lanes(1)
+        while (batch := link.read()) is not None:
+            elapsed = time.monotonic() - started
+            if elapsed >= warmup_s:
+                for micros in batch.latencies_us:
+                    hist.record_micros(micros)
+                requests += len(batch.latencies_us)
+            if elapsed >= warmup_s + duration_s:
+                break
+        link.stop()
+    finally:
+        link.close()
+    latency = hist.summary()
+    return {"rps": hist.count / duration_s, "p50_ms": latency.p50, "p99_ms": latency.p99, "mean_ms": latency.mean}
+
+
+def locust_run(url: str, users: int, duration_s: int, folder: Path, env: dict[str, str] | None = None,
+               extra: tuple[str, ...] = ()) -> dict[str, float]:
+    """One headless Locust process, closed loop: exact p50/p99 from --latency-file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [*LOCUST, "--headless", "-u", str(users), "-r", str(users), "-t", f"{duration_s}s",
+               "--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json"),
+               "--json-file", str(folder / "locust"), "--only-summary", *extra]
+    subprocess.run(command, capture_output=True, timeout=duration_s + 90, check=False, env={**os.environ, **(env or {})})
+    doc = json.loads((folder / "lat.json").read_text())
+    stats = json.loads((folder / "locust.json").read_text())[0]
+    span = stats["last_request_timestamp"] - stats["start_time"]
+    latency = doc["latency_ms"]
+    return {"rps": doc["requests"] / span, "p50_ms": latency["p50"], "p99_ms": latency["p99"], "mean_ms": latency["mean"]}
+
+
+def perf_run(url: str, concurrency: int, duration_s: int) -> dict[str, float]:
+    """perf_analyzer's stable windows (3 of duration/3 s each, at least)."""
+    result = perf_analyzer.run(url, MODEL, concurrency, measurement_ms=duration_s * 1000 // 3)
+    return {"rps": result["rps"], "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "mean_ms": result["avg_ms"]}
+
+
+def print_jitter(runs: dict[str, list[dict[str, float]]]) -> None:
+    if not runs:
+        return
+    keys = ("rps", "p50_ms", "p99_ms", "mean_ms", "server_ms", "added_ms")
+
+    def spread(rs: list[dict[str, float]], key: str) -> str:
+        values = [r[key] for r in rs]
+        return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+    print(f"\n{MODEL} (2 CPU instances), one request in flight; median (min-max) of "
+          f"{max(len(rs) for rs in runs.values())} interleaved runs; {os.cpu_count()} cores shared with tritonserver")
+    print(text_table(["generator", "req/s", "p50 ms", "p99 ms", "client mean ms", "Triton mean ms", "client-added ms"],
+                     [[name, *(spread(rs, k) for k in keys)] for name, rs in runs.items()]))
+    pa = runs.get("perf_analyzer")
+    if not pa:
+        return
+    rows = []
+    for name, rs in runs.items():
+        if name == "perf_analyzer":
+            continue
+        for key in ("p50_ms", "p99_ms"):
+            ratio = statistics.median(r[key] for r in rs) / statistics.median(r[key] for r in pa)
+            rows.append([name, key[:3], f"{ratio:.3f}x", "<= 1.05x", "yes" if ratio <= 1.05 else "NO"])
     print(text_table(["generator", "against perf_analyzer", "measured", "target", "met"], rows))
 
 

@@ -31,7 +31,7 @@ from harness.load.engine import protocol
 from harness.load.engine.protocol import Batch
 
 _METHOD = "/inference.GRPCInferenceService/ModelInfer"
-_FLUSH_S = 0.02
+_FLUSH_S = 0.005  # as the compiled engine's kFlushS: short frames keep the Locust process's bursts short
 LATE_THRESHOLD_S = 0.002  # a send this far behind its intended time counts as late
 # A lane whose request found no server (UNAVAILABLE: refused, reset) waits before sending again, doubling
 # from BACKOFF_MIN_S to BACKOFF_MAX_S while the server stays away: resending at once only spins the CPU.
