@@ -17,8 +17,9 @@ the README quotes its output.
 3. Workers (`--tables workers`): `harness sweep --url` on the same server with 1, 2 and 4 Locust workers:
    closed loop at --workers-concurrency users (total req/s, generator CPU per request = every worker process
    with its engine, merged exact p50/p99), then an open-loop rate ramp (--ramp) per worker count: late sends
-   (> 2 ms behind schedule), max send lag and drops per rate, and the highest rate sent on time (no late
-   send, no drop, achieved >= 95 % of offered). The master (the sweep process) sends nothing; its CPU is not counted.
+   (> 2 ms behind schedule), max send lag and drops per rate, and the highest rate sent on time (at most
+   0.1 % of sends late, none dropped, achieved >= 95 % of offered). The master (the sweep process) sends
+   nothing; its CPU is not counted.
 4. Jitter at one user (`--tables jitter`): the compiled engine alone (driven over its frame protocol from this
    process, no Locust), perf_analyzer and the full Locust path (one process, one user), interleaved for
    --jitter-rounds rounds on the same server: exact p50/p99 per run, the medians and spread, and the harness
@@ -29,7 +30,7 @@ client's and the server's together (the tables say how many cores).
 
     .venv/bin/python scripts/bench_load_generator.py [--tables levels,cost,workers,jitter] [--levels 1,4,16,64]
         [--duration 8] [--no-perf-analyzer] [--cost-concurrency 16] [--rounds 3] [--cost-duration 10]
-        [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,3000,4000] [--jitter-rounds 5]
+        [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,4000,6000,8000] [--jitter-rounds 5]
         [--jitter-duration 8] [--no-cost] [--no-levels] [--input-data PATH]
 """
 
@@ -127,8 +128,8 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,4", help="worker counts of the workers table (default 1,2,4)")
     parser.add_argument("--workers-concurrency", type=int, default=16,
                         help="closed-loop users of the workers table (default 16)")
-    parser.add_argument("--ramp", default="1000,2000,3000,4000",
-                        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,3000,4000)")
+    parser.add_argument("--ramp", default="1000,2000,4000,6000,8000",
+                        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,4000,6000,8000)")
     parser.add_argument("--jitter-rounds", type=int, default=5, help="interleaved rounds of the jitter table")
     parser.add_argument("--jitter-duration", type=int, default=8, help="seconds per jitter run (default 8)")
     args = parser.parse_args()
@@ -273,7 +274,10 @@ def print_cost(runs: dict[str, list[dict[str, float]]], concurrency: int) -> Non
 # --- workers: harness sweep with 1, 2, 4 Locust workers, closed loop and an open-loop rate ramp --------------------
 
 ROOT = Path(__file__).resolve().parent.parent
-ON_TIME_SHARE = 0.95  # an open-loop level is on time when it sent this share of the offered rate, none late or dropped
+# An open-loop level is sent on time when it reached this share of the offered rate, dropped nothing, and at most
+# LATE_SHARE of its sends left late (> 2 ms behind schedule: on a small shared machine a rare scheduler hiccup does that).
+ON_TIME_SHARE = 0.95
+LATE_SHARE = 0.001
 
 
 def workers_table(args: argparse.Namespace) -> None:
@@ -293,7 +297,7 @@ def workers_table(args: argparse.Namespace) -> None:
                 print("  closed: " + " | ".join(closed[-1]), flush=True)
             folder = Path(tmp) / f"ramp-{workers}"
             for level in sweep_levels(server, workers, folder, "--rate", args.ramp, "--arrivals", "constant"):
-                on_time = (level["late_sends"] == 0 and level["dropped"] == 0
+                on_time = (level["late_sends"] <= LATE_SHARE * level["requests"] and level["dropped"] == 0
                            and level["achieved_rps"] >= ON_TIME_SHARE * level["offered_rps"])
                 if on_time:
                     best[workers] = max(best.get(workers, 0.0), level["offered_rps"])
@@ -306,7 +310,8 @@ def workers_table(args: argparse.Namespace) -> None:
           f"per request ({cores})")
     print(text_table(["workers", "users", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms", "p99 ms"],
                      closed))
-    print(f"\n{MODEL}, open loop (constant arrivals, one sender per worker): late = sent > 2 ms behind schedule")
+    print(f"\n{MODEL}, open loop (constant arrivals, one sender per worker): late = sent > 2 ms behind schedule; "
+          f"on time = <= {LATE_SHARE:.1%} late, none dropped, >= {ON_TIME_SHARE:.0%} of the offered rate")
     print(text_table(["workers", "offered req/s", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms",
                       "p99 ms", "late sends", "max lag ms", "dropped", "on time"], ramp))
     print(text_table(["workers", "highest rate sent on time (req/s)"],

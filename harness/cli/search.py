@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.flags import add_metrics_flag, add_server_flags, server_source
+from harness.cli.flags import add_input_data_flags, add_metrics_flag, add_server_flags, server_source
 from harness.cli.parse import parse_int_list, parse_seconds, parse_slo
 from harness.errors import ConfigError
 
@@ -43,6 +43,7 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-search-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports")
     add_metrics_flag(p)
+    add_input_data_flags(p)
     p.set_defaults(handler=_run)
 
 
@@ -55,6 +56,7 @@ def _run(args: argparse.Namespace) -> int:
 def search_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """Flags -> (space, spec, mode, budget, costs, output): every bad value ends here in one line."""
     from harness.analysis.verdict import parse_costs
+    from harness.cli.sweep_flags import input_data_fields
     from harness.sweep.search import SearchSpace
     from harness.sweep.spec import SweepSpec
 
@@ -70,7 +72,8 @@ def search_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise ConfigError("--max-windows must be >= 3 (stability needs 3 windows)")
     spec = SweepSpec(model=args.model, instances=(), slo=parse_slo(args.slo), warmup_s=parse_seconds(args.warmup,
                      "--warmup"), window_s=parse_seconds(args.window, "--window"), max_windows=args.max_windows,
-                     workers=max(1, args.workers), max_concurrency=args.max_concurrency, label=args.label)
+                     workers=max(1, args.workers), max_concurrency=args.max_concurrency, label=args.label,
+                     **input_data_fields(args))
     budget = parse_seconds(args.budget, "--budget") if args.budget else None
     costs = parse_costs(args.cost) if args.cost else {}
     return space, spec, args.mode, budget, costs, Path(args.output) if args.output else None

@@ -22,6 +22,7 @@ from harness.cli.parse import parse_url
 from harness.cli.sweep import _finish, _graceful_sigterm, _start_run, failed_start, server_probe
 from harness.errors import BudgetSpent, HarnessError
 from harness.record.model import Curve, SearchResult, SearchRow
+from harness.sweep.inputs import check_input_data
 from harness.sweep.progress import SweepProgress
 from harness.sweep.runner import SweepState, sweep_variant
 from harness.sweep.search import Candidate, Outcome, SearchSpace, brute_next, quick_next
@@ -46,7 +47,8 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
         with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server, \
                 ControlClient(server.endpoints.grpc_url) as control:
             control.check_reachable()
-            state = SweepState(_start_run(spec, control), folder)
+            run = check_input_data(_start_run(spec, control), control, spec)  # bad --input-data: before any load
+            state = SweepState(run, folder)
             state.save()
             probe = server_probe(source, server, spec.model, state)
             _search(space, spec, mode, Budget(budget, server.exit_cause), costs, server.endpoints.grpc_url, control,
@@ -101,7 +103,8 @@ def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: Budget, cost
         return _result(mode, outcomes, latencies, costs, budget.elapsed(), budget.seconds, stopped)
 
     settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
-                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs")
+                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
+                              input_data=spec.input_data, shapes=" ".join(spec.shapes))
     progress = SweepProgress(spec, folder)
     try:
         with LoadDriver(settings) as driver:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.cli.flags import add_input_data_flags, add_metrics_flag, add_server_flags, server_source
 from harness.cli.parse import (
@@ -120,9 +121,14 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
         request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
-        input_data=str(Path(args.input_data).resolve()) if args.input_data else "",
-        shapes=_shapes(args.shape),
+        **input_data_fields(args),
     )
+
+
+def input_data_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """--input-data and --shape as SweepSpec fields: one reading for every command that takes them (sweep, search)."""
+    return {"input_data": str(Path(args.input_data).resolve()) if args.input_data else "",
+            "shapes": _shapes(args.shape)}
 
 
 def _shapes(items: list[str]) -> tuple[str, ...]:

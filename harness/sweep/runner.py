@@ -313,7 +313,7 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
     server_us, avg_batch = server_delta(snapshots[-len(counted) - 1], snapshots[-1])
     rps = merged.rps  # per worker: its requests over its own covered time, summed
     cpu = merged.max_cpu_percent
-    flags = _flags(stable, cpu >= spec.saturation_cpu, rate, rps, merged.max_send_lag_ms)
+    flags = _flags(stable, cpu >= spec.saturation_cpu, rate, rps, merged.max_send_lag_ms, merged.total("dropped"))
     over, sample = _slo_count(tallies, spec)
     latency = _rounded(merged.hist)
     inconsistent = failed_checks(LevelFigures(
@@ -354,7 +354,8 @@ def _slo_count(tallies: list[Tally], spec: SweepSpec) -> tuple[int, int]:
     return every.count_above_ms(spec.slo.limit_ms), every.count
 
 
-def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float) -> tuple[str, ...]:
+def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float,
+           dropped: int) -> tuple[str, ...]:
     flags = []
     if not stable:
         flags.append("unstable")
@@ -364,6 +365,8 @@ def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms
         flags.append("below-offered-rate")
     if rate and lag_ms > LATE_LAG_MS:
         flags.append("generator-late")
+    if dropped:  # open-loop sends skipped at --max-in-flight: the offered load was not sent, whatever the latency
+        flags.append("dropped-sends")
     return tuple(flags)
 
 

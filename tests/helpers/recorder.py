@@ -52,6 +52,22 @@ def load_recorder(url: str, model: str, input_name: str, datatype: str, dims: li
         client.close()
 
 
+def write_recorder(repository: Path, model: str, input_name: str, datatype: str, dims: list[int],
+                   record_to: Path) -> Path:
+    """The recorder as `model`'s files in a repository of its own: for commands that reload the model from its files
+    (a search's configurations), which would replace a recorder loaded by load_recorder with the real model."""
+    folder = repository / model
+    (folder / "1").mkdir(parents=True)
+    (folder / "1" / "model.py").write_text(MODEL_PY)
+    tensor = f'data_type: TYPE_{datatype} dims: {json.dumps(dims)}'
+    (folder / "config.pbtxt").write_text(
+        f'name: "{model}"\nbackend: "python"\nmax_batch_size: 64\n'
+        f'input [ {{ name: "{input_name}" {tensor} }} ]\noutput [ {{ name: "ECHO" {tensor} }} ]\n'
+        'instance_group [ { kind: KIND_CPU count: 1 } ]\n'
+        f'parameters {{ key: "record_to" value {{ string_value: "{record_to}" }} }}\n')
+    return repository
+
+
 def recorded(record_to: Path) -> list[float]:
     """The mean input of every request the recorder executed, in order."""
     return [float(line.split()[0]) for line in _lines(record_to)]

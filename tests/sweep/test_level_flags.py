@@ -201,3 +201,10 @@ def test_server_count_in_closed_loop_allows_the_users_in_flight() -> None:
     counted = [t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer - 1))
                if t.startswith("server-count")]
     assert len(counted) == 1
+
+
+def test_dropped_sends_flag_the_level_from_the_first_drop() -> None:
+    """A send skipped at the in-flight cap means the level did not offer what it says: flagged, not only counted."""
+    assert level(rate=float(RPS), dropped=0).flags == ()
+    dropped = level(rate=float(RPS), dropped=1)
+    assert dropped.flags == ("dropped-sends",) and dropped.dropped == 3 and dropped.client_saturated is False
