@@ -39,3 +39,6 @@ if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]
 fi
 .venv/bin/python -m harness.load.engine.compiled >/dev/null \
   || echo "setup: the compiled lean engine did not build (see above); the Python engine will be used" >&2
+
+# kubectl (the Kubernetes manifest tests render docker/k8s with `kubectl kustomize`): Debian's package where absent.
+scripts/kubectl_setup.sh || echo "setup: no kubectl; tests/load/test_distributed_deploy.py will fail under CI=true" >&2

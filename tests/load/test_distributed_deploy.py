@@ -107,3 +107,16 @@ def test_the_fetch_pod_mounts_the_results_the_sweep_writes() -> None:
     claims = {v["persistentVolumeClaim"]["claimName"] for d in job if d and d["kind"] == "Job"
               for v in d["spec"]["template"]["spec"]["volumes"]}
     assert claims == {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]} == {"harness-results"}
+
+
+# Fields of kustomize 3+ that Debian bookworm's kubectl 1.20 (kustomize 2, what scripts/kubectl_setup.sh installs
+# on a fresh machine) rejects: "unknown field labels", inline `patches`, a folder under `resources`.
+_KUSTOMIZE_2_REJECTS = ("labels", "patches", "components")
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/gpu"])
+def test_kustomizations_use_what_debians_kubectl_renders_too(folder: str) -> None:
+    """Checked by hand: kubectl 1.20 (kubernetes-client, dpkg -x) and 1.32 render these to the same objects."""
+    kustomization = yaml.safe_load((K8S / folder / "kustomization.yaml").read_text())
+    assert not set(kustomization) & set(_KUSTOMIZE_2_REJECTS)
+    assert all((K8S / folder / entry).is_file() for entry in kustomization.get("resources", []))
