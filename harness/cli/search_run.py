@@ -19,7 +19,7 @@ from harness.analysis.saturation import read_level
 from harness.analysis.verdict import cost_per_million
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
-from harness.cli.sweep import _finish, _graceful_sigterm, _start_run, server_probe
+from harness.cli.sweep import _finish, _graceful_sigterm, _start_run, failed_start, server_probe
 from harness.errors import BudgetSpent, HarnessError
 from harness.record.model import Curve, SearchResult, SearchRow
 from harness.sweep.inputs import check_input_data
@@ -56,17 +56,15 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
         finished = True
     except KeyboardInterrupt:
         cause, code = "stopped by Ctrl-C or SIGTERM", 130
-    except HarnessError as exc:  # a lost server, a model that will not load, a full disk...
+    except HarnessError as exc:  # a lost server, a model that will not load, a full disk, bad input...
         cause, code = str(exc), exc.exit_code
-        if state is None:
-            raise
     finally:
-        if state is not None:
-            if not finished and not cause:
-                cause, code = "the search stopped on an unexpected error (its traceback follows)", 1
-            cause, code = _finish(state, folder, cause, cause, code)
-            if state.run.search:
-                _print_ranking(state.run.search)
+        if not finished and not cause:
+            cause, code = "the search stopped on an unexpected error (its traceback follows)", 1
+        state = state or failed_start(spec, folder, None)  # failed before its first level: run.json says so
+        cause, code = _finish(state, folder, cause, cause, code)
+        if state.run.search:
+            _print_ranking(state.run.search)
     if code and code not in (130, BudgetSpent.exit_code):  # a stop asked for: said by "run INTERRUPTED"
         print(f"harness search: error: {cause}", file=sys.stderr)
     return code

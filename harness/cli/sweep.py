@@ -43,6 +43,7 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
     _graceful_sigterm()
     progress: SweepProgress | None = None
     state: SweepState | None = None
+    run: Run | None = None
     cause, code = "", 0
     finished = False  # the body ran to its end: only then may the run be called complete
     try:
@@ -60,20 +61,26 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
         finished = True
     except KeyboardInterrupt:
         cause, code = "stopped by Ctrl-C or SIGTERM", 130
-    except HarnessError as exc:  # a lost server or worker, a model that will not load, a full disk...
+    except HarnessError as exc:  # a lost server or worker, a model that will not load, a full disk, bad input...
         cause, code = str(exc), exc.exit_code
-        if state is None:  # refused or failed before anything was measured: no run to keep
-            raise
     finally:
         if progress is not None:
             progress.close()
-        if state is not None:
-            if not finished and not cause:  # an unexpected error: its traceback follows, the run is not complete
-                cause, code = "the sweep stopped on an unexpected error (its traceback follows)", 1
-            cause, code = _finish(state, folder, _where(cause, progress), cause, code)
+        if not finished and not cause:  # an unexpected error: its traceback follows, the run is not complete
+            cause, code = "the sweep stopped on an unexpected error (its traceback follows)", 1
+        state = state or failed_start(spec, folder, run)
+        cause, code = _finish(state, folder, _where(cause, progress), cause, code)
     if code and code != 130:
         print(f"harness sweep: error: {cause}", file=sys.stderr)
     return code
+
+
+def failed_start(spec: SweepSpec, folder: Path, run: Run | None) -> SweepState:
+    """A run that failed before its first level (the server died starting, the model is not there, bad input):
+    its folder still gets a run.json, saying what happened (_finish records it incomplete, with the cause)."""
+    if run is None:
+        run = new_run(spec, "", host_info(), package_versions(), git_revision(), _command_line())
+    return SweepState(run, folder)
 
 
 def _where(cause: str, progress: SweepProgress | None) -> str:

@@ -111,3 +111,12 @@ def test_budget_bounds_the_run_inside_a_configuration(triton_url: str, tmp_path:
     assert search["elapsed_s"] <= 1.5 + 8, result.stdout
     assert f"run INTERRUPTED: {meta['interrupted']}" in result.stdout + result.stderr
     jsonschema.validate(data, SCHEMA)
+
+
+def test_a_search_refused_before_its_first_configuration_leaves_a_run_json(triton_url: str, tmp_path: Path) -> None:
+    result = harness("search", "--model", "no_such_model", "--url", triton_url, "--output", str(tmp_path / "run"))
+    data = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert result.returncode == 4 and data["metadata"]["complete"] is False and data["curves"] == []
+    assert data["metadata"]["interrupted"].startswith("unknown model 'no_such_model'")
+    assert result.stderr.strip().splitlines() == [f"harness search: error: {data['metadata']['interrupted']}"]
+    jsonschema.validate(data, SCHEMA)

@@ -154,7 +154,54 @@ def test_a_model_that_fails_to_load(tmp_path: Path) -> None:
     code = sweep.wait(timeout=120)
     run = _interrupted(sweep, code, 4, "weights missing")
     assert run.curves == () or run.curves[0].levels == ()
+    assert sweep.err.read_text().strip().splitlines()[-1].startswith("harness sweep: error: ")
     sweep.assert_nothing_left()
+
+
+def _failed_before_the_first_level(sweep: Sweep, code: int, expected_code: int, cause: str) -> Run:
+    """Nothing measured, and still a valid run.json that says what happened; the CLI's one-line error."""
+    run = _interrupted(sweep, code, expected_code, cause)
+    assert run.metadata.model == "identity" and all(c.levels == () for c in run.curves)
+    err = sweep.err.read_text().strip().splitlines()
+    assert err[-1] == f"harness sweep: error: {run.metadata.interrupted}"
+    return run
+
+
+def test_a_server_killed_before_the_first_level(tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, *QUICK)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sweep.process.poll() is None:
+        server = next((p for p in sweep.descendants() if p.name() == "tritonserver"), None)
+        if server is not None:
+            server.kill()  # while it starts: before any level, before the run would have been recorded
+            break
+        time.sleep(0.01)
+    code = sweep.wait(timeout=60)
+    _failed_before_the_first_level(sweep, code, 3, "tritonserver exited during start-up (code -9)")
+    sweep.assert_nothing_left()
+
+
+def test_a_deployed_model_that_is_not_loaded(triton_url: str, tmp_path: Path) -> None:
+    """Measured as deployed (--url, no --instances) while the model is not loaded: refused before any load, and
+    the run folder still says so."""
+    from harness.triton.control import ControlClient
+
+    with ControlClient(triton_url) as control:
+        if control.is_ready("identity"):
+            control.unload("identity")
+    sweep = Sweep(tmp_path / "run", "--model", "identity", "--url", triton_url, *LEVELS, *QUICK)
+    code = sweep.wait(timeout=60)
+    _failed_before_the_first_level(sweep, code, 4, f"model 'identity' is not loaded on {triton_url}")
+
+
+def test_bad_input_at_the_server(triton_url: str, tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path / "run", "--model", "no_such_model", "--url", triton_url, *LEVELS, *QUICK)
+    code = sweep.wait(timeout=60)
+    assert code == 4
+    run = _valid_run(sweep.folder)
+    assert run.metadata.complete is False and run.curves == ()
+    assert run.metadata.interrupted.startswith("unknown model 'no_such_model'")
+    assert sweep.err.read_text().strip().splitlines() == [f"harness sweep: error: {run.metadata.interrupted}"]
 
 
 def test_the_run_folder_disk_filling_up(tmp_path: Path) -> None:

@@ -97,7 +97,10 @@ def test_instances_refused_before_any_load(docs_server: LocalServer, tmp_path: P
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("harness sweep: error:") and "--model-control-mode=explicit" in lines[0]
-    assert "run complete" not in result.stdout and not (tmp_path / "run" / "run.json").exists()
+    assert "run complete" not in result.stdout
+    refused = json.loads((tmp_path / "run" / "run.json").read_text())  # the run folder says so too, nothing measured
+    assert refused["metadata"]["complete"] is False and refused["curves"] == []
+    assert lines[0] == f"harness sweep: error: {refused['metadata']['interrupted']}"
     assert _loads(docs_server) == loads
     with ControlClient(url) as control:
         assert control.model_config("identity")["instance_group"][0]["count"] == 2

@@ -139,7 +139,9 @@ def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient,
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith(f"harness sweep: error: --input-data {data}: {expected}"), lines[0]
-    assert not (tmp_path / "run" / "run.json").exists()
+    refused = json.loads((tmp_path / "run" / "run.json").read_text())  # the run folder says so too, nothing measured
+    assert refused["metadata"]["complete"] is False and refused["curves"] == []
+    assert lines[0] == f"harness sweep: error: {refused['metadata']['interrupted']}"
     assert control.statistics("identity").success_count == before  # not one request sent
 
 
@@ -227,4 +229,5 @@ def test_a_shape_for_an_input_the_model_lacks_is_one_line(control: ControlClient
                      "--output", str(tmp_path / "run"), *QUICK)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "harness sweep: error: --shape TOKENS: model 'identity' has no input 'TOKENS'; its inputs: INPUT0"]
-    assert not (tmp_path / "run" / "run.json").exists()
+    refused = json.loads((tmp_path / "run" / "run.json").read_text())["metadata"]  # the run folder says so too
+    assert refused["complete"] is False and refused["interrupted"].startswith("--shape TOKENS: model 'identity'")
