@@ -140,6 +140,13 @@ class Tally:
         return next((w.first_error for w in self.workers.values() if w.first_error), None)
 
     @property
+    def scheduled_rps(self) -> float | None:
+        """Open loop: sends made plus sends dropped at the cap, per second, summed over workers (None: closed loop)."""
+        if not any(len(w.sent) or w.dropped for w in self.workers.values()):
+            return None
+        return sum((len(w.sent) + w.dropped) / w.span_s for w in self.workers.values() if w.span_s > 0)
+
+    @property
     def arrivals_cv(self) -> float | None:
         """Inter-arrival CV of every worker's open-loop sends merged (None without open-loop sends)."""
         return merged_cv([w.sent for w in self.workers.values()])

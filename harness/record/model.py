@@ -131,6 +131,9 @@ class Level:
     energy_j_per_1k: float | None = None  # GPU energy per 1,000 inferences
     slo_over: int | None = None  # requests (of all measured windows) slower than the sweep's SLO limit
     slo_sample: int = 0  # requests judged for slo_over: the confidence bound on the SLO percentile needs both
+    # open loop: sends the level's schedules drew (made + dropped at the cap) per second over the counted windows; a
+    # Poisson draw differs from offered_rps by sampling noise, which harness.analysis.capacity.delivered allows for
+    scheduled_rps: float | None = None
 
 
 @dataclass(frozen=True)

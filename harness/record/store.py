@@ -50,6 +50,7 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "flags",
     "arrivals_cv",
     "inconsistent",
+    "scheduled_rps",
 )
 
 
@@ -149,6 +150,7 @@ def _level_cells(level: Level) -> list[Any]:
         ";".join(level.flags),
         level.arrivals_cv,
         ";".join(level.inconsistent),
+        level.scheduled_rps,
     ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness import __version__, defaults
-from harness.analysis.capacity import RATE_SHORTFALL, STABLE_WINDOWS, capacity, probe_evidence
+from harness.analysis.capacity import STABLE_WINDOWS, capacity, delivered_rate, probe_evidence
 from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
@@ -313,7 +313,9 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
     server_us, avg_batch = server_delta(snapshots[-len(counted) - 1], snapshots[-1])
     rps = merged.rps  # per worker: its requests over its own covered time, summed
     cpu = merged.max_cpu_percent
-    flags = _flags(stable, cpu >= spec.saturation_cpu, rate, rps, merged.max_send_lag_ms, merged.total("dropped"))
+    scheduled = merged.scheduled_rps if rate else None
+    short = bool(rate) and not delivered_rate(rate, rps, scheduled, sum(w.duration_s for w in windows[-len(counted):]))
+    flags = _flags(stable, cpu >= spec.saturation_cpu, short, rate, merged.max_send_lag_ms, merged.total("dropped"))
     over, sample = _slo_count(tallies, spec)
     latency = _rounded(merged.hist)
     inconsistent = failed_checks(LevelFigures(
@@ -335,6 +337,7 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
         flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
         workers=_worker_uses(merged), slo_over=over, slo_sample=sample,
         arrivals_cv=round(cv, 4) if cv is not None else None, inconsistent=inconsistent,
+        scheduled_rps=round(scheduled, 3) if scheduled is not None else None,
     )
 
 
@@ -354,14 +357,14 @@ def _slo_count(tallies: list[Tally], spec: SweepSpec) -> tuple[int, int]:
     return every.count_above_ms(spec.slo.limit_ms), every.count
 
 
-def _flags(stable: bool, cpu_bound: bool, rate: float | None, rps: float, lag_ms: float,
+def _flags(stable: bool, cpu_bound: bool, short: bool, rate: float | None, lag_ms: float,
            dropped: int) -> tuple[str, ...]:
     flags = []
     if not stable:
         flags.append("unstable")
     if cpu_bound:
         flags.append("client-saturated")
-    if rate and rps < RATE_SHORTFALL * rate:
+    if short:
         flags.append("below-offered-rate")
     if rate and lag_ms > LATE_LAG_MS:
         flags.append("generator-late")

@@ -8,11 +8,13 @@ import math
 from fractions import Fraction
 
 from harness.analysis.capacity import (
+    DRAW_NOISE_SIGMAS,
     binomial_cdf,
     capacity,
     capacity_of,
     curve_labels,
     delivered,
+    delivered_rate,
     judged,
     meets_slo,
     probe_evidence,
@@ -90,6 +92,27 @@ def test_a_legacy_rate_capacity_is_found_by_its_offered_rate() -> None:
 def test_an_open_loop_level_delivering_exactly_ninety_percent_got_its_load() -> None:
     assert delivered(level(None, 9.0, 10.0, mode="rate", offered=10.0))
     assert not delivered(level(None, 8.99, 10.0, mode="rate", offered=10.0))
+
+
+def test_a_poisson_draw_below_the_offered_rate_is_the_load_that_was_offered() -> None:
+    """Over 3 s at 30 req/s offered, sd of a Poisson count is sqrt(90) ~ 9.5 requests (3.2 req/s): a schedule that
+    drew 26.8 req/s offered 26.8; a draw further below than DRAW_NOISE_SIGMAS sd is not excused."""
+    floor = 30.0 - DRAW_NOISE_SIGMAS * math.sqrt(30.0 / 3.0)  # 20.51 req/s
+    assert not delivered_rate(30.0, 26.7, None, 3.0)  # nominal only: short of 27
+    assert delivered_rate(30.0, 26.7, 26.8, 3.0)
+    assert not delivered_rate(30.0, 0.9 * 26.8 - 0.01, 26.8, 3.0)  # short of what the draw offered
+    assert delivered_rate(30.0, 0.9 * floor, 10.0, 3.0) and not delivered_rate(30.0, 0.9 * floor - 0.01, 10.0, 3.0)
+    assert delivered_rate(30.0, 27.0, 40.0, 3.0) and not delivered_rate(30.0, 26.99, 40.0, 3.0)  # never above offered
+    assert not delivered_rate(30.0, 26.7, 26.8, 0.0)  # no span: the nominal rate
+
+
+def test_delivered_judges_the_counted_windows_draw() -> None:
+    """The noise allowance is over the counted (last 3) windows' span: 3 s here, not the 13 s of all four."""
+    windows = tuple(Window(achieved_rps=21.0, p99_ms=5.0, requests=21, duration_s=d) for d in (10.0, 1.0, 1.0, 1.0))
+    drawn = dataclasses.replace(level(None, 21.0, 10.0, mode="rate", offered=30.0), windows=windows, scheduled_rps=10.0)
+    assert delivered(drawn)  # floor over 3 s: 20.51 req/s, 90 % of it 18.46
+    assert not delivered(dataclasses.replace(drawn, scheduled_rps=None))  # the nominal 30: 27 needed
+    assert not delivered(dataclasses.replace(drawn, windows=(Window(21.0, 5.0, 210, 13.0),)))  # floor over 13 s: 25.4
 
 
 def test_no_sample_is_doubtful_and_one_slow_request_of_one_breaks_a_p99() -> None:

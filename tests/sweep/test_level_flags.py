@@ -208,3 +208,20 @@ def test_dropped_sends_flag_the_level_from_the_first_drop() -> None:
     assert level(rate=float(RPS), dropped=0).flags == ()
     dropped = level(rate=float(RPS), dropped=1)
     assert dropped.flags == ("dropped-sends",) and dropped.dropped == 3 and dropped.client_saturated is False
+
+
+def test_a_poisson_draw_below_the_offered_rate_is_not_a_shortfall() -> None:
+    """Offered 120 req/s; the schedules drew 100 sends a second (all answered): sampling noise over 3 s allows a
+    draw down to 120 - DRAW_NOISE_SIGMAS * sqrt(120 / 3) ~ 101 req/s, so the level got the load its schedules offered.
+    The same windows with no record of the sends (nominal rate only) fall short, as does a draw far below 200."""
+    sends = [i / RPS for i in range(RPS)]  # one window's send times
+    drawn = level(rate=120.0, sent=sends)
+    assert drawn.scheduled_rps == RPS and drawn.flags == ()
+    assert level(rate=120.0).flags == ("below-offered-rate",) and level(rate=120.0).scheduled_rps is None
+    assert level(rate=200.0, sent=sends).flags == ("below-offered-rate",)
+    with_drops = level(rate=120.0, sent=sends[:-10], dropped=10)  # dropped at the cap: drawn, not sent
+    assert with_drops.scheduled_rps == RPS and with_drops.flags == ("dropped-sends",)
+
+
+def test_a_closed_loop_level_records_no_schedule() -> None:
+    assert level().scheduled_rps is None
