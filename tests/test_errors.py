@@ -17,7 +17,7 @@ def _drawn_tree() -> dict[str, tuple[int, str | None]]:
     """class name -> (indent depth, exit code written on its line) as the module docstring draws them."""
     drawn = {}
     for line in (errors.__doc__ or "").splitlines():
-        match = re.match(r"^\s*((?:\|   |    )*)(?:\+-- )?(\w+Error|\w+Unavailable|UnknownModel)\b(?:\s+exit (\d))?", line)
+        match = re.match(r"^\s*((?:\|   |    )*)(?:\+-- )?([A-Z]\w+)\b(?:\s+exit (\d))?", line)
         if match and match.group(2) in CLASSES:
             drawn[match.group(2)] = (len(match.group(1)) // 4, match.group(3))
     return drawn

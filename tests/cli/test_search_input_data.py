@@ -62,5 +62,7 @@ def test_bad_data_is_one_line_before_any_load(control: ControlClient, triton_url
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0] == (f"harness search: error: --input-data {data}: entry 1, input 'INPUT0': shape [15], "
                         "the model takes [16]"), lines[0]
-    assert not (tmp_path / "run" / "run.json").exists()
+    refused = json.loads((tmp_path / "run" / "run.json").read_text())  # the run folder says so too, nothing measured
+    assert refused["metadata"]["complete"] is False and refused["curves"] == []
+    assert lines[0] == f"harness search: error: {refused['metadata']['interrupted']}"
     assert control.statistics("identity").success_count == before  # not one request sent
