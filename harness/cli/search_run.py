@@ -19,7 +19,7 @@ from harness.analysis.saturation import read_level
 from harness.analysis.verdict import cost_per_million
 from harness.cli.flags import ServerSource
 from harness.cli.parse import parse_url
-from harness.cli.sweep import _finish, _graceful_sigterm, _start_run, failed_start, server_probe
+from harness.cli.sweep import _finish, _start_run, failed_start, server_probe, stop_on_signals
 from harness.errors import BudgetSpent, HarnessError
 from harness.record.model import Curve, SearchResult, SearchRow
 from harness.sweep.inputs import check_input_data
@@ -40,7 +40,7 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
     repository = resolve_repository(source.model_repository) if not url else Path(".")
     folder = output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-search-{spec.model}"
     folder.mkdir(parents=True, exist_ok=True)
-    _graceful_sigterm()  # SIGTERM stops the search as Ctrl-C does: children stopped, the run kept
+    stop_on_signals()  # Ctrl-C and SIGTERM stop the search alike: children stopped, the run kept
     state: SweepState | None = None
     cause, code, finished = "", 0, False  # as the sweep: complete only when the body ran to its end
     try:

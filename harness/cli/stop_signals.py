@@ -3,7 +3,8 @@
 Containers, systemd and Kubernetes stop programs with SIGTERM: it must do what Ctrl-C does. While a command is
 still starting, either signal raises KeyboardInterrupt (its `with` blocks stop what already started); once it
 serves, the signal only sets `stop` and the main loop ends quietly. Either way the command exits with
-INTERRUPTED_EXIT (130). `harness sweep` runs under gevent and has its own handler to the same effect.
+INTERRUPTED_EXIT (130). `harness sweep` and `harness search` run under gevent and have their own handler to the same effect
+(harness.cli.sweep.stop_on_signals).
 """
 
 from __future__ import annotations

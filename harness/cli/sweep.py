@@ -40,7 +40,7 @@ def run_sweep(spec: SweepSpec, source: ServerSource, output: Path | None = None)
     repository = resolve_repository(source.model_repository) if not url else Path(".")
     folder = output or Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{spec.model}"
     folder.mkdir(parents=True, exist_ok=True)
-    _graceful_sigterm()
+    stop_on_signals()
     progress: SweepProgress | None = None
     state: SweepState | None = None
     run: Run | None = None
@@ -162,7 +162,10 @@ def server_probe(source: ServerSource, server: object, model: str, state: SweepS
     return ServerProbe(url, getattr(server, "pid", None), model, warn=warn)
 
 
-def _graceful_sigterm() -> None:
-    """SIGTERM stops the sweep like Ctrl-C: the main greenlet gets KeyboardInterrupt and the run is kept."""
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop the sweep alike: the main greenlet gets KeyboardInterrupt and the run is kept.
+    Ctrl-C gets Python's handler even where SIGINT came in ignored (a script's `harness sweep ... &`, where
+    Python leaves it ignored and the sweep ran to its end), as `harness ui` and `harness serve` do."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     main = gevent.getcurrent()
     gevent.signal_handler(signal.SIGTERM, lambda: gevent.get_hub().loop.run_callback(main.throw, KeyboardInterrupt))

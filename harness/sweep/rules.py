@@ -43,6 +43,24 @@ def window_needs_more(requests: int, elapsed_s: float, window_s: float, request_
     return elapsed_s < WINDOW_STRETCH * window_s or (requests == 0 and elapsed_s < request_timeout_s + window_s)
 
 
+# After an open-loop level, Triton's queue is looked at this often (or every two batches' compute, if longer).
+DRAIN_POLL_S = 0.2
+
+
+def drain_poll_s(stats: StatsSnapshot) -> float:
+    """How often to look at Triton's counters while its queue drains: DRAIN_POLL_S, or twice a batch's compute."""
+    per_batch_s = stats.compute_infer_ns / stats.execution_count / 1e9 if stats.execution_count else 0.0
+    return max(DRAIN_POLL_S, 2.0 * per_batch_s)
+
+
+def queue_drained(before: StatsSnapshot, after: StatsSnapshot, poll_s: float) -> bool:
+    """Nothing left queued from the level that stopped: no request completed over the poll, or those that did
+    waited less than a poll in the queue on average (a backlog's requests waited at least since the senders
+    stopped; another client's requests on a shared server come and go without a queue)."""
+    done = after.success_count - before.success_count
+    return done <= 0 or (after.queue_ns - before.queue_ns) / done < poll_s * 1e9
+
+
 def server_delta(before: StatsSnapshot, after: StatsSnapshot) -> tuple[ServerTimes | None, float | None]:
     """Triton's average per-request times (us) and average executed batch size between two snapshots."""
     requests = after.success_count - before.success_count

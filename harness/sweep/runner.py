@@ -23,7 +23,15 @@ from harness.record.counters import StatsSnapshot
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
-from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta, window_needs_more
+from harness.sweep.rules import (
+    AutoConcurrency,
+    RateSearch,
+    drain_poll_s,
+    is_stable,
+    queue_drained,
+    server_delta,
+    window_needs_more,
+)
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
 from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
@@ -215,7 +223,15 @@ class LevelRunner:
         report_interval_s = getattr(settings, "report_interval_s", defaults.SWEEP_REPORT_INTERVAL_S)
         level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(),
                                 report_interval_s=report_interval_s)
-        return self._with_evidence(level, len(tallies))
+        level = self._with_evidence(level, len(tallies))
+        if rate is not None:
+            status.phase = "queue drain"
+            try:
+                self._drain()
+            except CUT_SHORT:  # the level itself was measured in full: kept as it is
+                self.cut_short = level
+                raise
+        return level
 
     def _windows(self, status: LevelProgress, tallies: list[Tally], snapshots: list[StatsSnapshot],
                  rate: float | None, searching: bool) -> None:
@@ -287,6 +303,23 @@ class LevelRunner:
         if not warmup and tally.requests == 0:
             raise ServerLostError(f"no request completed in {tally.span_s or self.spec.window_s:.0f} s: the server "
                              "is not answering")
+
+    def _drain(self) -> None:
+        """Wait until Triton has served what an open-loop level left in its queue, at most the request timeout.
+
+        Above capacity an open loop leaves seconds of requests queued at the server when its senders stop, and
+        the next level would start on that backlog: a `--rate auto` probe at 70 % of capacity failed after an
+        overloaded one (queue 2-4 s in each probe after it, on fixed_delay). Closed loops leave at most their
+        users' requests, which the next warm-up absorbs."""
+        waited, before = 0.0, self._statistics()
+        while waited < self.spec.request_timeout_s:
+            pause = drain_poll_s(before)
+            self._sleep(pause)
+            waited += pause
+            after = self._statistics()
+            if queue_drained(before, after, pause):
+                return
+            before = after
 
     def _statistics(self) -> StatsSnapshot:
         try:
