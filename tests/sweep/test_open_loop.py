@@ -84,16 +84,16 @@ def test_rate_auto_finds_one_over_the_service_time(triton_url: str, tmp_path: Pa
     assert curve["probes"][0]["offered_rps"] > 0.3 * reference
 
 
-# Open-loop capacity at a p99 SLO on mnist_cnn over the closed loop's saturated throughput (concurrency doubled
-# until throughput stops growing), measured on this project's 2-core machine, the generator sharing the cores:
-# 0.86 and 0.99 (2026-11-29, two pairs run alone); in one CI run the search found 3,637 req/s where the closed
-# loop's capacity at the SLO was 4,685 (its saturated throughput not kept, ~4,850 in other runs). It spreads: near
-# saturation the p99 of an open loop is set by stalls (a few ms of CPU taken by the generator or the OS leave a
-# queue that takes rho / (1 - rho) times as long to drain); a closed loop has no such queue, and its own capacity
-# at the SLO jumps with the doubling concurrency (4,130 at 32 users, 4,858 at 64). So the search is held to the
-# range queueing allows, not to the closed loop's noisy SLO figure: no open loop sustains more than the saturated
-# throughput, and below 60 % of it (where both runs' probes had p99 ~7 ms, a third of the SLO) a search stopped too early.
-OPEN_LOOP_SHARE = (0.6, 1.05)
+# Open-loop capacity at a p99 SLO is held to the range queueing allows, measured against the closed loop's saturated
+# throughput (concurrency doubled until throughput stops growing): no open loop sustains more than that (upper
+# bound), and near it an open loop's p99 is set by stalls (a few ms of CPU taken by the generator or the OS leave a
+# queue that takes rho / (1 - rho) times as long to drain), so the SLO is met somewhat below it. The closed loop's
+# own capacity at the SLO is no reference here: it jumps with the doubling concurrency (4,130 at 32 users, 4,858 at
+# 64). Measured on this project's 2-core machine (2026-11-29): found / saturated = 0.84 (3,620 of 4,328 req/s),
+# 0.86 and 0.99. Below 0.65 a search stopped early: one that never bisects lands on its start, 0.54-0.61 of it.
+# (A CI run found 3,637 where the closed loop sustained 4,685 within the SLO: probes after an overloaded one started
+# on its backlog, since fixed by the runner's queue drain, tests/sweep/test_queue_drain.py.)
+OPEN_LOOP_SHARE = (0.65, 1.05)
 
 
 @pytest.mark.integration
