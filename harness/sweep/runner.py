@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 LATE_LAG_MS = 10.0
 # How often a level looks at the server's health while it waits: a dead server ends the level this soon.
 HEALTH_POLL_S = 0.5
+# Triton's statistics calls wait the request timeout, within these bounds.
+STATISTICS_TIMEOUT_S, MIN_STATISTICS_TIMEOUT_S = 15.0, 5.0
 # The rate search starts from a short closed-loop probe at this many users per worker.
 START_PROBE_USERS = 8
 
@@ -322,8 +324,11 @@ class LevelRunner:
             before = after
 
     def _statistics(self) -> StatsSnapshot:
+        # A statistics call answers in milliseconds; a server that takes longer than a request may is hung (a
+        # SIGSTOPped one was caught 15 s after its requests timed out at --request-timeout 2s; now 5 s).
+        timeout_s = min(STATISTICS_TIMEOUT_S, max(MIN_STATISTICS_TIMEOUT_S, self.spec.request_timeout_s))
         try:
-            return self.control.statistics(self.spec.model)
+            return self.control.statistics(self.spec.model, timeout_s=timeout_s)
         except HarnessError as exc:
             raise ServerLostError(self.health() or f"Triton's statistics call failed: {exc}") from exc
 

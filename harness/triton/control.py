@@ -128,9 +128,10 @@ class ControlClient:
     def unload(self, model: str) -> None:
         self._call(self._client.unload_model, model, model=model)
 
-    def statistics(self, model: str) -> StatsSnapshot:
+    def statistics(self, model: str, timeout_s: float = 15.0) -> StatsSnapshot:
         # A bounded wait: a hung server must not hold the sweep for the load timeout
-        raw = self._call(self._client.get_inference_statistics, model, as_json=True, client_timeout=15, model=model)
+        raw = self._call(self._client.get_inference_statistics, model, as_json=True, client_timeout=timeout_s,
+                         model=model)
         entries = raw.get("model_stats", [])
         return _snapshot(entries[0]) if entries else StatsSnapshot()
 

@@ -58,7 +58,7 @@ class BacklogServer:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
 
-    def statistics(self, model: str) -> StatsSnapshot:
+    def statistics(self, model: str, timeout_s: float = 15.0) -> StatsSnapshot:
         self.looks += 1
         served = min(self.backlog, int(self.rate * self.now))
         return counters(served, served * int(self.backlog / self.rate * 1e9), compute_ns=served * int(1e9 / self.rate),
