@@ -98,11 +98,24 @@ class AutoConcurrency:
         return last.concurrency * 2
 
 
+# A failed probe whose server fell behind bounds capacity a little above what it served (window noise).
+OVERLOAD_HEADROOM = 1.1
+
+
+def failure_ceiling(probe: Level) -> float:
+    """The rate a failed probe puts capacity below: its offered rate, or, where the server served clearly less,
+    OVERLOAD_HEADROOM times what it served: no rate above a server's throughput meets an SLO. At twice capacity
+    the search then bisects near the throughput instead of halving down through overloaded probes (on fixed_delay:
+    2 probes to the answer instead of 5, each above capacity and leaving a queue to drain)."""
+    return min(probe.offered_rps or 0.0, probe.achieved_rps * OVERLOAD_HEADROOM)
+
+
 @dataclass(frozen=True)
 class RateSearch:
     """Capacity search on the arrival rate: from a start near what a closed-loop probe served, double while
-    probes pass, halve while they fail, then bisect between the best pass and the lowest failure above it to
-    `tolerance`. A probe passes or fails by harness.analysis.capacity.probe_passes: on evidence, not on noise."""
+    probes pass, halve while they fail, then bisect between the best pass and the lowest ceiling a failure above it
+    sets (failure_ceiling) to `tolerance`. A probe passes or fails by harness.analysis.capacity.probe_passes: on
+    evidence, not on noise."""
 
     slo: Slo
     start_rps: float = 10.0
@@ -116,9 +129,9 @@ class RateSearch:
         if not probes:
             return round(self.start_rps, 3)
         passed = [p.offered_rps or 0.0 for p in probes if probe_passes(p, self.slo)]
-        failed = [p.offered_rps or 0.0 for p in probes if not probe_passes(p, self.slo)]
+        failed = [p for p in probes if not probe_passes(p, self.slo)]
         low = max(passed, default=0.0)
-        high = min((f for f in failed if f > low), default=None)
+        high = min((failure_ceiling(f) for f in failed if (f.offered_rps or 0.0) > low), default=None)
         if high is None:
             return round(low * 2, 3)
         if not passed:

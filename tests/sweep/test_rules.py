@@ -6,7 +6,7 @@ import pytest
 
 from harness.record.counters import StatsSnapshot
 from harness.record.model import Latency, Level, Slo, Window
-from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
+from harness.sweep.rules import OVERLOAD_HEADROOM, AutoConcurrency, RateSearch, failure_ceiling, is_stable, server_delta
 
 
 def window(rps: float, p99: float, requests: int = 100) -> Window:
@@ -83,8 +83,13 @@ def ok(rate: float) -> Level:
 
 
 def bad(rate: float) -> Level:
-    """A probe that breaks the SLO on evidence: 80 of 1000 beyond the limit, and the rate not delivered."""
-    return level(rate * 0.8, 50, concurrency=None, offered=rate, over=80)
+    """A probe that breaks the SLO on evidence (80 of 1000 beyond the limit) while the server kept up with it."""
+    return level(rate, 50, concurrency=None, offered=rate, over=80)
+
+
+def overloaded(rate: float, served: float) -> Level:
+    """A probe the server fell behind: it served `served` of the `rate` offered, and latency grew with the queue."""
+    return level(served, 500, concurrency=None, offered=rate, over=900)
 
 
 def noisy(rate: float) -> Level:
@@ -132,7 +137,30 @@ def test_a_probe_fails_only_on_evidence() -> None:
 def test_rate_probe_needs_the_offered_rate_delivered() -> None:
     search = RateSearch(SLO, start_rps=100)
     assert search.next_rate([level(95, 5, concurrency=None, offered=100, over=0)]) == 200
-    assert search.next_rate([level(60, 5, concurrency=None, offered=100, over=0)]) == 50
+    # 60 of 100 served: a failure whose ceiling is 1.1 x 60 = 66, halved
+    assert search.next_rate([level(60, 5, concurrency=None, offered=100, over=0)]) == 33
+
+
+def test_a_failure_the_server_kept_up_with_bounds_the_search_at_its_offered_rate() -> None:
+    assert failure_ceiling(bad(400)) == 400
+    assert failure_ceiling(overloaded(400, 400 / OVERLOAD_HEADROOM)) == pytest.approx(400)
+
+
+def test_an_overloaded_failure_bounds_the_search_just_above_what_the_server_served() -> None:
+    """fixed_delay (capacity ~94 req/s): 92 passes, 183 offered is served at 93. Capacity is below 93 x 1.1, so the
+    search bisects 92..102.3 instead of 92..183 (which took 5 overloaded probes, each leaving a queue)."""
+    assert failure_ceiling(overloaded(183, 93)) == pytest.approx(102.3)
+    assert RateSearch(SLO).next_rate([ok(92), overloaded(183, 93)]) == 97.15
+    assert RateSearch(SLO).next_rate([ok(92), overloaded(183, 93), ok(97.15)]) == 99.725  # 5.3 % apart
+    assert RateSearch(SLO).next_rate([ok(92), overloaded(183, 93), ok(97.15), ok(99.725)]) is None  # 2.6 %
+
+
+def test_a_ceiling_at_or_below_the_best_pass_ends_the_search_there() -> None:
+    assert RateSearch(SLO).next_rate([ok(92), overloaded(183, 80)]) is None  # ceiling 88 < 92
+
+
+def test_an_unstable_probe_that_delivered_its_rate_within_the_slo_passes() -> None:
+    search = RateSearch(SLO, start_rps=100)
     assert search.next_rate([level(95, 5, concurrency=None, offered=100, stable=False, over=0)]) == 200
 
 
