@@ -84,25 +84,29 @@ def test_rate_auto_finds_one_over_the_service_time(triton_url: str, tmp_path: Pa
     assert curve["probes"][0]["offered_rps"] > 0.3 * reference
 
 
-# Open-loop capacity at a p99 SLO is held to the range queueing allows, measured against the closed loop's saturated
-# throughput (concurrency doubled until throughput stops growing): no open loop sustains more than that (upper
-# bound), and near it an open loop's p99 is set by stalls (a few ms of CPU taken by the generator or the OS leave a
-# queue that takes rho / (1 - rho) times as long to drain), so the SLO is met somewhat below it. The closed loop's
-# own capacity at the SLO is no reference here: it jumps with the doubling concurrency (4,130 at 32 users, 4,858 at
-# 64). Measured on this project's 2-core machine (2026-11-29): found / saturated = 0.84 (3,620 of 4,328 req/s),
-# 0.86 and 0.99. Below 0.65 a search stopped early: one that never bisects lands on its start, 0.54-0.61 of it.
-# (A CI run found 3,637 where the closed loop sustained 4,685 within the SLO: probes after an overloaded one started
-# on its backlog, since fixed by the runner's queue drain, tests/sweep/test_queue_drain.py.)
+# Open-loop capacity at a p99 SLO is held to the range queueing allows below the open loop's saturated throughput,
+# measured by a separate sweep at 1.5x what 64 closed-loop users get (the server then falls behind; what it serves is
+# the most it serves in open loop): no open loop meets an SLO above that, and near it an open loop's p99 is set by
+# stalls (a few ms of CPU taken by the generator or the OS leave a queue that takes rho / (1 - rho) times as long to
+# drain), so the SLO is met somewhat below it. The closed loop is no reference on this 2-core machine: its throughput
+# reached 4,300-5,500 req/s, the open loop's 4,000-5,300 (its generator takes more of the shared CPU: client CPU 28-31 %
+# against 17-24 %), and its capacity at the SLO jumps with the doubling concurrency (4,130 at 32 users, 4,858 at 64).
+# Measured here (2026-11-29), found / open-loop saturation: 0.77, 0.85, 0.90, 0.97. Below 0.65 a search stopped
+# early: one that never bisects lands on its start, 0.51-0.56 of it. (A CI run found 0.69: its probes after an
+# overloaded one started on that one's backlog, since fixed by the runner's queue drain, test_queue_drain.py.)
 OPEN_LOOP_SHARE = (0.65, 1.05)
 
 
 @pytest.mark.integration
 def test_rate_auto_on_a_fast_cpu_bound_model_lands_below_saturation_and_near_it(triton_url: str,
                                                                                 tmp_path: Path) -> None:
-    closed = sweep(triton_url, tmp_path / "closed", "--model", "mnist_cnn", "--concurrency", "auto", "--window", "0.5s")
-    saturated = max(level["achieved_rps"] for level in closed["curves"][0]["levels"])
+    short = ("--model", "mnist_cnn", "--window", "0.5s")
+    closed = sweep(triton_url, tmp_path / "closed", *short, "--concurrency", "64")["curves"][0]["levels"][0]
+    over = sweep(triton_url, tmp_path / "over", *short, "--rate", f"{1.5 * closed['achieved_rps']:.0f}")
+    (saturation,) = over["curves"][0]["levels"]
+    assert "below-offered-rate" in saturation["flags"]  # the server fell behind: it served all it could
     curve = rate_auto(triton_url, tmp_path / "auto", "mnist_cnn", "p99=20ms")
-    found = curve["capacity"]["max_rps_within_slo"]
+    found, saturated = curve["capacity"]["max_rps_within_slo"], saturation["achieved_rps"]
     low, high = OPEN_LOOP_SHARE
     assert low * saturated <= found <= high * saturated, (saturated, probes_seen(curve))
     assert curve["probes"][0]["offered_rps"] > 0.3 * saturated
