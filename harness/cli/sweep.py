@@ -164,8 +164,10 @@ def server_probe(source: ServerSource, server: object, model: str, state: SweepS
 
 def stop_on_signals() -> None:
     """Ctrl-C and SIGTERM stop the sweep alike: the main greenlet gets KeyboardInterrupt and the run is kept.
-    Ctrl-C gets Python's handler even where SIGINT came in ignored (a script's `harness sweep ... &`, where
-    Python leaves it ignored and the sweep ran to its end), as `harness ui` and `harness serve` do."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    Both through gevent, to the main greenlet: Python's own SIGINT handler raised in whichever greenlet ran when it
+    came (the worker monitor's, whose traceback then reached the user's terminal), and not at all where SIGINT came
+    in ignored (a script's `harness sweep ... &`: the sweep ran to its end)."""
     main = gevent.getcurrent()
-    gevent.signal_handler(signal.SIGTERM, lambda: gevent.get_hub().loop.run_callback(main.throw, KeyboardInterrupt))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(sig, lambda: gevent.get_hub().loop.run_callback(main.throw, KeyboardInterrupt))
