@@ -143,6 +143,7 @@ def test_rate_probe_needs_the_offered_rate_delivered() -> None:
 
 def test_a_failure_the_server_kept_up_with_bounds_the_search_at_its_offered_rate() -> None:
     assert failure_ceiling(bad(400)) == 400
+    assert failure_ceiling(level(50, 500, concurrency=None, offered=None, over=900)) == 0.0  # no offered rate: 0
     assert failure_ceiling(overloaded(400, 400 / OVERLOAD_HEADROOM)) == pytest.approx(400)
 
 
