@@ -28,6 +28,11 @@ WAIT_S = 30.0
 INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C (README: "Stopping")
 
 
+# No report for this long after Stop: every worker's last one is in (the engine's drain after Stop takes up to
+# 2 s, then the worker reports).
+SETTLED_S = 3.0
+
+
 def _wait_until(check: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not check():
@@ -86,13 +91,18 @@ def test_first_start_with_defaults_sends_load_and_the_exact_latency_tab_shows_it
         _wait_until(lambda: "STOPPED" in _status(browser), "the STOPPED state")
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         # The workers' last reports reach the master a report interval or more after Stop (later on a busy
-        # machine): read both counts until they have arrived, then they must agree exactly.
+        # machine): read both counts until they have arrived (equal, and unchanged for SETTLED_S: once, equal
+        # counts read between two reports were followed by 206 more requests), then they must agree exactly.
         counts: dict[str, object] = {}
+        changed = {"count": -1, "at": time.monotonic()}
 
         def settled() -> bool:
             counts["locust"] = _get_json(f"{web}/stats/requests")["stats"][-1]["num_requests"]
             counts["ours"] = _get_json(f"{web}/latency.json")
-            return counts["ours"]["requests"] == counts["locust"]  # type: ignore[index]
+            if counts["locust"] != changed["count"]:
+                changed.update(count=counts["locust"], at=time.monotonic())
+            quiet = time.monotonic() - changed["at"] >= SETTLED_S  # type: ignore[operator]
+            return quiet and counts["ours"]["requests"] == counts["locust"]  # type: ignore[index]
 
         try:
             _wait_until(settled, "the workers' last reports after Stop")
