@@ -45,6 +45,12 @@ def test_server_times_are_microseconds_per_request_to_two_decimals() -> None:
     assert batch == 3.333
 
 
+def test_an_execution_counted_before_its_inferences_still_averages_one_or_more() -> None:
+    """CI saw 0.999: a snapshot between a batch's two counter updates. A batch holds at least one inference."""
+    assert server_delta(*_snapshots(requests=999, executions=1000, inferences=999))[1] == 1.0
+    assert server_delta(*_snapshots(requests=1001, executions=1000, inferences=1001))[1] == 1.001
+
+
 def test_one_execution_gives_its_batch_and_none_gives_no_batch() -> None:
     assert server_delta(*_snapshots(requests=4, executions=1, inferences=4))[1] == 4.0
     times, batch = server_delta(*_snapshots(requests=4, executions=0, inferences=0))
