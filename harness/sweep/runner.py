@@ -33,7 +33,7 @@ from harness.sweep.rules import (
     window_needs_more,
 )
 from harness.sweep.spec import SweepSpec
-from harness.triton.control import ControlClient
+from harness.triton.control import STATISTICS_TIMEOUT_S, ControlClient
 from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
 from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
@@ -44,8 +44,8 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 LATE_LAG_MS = 10.0
 # How often a level looks at the server's health while it waits: a dead server ends the level this soon.
 HEALTH_POLL_S = 0.5
-# Triton's statistics calls wait the request timeout, within these bounds.
-STATISTICS_TIMEOUT_S, MIN_STATISTICS_TIMEOUT_S = 15.0, 5.0
+# Triton's statistics calls wait the request timeout, at least this long (at most the control client's bound).
+MIN_STATISTICS_TIMEOUT_S = 5.0
 # The rate search starts from a short closed-loop probe at this many users per worker.
 START_PROBE_USERS = 8
 

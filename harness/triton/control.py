@@ -54,6 +54,10 @@ class ModelSpec:
     max_batch_size: int
 
 
+# The longest a statistics call waits: a hung server must not hold a sweep for the load timeout.
+STATISTICS_TIMEOUT_S = 15.0
+
+
 class ControlClient:
     def __init__(self, url: str, timeout_s: float = 300.0) -> None:
         self.url = url
@@ -128,7 +132,7 @@ class ControlClient:
     def unload(self, model: str) -> None:
         self._call(self._client.unload_model, model, model=model)
 
-    def statistics(self, model: str, timeout_s: float = 15.0) -> StatsSnapshot:
+    def statistics(self, model: str, timeout_s: float = STATISTICS_TIMEOUT_S) -> StatsSnapshot:
         # A bounded wait: a hung server must not hold the sweep for the load timeout
         raw = self._call(self._client.get_inference_statistics, model, as_json=True, client_timeout=timeout_s,
                          model=model)
