@@ -27,6 +27,8 @@ def start_child(args: list[str], log_path: Path, env: dict[str, str] | None = No
 def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 10.0, group: bool = False) -> None:
     """terminate -> wait -> kill; with `group`, the child's whole session (its own children too)."""
     if process.poll() is not None:
+        if group:  # it died on its own (a crash): its children may outlive it, still in the session it led
+            _kill_group_left(process.pid)
         return
     send = (lambda sig: os.killpg(process.pid, sig)) if group else (lambda sig: os.kill(process.pid, sig))
     try:
@@ -37,4 +39,11 @@ def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 10.0, group:
         send(signal.SIGKILL)
         process.wait(timeout=10)
     except ProcessLookupError:
+        pass
+
+
+def _kill_group_left(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
         pass

@@ -10,6 +10,7 @@ import pytest
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.triton.server import LocalServer
+from helpers.server_guard import restart_if_down
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +19,24 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     log = tmp_path_factory.mktemp("triton") / "triton.log"
     with LocalServer(BUNDLED_REPOSITORY, log) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _session_server_guard(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that needs the session's server gets a live one, and a server that dies (or hangs) under a test fails
+    that test by name and is restarted on the same ports, so the tests after it do not each wait out a timeout.
+    (Triton 2.51 has crashed under the suite: SIGSEGV or SIGABRT right after a model reload.)"""
+    if "triton" not in request.fixturenames:
+        yield
+        return
+    server: LocalServer = request.getfixturevalue("triton")
+    before = restart_if_down(server)
+    if before:
+        pytest.fail(f"the session's tritonserver was down before this test ({before}); restarted it")
+    yield
+    after = restart_if_down(server)
+    if after:
+        pytest.fail(f"the session's tritonserver went down during this test ({after}); restarted it for the next")
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ class LocalServer:
         self.model_control_mode = model_control_mode  # None: Triton's default ("none": load everything at start)
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self._ports: tuple[int, int, int] | None = None  # (grpc, http, metrics) once chosen: a restart keeps them
         self.endpoints = Endpoints(grpc_url="")
 
     def __enter__(self) -> LocalServer:
@@ -101,11 +102,24 @@ class LocalServer:
             self.stop()
             raise
 
-    def _launch(self, install: TritonInstall, backend_dir: Path | None) -> None:
+    def restart(self) -> None:
+        """Stop what is left of the server (dead or hung) and start it again on the same ports, so that clients
+        holding its URLs reach the new one. Nothing it had loaded is loaded again (explicit model control)."""
+        self.stop()
+        self.start()
+
+    def _choose_ports(self) -> tuple[int, int, int]:
+        if self._ports is not None:  # a restart: the ports the last process held, once the kernel frees them
+            _wait_until_free(self._ports)
+            return self._ports
         grpc_port = self._grpc_port or free_port()
         if self._grpc_port and not port_is_free(grpc_port):
             raise ServerError(f"port {grpc_port} on {LOOPBACK} is already in use; pick another --grpc-port or omit it")
-        http_port, metrics_port = free_port(), free_port()
+        self._ports = (grpc_port, free_port(), free_port())
+        return self._ports
+
+    def _launch(self, install: TritonInstall, backend_dir: Path | None) -> None:
+        grpc_port, http_port, metrics_port = self._choose_ports()
         self.endpoints = Endpoints(
             grpc_url=f"{LOOPBACK}:{grpc_port}",
             http_url=f"{LOOPBACK}:{http_port}",
@@ -161,6 +175,10 @@ class LocalServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             return False
 
+    def is_live(self) -> bool:
+        """Its process runs and answers Triton's liveness check within 2 s (a hung server does not)."""
+        return self._process is not None and self._process.poll() is None and self._http_ok("/v2/health/live")
+
     def exit_cause(self) -> str | None:
         """None while the server runs; once it has exited, one line: its exit status and its log's last lines."""
         code = self._process.poll() if self._process is not None else None
@@ -182,6 +200,14 @@ class LocalServer:
         if self._workdir is not None:
             self._workdir.cleanup()
             self._workdir = None
+
+
+def _wait_until_free(ports: tuple[int, ...], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not all(port_is_free(port) for port in ports):
+        if time.monotonic() > deadline:
+            raise ServerError(f"ports {ports} on {LOOPBACK} are still in use {timeout_s:.0f}s after tritonserver stopped")
+        time.sleep(0.2)
 
 
 def _tail(path: Path, count: int) -> list[str]:
