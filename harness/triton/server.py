@@ -26,6 +26,9 @@ _SHM_DIR = Path("/dev/shm")
 _SHM_PREFIX = "triton_python_backend_shm_region"
 # Lines Triton logs as errors on every GPU-less machine: not the reason a start failed.
 _BENIGN_ERRORS = ("CudaDriverHelper has not been initialized", "Failed to initialize NVML", "DCGM")
+# How long a server we stop waits for its models to unload: the measuring is over by then, and in poll mode a
+# Python-backend model never unloads at exit (Triton 2.51 waited out all of its default 30 s, or our old 10).
+EXIT_TIMEOUT_S = 3
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class LocalServer:
     def restart(self) -> None:
         """Stop what is left of the server (dead or hung) and start it again on the same ports, so that clients
         holding its URLs reach the new one. Nothing it had loaded is loaded again (explicit model control)."""
-        self.stop()
+        self.stop(timeout_s=EXIT_TIMEOUT_S + 2)  # a hung one is killed, not waited for
         self.start()
 
     def _choose_ports(self) -> tuple[int, int, int]:
@@ -142,7 +145,7 @@ class LocalServer:
             "--metrics-port",
             str(metrics_port),
             "--exit-timeout-secs",
-            "10",
+            str(EXIT_TIMEOUT_S),
             "--log-verbose",
             "0",
         ]

@@ -20,6 +20,7 @@ from harness.load.engine.link import Batch, EngineLink
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
 from helpers.recorder import recorded, recording
+from helpers.slow_grpc import slow_server
 
 ENGINES = ["native", "python"]
 
@@ -93,6 +94,31 @@ def test_lanes_report_every_request_and_nothing_after_a_stop(engine_choice: str,
         assert quiet.cpu_s > 0
     finally:
         link.close()
+
+
+@pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
+def test_a_stop_and_an_exit_let_the_requests_in_flight_finish(engine_choice: str) -> None:
+    """Never a cancelled request: at a level's stop the lanes end after their request in flight (whose result is
+    dropped), and an exit waits for them (up to 3 s), for closed and open loop alike."""
+    with slow_server(delay_s=0.4) as server:
+        link = EngineLink(server.url, b"", 10.0)
+        try:
+            link.set_lanes(4)
+            assert server.wait_for("started", 4) == 4
+            seq = link.stop()
+            while next_batch(link).ack != seq:
+                pass
+            assert server.wait_for("completed", 4) == 4 and server.cancelled == 0
+            seq = link.set_lanes(0)  # the next frame: this ack, with nothing of the 4 that finished after the stop
+            quiet = next_batch(link)
+            assert quiet.ack == seq and not quiet.latencies_us and not quiet.errors
+            link.schedule(1, 50.0, "constant", 0, 1000)
+            link.set_lanes(2)
+            assert server.wait_for("started", 10) >= 10
+        finally:
+            link.close()  # an exit with requests in flight
+        started = server.started
+        assert server.wait_for("completed", started) == started and server.cancelled == 0, vars(server)
 
 
 @pytest.mark.integration

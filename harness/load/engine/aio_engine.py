@@ -36,6 +36,14 @@ LATE_THRESHOLD_S = 0.002  # a send this far behind its intended time counts as l
 # A lane whose request found no server (UNAVAILABLE: refused, reset) waits before sending again, doubling
 # from BACKOFF_MIN_S to BACKOFF_MAX_S while the server stays away: resending at once only spins the CPU.
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.01, 0.5
+QUIT_GRACE_S = 3.0  # the longest an exit waits for the requests in flight (at most the timeout), as kQuitGraceS
+
+
+class _Lane:
+    """A closed-loop lane's handle: a lane told to retire ends after its request in flight, never cancelling it
+    (Triton before 2.56 can crash on a cancellation that races the response: server issue 8034)."""
+
+    retired = False
 
 
 class Engine:
@@ -46,7 +54,9 @@ class Engine:
         self.payloads: list[bytes] = [b""]  # the requests, sent in turn: each send takes the next (next_request)
         self.sends = 0
         self.timeout = 30.0
-        self.lanes: list[asyncio.Task[None]] = []
+        self.lanes: list[_Lane] = []
+        self.generation = 0  # bumped by a stop: a result of an earlier generation is dropped, as in the compiled engine
+        self.tasks: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references to running tasks
         self.schedules: dict[int, asyncio.Task[None]] = {}
         self.latencies = array.array("I")
         self.sent = array.array("d")
@@ -70,17 +80,26 @@ class Engine:
 
     def set_lanes(self, count: int) -> None:
         while len(self.lanes) < count:
-            self.lanes.append(asyncio.get_running_loop().create_task(self._lane()))
+            lane = _Lane()
+            self.lanes.append(lane)
+            self._spawn(self._lane(lane))
         while len(self.lanes) > count:
-            self.lanes.pop().cancel()
+            self.lanes.pop().retired = True
 
-    async def _lane(self) -> None:
-        clock, record = time.perf_counter, self.latencies.append
-        while True:
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _lane(self, lane: _Lane) -> None:
+        clock, record, generation = time.perf_counter, self.latencies.append, self.generation
+        while not lane.retired:
             started = clock()
             try:
                 await self.call(self.next_request(), timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
+                if self.generation != generation:
+                    return
                 self.errors.append((int((clock() - started) * 1e6), f"{exc.code().name}: {exc.details()}"))
                 if exc.code() == grpc.StatusCode.UNAVAILABLE:
                     self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_MIN_S), BACKOFF_MAX_S)
@@ -88,6 +107,8 @@ class Engine:
                 else:
                     self.backoff_s = 0.0
                 continue
+            if self.generation != generation:
+                return
             self.backoff_s = 0.0
             record(min(int((clock() - started) * 1e6), 0xFFFFFFFF))
 
@@ -107,10 +128,12 @@ class Engine:
         self.set_lanes(0)
         for key in list(self.schedules):
             self.unschedule(key)
+        self.generation += 1
+        self.in_flight, self.backoff_s = 0, 0.0
 
     async def _open_loop(self, rate: float, arrivals: str, seed: int, max_in_flight: int,
                          start: float | None) -> None:
-        loop, clock, wall, sent = asyncio.get_running_loop(), time.perf_counter, time.time, self.sent.append
+        clock, wall, sent = time.perf_counter, time.time, self.sent.append
         gaps = arrival_gaps(rate, arrivals, random.Random(seed))
         intended = clock() + (start - wall() if start is not None else 0.0)  # the common origin, on our clock
         intended += next(gaps)
@@ -129,19 +152,25 @@ class Engine:
             else:
                 self.in_flight += 1
                 sent(wall())
-                loop.create_task(self._send_at(intended))
+                self._spawn(self._send_at(intended))
             intended += next(gaps)
 
     async def _send_at(self, intended: float) -> None:
-        """One open-loop request; its latency counts from when it was meant to leave."""
+        """One open-loop request; its latency counts from when it was meant to leave. One sent before a stop is
+        not reported (the stop zeroed the count in flight)."""
+        generation = self.generation
         try:
             await self.call(self.next_request(), timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
-            self.errors.append((int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"))
+            if self.generation == generation:
+                self.errors.append((int((time.perf_counter() - intended) * 1e6),
+                                    f"{exc.code().name}: {exc.details()}"))
         else:
-            self.latencies.append(min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF))
+            if self.generation == generation:
+                self.latencies.append(min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF))
         finally:
-            self.in_flight -= 1
+            if self.generation == generation:
+                self.in_flight -= 1
 
     def flush(self, ack: int | None = None) -> None:
         if not self.latencies and not self.errors and not self.late and not self.dropped and not self.sent \
@@ -162,6 +191,8 @@ class Engine:
     async def close(self) -> None:
         self.stop()
         self.flush()
+        if self.tasks:  # the requests in flight finish first: closing the channel would cancel them
+            await asyncio.wait(list(self.tasks), timeout=min(self.timeout, QUIT_GRACE_S))
         if self.channel is not None:
             await self.channel.close()
 

@@ -54,6 +54,7 @@ constexpr double kLateS = 0.002;  // a send this far behind its intended time co
 constexpr int kSendsPerTurn = 64;  // when behind schedule, completions are handled between bursts
 // A lane whose request found no server (UNAVAILABLE) waits before sending again, doubling between these.
 constexpr double kBackoffMinS = 0.01, kBackoffMaxS = 0.5;
+constexpr double kQuitGraceS = 3.0;  // the longest an exit waits for the requests in flight (at most the timeout)
 
 using Clock = std::chrono::steady_clock;
 const Clock::time_point kOrigin = Clock::now();
@@ -399,6 +400,8 @@ class Engine {
     }
   }
 
+  // Requests in flight at a stop are left to finish (their results are dropped by generation), never cancelled:
+  // Triton before 2.56 can crash on a cancellation that races the response (server issue 8034).
   void Stop() {
     generation_++;
     lanes_target_ = lanes_running_ = in_flight_ = 0;
@@ -406,7 +409,21 @@ class Engine {
     backoff_s_ = 0.0;
     schedules_.clear();
     due_ = {};
-    for (Call* call : outstanding_) call->context.TryCancel();
+  }
+
+  // Before exiting, the requests in flight get up to kQuitGraceS to finish: an exit cancels them all.
+  void AwaitOutstanding() {
+    double deadline = Now() + std::min(timeout_, kQuitGraceS);
+    while (!outstanding_.empty() && Now() < deadline) {
+      void* tag = nullptr;
+      bool ok = false;
+      if (cq_.AsyncNext(&tag, &ok, At(deadline)) != grpc::CompletionQueue::GOT_EVENT) break;
+      if (static_cast<Tag*>(tag)->kind == Tag::kCall) {
+        Completed(static_cast<Call*>(tag));
+      } else {
+        delete static_cast<Wake*>(tag);
+      }
+    }
   }
 
   bool RunCommands() {
@@ -419,6 +436,7 @@ class Engine {
       if (command.op == "quit") {
         Stop();
         Flush(-1);
+        AwaitOutstanding();
         return false;
       }
       Apply(command);
