@@ -108,7 +108,7 @@ class LocalServer:
     def restart(self) -> None:
         """Stop what is left of the server (dead or hung) and start it again on the same ports, so that clients
         holding its URLs reach the new one. Nothing it had loaded is loaded again (explicit model control)."""
-        self.stop(timeout_s=EXIT_TIMEOUT_S + 2)  # a hung one is killed, not waited for
+        self.stop(timeout_s=0.5)  # dead or hung: nothing to wait for, a hung one is killed
         self.start()
 
     def _choose_ports(self) -> tuple[int, int, int]:
