@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness import defaults
 from harness.cli.flags import add_input_data_flags, add_metrics_flag, add_server_flags, server_source
 from harness.cli.parse import (
     parse_float_list,
@@ -58,6 +59,9 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
     add_metrics_flag(p)
     add_distributed_flags(p)
+    p.add_argument("--saturation-cpu", type=float, default=defaults.SATURATION_CPU_PERCENT, metavar="PERCENT",
+                   help="a load-generator process at or above this CPU (percent of one core) flags its level "
+                   f"client-saturated (default {defaults.SATURATION_CPU_PERCENT:g}; Locust's --saturation-cpu)")
     p.add_argument("--request-timeout", default="30s",
                    help="a request unanswered this long fails; a window of failures ends the run (default 30s)")
     add_input_data_flags(p)
@@ -121,8 +125,14 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
         request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
-        **input_data_fields(args),
+        saturation_cpu=_saturation_cpu(args.saturation_cpu), **input_data_fields(args),
     )
+
+
+def _saturation_cpu(percent: float) -> float:
+    if not percent > 0:
+        raise ConfigError(f"--saturation-cpu must be a CPU percent above 0 (one core is 100), not {percent:g}")
+    return percent
 
 
 def input_data_fields(args: argparse.Namespace) -> dict[str, Any]:

@@ -99,6 +99,24 @@ def test_unstable_only_beyond_the_stability_tolerance() -> None:
     assert unstable.stable is False and unstable.flags == ("unstable",)
 
 
+def test_the_saturation_threshold_is_the_sweep_commands_to_set() -> None:
+    """`harness sweep --saturation-cpu 50` flags a level at 50 % of a core; without it, the shared default; 0 is one
+    line naming the flag (a threshold no process is ever below would flag every level)."""
+    from harness.cli.main import build_parser
+    from harness.cli.sweep_flags import spec_from_args
+    from harness.errors import ConfigError
+
+    def parsed(*flags: str) -> SweepSpec:
+        return spec_from_args(build_parser().parse_args(["sweep", "--model", "m", *flags]))
+
+    assert parsed().saturation_cpu == defaults.SATURATION_CPU_PERCENT
+    spec = parsed("--saturation-cpu", "50")
+    assert level(spec=spec, cpu_percent=55.0).flags == ("client-saturated",)
+    assert level(spec=SPEC, cpu_percent=55.0).flags == ()
+    with pytest.raises(ConfigError, match="--saturation-cpu must be a CPU percent above 0"):
+        parsed("--saturation-cpu", "0")
+
+
 def test_the_stability_default_is_the_sweep_commands() -> None:
     """`harness sweep` without --stability builds a spec with the same tolerance as SweepSpec's default."""
     from harness.cli.main import build_parser  # the command's own parsing
