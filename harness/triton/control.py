@@ -62,6 +62,7 @@ class ControlClient:
     def __init__(self, url: str, timeout_s: float = 300.0) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.file_configs: dict[str, dict[str, Any]] = {}  # harness.triton.variants' memo: configs of the files
         try:
             self._client = grpcclient.InferenceServerClient(url=url)
         except InferenceServerException as exc:

@@ -11,6 +11,7 @@ import pytest
 from harness.errors import GpuUnavailable, ModelError
 from harness.record.model import InstanceGroup
 from harness.triton.control import NO_GPU, ControlClient, make_inputs
+from harness.triton.server import LocalServer
 from harness.triton.variants import Variant, load_variant, reported_group
 
 pytestmark = pytest.mark.integration
@@ -85,10 +86,15 @@ def test_two_cpu_instances_via_override_leave_files_untouched(control: ControlCl
     assert config_file.read_bytes() == on_disk
 
 
-def test_batching_variants_effective_config(control: ControlClient, repository: Path) -> None:
+def _loads_of(server: LocalServer, model: str) -> int:
+    return server.log_path.read_text(errors="replace").count(f'"loading: {model}:')
+
+
+def test_batching_variants_effective_config(control: ControlClient, repository: Path, triton: LocalServer) -> None:
     # identity: the same batching config as the torch models (dynamic batching, max_batch_size 64), faster to load.
     config_file = repository / "identity" / "config.pbtxt"
     on_disk = config_file.read_bytes()
+    loads_before = _loads_of(triton, "identity")
     try:
         off = load_variant(
             control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, dynamic_batching=False)
@@ -116,6 +122,8 @@ def test_batching_variants_effective_config(control: ControlClient, repository: 
         assert plain["max_batch_size"] == 64
         assert "dynamic_batching" in plain
         assert "max_queue_delay_microseconds" not in plain["dynamic_batching"]  # proto3 JSON leaves out a zero delay
+        # Each variant is one load; the files' config was loaded (to read it back) once for the three.
+        assert _loads_of(triton, "identity") - loads_before == 1 + 3
     finally:
         control.unload("identity")
     assert config_file.read_bytes() == on_disk
