@@ -22,7 +22,8 @@ import gevent
 from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.event import Events
-from locust.runners import MasterRunner
+from locust.rpc import Message
+from locust.runners import STATE_INIT, STATE_STOPPED, STATE_STOPPING, MasterRunner
 
 import harness.locustfile as locustfile
 from harness import defaults
@@ -217,7 +218,7 @@ class LoadDriver:
 
     def stop_level(self) -> None:
         if self.runner is not None:
-            self.runner.stop()
+            stop_workers(self.runner)
             gevent.sleep(self.settings.report_interval_s)  # let the last reports of this level arrive
 
     def close(self) -> None:
@@ -234,3 +235,26 @@ class LoadDriver:
             stop_child(worker)
         self._workers = []
 
+
+STOP_POLL_S = 0.02
+
+
+def stop_workers(runner: MasterRunner, timeout_s: float = 60.0) -> None:
+    """MasterRunner.stop, waiting for the workers' users to reach 0 in STOP_POLL_S steps instead of its 1 s ones:
+    a worker stops its users within milliseconds (the engines' stop is one command), and a sweep stops after every
+    level, so each level cost a second of nothing. Same steps as Locust 2.47's, in the same order: the events, the
+    stopping state (a worker reporting it stopped while the master runs would have its users moved to the others),
+    the stop messages, the wait, the test_stop event."""
+    if runner.state in (STATE_INIT, STATE_STOPPED, STATE_STOPPING):
+        return
+    environment = runner.environment
+    environment.events.test_stopping.fire(environment=environment)
+    runner.final_user_classes_count = {**runner.reported_user_classes_count}
+    runner.update_state(STATE_STOPPING)
+    runner._users_dispatcher = None  # as Locust's stop: no dispatch while the workers stop
+    for client in runner.clients.all:
+        runner.server.send_to_client(Message("stop", None, client.id))
+    deadline = time.monotonic() + timeout_s
+    while runner.user_count != 0 and time.monotonic() < deadline:
+        gevent.sleep(STOP_POLL_S)
+    environment.events.test_stop.fire(environment=environment)
