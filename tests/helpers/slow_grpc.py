@@ -1,7 +1,7 @@
 """A stand-in for Triton's ModelInfer at the gRPC seam: each request takes `delay_s`, and the server records whether
-the client let it finish or cancelled it (the load engines must not cancel: Triton before 2.56 can crash on a
-cancellation that races the response, server issue 8034). Only for what Triton itself cannot show: it counts a
-cancelled request that it had already executed as a success."""
+the client let it finish or cancelled it (the load engines must not cancel: a Triton without the fix of server
+issue 8034, like our 2.51, can crash on a cancellation that races the response). Only for what Triton itself cannot
+show: it counts a cancelled request that it had already executed as a success."""
 
 from __future__ import annotations
 

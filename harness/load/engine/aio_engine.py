@@ -41,7 +41,8 @@ QUIT_GRACE_S = 3.0  # the longest an exit waits for the requests in flight (at m
 
 class _Lane:
     """A closed-loop lane's handle: a lane told to retire ends after its request in flight, never cancelling it
-    (Triton before 2.56 can crash on a cancellation that races the response: server issue 8034)."""
+    (a Triton without the fix of server issue 8034, March 2025, can crash on a cancellation that races the
+    response; 2.51 here predates it)."""
 
     retired = False
 

@@ -401,7 +401,8 @@ class Engine {
   }
 
   // Requests in flight at a stop are left to finish (their results are dropped by generation), never cancelled:
-  // Triton before 2.56 can crash on a cancellation that races the response (server issue 8034).
+  // a Triton without the fix of server issue 8034 (March 2025; our 2.51 predates it) can crash on a cancellation
+  // that races the response.
   void Stop() {
     generation_++;
     lanes_target_ = lanes_running_ = in_flight_ = 0;
