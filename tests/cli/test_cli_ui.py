@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers.processes import HARNESS, alive, harness_ui, orphaned_shm, shm_regions, stop_process
+from helpers.processes import HARNESS, alive, command_lines, harness_ui, orphaned_shm, shm_regions, stop_process
 
 INTERRUPTED = 130  # README "Stopping": Ctrl-C and SIGTERM alike
 LOGIN = "operator:s3cret-for-tests"
@@ -50,8 +50,9 @@ def test_ui_with_its_own_triton_asks_for_the_login_and_stops_cleanly_on_sigterm(
     shm_before = shm_regions()
     with harness_ui(None, "identity", 1, tmp_path, "--web-login", env={"HARNESS_WEB_LOGIN": LOGIN}) as (process, web):
         descendants = psutil.Process(process.pid).children(recursive=True)
-        assert any("tritonserver" in " ".join(p.cmdline()) for p in descendants)
-        assert len([p for p in descendants if "locust" in " ".join(p.cmdline())]) == 2  # master + worker
+        named = command_lines(descendants)
+        assert any("tritonserver" in line for _, line in named)
+        assert len([p for p, line in named if "locust" in line]) == 2  # master + worker
 
         stranger = _opener()
         with stranger.open(f"{web}/stats/requests", timeout=10) as response:  # no session: the login page

@@ -103,3 +103,15 @@ def alive(processes: list[psutil.Process]) -> list[str]:
         except psutil.NoSuchProcess:
             continue
     return running
+
+
+def command_lines(processes: list[psutil.Process]) -> list[tuple[psutil.Process, str]]:
+    """(process, its command line) for those still there: a descendants list also holds short-lived helpers that can
+    exit before their command line is read (CI met one: psutil.NoSuchProcess in the middle of a test)."""
+    found = []
+    for process in processes:
+        try:
+            found.append((process, " ".join(process.cmdline())))
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found

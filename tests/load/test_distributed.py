@@ -23,6 +23,7 @@ import pytest
 
 from harness.record.store import load_run
 from harness.triton.server import free_port
+from helpers.processes import command_lines
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,8 @@ def start_worker(line: str, log: Path, env: dict[str, str] | None = None) -> sub
 
 
 def worker_children(sweep: Sweep) -> list[psutil.Process]:
-    return [p for p in psutil.Process(sweep.process.pid).children(recursive=True) if "--worker" in p.cmdline()]
+    return [p for p, line in command_lines(psutil.Process(sweep.process.pid).children(recursive=True))
+            if "--worker" in line.split()]
 
 
 def flags_in_report_table(folder: Path) -> list[str]:

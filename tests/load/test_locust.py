@@ -26,7 +26,7 @@ from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
 from harness.triton.repository import read_config, resolve_repository
 from harness.triton.variants import Variant, load_variant
-from helpers.processes import RUN_TIMEOUT_S, harness_ui, stop_process
+from helpers.processes import RUN_TIMEOUT_S, command_lines, harness_ui, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +199,7 @@ def test_harness_ui_starts_workers_listens_on_loopback_and_stops_on_ctrl_c(trito
             assert page.url == f"{web}/?tab=harness"
         children = psutil.Process(process.pid).children(recursive=True)
         assert len(children) == 3  # the master and two workers
-        master = next(c for c in children if "--master" in c.cmdline())
+        master = next(c for c, line in command_lines(children) if "--master" in line.split())
         # Web UI and worker port: nothing but loopback unless asked (--web-host, --master-bind).
         assert _listening_addresses(master) == {LOOPBACK}
         assert stop_process(process, signal.SIGINT) == INTERRUPTED

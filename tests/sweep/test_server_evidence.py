@@ -17,6 +17,7 @@ from harness.triton.control import ControlClient, make_inputs
 from harness.triton.probe import probe
 from harness.triton.server import LocalServer, free_port
 from harness.triton.variants import Variant, load_variant
+from helpers.processes import command_lines
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def test_remote_server_with_a_dead_metrics_port(triton_url: str, tmp_path: Path)
 
 def _stub_threads(server: LocalServer, model: str) -> int:
     """The newest stub of `model`: the one a reload left behind may still be exiting."""
-    stubs = [p for p in psutil.Process(server.pid).children(recursive=True) if f"/{model}/" in " ".join(p.cmdline())]
+    stubs = [p for p, line in command_lines(psutil.Process(server.pid).children(recursive=True)) if f"/{model}/" in line]
     return max(stubs, key=lambda p: p.create_time()).num_threads()
 
 
