@@ -6,15 +6,10 @@ import os
 import time
 from pathlib import Path
 
+import psutil
+
 from harness.procs import start_child, stop_child
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"  # a zombie is dead, waiting for its parent to reap it
+from helpers.processes import alive
 
 
 def test_the_children_of_a_child_that_died_are_stopped_with_it(tmp_path: Path) -> None:
@@ -23,10 +18,10 @@ def test_the_children_of_a_child_that_died_are_stopped_with_it(tmp_path: Path) -
     # the leader writes its child's pid, then exits: a crashed server whose stubs still run
     leader = start_child(["sh", "-c", f"sleep 60 & echo $! > {pid_file}; exit 3"], tmp_path / "log")
     assert leader.wait(timeout=10) == 3
-    grandchild = int(pid_file.read_text())
-    assert _alive(grandchild) and os.getpgid(grandchild) == leader.pid
+    grandchild = psutil.Process(int(pid_file.read_text()))
+    assert alive([grandchild]) and os.getpgid(grandchild.pid) == leader.pid
     stop_child(leader, group=True)
     deadline = time.monotonic() + 5
-    while _alive(grandchild) and time.monotonic() < deadline:
+    while alive([grandchild]) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not _alive(grandchild)
+    assert not alive([grandchild])

@@ -7,24 +7,26 @@ import os
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.triton.server import LocalServer
+from helpers.processes import alive
 from helpers.server_guard import restart_if_down
 
 
-def _child_pids(pgid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def _group_left(pgid: int) -> list[str]:
+    """The processes of the session `pgid` led that still run (helpers.processes.alive: zombies are dead)."""
+    members = []
+    for process in psutil.process_iter():
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            if os.getpgid(process.pid) == pgid:
+                members.append(process)
+        except ProcessLookupError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":  # stat's 5th field: the group; a zombie is already dead
-            found.add(int(stat.parent.name))
-    return found
+    return alive(members)
 
 
 @pytest.mark.integration
@@ -42,8 +44,8 @@ def test_a_dead_or_hung_server_restarts_on_its_ports(fault: str, tmp_path: Path)
             expected = "killed by signal 9" if fault == "crash" else "did not answer /v2/health/live"
             assert cause is not None and expected in cause, cause
             assert server.endpoints == url and server.pid != old_pid and server.is_live()
-            assert _child_pids(old_pid) == set()  # the stubs of the old process went with it
+            assert _group_left(old_pid) == []  # the stubs of the old process went with it
             assert not control.is_ready("identity")  # a new server: nothing loaded, and the old URL reaches it
             control.load("identity")
             assert control.is_ready("identity")
-    assert server.pid is None and _child_pids(old_pid) == set()
+    assert server.pid is None and _group_left(old_pid) == []
