@@ -20,8 +20,9 @@ def start_child(args: list[str], log_path: Path, env: dict[str, str] | None = No
     command = [_SETPRIV, "--pdeathsig", "TERM", "--", *args] if _SETPRIV else args
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 10.0, group: bool = False) -> None:

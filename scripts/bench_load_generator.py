@@ -74,16 +74,33 @@ def locust_level(url: str, users: int, workers: int, duration_s: int, folder: Pa
     """One closed-loop level: 1 process (workers=0) or a master with `workers` worker processes."""
     folder.mkdir(parents=True)
     common = ["--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json")]
-    master = [*LOCUST, "--headless", "-u", str(users), "-r", str(min(users * 4, 100)), "-t", f"{duration_s}s",
-              "--json-file", str(folder / "locust"), *common]
+    master = [
+        *LOCUST,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(min(users * 4, 100)),
+        "-t",
+        f"{duration_s}s",
+        "--json-file",
+        str(folder / "locust"),
+        *common,
+    ]
     children = []
     if workers:
         port = free_port()
-        master += ["--master", "--expect-workers", str(workers), "--master-bind-host", LOOPBACK,
-                   "--master-bind-port", str(port)]
+        master += [
+            "--master",
+            "--expect-workers",
+            str(workers),
+            "--master-bind-host",
+            LOOPBACK,
+            "--master-bind-port",
+            str(port),
+        ]
         worker = [*LOCUST, "--worker", "--master-host", LOOPBACK, "--master-port", str(port), *common]
-        children = [subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    for _ in range(workers)]
+        children = [subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
     try:
         with open(folder / "locust.log", "wb") as log:
             subprocess.run(master, stdout=log, stderr=subprocess.STDOUT, timeout=duration_s + 90, check=False)
@@ -97,9 +114,13 @@ def locust_level(url: str, users: int, workers: int, duration_s: int, folder: Pa
     doc = json.loads((folder / "lat.json").read_text())
     stats = json.loads((folder / "locust.json").read_text())[0]
     span = stats["last_request_timestamp"] - stats["start_time"]
-    return {"rps": doc["requests"] / span, "p50_ms": doc["latency_ms"]["p50"], "p99_ms": doc["latency_ms"]["p99"],
-            "cpu": "+".join(f"{w['cpu_percent']:.0f}" for w in doc["workers"].values()),
-            "failures": doc["failures"]}
+    return {
+        "rps": doc["requests"] / span,
+        "p50_ms": doc["latency_ms"]["p50"],
+        "p99_ms": doc["latency_ms"]["p99"],
+        "cpu": "+".join(f"{w['cpu_percent']:.0f}" for w in doc["workers"].values()),
+        "failures": doc["failures"],
+    }
 
 
 def perf_level(url: str, users: int) -> dict[str, Any]:
@@ -121,15 +142,23 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds of the cost table (default 3)")
     parser.add_argument("--no-cost", action="store_true", help="leave out the cost table")
     parser.add_argument("--no-levels", action="store_true", help="leave out the levels table")
-    parser.add_argument("--input-data", metavar="PATH",
-                        help="cost table: each engine also sends these entries in turn (identity's INPUT0)")
-    parser.add_argument("--tables", default="levels,cost,workers,jitter",
-                        help="which tables, in this order (default levels,cost,workers,jitter)")
+    parser.add_argument(
+        "--input-data", metavar="PATH", help="cost table: each engine also sends these entries in turn (identity's INPUT0)"
+    )
+    parser.add_argument(
+        "--tables",
+        default="levels,cost,workers,jitter",
+        help="which tables, in this order (default levels,cost,workers,jitter)",
+    )
     parser.add_argument("--workers", default="1,2,4", help="worker counts of the workers table (default 1,2,4)")
-    parser.add_argument("--workers-concurrency", type=int, default=16,
-                        help="closed-loop users of the workers table (default 16)")
-    parser.add_argument("--ramp", default="1000,2000,4000,6000,8000",
-                        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,4000,6000,8000)")
+    parser.add_argument(
+        "--workers-concurrency", type=int, default=16, help="closed-loop users of the workers table (default 16)"
+    )
+    parser.add_argument(
+        "--ramp",
+        default="1000,2000,4000,6000,8000",
+        help="open-loop rates (req/s) of the workers table's ramp (default 1000,2000,4000,6000,8000)",
+    )
     parser.add_argument("--jitter-rounds", type=int, default=5, help="interleaved rounds of the jitter table")
     parser.add_argument("--jitter-duration", type=int, default=8, help="seconds per jitter run (default 8)")
     args = parser.parse_args()
@@ -146,8 +175,10 @@ def levels_table(args: argparse.Namespace) -> None:
     levels = [int(part) for part in args.levels.split(",")]
     generators = {"locust 1 process": 0, "locust master+2 workers": 2}
     results: dict[tuple[int, str], dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-load-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+    ):
         url = server.endpoints.grpc_url
         with ControlClient(url) as control:
             load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
@@ -160,12 +191,15 @@ def levels_table(args: argparse.Namespace) -> None:
                 print(f"perf_analyzer: {perf_analyzer.find_or_install()}; load engine: {engine_name()}", flush=True)
                 for users in levels:
                     results[users, "perf_analyzer"] = perf_level(url, users)
-                    print(f"  perf_analyzer, concurrency {users}: {results[users, 'perf_analyzer']['rps']:.0f} req/s",
-                          flush=True)
+                    print(
+                        f"  perf_analyzer, concurrency {users}: {results[users, 'perf_analyzer']['rps']:.0f} req/s", flush=True
+                    )
             except HarnessError as exc:
                 print(f"perf_analyzer skipped: {exc}", flush=True)
-    rows = [[str(users), name, fmt_num(r["rps"]), fmt_num(r["p50_ms"]), fmt_num(r["p99_ms"]), r["cpu"],
-             str(r["failures"])] for (users, name), r in sorted(results.items(), key=lambda item: item[0][0])]
+    rows = [
+        [str(users), name, fmt_num(r["rps"]), fmt_num(r["p50_ms"]), fmt_num(r["p99_ms"]), r["cpu"], str(r["failures"])]
+        for (users, name), r in sorted(results.items(), key=lambda item: item[0][0])
+    ]
     print(f"\n{MODEL} (2 CPU instances), closed loop; client CPU % per load-generating process (100 = one core)")
     print(text_table(["users", "generator", "req/s", "p50 ms", "p99 ms", "client CPU %", "failures"], rows))
 
@@ -177,21 +211,33 @@ ENGINES = {"locust, compiled engine": "native", "locust, Python engine": "python
 
 def cost_table(args: argparse.Namespace) -> None:
     runs: dict[str, list[dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server, \
-            ControlClient(server.endpoints.grpc_url) as control:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+        ControlClient(server.endpoints.grpc_url) as control,
+    ):
         url = server.endpoints.grpc_url
         load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
         generators: dict[str, Callable[[int], dict[str, float]]] = {
-            name: (lambda index, engine=engine: cost_locust_run(url, engine, args.cost_concurrency,
-                                                                 args.cost_duration, Path(tmp) / f"{engine}{index}"))
-            for name, engine in ENGINES.items()}
+            name: (
+                lambda index, engine=engine: cost_locust_run(
+                    url, engine, args.cost_concurrency, args.cost_duration, Path(tmp) / f"{engine}{index}"
+                )
+            )
+            for name, engine in ENGINES.items()
+        }
         if args.input_data:  # the same engines, sending --input-data's entries in turn
             data = ("--input-data", str(Path(args.input_data).resolve()))
-            generators.update({
-                f"{name}, --input-data": (lambda index, engine=engine: cost_locust_run(
-                    url, engine, args.cost_concurrency, args.cost_duration, Path(tmp) / f"{engine}-data{index}", data))
-                for name, engine in ENGINES.items()})
+            generators.update(
+                {
+                    f"{name}, --input-data": (
+                        lambda index, engine=engine: cost_locust_run(
+                            url, engine, args.cost_concurrency, args.cost_duration, Path(tmp) / f"{engine}-data{index}", data
+                        )
+                    )
+                    for name, engine in ENGINES.items()
+                }
+            )
         if not args.no_perf_analyzer:
             try:
                 perf_analyzer.find_or_install()
@@ -205,20 +251,40 @@ def cost_table(args: argparse.Namespace) -> None:
                 except (OSError, KeyError, ValueError, IndexError) as exc:  # e.g. the compiled engine cannot build
                     print(f"  round {index + 1} {name}: no result ({exc})", flush=True)
                     continue
-                print(f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()),
-                      flush=True)
+                print(
+                    f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()), flush=True
+                )
     print_cost(runs, args.cost_concurrency)
 
 
-def cost_locust_run(url: str, engine: str, concurrency: int, duration_s: int, folder: Path,
-                    extra: tuple[str, ...] = ()) -> dict[str, float]:
+def cost_locust_run(
+    url: str, engine: str, concurrency: int, duration_s: int, folder: Path, extra: tuple[str, ...] = ()
+) -> dict[str, float]:
     """One headless Locust process on `engine` (HARNESS_LEAN_ENGINE), its CPU with its engine's during the test."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [*LOCUST, "--headless", "-u", str(concurrency), "-r", str(concurrency), "-t", f"{duration_s}s",
-               "--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json"),
-               "--json-file", str(folder / "locust"), "--only-summary", *extra]
-    subprocess.run(command, capture_output=True, timeout=duration_s + 90, check=False,
-                   env={**os.environ, "HARNESS_LEAN_ENGINE": engine})
+    command = [
+        *LOCUST,
+        "--headless",
+        "-u",
+        str(concurrency),
+        "-r",
+        str(concurrency),
+        "-t",
+        f"{duration_s}s",
+        "--triton-url",
+        url,
+        "--model",
+        MODEL,
+        "--latency-file",
+        str(folder / "lat.json"),
+        "--json-file",
+        str(folder / "locust"),
+        "--only-summary",
+        *extra,
+    ]
+    subprocess.run(
+        command, capture_output=True, timeout=duration_s + 90, check=False, env={**os.environ, "HARNESS_LEAN_ENGINE": engine}
+    )
     doc = json.loads((folder / "lat.json").read_text())
     stats = json.loads((folder / "locust.json").read_text())[0]
     span = stats["last_request_timestamp"] - stats["start_time"]
@@ -249,10 +315,16 @@ def print_cost(runs: dict[str, list[dict[str, float]]], concurrency: int) -> Non
     if not med:
         return
     keys = ("rps", "cpu_us", "mean_ms", "server_ms", "added_ms")
-    print(f"\n{MODEL} (2 CPU instances), closed loop, concurrency {concurrency}, one load-generator process, "
-          f"medians of {max(len(rs) for rs in runs.values())} runs")
-    print(text_table(["generator", "req/s", "client CPU us/req", "client mean ms", "Triton mean ms",
-                      "client-added ms"], [[name, *(f"{m[k]:.3f}" for k in keys)] for name, m in med.items()]))
+    print(
+        f"\n{MODEL} (2 CPU instances), closed loop, concurrency {concurrency}, one load-generator process, "
+        f"medians of {max(len(rs) for rs in runs.values())} runs"
+    )
+    print(
+        text_table(
+            ["generator", "req/s", "client CPU us/req", "client mean ms", "Triton mean ms", "client-added ms"],
+            [[name, *(f"{m[k]:.3f}" for k in keys)] for name, m in med.items()],
+        )
+    )
     pa = med.get("perf_analyzer")
     if pa is None:
         return
@@ -261,14 +333,30 @@ def print_cost(runs: dict[str, list[dict[str, float]]], concurrency: int) -> Non
         ours = med.get(name)
         if ours is None:
             continue
-        rows += [[name, "client CPU per request", f"{ours['cpu_us'] / pa['cpu_us']:.2f}x", "<= 1.2x",
-                  "yes" if ours["cpu_us"] <= 1.2 * pa["cpu_us"] else "NO"],
-                 [name, "throughput", f"{ours['rps'] / pa['rps']:.2f}x", ">= 0.9x",
-                  "yes" if ours["rps"] >= 0.9 * pa["rps"] else "NO"],
-                 [name, "client-added latency", f"{ours['added_ms'] - pa['added_ms']:+.2f} ms", "<= +0.3 ms",
-                  "yes" if ours["added_ms"] <= pa["added_ms"] + 0.3 else "NO"]]
+        rows += [
+            [
+                name,
+                "client CPU per request",
+                f"{ours['cpu_us'] / pa['cpu_us']:.2f}x",
+                "<= 1.2x",
+                "yes" if ours["cpu_us"] <= 1.2 * pa["cpu_us"] else "NO",
+            ],
+            [
+                name,
+                "throughput",
+                f"{ours['rps'] / pa['rps']:.2f}x",
+                ">= 0.9x",
+                "yes" if ours["rps"] >= 0.9 * pa["rps"] else "NO",
+            ],
+            [
+                name,
+                "client-added latency",
+                f"{ours['added_ms'] - pa['added_ms']:+.2f} ms",
+                "<= +0.3 ms",
+                "yes" if ours["added_ms"] <= pa["added_ms"] + 0.3 else "NO",
+            ],
+        ]
     print(text_table(["generator", "against perf_analyzer", "measured", "target", "met"], rows))
-
 
 
 # --- workers: harness sweep with 1, 2, 4 Locust workers, closed loop and an open-loop rate ramp --------------------
@@ -285,8 +373,10 @@ def workers_table(args: argparse.Namespace) -> None:
     closed: list[list[str]] = []
     ramp: list[list[str]] = []
     best: dict[int, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+    ):
         url = server.endpoints.grpc_url
         with ControlClient(url) as control:
             load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
@@ -297,32 +387,86 @@ def workers_table(args: argparse.Namespace) -> None:
                 print("  closed: " + " | ".join(closed[-1]), flush=True)
             folder = Path(tmp) / f"ramp-{workers}"
             for level in sweep_levels(server, workers, folder, "--rate", args.ramp, "--arrivals", "constant"):
-                on_time = (level["late_sends"] <= LATE_SHARE * level["requests"] and level["dropped"] == 0
-                           and level["achieved_rps"] >= ON_TIME_SHARE * level["offered_rps"])
+                on_time = (
+                    level["late_sends"] <= LATE_SHARE * level["requests"]
+                    and level["dropped"] == 0
+                    and level["achieved_rps"] >= ON_TIME_SHARE * level["offered_rps"]
+                )
                 if on_time:
                     best[workers] = max(best.get(workers, 0.0), level["offered_rps"])
-                ramp.append([str(workers), fmt_num(level["offered_rps"]), *generator_figures(level),
-                             str(level["late_sends"]), fmt_num(level["max_send_lag_ms"]), str(level["dropped"]),
-                             "yes" if on_time else "no"])
+                ramp.append(
+                    [
+                        str(workers),
+                        fmt_num(level["offered_rps"]),
+                        *generator_figures(level),
+                        str(level["late_sends"]),
+                        fmt_num(level["max_send_lag_ms"]),
+                        str(level["dropped"]),
+                        "yes" if on_time else "no",
+                    ]
+                )
                 print("  ramp: " + " | ".join(ramp[-1]), flush=True)
     cores = f"{os.cpu_count()} cores shared with tritonserver"
-    print(f"\n{MODEL} (2 CPU instances), harness sweep, closed loop; generator CPU = all workers with their engines "
-          f"per request ({cores})")
-    print(text_table(["workers", "users", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms", "p99 ms"],
-                     closed))
-    print(f"\n{MODEL}, open loop (constant arrivals, one sender per worker): late = sent > 2 ms behind schedule; "
-          f"on time = <= {LATE_SHARE:.1%} late, none dropped, >= {ON_TIME_SHARE:.0%} of the offered rate")
-    print(text_table(["workers", "offered req/s", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms",
-                      "p99 ms", "late sends", "max lag ms", "dropped", "on time"], ramp))
-    print(text_table(["workers", "highest rate sent on time (req/s)"],
-                     [[str(w), fmt_num(best[w]) if w in best else "none of the ramp"] for w in counts]))
+    print(
+        f"\n{MODEL} (2 CPU instances), harness sweep, closed loop; generator CPU = all workers with their engines "
+        f"per request ({cores})"
+    )
+    print(text_table(["workers", "users", "req/s", "generator CPU us/req", "generator CPU %", "p50 ms", "p99 ms"], closed))
+    print(
+        f"\n{MODEL}, open loop (constant arrivals, one sender per worker): late = sent > 2 ms behind schedule; "
+        f"on time = <= {LATE_SHARE:.1%} late, none dropped, >= {ON_TIME_SHARE:.0%} of the offered rate"
+    )
+    print(
+        text_table(
+            [
+                "workers",
+                "offered req/s",
+                "req/s",
+                "generator CPU us/req",
+                "generator CPU %",
+                "p50 ms",
+                "p99 ms",
+                "late sends",
+                "max lag ms",
+                "dropped",
+                "on time",
+            ],
+            ramp,
+        )
+    )
+    print(
+        text_table(
+            ["workers", "highest rate sent on time (req/s)"],
+            [[str(w), fmt_num(best[w]) if w in best else "none of the ramp"] for w in counts],
+        )
+    )
 
 
 def sweep_levels(server: LocalServer, workers: int, folder: Path, *flags: str) -> list[dict[str, Any]]:
     """A short `harness sweep --url` on the running server: 1 s warm-up, three 2 s windows per level."""
-    command = [sys.executable, "-m", "harness.cli", "sweep", "--url", server.endpoints.grpc_url, "--model", MODEL,
-               "--workers", str(workers), "--warmup", "1s", "--window", "2s", "--max-windows", "3",
-               "--stability", "99%", "--output", str(folder), *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "sweep",
+        "--url",
+        server.endpoints.grpc_url,
+        "--model",
+        MODEL,
+        "--workers",
+        str(workers),
+        "--warmup",
+        "1s",
+        "--window",
+        "2s",
+        "--max-windows",
+        "3",
+        "--stability",
+        "99%",
+        "--output",
+        str(folder),
+        *flags,
+    ]
     if server.endpoints.metrics_url:
         command += ["--metrics-url", server.endpoints.metrics_url]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False, timeout=900)
@@ -336,17 +480,25 @@ def generator_figures(level: dict[str, Any]) -> list[str]:
     cpu = sum(worker["cpu_percent"] for worker in level["workers"])
     per_request_us = 1e6 * cpu / 100.0 / level["achieved_rps"] if level["achieved_rps"] else float("nan")
     shares = "+".join(f"{worker['cpu_percent']:.0f}" for worker in level["workers"])
-    return [fmt_num(level["achieved_rps"]), fmt_num(per_request_us), shares, fmt_num(level["latency_ms"]["p50"]),
-            fmt_num(level["latency_ms"]["p99"])]
+    return [
+        fmt_num(level["achieved_rps"]),
+        fmt_num(per_request_us),
+        shares,
+        fmt_num(level["latency_ms"]["p50"]),
+        fmt_num(level["latency_ms"]["p99"]),
+    ]
 
 
 # --- jitter at one user: the engine alone, perf_analyzer, the full Locust path -------------------------------------
 
+
 def jitter_table(args: argparse.Namespace) -> None:
     runs: dict[str, list[dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-jitter-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server, \
-            ControlClient(server.endpoints.grpc_url) as control:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-jitter-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+        ControlClient(server.endpoints.grpc_url) as control,
+    ):
         url = server.endpoints.grpc_url
         load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
         payload = serialize_request(MODEL, make_inputs(control.model_spec(MODEL), 1, 0))
@@ -363,10 +515,11 @@ def jitter_table(args: argparse.Namespace) -> None:
                 print(f"perf_analyzer skipped: {exc}", flush=True)
         names = list(generators)
         for index in range(args.jitter_rounds):
-            for name in names[index % len(names):] + names[:index % len(names)]:  # the order rotates
+            for name in names[index % len(names) :] + names[: index % len(names)]:  # the order rotates
                 runs.setdefault(name, []).append(with_server_time(control, functools.partial(generators[name], index)))
-                print(f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()),
-                      flush=True)
+                print(
+                    f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()), flush=True
+                )
     print_jitter(runs)
 
 
@@ -391,13 +544,31 @@ def engine_alone_run(url: str, payload: bytes, duration_s: int, warmup_s: float 
     return {"rps": hist.count / duration_s, "p50_ms": latency.p50, "p99_ms": latency.p99, "mean_ms": latency.mean}
 
 
-def locust_run(url: str, users: int, duration_s: int, folder: Path, env: dict[str, str] | None = None,
-               extra: tuple[str, ...] = ()) -> dict[str, float]:
+def locust_run(
+    url: str, users: int, duration_s: int, folder: Path, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
+) -> dict[str, float]:
     """One headless Locust process, closed loop: exact p50/p99 from --latency-file."""
     folder.mkdir(parents=True, exist_ok=True)
-    command = [*LOCUST, "--headless", "-u", str(users), "-r", str(users), "-t", f"{duration_s}s",
-               "--triton-url", url, "--model", MODEL, "--latency-file", str(folder / "lat.json"),
-               "--json-file", str(folder / "locust"), "--only-summary", *extra]
+    command = [
+        *LOCUST,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{duration_s}s",
+        "--triton-url",
+        url,
+        "--model",
+        MODEL,
+        "--latency-file",
+        str(folder / "lat.json"),
+        "--json-file",
+        str(folder / "locust"),
+        "--only-summary",
+        *extra,
+    ]
     subprocess.run(command, capture_output=True, timeout=duration_s + 90, check=False, env={**os.environ, **(env or {})})
     doc = json.loads((folder / "lat.json").read_text())
     stats = json.loads((folder / "locust.json").read_text())[0]
@@ -421,10 +592,16 @@ def print_jitter(runs: dict[str, list[dict[str, float]]]) -> None:
         values = [r[key] for r in rs]
         return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
-    print(f"\n{MODEL} (2 CPU instances), one request in flight; median (min-max) of "
-          f"{max(len(rs) for rs in runs.values())} interleaved runs; {os.cpu_count()} cores shared with tritonserver")
-    print(text_table(["generator", "req/s", "p50 ms", "p99 ms", "client mean ms", "Triton mean ms", "client-added ms"],
-                     [[name, *(spread(rs, k) for k in keys)] for name, rs in runs.items()]))
+    print(
+        f"\n{MODEL} (2 CPU instances), one request in flight; median (min-max) of "
+        f"{max(len(rs) for rs in runs.values())} interleaved runs; {os.cpu_count()} cores shared with tritonserver"
+    )
+    print(
+        text_table(
+            ["generator", "req/s", "p50 ms", "p99 ms", "client mean ms", "Triton mean ms", "client-added ms"],
+            [[name, *(spread(rs, k) for k in keys)] for name, rs in runs.items()],
+        )
+    )
     pa = runs.get("perf_analyzer")
     if not pa:
         return

@@ -30,9 +30,31 @@ NOMINAL_S_MS = 10.0  # fixed_delay's delay_ms: only to choose the offered rates;
 
 
 def sweep(url: str, folder: Path, workers: int, window_s: float, *args: str) -> list[dict[str, Any]]:
-    command = [sys.executable, "-m", "harness.cli", "sweep", "--url", url, "--model", "fixed_delay",
-               "--instances", "cpu:1", "--workers", str(workers), "--warmup", "1s", "--window", f"{window_s:g}s",
-               "--max-windows", "3", "--stability", "99%", "--output", str(folder), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "sweep",
+        "--url",
+        url,
+        "--model",
+        "fixed_delay",
+        "--instances",
+        "cpu:1",
+        "--workers",
+        str(workers),
+        "--warmup",
+        "1s",
+        "--window",
+        f"{window_s:g}s",
+        "--max-windows",
+        "3",
+        "--stability",
+        "99%",
+        "--output",
+        str(folder),
+        *args,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
     if result.returncode != 0:
         raise SystemExit(f"sweep failed: {result.stderr.strip().splitlines()[-1:]}")
@@ -53,10 +75,20 @@ def row(case: str, workers: int, level: dict[str, Any]) -> list[str]:
         else:
             theory_lat, kind = s, "p50"
     measured_lat = latency["mean"] if kind == "mean" else latency["p50"]
-    return [case, str(workers), fmt_num(s), fmt_num(theory_x), fmt_num(level["achieved_rps"]), kind,
-            fmt_num(theory_lat), fmt_num(measured_lat), f"{measured_lat / theory_lat:.2f}",
-            fmt_num(level["server_us"]["queue"] / 1000.0), fmt_num(level.get("arrivals_cv")),
-            ",".join(level["flags"]) or "-"]
+    return [
+        case,
+        str(workers),
+        fmt_num(s),
+        fmt_num(theory_x),
+        fmt_num(level["achieved_rps"]),
+        kind,
+        fmt_num(theory_lat),
+        fmt_num(measured_lat),
+        f"{measured_lat / theory_lat:.2f}",
+        fmt_num(level["server_us"]["queue"] / 1000.0),
+        fmt_num(level.get("arrivals_cv")),
+        ",".join(level["flags"]) or "-",
+    ]
 
 
 def main() -> int:
@@ -68,15 +100,19 @@ def main() -> int:
     worker_counts = [int(w) for w in args.workers.split(",")]
     rhos = [float(r) for r in args.rho.split(",")]
     rows: list[list[str]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-queueing-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-queueing-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+    ):
         url, base = server.endpoints.grpc_url, Path(tmp)
         for workers in worker_counts:
             cases: list[tuple[str, tuple[str, ...]]] = [
                 ("closed C=1,4", ("--concurrency", "1,4")),
                 ("constant rho=0.5", ("--rate", f"{0.5 * 1000 / NOMINAL_S_MS:g}", "--arrivals", "constant")),
-                *((f"poisson rho={rho:g}", ("--rate", f"{rho * 1000 / NOMINAL_S_MS:g}", "--arrivals", "poisson"))
-                  for rho in rhos),
+                *(
+                    (f"poisson rho={rho:g}", ("--rate", f"{rho * 1000 / NOMINAL_S_MS:g}", "--arrivals", "poisson"))
+                    for rho in rhos
+                ),
             ]
             for case, flags in cases:
                 folder = base / f"{workers}-{len(rows)}"
@@ -85,8 +121,25 @@ def main() -> int:
                     rows.append(row(label, workers, level))
                     print("  " + " | ".join(rows[-1]), flush=True)
     print("\nfixed_delay, one instance: theory (from the server-measured S) next to the sweep's figures")
-    print(text_table(["case", "workers", "S ms", "X theory", "X measured", "latency", "theory ms", "measured ms",
-                      "ratio", "queue ms", "arrivals CV", "flags"], rows))
+    print(
+        text_table(
+            [
+                "case",
+                "workers",
+                "S ms",
+                "X theory",
+                "X measured",
+                "latency",
+                "theory ms",
+                "measured ms",
+                "ratio",
+                "queue ms",
+                "arrivals CV",
+                "flags",
+            ],
+            rows,
+        )
+    )
     return 0
 
 

@@ -24,16 +24,39 @@ QUICK_LEVELS = ["--warmup", "0.5s", "--window", "0.5s", "--max-windows", "4", "-
 
 def run_mode(model: str, slo: str, mode: str, folder: Path) -> dict:
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "search", "--model", model, "--slo", slo, "--mode",
-                             mode, "--output", str(folder), *SPACE, *QUICK_LEVELS], capture_output=True, text=True,
-                            cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "search",
+            "--model",
+            model,
+            "--slo",
+            slo,
+            "--mode",
+            mode,
+            "--output",
+            str(folder),
+            *SPACE,
+            *QUICK_LEVELS,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if result.returncode != 0:
         raise SystemExit(f"{mode} search failed: {result.stderr.strip().splitlines()[-1]}")
     search = json.loads((folder / "run.json").read_text())["search"]
     best = next((r for r in search["configurations"] if r["configuration"] == search["best_cpu"]), None)
-    return {"mode": mode, "wall_s": time.monotonic() - started, "search_s": search["elapsed_s"],
-            "measured": len(search["configurations"]), "best_cpu": search["best_cpu"],
-            "capacity": best["capacity_rps"] if best else None}
+    return {
+        "mode": mode,
+        "wall_s": time.monotonic() - started,
+        "search_s": search["elapsed_s"],
+        "measured": len(search["configurations"]),
+        "best_cpu": search["best_cpu"],
+        "capacity": best["capacity_rps"] if best else None,
+    }
 
 
 def main() -> int:
@@ -47,8 +70,10 @@ def main() -> int:
     print(f"{'mode':<6} {'wall s':>7} {'search s':>9} {'configs':>8} {'best CPU':<18} {'capacity req/s':>15}")
     for r in rows:
         capacity = f"{r['capacity']:,.0f}" if r["capacity"] else "-"
-        print(f"{r['mode']:<6} {r['wall_s']:>7.0f} {r['search_s']:>9.0f} {r['measured']:>8} {r['best_cpu'] or '-':<18} "
-              f"{capacity:>15}")
+        print(
+            f"{r['mode']:<6} {r['wall_s']:>7.0f} {r['search_s']:>9.0f} {r['measured']:>8} {r['best_cpu'] or '-':<18} "
+            f"{capacity:>15}"
+        )
     return 0
 
 

@@ -42,8 +42,10 @@ def check_group(control: ControlClient, url: str, model: str, kind: str, calls: 
     spec = control.model_spec(model)
     for batch in (1, 8):
         result = probe(url, model, make_inputs(spec, batch, seed=0), calls if batch == 1 else max(calls // 3, 5))
-        lines.append(f"{kind.lower()}:1  batch {batch:>2}  median {result.median_ms:8.2f} ms  p90 {result.p90_ms:8.2f} ms"
-                     f"  -> {1000.0 * batch / result.median_ms:8.1f} images/s (one request in flight, n={result.calls})")
+        lines.append(
+            f"{kind.lower()}:1  batch {batch:>2}  median {result.median_ms:8.2f} ms  p90 {result.p90_ms:8.2f} ms"
+            f"  -> {1000.0 * batch / result.median_ms:8.1f} images/s (one request in flight, n={result.calls})"
+        )
     return lines
 
 
@@ -64,18 +66,38 @@ def main() -> int:
     args = parser.parse_args()
     host = host_info()
     print(f"host: {host['cpu_model']}, {host['cores']} cores; GPU: {gpu_model() or 'none'}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server, \
-            ControlClient(server.endpoints.grpc_url) as control:
+    with (
+        tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+        ControlClient(server.endpoints.grpc_url) as control,
+    ):
         print(f"tritonserver {control.server_version()}; model {args.model}", flush=True)
         for kind in ("CPU", "GPU"):
             for line in check_group(control, server.endpoints.grpc_url, args.model, kind, args.calls, args.threads):
                 print(line, flush=True)
     if args.sweep:
-        command = [sys.executable, "-m", "harness.cli", "sweep", "--model", args.model,
-                   "--instances", f"cpu:1x{args.threads},gpu:1",
-                   "--concurrency", "1,2,4,8", "--slo", "p99=500ms", "--warmup", "3s", "--window", "3s",
-                   "--label", "gpu-check", "--output", args.output]
+        command = [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "sweep",
+            "--model",
+            args.model,
+            "--instances",
+            f"cpu:1x{args.threads},gpu:1",
+            "--concurrency",
+            "1,2,4,8",
+            "--slo",
+            "p99=500ms",
+            "--warmup",
+            "3s",
+            "--window",
+            "3s",
+            "--label",
+            "gpu-check",
+            "--output",
+            args.output,
+        ]
         return subprocess.run(command, cwd=ROOT, check=False).returncode
     return 0
 

@@ -36,8 +36,14 @@ def measure(control: ControlClient, url: str, model: str, batch_size: int, calls
         result = probe(url, model, make_inputs(control.model_spec(model), batch_size, seed=0), calls)
     finally:
         control.unload(model)
-    return {"load_s": load_s, "n": calls, "median": result.median_ms, "p90": result.p90_ms,
-            "min": result.min_ms, "max": result.max_ms}
+    return {
+        "load_s": load_s,
+        "n": calls,
+        "median": result.median_ms,
+        "p90": result.p90_ms,
+        "min": result.min_ms,
+        "max": result.max_ms,
+    }
 
 
 def main() -> int:
@@ -48,21 +54,29 @@ def main() -> int:
     args = parser.parse_args()
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()] or model_names(BUNDLED_REPOSITORY)
 
-    with tempfile.TemporaryDirectory(prefix="model-latency-") as tmp, \
-            LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server, \
-            ControlClient(server.endpoints.grpc_url) as control:
+    with (
+        tempfile.TemporaryDirectory(prefix="model-latency-") as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+        ControlClient(server.endpoints.grpc_url) as control,
+    ):
         url = server.endpoints.grpc_url
-        print(f"tritonserver {control.server_version()} at {url}; {os.cpu_count()} CPUs; "
-              f"1 torch thread per instance (the config default); batch size {args.batch_size}; "
-              f"10 warm-up calls, then one request at a time", flush=True)
+        print(
+            f"tritonserver {control.server_version()} at {url}; {os.cpu_count()} CPUs; "
+            f"1 torch thread per instance (the config default); batch size {args.batch_size}; "
+            f"10 warm-up calls, then one request at a time",
+            flush=True,
+        )
         header = f"{'model':<16} {'n':>4} {'median ms':>10} {'p90 ms':>9} {'min ms':>9} {'max ms':>9} {'load s':>7}"
         print(header)
         print("-" * len(header), flush=True)
         for model in models:
             calls = args.n or SLOW_MODELS.get(model, DEFAULT_CALLS)
             row = measure(control, url, model, args.batch_size, calls)
-            print(f"{model:<16} {row['n']:>4} {row['median']:>10.2f} {row['p90']:>9.2f} {row['min']:>9.2f} "
-                  f"{row['max']:>9.2f} {row['load_s']:>7.1f}", flush=True)
+            print(
+                f"{model:<16} {row['n']:>4} {row['median']:>10.2f} {row['p90']:>9.2f} {row['min']:>9.2f} "
+                f"{row['max']:>9.2f} {row['load_s']:>7.1f}",
+                flush=True,
+            )
     return 0
 
 

@@ -49,8 +49,10 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "aggregate": ("harness/load/aggregate.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
     "histogram": ("harness/load/histogram.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
     "capacity": ("harness/analysis/capacity.py", ("tests/analysis", "tests/sweep")),
-    "config search": ("harness/sweep/search.py", ("tests/sweep/test_search_generator.py",
-                                                  "tests/sweep/test_search_generator_mutants.py")),
+    "config search": (
+        "harness/sweep/search.py",
+        ("tests/sweep/test_search_generator.py", "tests/sweep/test_search_generator_mutants.py"),
+    ),
     "level checks": ("harness/sweep/checks.py", ("tests/sweep",)),
 }
 OPTIONAL: dict[str, tuple[str, tuple[str, ...]]] = {}  # modules scored only where their file exists
@@ -68,24 +70,33 @@ EQUIVALENT: dict[str, list[tuple[str, str]]] = {
         ("latency_at: `x0 < rps` -> `x0 <= rps`", "x0 == rps has returned on the line above"),
         ("latency_at: `rps <= x1` -> `rps < x1`", "rps == x1 is answered at the next point with the same value"),
         ("_welch_differs: `>` -> `>=` the critical t", "a statistic exactly at a tabled critical value"),
-        *[(f"_stats: `return _Stats(capacity, unstable, level, None, None)` mutant {n}",
-           "unreachable from comparison_rows: the baseline's measured curve gives a common throughput")
-          for n in range(1, 9)],
-        *[(f"config_diff: zip(..., strict=True) mutant {n}", "runs and their keyed curves always have equal lengths")
-          for n in range(1, 4)],
+        *[
+            (
+                f"_stats: `return _Stats(capacity, unstable, level, None, None)` mutant {n}",
+                "unreachable from comparison_rows: the baseline's measured curve gives a common throughput",
+            )
+            for n in range(1, 9)
+        ],
+        *[
+            (f"config_diff: zip(..., strict=True) mutant {n}", "runs and their keyed curves always have equal lengths")
+            for n in range(1, 4)
+        ],
         ("config_diff: absence_differs=False -> None", "both falsy"),
-        *[(f"_row: _noise_note(..., 'p99') -> {other!r}", "differs_significantly reads every metric but 'rps' as p99")
-          for other in (None, "XXp99XX", "P99")],
+        *[
+            (f"_row: _noise_note(..., 'p99') -> {other!r}", "differs_significantly reads every metric but 'rps' as p99")
+            for other in (None, "XXp99XX", "P99")
+        ],
     ],
     "capacity": [
         ("slo_evidence: `> 1.0 - ALPHA` -> `>=`", "a binomial probability exactly at 0.95"),
         ("slo_evidence: `< ALPHA` -> `<=`", "a binomial probability exactly at 0.05"),
     ],
     "config search": [
-        ("_candidate: `delay if mbs else None` -> `if mbs or True`",
-         "no caller passes a delay without a batch size: all() skips those, start() gives None"),
-        ("start: `delay if max_batch_sizes[0] else None` -> `if ... or True`",
-         "_candidate drops a delay without a batch size"),
+        (
+            "_candidate: `delay if mbs else None` -> `if mbs or True`",
+            "no caller passes a delay without a batch size: all() skips those, start() gives None",
+        ),
+        ("start: `delay if max_batch_sizes[0] else None` -> `if ... or True`", "_candidate drops a delay without a batch size"),
     ],
     "verdict": [
         ("_highest: `r.capacity_rps or 0.0` -> `or 1.0`", "only ever given rows that have a capacity"),
@@ -98,14 +109,19 @@ def ensure_tool_venv() -> Path:
     python = TOOL_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(TOOL_VENV)], check=True)
-    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                  capture_output=True, text=True, check=True).stdout.strip())
+    purelib = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     project_lib = _project_purelib()
     (purelib / "project-venv.pth").write_text(f"{project_lib}\n")
     stamp = TOOL_VENV / ".installed"
     if not stamp.exists() or REQUIREMENTS.stat().st_mtime > stamp.stat().st_mtime:
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(REQUIREMENTS)],
-                       check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "-r", str(REQUIREMENTS)], check=True)
         stamp.touch()
     return TOOL_VENV / "bin" / "mutmut"
 
@@ -114,8 +130,12 @@ def _project_purelib() -> str:
     python = PROJECT_VENV / "bin" / "python"
     if not python.exists():
         return sysconfig.get_paths()["purelib"]
-    return subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def prepare_copy(work: Path, source: str, tests: tuple[str, ...]) -> None:
@@ -141,12 +161,20 @@ def run_module(mutmut: Path, source: str, tests: tuple[str, ...], survivors: boo
         work = Path(tmp)
         prepare_copy(work, source, tests)
         env = {**os.environ, "PYTHONPATH": f"{work}:{work / 'tests'}"}
-        run = subprocess.run([str(mutmut), "run", "--max-children", str(max(1, (os.cpu_count() or 2) // 2))],
-                             cwd=work, env=env, check=False, capture_output=True, text=True)
+        run = subprocess.run(
+            [str(mutmut), "run", "--max-children", str(max(1, (os.cpu_count() or 2) // 2))],
+            cwd=work,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         counts = score(work / "mutants" / (source + ".meta"))
         if counts["killed"] + counts["survived"] == 0:  # mutmut did not get to run the mutants: say why
-            print(f"  mutmut judged no mutant (exit {run.returncode}); its output ends:\n"
-                  f"{(run.stdout + run.stderr)[-3000:]}", flush=True)
+            print(
+                f"  mutmut judged no mutant (exit {run.returncode}); its output ends:\n{(run.stdout + run.stderr)[-3000:]}",
+                flush=True,
+            )
         if survivors:
             show_survivors(mutmut, work, env)
     return counts
@@ -193,16 +221,20 @@ def main() -> int:
         ratio = counts["killed"] / judged if judged else 0.0
         rows.append((name, source, counts, ratio))
         print(f"  {name}: {counts['killed']}/{judged} killed ({ratio:.0%}); {counts['other']} other", flush=True)
-    print(f"\n{'module':<14} {'file':<34} {'killed':>7} {'survived':>9} {'equiv.':>6} {'score':>6} {'adjusted':>8}"
-          f"  target {TARGET:.0%} (adjusted: equivalent mutants left out)")
+    print(
+        f"\n{'module':<14} {'file':<34} {'killed':>7} {'survived':>9} {'equiv.':>6} {'score':>6} {'adjusted':>8}"
+        f"  target {TARGET:.0%} (adjusted: equivalent mutants left out)"
+    )
     adjusted_ok = True
     for name, source, counts, ratio in rows:
         equivalent = min(len(EQUIVALENT.get(name, [])), counts["survived"])
         judged = counts["killed"] + counts["survived"] - equivalent
         adjusted = counts["killed"] / judged if judged else 0.0
         adjusted_ok &= adjusted >= TARGET
-        print(f"{name:<14} {source:<34} {counts['killed']:>7} {counts['survived']:>9} {equivalent:>6} {ratio:>6.0%} "
-              f"{adjusted:>8.0%}  {'ok' if adjusted >= TARGET else 'BELOW'}")
+        print(
+            f"{name:<14} {source:<34} {counts['killed']:>7} {counts['survived']:>9} {equivalent:>6} {ratio:>6.0%} "
+            f"{adjusted:>8.0%}  {'ok' if adjusted >= TARGET else 'BELOW'}"
+        )
     for name, _, _, _ in rows:
         for mutant, why in EQUIVALENT.get(name, []):
             print(f"  equivalent in {name}: {mutant} ({why})")

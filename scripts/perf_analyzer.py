@@ -30,8 +30,11 @@ _LIBRARIES = {"libb64.so.0d": "libb64-*.so.0d*", "libcudart.so.12": "libcudart-*
 
 def find_or_install(cache: Path = CACHE) -> Path:
     """perf_analyzer beside this Python, on PATH, in the cache, or unpacked from the tritonclient wheel."""
-    for candidate in (Path(sys.executable).with_name("perf_analyzer"), shutil.which("perf_analyzer"),
-                      cache / "bin" / "perf_analyzer"):
+    for candidate in (
+        Path(sys.executable).with_name("perf_analyzer"),
+        shutil.which("perf_analyzer"),
+        cache / "bin" / "perf_analyzer",
+    ):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return _install(cache)
@@ -39,13 +42,24 @@ def find_or_install(cache: Path = CACHE) -> Path:
 
 def _install(cache: Path) -> Path:
     with tempfile.TemporaryDirectory() as download:
-        pip = [sys.executable, "-m", "pip", "download", f"tritonclient=={VERSION}", "--no-deps",
-               "--only-binary=:all:", "-d", download]
+        pip = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            f"tritonclient=={VERSION}",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            download,
+        ]
         result = subprocess.run(pip, capture_output=True, text=True, timeout=600, check=False)
         wheels = list(Path(download).glob("tritonclient-*.whl"))
         if result.returncode != 0 or not wheels:
-            raise LoadError(f"cannot download tritonclient {VERSION} for perf_analyzer: "
-                            f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+            raise LoadError(
+                f"cannot download tritonclient {VERSION} for perf_analyzer: "
+                f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}"
+            )
         target = cache / "bin" / "perf_analyzer"
         target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheels[0]) as wheel:
@@ -76,22 +90,47 @@ def environment(cache: Path = CACHE) -> dict[str, str]:
     return {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(p for p in libraries if p)}
 
 
-def run(url: str, model: str, concurrency: int, measurement_ms: int = 4000, batch_size: int = 1,
-        stability_percent: int = 25, percentile: int | None = None, timeout_s: float = 300.0) -> dict[str, float]:
+def run(
+    url: str,
+    model: str,
+    concurrency: int,
+    measurement_ms: int = 4000,
+    batch_size: int = 1,
+    stability_percent: int = 25,
+    percentile: int | None = None,
+    timeout_s: float = 300.0,
+) -> dict[str, float]:
     """One closed-loop level over gRPC: requests/s and latency in ms (p50, p90, p95, p99, avg).
 
     perf_analyzer repeats windows until 3 agree within stability_percent (on avg latency, or on `percentile`)."""
     binary = find_or_install()
     with tempfile.TemporaryDirectory() as folder:
         report = Path(folder) / "perf.csv"
-        args = [str(binary), "-m", model, "-u", url, "-i", "grpc", "-b", str(batch_size),
-                "--concurrency-range", f"{concurrency}:{concurrency}", "--measurement-interval", str(measurement_ms),
-                "-s", str(stability_percent), "-r", "10", "-f", str(report)]
+        args = [
+            str(binary),
+            "-m",
+            model,
+            "-u",
+            url,
+            "-i",
+            "grpc",
+            "-b",
+            str(batch_size),
+            "--concurrency-range",
+            f"{concurrency}:{concurrency}",
+            "--measurement-interval",
+            str(measurement_ms),
+            "-s",
+            str(stability_percent),
+            "-r",
+            "10",
+            "-f",
+            str(report),
+        ]
         if percentile is not None:
             args.append(f"--percentile={percentile}")
         try:
-            result = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=environment(),
-                                    check=False)
+            result = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, env=environment(), check=False)
         except subprocess.TimeoutExpired as exc:
             raise LoadError(f"perf_analyzer ran past {timeout_s:.0f}s at concurrency {concurrency}") from exc
         output = result.stdout + result.stderr

@@ -11,5 +11,6 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 # Guards first (seconds): style and import order, then the import contracts between the rooms.
 .venv/bin/ruff check --quiet .
+.venv/bin/ruff format --check --quiet . || { echo "ruff format would change the files above: run .venv/bin/ruff format ." >&2; exit 1; }
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"

@@ -82,11 +82,17 @@ def plan(gpu: Gpu, version: str, local: str = "cpu") -> Plan:
     if gpu.found:
         return Plan("cuda", gpu.why, (Attempt(plain, (plain,), "PyPI (the Linux wheel is the CUDA build)"),))
     cpu = f"torch=={version}+{local or 'cpu'}"
-    return Plan("cpu", gpu.why, (
-        Attempt(cpu, ("--no-deps", "--no-index", cpu), "this machine's wheel folder (pip find-links)"),
-        Attempt(cpu, ("--no-deps", "--extra-index-url", PYTORCH_CPU_INDEX, cpu), f"PyTorch's CPU index {PYTORCH_CPU_INDEX}"),
-        Attempt(plain, (plain,), "PyPI, plain version (the local-version CPU wheel was not found)"),
-    ))
+    return Plan(
+        "cpu",
+        gpu.why,
+        (
+            Attempt(cpu, ("--no-deps", "--no-index", cpu), "this machine's wheel folder (pip find-links)"),
+            Attempt(
+                cpu, ("--no-deps", "--extra-index-url", PYTORCH_CPU_INDEX, cpu), f"PyTorch's CPU index {PYTORCH_CPU_INDEX}"
+            ),
+            Attempt(plain, (plain,), "PyPI, plain version (the local-version CPU wheel was not found)"),
+        ),
+    )
 
 
 def install(chosen: Plan, pip: list[str], python: str, version: str) -> int:
@@ -108,8 +114,7 @@ def install(chosen: Plan, pip: list[str], python: str, version: str) -> int:
             print(f"torch: installed {installed_build(python)} ({chosen.build} build chosen: {chosen.reason})")
             return 0
         tail = (done.stderr.strip() or done.stdout.strip()).splitlines()
-        print(f"torch: {attempt.requirement} not installed from there ({tail[-1] if tail else 'pip failed'})",
-              file=sys.stderr)
+        print(f"torch: {attempt.requirement} not installed from there ({tail[-1] if tail else 'pip failed'})", file=sys.stderr)
     print("torch: no build could be installed; see pip's messages above", file=sys.stderr)
     return 1
 

@@ -62,8 +62,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     import sys
 
     if "locust" in sys.modules or "gevent.monkey" in sys.modules and _gevent_patched():
-        raise pytest.UsageError("a test module imported Locust (it gevent-patches the test process); import the "
-                                "Locust-free module instead, or run Locust as a subprocess")
+        raise pytest.UsageError(
+            "a test module imported Locust (it gevent-patches the test process); import the "
+            "Locust-free module instead, or run Locust as a subprocess"
+        )
 
 
 def _gevent_patched() -> bool:

@@ -53,6 +53,9 @@ def test_unknown_model_is_one_model_error_naming_the_known_ones() -> None:
 @pytest.mark.parametrize("module", ["harness.load.engine.compiled", "harness.triton.probe"])
 def test_no_exception_class_is_defined_outside_errors(module: str) -> None:
     imported = __import__(module, fromlist=["_"])
-    own = [name for name, cls in vars(imported).items()
-           if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == module]
+    own = [
+        name
+        for name, cls in vars(imported).items()
+        if inspect.isclass(cls) and issubclass(cls, Exception) and cls.__module__ == module
+    ]
     assert own == []

@@ -50,8 +50,13 @@ def test_every_test_is_bounded_by_pytest_timeout(request: pytest.FixtureRequest)
 def test_a_hanging_test_fails_and_names_itself(tmp_path: Path) -> None:
     """The same plugin, in a real pytest process: a test that hangs past the bound fails with its name."""
     (tmp_path / "test_hang.py").write_text("import time\n\ndef test_sleeps_forever():\n    time.sleep(60)\n")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout=1",
-                             str(tmp_path / "test_hang.py")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "timeout=1", str(tmp_path / "test_hang.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stdout[-2000:]
     assert "Timeout" in result.stdout and "FAILED test_hang.py::test_sleeps_forever" in result.stdout, result.stdout[-2000:]
 

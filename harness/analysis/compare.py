@@ -152,9 +152,7 @@ def comparison_rows(runs: Sequence[Run], baseline: int = 0, slo: Slo | None = No
     percentile = (slo or runs[baseline].slo).percentile
     common = common_throughput([e.curve for e in entries])
     base_stats = _stats(base.curve, slo, common, percentile)
-    return [
-        _row(e, _stats(e.curve, slo, common, percentile), base_stats, e is base, percentile, common) for e in entries
-    ]
+    return [_row(e, _stats(e.curve, slo, common, percentile), base_stats, e is base, percentile, common) for e in entries]
 
 
 def _stats(curve: Curve, slo: Slo | None, common: float | None, percentile: str) -> _Stats:
@@ -177,9 +175,7 @@ def _row(entry: Entry, s: _Stats, b: _Stats, is_base: bool, percentile: str, com
         common_rps=common,
         latency_ms=s.latency,
         avg_batch=s.level.avg_batch if s.level else None,
-        queue_share=server.queue / (server.queue + server.compute)
-        if server and server.queue + server.compute
-        else None,
+        queue_share=server.queue / (server.queue + server.compute) if server and server.queue + server.compute else None,
         capacity_ratio=_ratio(s.capacity, b.capacity),
         latency_ratio=_ratio(s.latency, b.latency),
         capacity_note=BASELINE if is_base else _noise_note(s.level, b.level, "rps"),

@@ -87,12 +87,16 @@ def saturation_sentence(run: Run, curve: Curve, label: str | None = None) -> str
         parts.append(f"{found.cores:.2f}{of} cores")
     if found.level.gpu_utilization is not None:
         parts.append(f"GPU {found.level.gpu_utilization * 100:.0f} % busy")
-    what = {"instance-bound": f"bound by its {_allotment(curve)}",
-            "not saturated": "not saturated (the server had CPU to spare)"}
+    what = {
+        "instance-bound": f"bound by its {_allotment(curve)}",
+        "not saturated": "not saturated (the server had CPU to spare)",
+    }
     rps = found.level.achieved_rps
     rate = f"{rps:,.0f}" if rps >= 100 else fmt_num(rps)
-    return (f"{label} reaches {rate} req/s with the server at {', '.join(parts)}: "
-            f"{what.get(found.verdict, found.verdict)} (read at {found.read_at}, {_load(found.level)})")
+    return (
+        f"{label} reaches {rate} req/s with the server at {', '.join(parts)}: "
+        f"{what.get(found.verdict, found.verdict)} (read at {found.read_at}, {_load(found.level)})"
+    )
 
 
 def _load(level: Level) -> str:
@@ -102,5 +106,7 @@ def _load(level: Level) -> str:
 def _allotment(curve: Curve) -> str:
     group = curve.instance_group
     threads = group.threads or 1
-    return (f"{group.count} instance{'s' if group.count > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
-            " (instance-bound)")
+    return (
+        f"{group.count} instance{'s' if group.count > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
+        " (instance-bound)"
+    )

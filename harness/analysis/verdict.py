@@ -80,8 +80,9 @@ def _row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float
         return VerdictRow(key, is_gpu, capacity, False, None, per_hour, None, from_unstable=unstable, advice=advice)
     replicas = replicas_needed(target, capacity)
     per_million = cost_per_million(replicas, per_hour, target) if per_hour is not None else None
-    return VerdictRow(key, is_gpu, capacity, capacity >= target, replicas, per_hour, per_million,
-                      from_unstable=unstable, advice=advice)
+    return VerdictRow(
+        key, is_gpu, capacity, capacity >= target, replicas, per_hour, per_million, from_unstable=unstable, advice=advice
+    )
 
 
 def replicas_needed(target_rps: float, capacity_rps: float) -> int:
@@ -104,9 +105,7 @@ def _sentence(rows: list[VerdictRow], target: float, slo: Slo) -> tuple[str, str
         named = [gpu_pick] + ([best_cpu] if best_cpu else [])
         return _necessary(gpu_pick, cpus, target, slo) + _caveat(named), gpu_pick.config
     closest = _highest([r for r in rows if r.capacity_rps])
-    return _none_meets(closest, target, slo) + _caveat([closest] if closest else []), (
-        closest.config if closest else None
-    )
+    return _none_meets(closest, target, slo) + _caveat([closest] if closest else []), (closest.config if closest else None)
 
 
 def _caveat(named: list[VerdictRow]) -> str:
@@ -114,10 +113,7 @@ def _caveat(named: list[VerdictRow]) -> str:
     if not unstable:
         return ""
     configs = ", ".join(r.config for r in unstable)
-    return (
-        f" Caveat: {configs} measured from unstable levels (judged on their worst windows); "
-        f"{unstable[0].advice}."
-    )
+    return f" Caveat: {configs} measured from unstable levels (judged on their worst windows); {unstable[0].advice}."
 
 
 def _not_necessary(pick: VerdictRow, target: float, slo: Slo) -> str:

@@ -24,20 +24,35 @@ class ServerSource:
 
 
 def server_source(args: argparse.Namespace) -> ServerSource:
-    return ServerSource(url=getattr(args, "url", None), model_repository=args.model_repository,
-                        tritonserver=args.tritonserver, metrics_url=getattr(args, "metrics_url", None))
+    return ServerSource(
+        url=getattr(args, "url", None),
+        model_repository=args.model_repository,
+        tritonserver=args.tritonserver,
+        metrics_url=getattr(args, "metrics_url", None),
+    )
 
 
 def add_metrics_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metrics-url", metavar="HOST:PORT",
-                        help="Triton's Prometheus metrics endpoint of a --url server (default: its host, port 8002)")
+    parser.add_argument(
+        "--metrics-url",
+        metavar="HOST:PORT",
+        help="Triton's Prometheus metrics endpoint of a --url server (default: its host, port 8002)",
+    )
 
 
 def add_input_data_flags(parser: argparse.ArgumentParser) -> None:
     """Real request data instead of seeded random tensors (harness.triton.input_data reads and checks it)."""
-    parser.add_argument("--input-data", metavar="PATH",
-                        help="requests cycle through this data: perf_analyzer's JSON input-data file, a folder of .npy "
-                             "files, or a folder of images (decoded and resized to the model's input)")
-    parser.add_argument("--shape", metavar="NAME:DIMS", action="append", default=[],
-                        help="the sizes of an input's variable dimensions, batch dimension excluded, e.g. tokens:64 "
-                             "(repeat for several inputs); with or without --input-data (default: 16 each)")
+    parser.add_argument(
+        "--input-data",
+        metavar="PATH",
+        help="requests cycle through this data: perf_analyzer's JSON input-data file, a folder of .npy "
+        "files, or a folder of images (decoded and resized to the model's input)",
+    )
+    parser.add_argument(
+        "--shape",
+        metavar="NAME:DIMS",
+        action="append",
+        default=[],
+        help="the sizes of an input's variable dimensions, batch dimension excluded, e.g. tokens:64 "
+        "(repeat for several inputs); with or without --input-data (default: 16 each)",
+    )

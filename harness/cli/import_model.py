@@ -14,11 +14,21 @@ def add_import_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="the model file: TorchScript (.pt), torch.export (.pt2) or ONNX")
     p.add_argument("--name", required=True, help="model name: the folder written in the repository")
     p.add_argument("--model-repository", metavar="DIR", help="where to write it (default: the bundled repository)")
-    p.add_argument("--input", action="append", default=[], metavar="NAME:DTYPE:DIMS",
-                   help="an input, in forward's order, e.g. image:FP32:-1,1,28,28 (full shape, -1 = variable; a "
-                        "leading -1 is the batch dimension). Needed for TorchScript, which records no shapes")
-    p.add_argument("--output", action="append", default=[], metavar="NAME:DTYPE:DIMS",
-                   help="an output, in order (default: read from the file, or found by running it once)")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME:DTYPE:DIMS",
+        help="an input, in forward's order, e.g. image:FP32:-1,1,28,28 (full shape, -1 = variable; a "
+        "leading -1 is the batch dimension). Needed for TorchScript, which records no shapes",
+    )
+    p.add_argument(
+        "--output",
+        action="append",
+        default=[],
+        metavar="NAME:DTYPE:DIMS",
+        help="an output, in order (default: read from the file, or found by running it once)",
+    )
     p.add_argument("--force", action="store_true", help="replace a model of that name")
     p.set_defaults(handler=run_import)
 
@@ -49,7 +59,8 @@ def run_import(args: argparse.Namespace) -> int:
     if native is None:
         print("\nno native Triton backend serves torch.export programs: use the Python-backend folder above on NGC too")
     else:
-        print(f"\nnative-backend config.pbtxt for an NGC server (the file as {args.name}/1/"
-              f"{native['default_model_filename']}):\n")
+        print(
+            f"\nnative-backend config.pbtxt for an NGC server (the file as {args.name}/1/{native['default_model_filename']}):\n"
+        )
         print(mi.config_text(native), end="")
     return 0

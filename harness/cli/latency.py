@@ -34,8 +34,9 @@ from harness.triton.variants import Variant, load_variant
 
 
 def add_latency_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("latency", help="single-request latency per batch size: in-process torch vs Triton, "
-                                            "CPU vs GPU, float vs int8")
+    p = commands.add_parser(
+        "latency", help="single-request latency per batch size: in-process torch vs Triton, CPU vs GPU, float vs int8"
+    )
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
     p.add_argument("--batch-sizes", default="1,2,4,8", help="batch sizes to time (default 1,2,4,8)")
@@ -57,8 +58,10 @@ def run_latency(args: argparse.Namespace) -> int:
     run = _new_run(args, batches)
     print(_line(HEADERS), flush=True)
     try:
-        with open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server, \
-                ControlClient(server.endpoints.grpc_url) as control:
+        with (
+            open_server(url, repository, folder / "triton.log", binary=args.tritonserver) as server,
+            ControlClient(server.endpoints.grpc_url) as control,
+        ):
             run = replace(run, metadata=replace(run.metadata, triton_version=control.server_version()))
             for model, precision in _precisions(control, args.model):
                 for row in _rows(control, server.endpoints.grpc_url, repository, model, precision, batches, args):
@@ -78,8 +81,9 @@ def _precisions(control: ControlClient, model: str) -> list[tuple[str, str]]:
     return [(model, "float")] + ([(f"{model}_int8", "int8")] if f"{model}_int8" in known else [])
 
 
-def _rows(control: ControlClient, url: str, repository: Path, model: str, precision: str, batches: list[int],
-          args: argparse.Namespace) -> list[LatencyRow]:
+def _rows(
+    control: ControlClient, url: str, repository: Path, model: str, precision: str, batches: list[int], args: argparse.Namespace
+) -> list[LatencyRow]:
     """Every row of one model (float or int8): Triton CPU, Triton GPU, in-process CPU, in-process GPU."""
     spec_batches = _batches(control, model, batches)
     rows: list[LatencyRow] = []
@@ -96,8 +100,9 @@ def _batches(control: ControlClient, model: str, batches: list[int]) -> list[int
     return [b for b in batches if b == 1 or (max_batch and b <= max_batch)]
 
 
-def _triton_rows(control: ControlClient, url: str, model: str, precision: str, device: str, batches: list[int],
-                 args: argparse.Namespace) -> list[LatencyRow]:
+def _triton_rows(
+    control: ControlClient, url: str, model: str, precision: str, device: str, batches: list[int], args: argparse.Namespace
+) -> list[LatencyRow]:
     threads = args.threads if device == "CPU" else None
     group = InstanceGroup(device, 1, threads=threads)  # type: ignore[arg-type]
     base = LatencyRow(model=model, precision=precision, path="triton", device=device, batch_size=0)
@@ -109,8 +114,15 @@ def _triton_rows(control: ControlClient, url: str, model: str, precision: str, d
     return [_row(base, b, probe(url, model, make_inputs(spec, b, seed=0), args.calls)) for b in batches]
 
 
-def _inprocess_rows(control: ControlClient, repository: Path, model: str, precision: str, device: str,
-                    batches: list[int], args: argparse.Namespace) -> list[LatencyRow]:
+def _inprocess_rows(
+    control: ControlClient,
+    repository: Path,
+    model: str,
+    precision: str,
+    device: str,
+    batches: list[int],
+    args: argparse.Namespace,
+) -> list[LatencyRow]:
     base = LatencyRow(model=model, precision=precision, path="in-process", device=device, batch_size=0)
     reason = _inprocess_skip(repository, model, device)
     if reason:
@@ -119,8 +131,14 @@ def _inprocess_rows(control: ControlClient, repository: Path, model: str, precis
     rows = []
     for b in batches:
         try:
-            result = inprocess.time_in_process(repository, model, make_inputs(spec, b, seed=0), args.calls,
-                                               device="cuda:0" if device == "GPU" else "cpu", threads=args.threads)
+            result = inprocess.time_in_process(
+                repository,
+                model,
+                make_inputs(spec, b, seed=0),
+                args.calls,
+                device="cuda:0" if device == "GPU" else "cpu",
+                threads=args.threads,
+            )
         except (RuntimeError, NotImplementedError) as exc:  # e.g. quantized kernels that exist for CPU only
             rows.append(replace(base, batch_size=b, skipped_reason=_one_line(exc)))
             continue
@@ -137,8 +155,15 @@ def _inprocess_skip(repository: Path, model: str, device: str) -> str | None:
 
 
 def _row(base: LatencyRow, batch: int, result: ProbeResult) -> LatencyRow:
-    return replace(base, batch_size=batch, calls=result.calls, median_ms=round(result.median_ms, 4),
-                   p90_ms=round(result.p90_ms, 4), min_ms=round(result.min_ms, 4), max_ms=round(result.max_ms, 4))
+    return replace(
+        base,
+        batch_size=batch,
+        calls=result.calls,
+        median_ms=round(result.median_ms, 4),
+        p90_ms=round(result.p90_ms, 4),
+        min_ms=round(result.min_ms, 4),
+        max_ms=round(result.max_ms, 4),
+    )
 
 
 _WIDTHS = (16, 9, 10, 6, 5, 4, 9, 9, 9, 9)
@@ -147,15 +172,22 @@ _WIDTHS = (16, 9, 10, 6, 5, 4, 9, 9, 9, 9)
 def _line(cells: Sequence[str]) -> str:
     """A row as it is measured, in fixed columns (the table is printed one row at a time: progress)."""
     fixed = [f"{cell:<{w}}" if i < 4 else f"{cell:>{w}}" for i, (cell, w) in enumerate(zip(cells, _WIDTHS, strict=False))]
-    return "  ".join(fixed + list(cells[len(_WIDTHS):])).rstrip()
+    return "  ".join(fixed + list(cells[len(_WIDTHS) :])).rstrip()
 
 
 def _new_run(args: argparse.Namespace, batches: list[int]) -> Run:
-    settings = {"kind": "latency", "batch_sizes": batches, "calls": args.calls, "warmup_calls": 10,
-                "threads": args.threads}
-    metadata = Metadata(harness_version=__version__, git_revision=git_revision(), model=args.model, label=args.label,
-                        host=host_info(), versions=package_versions(), started_at=_now(), settings=settings,
-                        command_line=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]))
+    settings = {"kind": "latency", "batch_sizes": batches, "calls": args.calls, "warmup_calls": 10, "threads": args.threads}
+    metadata = Metadata(
+        harness_version=__version__,
+        git_revision=git_revision(),
+        model=args.model,
+        label=args.label,
+        host=host_info(),
+        versions=package_versions(),
+        started_at=_now(),
+        settings=settings,
+        command_line=shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    )
     return Run(metadata=metadata, slo=Slo())
 
 
@@ -171,4 +203,3 @@ def _one_line(exc: BaseException) -> str:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-

@@ -14,11 +14,13 @@ from harness.errors import HarnessError
 
 def _serve(args: argparse.Namespace) -> int:
     from harness.cli.serve import run_serve
+
     return run_serve(args)
 
 
 def _models(args: argparse.Namespace) -> int:
     from harness.cli.serve import run_models
+
     return run_models(args)
 
 
@@ -45,26 +47,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_sweep(commands: argparse._SubParsersAction) -> None:
     from harness.cli.sweep_flags import add_sweep_parser
+
     add_sweep_parser(commands)
 
 
 def _add_results(commands: argparse._SubParsersAction) -> None:
     from harness.cli.saved_runs import add_results_parsers
+
     add_results_parsers(commands)
 
 
 def _add_ui(commands: argparse._SubParsersAction) -> None:
     from harness.cli.ui import add_ui_parser
+
     add_ui_parser(commands)
 
 
 def _add_import_model(commands: argparse._SubParsersAction) -> None:
     from harness.cli.import_model import add_import_parser
+
     add_import_parser(commands)
 
 
 def _add_latency(commands: argparse._SubParsersAction) -> None:
     from harness.cli.latency import add_latency_parser
+
     add_latency_parser(commands)
 
 
@@ -75,6 +82,7 @@ _EXTRA_COMMANDS.append(_add_import_model)
 
 def _add_search(commands: argparse._SubParsersAction) -> None:
     from harness.cli.search import add_search_parser
+
     add_search_parser(commands)
 
 

@@ -40,8 +40,11 @@ def parse_instances(text: str) -> list[InstanceGroup]:
             raise ConfigError(f"--instances: {item!r} asks for {threads} threads; give at least 1, e.g. cpu:2x4")
         if threads is not None and kind == "GPU":
             raise ConfigError(f"--instances: {item!r}: threads are a CPU setting; write gpu:{count}")
-        groups.append(InstanceGroup(kind="GPU" if kind == "GPU" else "CPU", count=count,
-                                    threads=int(threads) if threads is not None else None))
+        groups.append(
+            InstanceGroup(
+                kind="GPU" if kind == "GPU" else "CPU", count=count, threads=int(threads) if threads is not None else None
+            )
+        )
     return groups
 
 
@@ -49,9 +52,12 @@ def thread_warnings(groups: list[InstanceGroup], cores: int | None) -> list[str]
     """Threads beyond the host's cores are allowed (the figure is recorded as asked) but worth a word."""
     if not cores:
         return []
-    return [f"warning: {group} asks for {group.threads} threads per instance on a host with {cores} cores; "
-            "they will share cores (measured and recorded as asked)"
-            for group in groups if group.threads and group.threads > cores]
+    return [
+        f"warning: {group} asks for {group.threads} threads per instance on a host with {cores} cores; "
+        "they will share cores (measured and recorded as asked)"
+        for group in groups
+        if group.threads and group.threads > cores
+    ]
 
 
 def parse_int_list(text: str, flag: str) -> list[int]:

@@ -20,19 +20,26 @@ MODES = ("quick", "brute")
 
 
 def add_search_parser(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("search", help="search instance count, threads and batching for the best CPU and GPU "
-                                           "configuration within an SLO")
+    p = commands.add_parser(
+        "search", help="search instance count, threads and batching for the best CPU and GPU configuration within an SLO"
+    )
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
     p.add_argument("--slo", default="p99=100ms", help="latency objective, e.g. p99=50ms")
     p.add_argument("--mode", choices=MODES, default="quick", help="quick: hill climb per kind (default); brute: all")
-    p.add_argument("--budget", help="stop the search after this long, mid-configuration if need be, e.g. 10m "
-                                    "(the run kept, incomplete; exit 6; default: none)")
+    p.add_argument(
+        "--budget",
+        help="stop the search after this long, mid-configuration if need be, e.g. 10m "
+        "(the run kept, incomplete; exit 6; default: none)",
+    )
     p.add_argument("--kinds", default="cpu,gpu", help="instance kinds to search (default cpu,gpu)")
     p.add_argument("--counts", default="1,2,4", help="instance counts (default 1,2,4)")
     p.add_argument("--threads", default="1,2", help="intra-op threads per CPU instance (default 1,2)")
-    p.add_argument("--max-batch-sizes", default="0,8,32",
-                   help="max_batch_size values; 0 keeps the model's own with dynamic batching off (default 0,8,32)")
+    p.add_argument(
+        "--max-batch-sizes",
+        default="0,8,32",
+        help="max_batch_size values; 0 keeps the model's own with dynamic batching off (default 0,8,32)",
+    )
     p.add_argument("--queue-delays-us", default="off,500,2000", help="dynamic batching delays (default off,500,2000)")
     p.add_argument("--warmup", default="1s", help="untimed warm-up per level (default 1s)")
     p.add_argument("--window", default="1s", help="measurement window (default 1s)")
@@ -65,15 +72,27 @@ def search_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise ConfigError(f"--kinds {args.kinds!r}: use cpu, gpu or cpu,gpu")
     delays = tuple(None if d.strip().lower() == "off" else _delay(d) for d in args.queue_delays_us.split(","))
     mbs = tuple(_non_negative(v, "--max-batch-sizes") for v in args.max_batch_sizes.split(","))
-    space = SearchSpace(kinds=kinds, counts=tuple(parse_int_list(args.counts, "--counts")),
-                        threads=tuple(parse_int_list(args.threads, "--threads")), max_batch_sizes=mbs,
-                        queue_delays_us=delays)
+    space = SearchSpace(
+        kinds=kinds,
+        counts=tuple(parse_int_list(args.counts, "--counts")),
+        threads=tuple(parse_int_list(args.threads, "--threads")),
+        max_batch_sizes=mbs,
+        queue_delays_us=delays,
+    )
     if args.max_windows < 3:
         raise ConfigError("--max-windows must be >= 3 (stability needs 3 windows)")
-    spec = SweepSpec(model=args.model, instances=(), slo=parse_slo(args.slo), warmup_s=parse_seconds(args.warmup,
-                     "--warmup"), window_s=parse_seconds(args.window, "--window"), max_windows=args.max_windows,
-                     workers=max(1, args.workers), max_concurrency=args.max_concurrency, label=args.label,
-                     **input_data_fields(args))
+    spec = SweepSpec(
+        model=args.model,
+        instances=(),
+        slo=parse_slo(args.slo),
+        warmup_s=parse_seconds(args.warmup, "--warmup"),
+        window_s=parse_seconds(args.window, "--window"),
+        max_windows=args.max_windows,
+        workers=max(1, args.workers),
+        max_concurrency=args.max_concurrency,
+        label=args.label,
+        **input_data_fields(args),
+    )
     budget = parse_seconds(args.budget, "--budget") if args.budget else None
     costs = parse_costs(args.cost) if args.cost else {}
     return space, spec, args.mode, budget, costs, Path(args.output) if args.output else None

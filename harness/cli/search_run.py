@@ -44,15 +44,27 @@ def run_search(settings: tuple, source: ServerSource) -> int:  # type: ignore[ty
     state: SweepState | None = None
     cause, code, finished = "", 0, False  # as the sweep: complete only when the body ran to its end
     try:
-        with open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server, \
-                ControlClient(server.endpoints.grpc_url) as control:
+        with (
+            open_server(url, repository, folder / "triton.log", binary=source.tritonserver) as server,
+            ControlClient(server.endpoints.grpc_url) as control,
+        ):
             control.check_reachable()
             run = check_input_data(_start_run(spec, control), control, spec)  # bad --input-data: before any load
             state = SweepState(run, folder)
             state.save()
             probe = server_probe(source, server, spec.model, state)
-            _search(space, spec, mode, Budget(budget, server.exit_cause), costs, server.endpoints.grpc_url, control,
-                    state, probe, folder)
+            _search(
+                space,
+                spec,
+                mode,
+                Budget(budget, server.exit_cause),
+                costs,
+                server.endpoints.grpc_url,
+                control,
+                state,
+                probe,
+                folder,
+            )
         finished = True
     except KeyboardInterrupt:
         cause, code = "stopped by Ctrl-C or SIGTERM", 130
@@ -83,8 +95,10 @@ class Budget:
 
     def check(self) -> None:
         if self.seconds is not None and self.elapsed() > self.seconds:
-            raise BudgetSpent(f"the search's --budget of {self.seconds:g} s ran out after {self.elapsed():.1f} s; "
-                              "a longer --budget measures the configurations left")
+            raise BudgetSpent(
+                f"the search's --budget of {self.seconds:g} s ran out after {self.elapsed():.1f} s; "
+                "a longer --budget measures the configurations left"
+            )
 
     def health(self) -> str | None:
         """The level's health check: the server's exit cause, or BudgetSpent once the budget is gone."""
@@ -92,8 +106,18 @@ class Budget:
         return self.server_health()
 
 
-def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: Budget, costs: dict[str, float],
-            url: str, control: ControlClient, state: SweepState, probe: Any, folder: Path) -> None:
+def _search(
+    space: SearchSpace,
+    spec: SweepSpec,
+    mode: str,
+    budget: Budget,
+    costs: dict[str, float],
+    url: str,
+    control: ControlClient,
+    state: SweepState,
+    probe: Any,
+    folder: Path,
+) -> None:
     host_cores = state.run.metadata.host.get("cores")
     outcomes: list[Outcome] = []
     latencies: dict[str, float | None] = {}
@@ -102,17 +126,27 @@ def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: Budget, cost
     def result() -> SearchResult:
         return _result(mode, outcomes, latencies, costs, budget.elapsed(), budget.seconds, stopped)
 
-    settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
-                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
-                              input_data=spec.input_data, shapes=" ".join(spec.shapes))
+    settings = DriverSettings(
+        triton_url=url,
+        model=spec.model,
+        workers=spec.workers,
+        batch_size=spec.batch_size,
+        input_seed=spec.seed,
+        arrivals=spec.arrivals,
+        log_dir=folder / "logs",
+        input_data=spec.input_data,
+        shapes=" ".join(spec.shapes),
+    )
     progress = SweepProgress(spec, folder)
     try:
         with LoadDriver(settings) as driver:
             while (candidate := NEXT[mode](space, outcomes, host_cores)) is not None:
                 budget.check()
                 left = len([c for c in space.all() if c not in {o.candidate for o in outcomes}]) - 1
-                progress.console.print(f"configuration {len(outcomes) + 1}: {candidate} ({len(outcomes)} done, "
-                                       f"at most {left} left)", highlight=False)
+                progress.console.print(
+                    f"configuration {len(outcomes) + 1}: {candidate} ({len(outcomes)} done, at most {left} left)",
+                    highlight=False,
+                )
                 curve = _measure(spec, candidate, control, driver, state, progress, probe, budget.health)
                 outcomes.append(_outcome(candidate, curve))
                 latencies[str(candidate)] = _slo_latency(curve, spec)
@@ -126,10 +160,23 @@ def _search(space: SearchSpace, spec: SweepSpec, mode: str, budget: Budget, cost
         state.run = replace(state.run, search=result())
 
 
-def _measure(spec: SweepSpec, c: Candidate, control: ControlClient, driver: LoadDriver, state: SweepState,
-             progress: SweepProgress, probe: Any, health: Callable[[], str | None]) -> Curve:
-    variant_spec = replace(spec, instances=(c.group,), max_batch_size=c.max_batch_size or None,
-                           dynamic_batching=c.queue_delay_us is not None, queue_delay_us=c.queue_delay_us)
+def _measure(
+    spec: SweepSpec,
+    c: Candidate,
+    control: ControlClient,
+    driver: LoadDriver,
+    state: SweepState,
+    progress: SweepProgress,
+    probe: Any,
+    health: Callable[[], str | None],
+) -> Curve:
+    variant_spec = replace(
+        spec,
+        instances=(c.group,),
+        max_batch_size=c.max_batch_size or None,
+        dynamic_batching=c.queue_delay_us is not None,
+        queue_delay_us=c.queue_delay_us,
+    )
     curve = sweep_variant(variant_spec, c.group, control, driver, state, progress.update, probe, health)
     curve = replace(curve, configuration=str(c))
     state.finish_curve(curve)
@@ -138,8 +185,12 @@ def _measure(spec: SweepSpec, c: Candidate, control: ControlClient, driver: Load
 
 def _outcome(c: Candidate, curve: Curve) -> Outcome:
     read = read_level(curve)  # the level the saturation sentence reads: an unstable one's CPU is not evidence
-    return Outcome(c, curve.capacity.max_rps_within_slo, read[0].server_cpu_cores if read else None,
-                   skipped=curve.skipped_reason is not None)
+    return Outcome(
+        c,
+        curve.capacity.max_rps_within_slo,
+        read[0].server_cpu_cores if read else None,
+        skipped=curve.skipped_reason is not None,
+    )
 
 
 def _slo_latency(curve: Curve, spec: SweepSpec) -> float | None:
@@ -148,27 +199,49 @@ def _slo_latency(curve: Curve, spec: SweepSpec) -> float | None:
     return None if level is None else level.latency_ms.get(spec.slo.percentile)
 
 
-def _result(mode: str, outcomes: list[Outcome], latencies: dict[str, float | None], costs: dict[str, float],
-            elapsed_s: float, budget: float | None, stopped: str) -> SearchResult:
+def _result(
+    mode: str,
+    outcomes: list[Outcome],
+    latencies: dict[str, float | None],
+    costs: dict[str, float],
+    elapsed_s: float,
+    budget: float | None,
+    stopped: str,
+) -> SearchResult:
     rows = []
     ordered = sorted(outcomes, key=lambda o: (o.skipped, -(o.capacity_rps or 0.0)))
     for rank, o in enumerate(ordered, start=1):
         per_hour = costs.get(f"{o.candidate.group.kind.lower()}:{o.candidate.group.count}")
         cost = cost_per_million(1, per_hour, o.capacity_rps) if per_hour is not None and o.capacity_rps else None
-        rows.append(SearchRow(rank=rank, configuration=str(o.candidate), kind=o.candidate.group.kind,
-                              capacity_rps=o.capacity_rps, server_cpu_cores=o.server_cpu_cores,
-                              slo_latency_ms=latencies.get(str(o.candidate)),
-                              cost_per_million=None if cost is None else round(cost, 4),
-                              skipped_reason="skipped" if o.skipped else None))
-    best = {kind: next((r.configuration for r in rows if r.kind == kind and r.capacity_rps), None)
-            for kind in ("CPU", "GPU")}
-    return SearchResult(mode=mode, configurations=tuple(rows), best_cpu=best["CPU"], best_gpu=best["GPU"],
-                        elapsed_s=round(elapsed_s, 1), budget_s=budget, stopped=stopped)
+        rows.append(
+            SearchRow(
+                rank=rank,
+                configuration=str(o.candidate),
+                kind=o.candidate.group.kind,
+                capacity_rps=o.capacity_rps,
+                server_cpu_cores=o.server_cpu_cores,
+                slo_latency_ms=latencies.get(str(o.candidate)),
+                cost_per_million=None if cost is None else round(cost, 4),
+                skipped_reason="skipped" if o.skipped else None,
+            )
+        )
+    best = {kind: next((r.configuration for r in rows if r.kind == kind and r.capacity_rps), None) for kind in ("CPU", "GPU")}
+    return SearchResult(
+        mode=mode,
+        configurations=tuple(rows),
+        best_cpu=best["CPU"],
+        best_gpu=best["GPU"],
+        elapsed_s=round(elapsed_s, 1),
+        budget_s=budget,
+        stopped=stopped,
+    )
 
 
 def _print_ranking(result: SearchResult) -> None:
-    print(f"\nsearch ({result.mode}, {result.elapsed_s:.0f} s, {len(result.configurations)} configurations, "
-          f"ended: {result.stopped})")
+    print(
+        f"\nsearch ({result.mode}, {result.elapsed_s:.0f} s, {len(result.configurations)} configurations, "
+        f"ended: {result.stopped})"
+    )
     for row in result.configurations:
         capacity = f"{row.capacity_rps:,.0f} req/s" if row.capacity_rps else "-"
         print(f"  {row.rank:>2}. {row.configuration:<24} {capacity:>14}  {row.skipped_reason or ''}")

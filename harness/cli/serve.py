@@ -73,12 +73,20 @@ def _server_row(control: ControlClient, name: str, state: str) -> str:
 def _describe(config: dict[str, Any], state: str) -> str:
     tensors = lambda key: ", ".join(  # noqa: E731
         f"{t['name']} {t.get('data_type', '').removeprefix('TYPE_')}{list(map(int, t.get('dims', [])))}"
-        for t in config.get(key, []))
-    groups = ", ".join(f"{g.get('kind', 'KIND_CPU').removeprefix('KIND_').lower()}:{g.get('count', 1)}"
-                       for g in config.get("instance_group", [])) or "default"
+        for t in config.get(key, [])
+    )
+    groups = (
+        ", ".join(
+            f"{g.get('kind', 'KIND_CPU').removeprefix('KIND_').lower()}:{g.get('count', 1)}"
+            for g in config.get("instance_group", [])
+        )
+        or "default"
+    )
     batching = "dynamic batching" if "dynamic_batching" in config else "no dynamic batching"
-    return (f"{config.get('name')}  [{state}]\n    inputs:  {tensors('input')}\n    outputs: {tensors('output')}\n"
-            f"    instance groups: {groups}; max_batch_size {config.get('max_batch_size', 0)}; {batching}")
+    return (
+        f"{config.get('name')}  [{state}]\n    inputs:  {tensors('input')}\n    outputs: {tensors('output')}\n"
+        f"    instance groups: {groups}; max_batch_size {config.get('max_batch_size', 0)}; {batching}"
+    )
 
 
 def _split(text: str | None) -> list[str]:

@@ -102,14 +102,30 @@ def _command_line() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
-def _sweep(spec: SweepSpec, url: str, control: ControlClient, state: SweepState, progress: SweepProgress,
-           folder: Path, probe: ServerProbe | None, health: Callable[[], str | None]) -> None:
-    settings = DriverSettings(triton_url=url, model=spec.model, workers=spec.workers, batch_size=spec.batch_size,
-                              input_seed=spec.seed, arrivals=spec.arrivals, log_dir=folder / "logs",
-                              request_timeout_s=spec.request_timeout_s, input_data=spec.input_data,
-                              shapes=" ".join(spec.shapes), **_distributed_settings(spec))
-    with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) \
-            as driver:
+def _sweep(
+    spec: SweepSpec,
+    url: str,
+    control: ControlClient,
+    state: SweepState,
+    progress: SweepProgress,
+    folder: Path,
+    probe: ServerProbe | None,
+    health: Callable[[], str | None],
+) -> None:
+    settings = DriverSettings(
+        triton_url=url,
+        model=spec.model,
+        workers=spec.workers,
+        batch_size=spec.batch_size,
+        input_seed=spec.seed,
+        arrivals=spec.arrivals,
+        log_dir=folder / "logs",
+        request_timeout_s=spec.request_timeout_s,
+        input_data=spec.input_data,
+        shapes=" ".join(spec.shapes),
+        **_distributed_settings(spec),
+    )
+    with LoadDriver(settings, notify=lambda line: progress.console.print(line, highlight=False, soft_wrap=True)) as driver:
         for group in spec.instances:
             curve = sweep_variant(spec, group, control, driver, state, progress.update, probe, health)
             state.finish_curve(curve)
@@ -121,8 +137,12 @@ def _distributed_settings(spec: SweepSpec) -> dict[str, Any]:
     """External workers join a master on --master-bind instead of the sweep's own local children."""
     if not spec.expect_workers:
         return {}
-    return {"expect_workers": spec.expect_workers, "master_bind": spec.master_bind,
-            "master_port": spec.master_port, "startup_timeout_s": spec.expect_workers_max_wait_s}
+    return {
+        "expect_workers": spec.expect_workers,
+        "master_bind": spec.master_bind,
+        "master_port": spec.master_port,
+        "startup_timeout_s": spec.expect_workers_max_wait_s,
+    }
 
 
 def _finish(state: SweepState, folder: Path, interrupted: str, cause: str, code: int) -> tuple[str, int]:
@@ -139,8 +159,10 @@ def _finish(state: SweepState, folder: Path, interrupted: str, cause: str, code:
         print(f"\nrun INTERRUPTED: {interrupted or exc}; kept every level saved before", file=sys.stderr)
         return (cause or str(exc)), (code or exc.exit_code)
     status = "complete" if not interrupted else f"INTERRUPTED: {interrupted}; kept every finished level"
-    print(f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
-          f"  report: {folder / 'report.html'}")
+    print(
+        f"\nrun {status}\n  run:    {folder / 'run.json'}\n  levels: {folder / 'levels.csv'}\n"
+        f"  report: {folder / 'report.html'}"
+    )
     for curve in state.run.curves:
         print(f"  {capacity_sentence(state.run, curve)}")
         if why := saturation_sentence(state.run, curve):

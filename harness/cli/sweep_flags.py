@@ -38,8 +38,11 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sweep", help="measure a model under rising load per instance group; write a run + report")
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
-    p.add_argument("--instances", help="instance groups, one curve each, e.g. cpu:1,cpu:2,gpu:1 (default cpu:1; "
-                   "with --url: the model as deployed, never reloaded)")
+    p.add_argument(
+        "--instances",
+        help="instance groups, one curve each, e.g. cpu:1,cpu:2,gpu:1 (default cpu:1; "
+        "with --url: the model as deployed, never reloaded)",
+    )
     p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
     p.add_argument("--max-batch-size", type=int, help="override the model's max_batch_size")
     p.add_argument("--dynamic-batching", choices=["on", "off"], help="override dynamic batching")
@@ -59,27 +62,51 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
     add_metrics_flag(p)
     add_distributed_flags(p)
-    p.add_argument("--saturation-cpu", type=float, default=defaults.SATURATION_CPU_PERCENT, metavar="PERCENT",
-                   help="a load-generator process at or above this CPU (percent of one core) flags its level "
-                   f"client-saturated (default {defaults.SATURATION_CPU_PERCENT:g}; Locust's --saturation-cpu)")
-    p.add_argument("--request-timeout", default="30s",
-                   help="a request unanswered this long fails; a window of failures ends the run (default 30s)")
+    p.add_argument(
+        "--saturation-cpu",
+        type=float,
+        default=defaults.SATURATION_CPU_PERCENT,
+        metavar="PERCENT",
+        help="a load-generator process at or above this CPU (percent of one core) flags its level "
+        f"client-saturated (default {defaults.SATURATION_CPU_PERCENT:g}; Locust's --saturation-cpu)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        default="30s",
+        help="a request unanswered this long fails; a window of failures ends the run (default 30s)",
+    )
     add_input_data_flags(p)
     p.set_defaults(handler=_run)
 
 
 def add_distributed_flags(p: argparse.ArgumentParser) -> None:
     """A sweep as a Locust master that workers started anywhere join (instead of its own local children)."""
-    p.add_argument("--expect-workers", type=int, metavar="N",
-                   help="wait for N workers started anywhere (the sweep prints their command line) instead of "
-                        "starting local ones")
-    p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
-                   help="address the master listens on for workers (default 127.0.0.1; remote workers need an "
-                        "address of this machine, or 0.0.0.0)")
-    p.add_argument("--master-port", type=int, default=0, metavar="PORT",
-                   help="port the master listens on (default 5557 with --expect-workers, else a free one)")
-    p.add_argument("--expect-workers-max-wait", default="120s", metavar="SECONDS",
-                   help="how long to wait for the expected workers (default 120s)")
+    p.add_argument(
+        "--expect-workers",
+        type=int,
+        metavar="N",
+        help="wait for N workers started anywhere (the sweep prints their command line) instead of starting local ones",
+    )
+    p.add_argument(
+        "--master-bind",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the master listens on for workers (default 127.0.0.1; remote workers need an "
+        "address of this machine, or 0.0.0.0)",
+    )
+    p.add_argument(
+        "--master-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="port the master listens on (default 5557 with --expect-workers, else a free one)",
+    )
+    p.add_argument(
+        "--expect-workers-max-wait",
+        default="120s",
+        metavar="SECONDS",
+        help="how long to wait for the expected workers (default 120s)",
+    )
 
 
 def check_distributed_flags(args: argparse.Namespace) -> None:
@@ -97,14 +124,17 @@ def check_local_address(host: str) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((host, 0))
     except (OSError, UnicodeError) as exc:
-        raise ConfigError(f"--master-bind {host}: not an address of this machine ({exc.strerror or exc}); give one "
-                          "of its own addresses, or 0.0.0.0 for all") from None
+        raise ConfigError(
+            f"--master-bind {host}: not an address of this machine ({exc.strerror or exc}); give one "
+            "of its own addresses, or 0.0.0.0 for all"
+        ) from None
 
 
 def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     rate_text = (args.rate or "").strip().lower()
-    concurrency = None if args.concurrency.strip().lower() == "auto" else tuple(
-        parse_int_list(args.concurrency, "--concurrency"))
+    concurrency = (
+        None if args.concurrency.strip().lower() == "auto" else tuple(parse_int_list(args.concurrency, "--concurrency"))
+    )
     if args.batch_size < 1 or args.max_windows < 3:
         raise ConfigError("--batch-size must be >= 1 and --max-windows >= 3 (stability needs 3 windows)")
     workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1) // 4)
@@ -113,19 +143,32 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     check_distributed_flags(args)
     workers = args.expect_workers or workers  # open-loop levels run one sender per worker
     return SweepSpec(
-        model=args.model, instances=_instances(args), slo=parse_slo(args.slo),
+        model=args.model,
+        instances=_instances(args),
+        slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
         rates=tuple(parse_float_list(args.rate, "--rate")) if rate_text and rate_text != "auto" else None,
-        rate_auto=rate_text == "auto", batch_size=args.batch_size, max_batch_size=args.max_batch_size,
+        rate_auto=rate_text == "auto",
+        batch_size=args.batch_size,
+        max_batch_size=args.max_batch_size,
         dynamic_batching=None if args.dynamic_batching is None else args.dynamic_batching == "on",
-        queue_delay_us=args.queue_delay_us, warmup_s=parse_seconds(args.warmup, "--warmup"),
-        window_s=parse_seconds(args.window, "--window"), max_windows=args.max_windows,
-        stability=parse_percent(args.stability, "--stability"), workers=workers, label=args.label,
-        max_concurrency=args.max_concurrency, arrivals=args.arrivals, seed=args.seed,
-        expect_workers=args.expect_workers, master_bind=args.master_bind, master_port=args.master_port,
+        queue_delay_us=args.queue_delay_us,
+        warmup_s=parse_seconds(args.warmup, "--warmup"),
+        window_s=parse_seconds(args.window, "--window"),
+        max_windows=args.max_windows,
+        stability=parse_percent(args.stability, "--stability"),
+        workers=workers,
+        label=args.label,
+        max_concurrency=args.max_concurrency,
+        arrivals=args.arrivals,
+        seed=args.seed,
+        expect_workers=args.expect_workers,
+        master_bind=args.master_bind,
+        master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
         request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
-        saturation_cpu=_saturation_cpu(args.saturation_cpu), **input_data_fields(args),
+        saturation_cpu=_saturation_cpu(args.saturation_cpu),
+        **input_data_fields(args),
     )
 
 
@@ -137,8 +180,7 @@ def _saturation_cpu(percent: float) -> float:
 
 def input_data_fields(args: argparse.Namespace) -> dict[str, Any]:
     """--input-data and --shape as SweepSpec fields: one reading for every command that takes them (sweep, search)."""
-    return {"input_data": str(Path(args.input_data).resolve()) if args.input_data else "",
-            "shapes": _shapes(args.shape)}
+    return {"input_data": str(Path(args.input_data).resolve()) if args.input_data else "", "shapes": _shapes(args.shape)}
 
 
 def _shapes(items: list[str]) -> tuple[str, ...]:
@@ -156,9 +198,18 @@ def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:
         return tuple(groups)
     if not args.url:
         return tuple(parse_instances("cpu:1"))
-    overrides = [flag for flag, value in (("--max-batch-size", args.max_batch_size), ("--dynamic-batching",
-                 args.dynamic_batching), ("--queue-delay-us", args.queue_delay_us)) if value is not None]
+    overrides = [
+        flag
+        for flag, value in (
+            ("--max-batch-size", args.max_batch_size),
+            ("--dynamic-batching", args.dynamic_batching),
+            ("--queue-delay-us", args.queue_delay_us),
+        )
+        if value is not None
+    ]
     if overrides:
-        raise ConfigError(f"{overrides[0]} changes the deployed config: give --instances too (the server then needs "
-                          "--model-control-mode=explicit), or drop it to measure the model as deployed")
+        raise ConfigError(
+            f"{overrides[0]} changes the deployed config: give --instances too (the server then needs "
+            "--model-control-mode=explicit), or drop it to measure the model as deployed"
+        )
     return (InstanceGroup(source="deployed"),)  # kind and count are read from the server

@@ -42,14 +42,21 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
     add_server_flags(p)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="local Locust workers (default: one per core)")
     p.add_argument("--host", "--triton-url", dest="url", default=argparse.SUPPRESS, help="aliases of --url")
-    p.add_argument("--web-host", default=LOOPBACK,
-                   help=f"web UI address (default {LOOPBACK}; any other needs {CREDENTIALS_VARIABLE}=user:password)")
+    p.add_argument(
+        "--web-host",
+        default=LOOPBACK,
+        help=f"web UI address (default {LOOPBACK}; any other needs {CREDENTIALS_VARIABLE}=user:password)",
+    )
     p.add_argument("--web-port", type=int, default=8089, help="web UI port (default 8089)")
-    p.add_argument("--web-login", action="store_true",
-                   help=f"ask for the login in {CREDENTIALS_VARIABLE}=user:password even on loopback")
-    p.add_argument("--master-bind", default=LOOPBACK, metavar="ADDRESS",
-                   help=f"address the Locust master listens on for workers (default {LOOPBACK}; 0.0.0.0 lets "
-                        "remote workers join)")
+    p.add_argument(
+        "--web-login", action="store_true", help=f"ask for the login in {CREDENTIALS_VARIABLE}=user:password even on loopback"
+    )
+    p.add_argument(
+        "--master-bind",
+        default=LOOPBACK,
+        metavar="ADDRESS",
+        help=f"address the Locust master listens on for workers (default {LOOPBACK}; 0.0.0.0 lets remote workers join)",
+    )
     p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
     add_input_data_flags(p)
     p.set_defaults(handler=run_ui)
@@ -76,24 +83,56 @@ def _serve_locust(args: argparse.Namespace, grpc_url: str, folder: Path, signals
 
     Stopped by Ctrl-C or SIGTERM, it exits with 130 (as `harness serve` and `harness sweep` do)."""
     master_port = free_port()
-    options = ["--host", grpc_url, "--model", args.model, "--batch-size", str(args.batch_size),
-               "--latency-file", str(folder / "latency.json"), *_input_data_options(args)]
+    options = [
+        "--host",
+        grpc_url,
+        "--model",
+        args.model,
+        "--batch-size",
+        str(args.batch_size),
+        "--latency-file",
+        str(folder / "latency.json"),
+        *_input_data_options(args),
+    ]
     locust = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     children: list[subprocess.Popen[bytes]] = []
     try:
-        children.append(start_child([*locust, "--master", "--class-picker", "--web-host", args.web_host,
-                                     "--web-port", str(args.web_port), "--master-bind-host", args.master_bind,
-                                     "--master-bind-port", str(master_port), *(["--web-login"] if login else []),
-                                     *options], folder / "locust-master.log"))
+        children.append(
+            start_child(
+                [
+                    *locust,
+                    "--master",
+                    "--class-picker",
+                    "--web-host",
+                    args.web_host,
+                    "--web-port",
+                    str(args.web_port),
+                    "--master-bind-host",
+                    args.master_bind,
+                    "--master-bind-port",
+                    str(master_port),
+                    *(["--web-login"] if login else []),
+                    *options,
+                ],
+                folder / "locust-master.log",
+            )
+        )
         for index in range(args.workers):
-            children.append(start_child([*locust, "--worker", "--master-host", LOOPBACK, "--master-port",
-                                         str(master_port), *options], folder / f"locust-worker-{index}.log"))
+            children.append(
+                start_child(
+                    [*locust, "--worker", "--master-host", LOOPBACK, "--master-port", str(master_port), *options],
+                    folder / f"locust-worker-{index}.log",
+                )
+            )
         web = f"http://{LOOPBACK if args.web_host in ('0.0.0.0', '', '*') else args.web_host}:{args.web_port}"
         _wait_for_workers(web, args.workers, children, folder, login)
-        print(f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {grpc_url}, model "
-              f"{args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
-              f"{args.workers} local worker(s) connected; logs in {folder}/\n{_remote_hint(args, master_port)}\n"
-              "Ctrl-C or SIGTERM to stop.", flush=True)
+        print(
+            f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {grpc_url}, model "
+            f"{args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
+            f"{args.workers} local worker(s) connected; logs in {folder}/\n{_remote_hint(args, master_port)}\n"
+            "Ctrl-C or SIGTERM to stop.",
+            flush=True,
+        )
         signals.serving = True
         while not signals.stop.is_set():
             _check_alive(children, folder)
@@ -139,8 +178,7 @@ def _input_data_options(args: argparse.Namespace) -> list[str]:
     return [*data, *(["--shape", " ".join(args.shape)] if args.shape else [])]
 
 
-def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[bytes]], folder: Path,
-                      login: bool) -> None:
+def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[bytes]], folder: Path, login: bool) -> None:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # keeps the login's session
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -154,8 +192,7 @@ def _wait_for_workers(web: str, workers: int, children: list[subprocess.Popen[by
         except (OSError, ValueError):
             pass
         time.sleep(0.25)
-    raise LoadError(f"the Locust web UI or its {workers} worker(s) were not up within {STARTUP_TIMEOUT_S:.0f}s; "
-                    f"see {folder}/")
+    raise LoadError(f"the Locust web UI or its {workers} worker(s) were not up within {STARTUP_TIMEOUT_S:.0f}s; see {folder}/")
 
 
 def _log_in(opener: urllib.request.OpenerDirector, web: str) -> None:
@@ -170,8 +207,10 @@ def _check_exposure(web_host: str, asked: bool) -> bool:
     exposed = not _is_loopback(web_host)
     if (exposed or asked) and credentials_from_environment() is None:
         where = f"--web-host {web_host or '*'} serves the web UI beyond this machine" if exposed else "--web-login"
-        raise ConfigError(f"{where}: set {CREDENTIALS_VARIABLE}=user:password in the environment (the login the "
-                          f"page will ask for){'' if not exposed else f', or keep the default --web-host {LOOPBACK}'}")
+        raise ConfigError(
+            f"{where}: set {CREDENTIALS_VARIABLE}=user:password in the environment (the login the "
+            f"page will ask for){'' if not exposed else f', or keep the default --web-host {LOOPBACK}'}"
+        )
     return exposed or asked
 
 
@@ -187,8 +226,10 @@ def _is_loopback(host: str) -> bool:
 def _remote_hint(args: argparse.Namespace, master_port: int) -> str:
     if _is_loopback(args.master_bind):
         return "remote workers: restart with --master-bind 0.0.0.0 (the master listens on loopback only)"
-    return (f"remote workers join with:\n  locust -f harness/locustfile.py --worker --master-host "
-            f"{socket.gethostname()} --master-port {master_port}")
+    return (
+        f"remote workers join with:\n  locust -f harness/locustfile.py --worker --master-host "
+        f"{socket.gethostname()} --master-port {master_port}"
+    )
 
 
 def _check_alive(children: list[subprocess.Popen[bytes]], folder: Path) -> None:

@@ -29,8 +29,10 @@ class ZeroRateError(HarnessError):
 def check_rate(rate_per_s: float) -> float:
     """The rate, or a one-line refusal: an open-loop user without a positive rate sends nothing at all."""
     if not rate_per_s > 0 or math.isinf(rate_per_s):
-        raise ZeroRateError(f"open-loop users need a target rate above 0 req/s (got {rate_per_s:g}); "
-                            "set --target-rps (or the web form's target rate), or use the closed-loop user")
+        raise ZeroRateError(
+            f"open-loop users need a target rate above 0 req/s (got {rate_per_s:g}); "
+            "set --target-rps (or the web form's target rate), or use the closed-loop user"
+        )
     return rate_per_s
 
 

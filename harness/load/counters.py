@@ -69,10 +69,20 @@ class LoadCounters:
         """What was measured since the previous flush; the window starts again (the in-flight count carries on)."""
         now, cpu = time.time(), time.process_time() + self._engine_cpu  # the engine's CPU is the generator's too
         delta = WorkerDelta(
-            hist=self.hist.encode() if self.hist.count else "", requests=self.requests, failures=self.failures,
-            t0=self._t0, t1=now, cpu_s=cpu - self._cpu0 - self._engine_cpu0, late_sends=self.late_sends,
-            max_send_lag_ms=self.max_send_lag_ms, dropped=self.dropped, in_flight=self.in_flight,
-            first_error=self.first_error, host=host, engine=engine, sent=self.sent.tobytes(),
+            hist=self.hist.encode() if self.hist.count else "",
+            requests=self.requests,
+            failures=self.failures,
+            t0=self._t0,
+            t1=now,
+            cpu_s=cpu - self._cpu0 - self._engine_cpu0,
+            late_sends=self.late_sends,
+            max_send_lag_ms=self.max_send_lag_ms,
+            dropped=self.dropped,
+            in_flight=self.in_flight,
+            first_error=self.first_error,
+            host=host,
+            engine=engine,
+            sent=self.sent.tobytes(),
         )
         self._lifetime_requests += self.requests
         self._lifetime_failures += self.failures
@@ -84,5 +94,8 @@ class LoadCounters:
 
     def lifetime_totals(self) -> dict[str, Any]:
         """Everything this process reported over its life (to check the master's merge)."""
-        return {"requests": self._lifetime_requests, "failures": self._lifetime_failures,
-                "histogram_count": self._lifetime_hist.count}
+        return {
+            "requests": self._lifetime_requests,
+            "failures": self._lifetime_failures,
+            "histogram_count": self._lifetime_hist.count,
+        }

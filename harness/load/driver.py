@@ -93,24 +93,50 @@ class LoadDriver:
 
     def _options(self) -> list[str]:
         s = self.settings
-        return ["--triton-url", s.triton_url, "--model", s.model, "--batch-size", str(s.batch_size),
-                "--input-seed", str(s.input_seed), "--arrivals", s.arrivals, "--max-in-flight", str(s.max_in_flight),
-                "--report-interval", str(s.report_interval_s), "--latency-file", "",
-                "--request-timeout", str(s.request_timeout_s), "--input-data", s.input_data, "--shape", s.shapes]
+        return [
+            "--triton-url",
+            s.triton_url,
+            "--model",
+            s.model,
+            "--batch-size",
+            str(s.batch_size),
+            "--input-seed",
+            str(s.input_seed),
+            "--arrivals",
+            s.arrivals,
+            "--max-in-flight",
+            str(s.max_in_flight),
+            "--report-interval",
+            str(s.report_interval_s),
+            "--latency-file",
+            "",
+            "--request-timeout",
+            str(s.request_timeout_s),
+            "--input-data",
+            s.input_data,
+            "--shape",
+            s.shapes,
+        ]
 
     def _start_master(self) -> None:
         # Locust's own parser with our options registered; no locust.conf: the sweep's flags say everything.
         options = get_parser(default_config_files=[]).parse_args(args=["--headless", *self._options()])
         # The Triton endpoint is Locust's Host: every spawn message carries it to the workers, wherever they run.
-        self.environment = Environment(user_classes=[TritonUser, TritonOpenLoopUser], events=Events(),
-                                       parsed_options=options, host=self.settings.triton_url)
+        self.environment = Environment(
+            user_classes=[TritonUser, TritonOpenLoopUser],
+            events=Events(),
+            parsed_options=options,
+            host=self.settings.triton_url,
+        )
         s = self.settings
         self._port = s.master_port or (DEFAULT_MASTER_PORT if s.expect_workers else free_port())
         try:
             self.runner = self.environment.create_master_runner(s.master_bind, self._port)
         except Exception as exc:  # zmq's bind error: port taken or address not here
-            raise LoadError(f"cannot listen for workers on {s.master_bind}:{self._port} ({exc}); "
-                            "choose another --master-port or --master-bind") from None
+            raise LoadError(
+                f"cannot listen for workers on {s.master_bind}:{self._port} ({exc}); "
+                "choose another --master-port or --master-bind"
+            ) from None
         install(self.environment)
         self.roster.compare_options = True  # a sweep's options are fixed: a worker with others is refused
 
@@ -125,13 +151,28 @@ class LoadDriver:
         bind = self.settings.master_bind
         host = socket.gethostname() if bind in ("0.0.0.0", "*", "") else bind
         assert self.environment is not None
-        self.notify(f"waiting up to {self.settings.startup_timeout_s:.0f}s for {self.settings.expect_workers} "
-                    f"worker(s); start each with:\n  {worker_command(host, self._port, self.environment.parsed_options)}")
+        self.notify(
+            f"waiting up to {self.settings.startup_timeout_s:.0f}s for {self.settings.expect_workers} "
+            f"worker(s); start each with:\n  {worker_command(host, self._port, self.environment.parsed_options)}"
+        )
 
     def _start_workers(self) -> None:
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "locust", "-f", locustfile.__file__, "--worker", "--master-host", LOOPBACK,
-                   "--master-port", str(self._port), "--loglevel", "WARNING", *self._options()]
+        command = [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            locustfile.__file__,
+            "--worker",
+            "--master-host",
+            LOOPBACK,
+            "--master-port",
+            str(self._port),
+            "--loglevel",
+            "WARNING",
+            *self._options(),
+        ]
         for index in range(self.settings.workers):
             self._workers.append(start_child(command, self.settings.log_dir / f"locust-worker-{index}.log"))
 
@@ -142,8 +183,10 @@ class LoadDriver:
             if time.monotonic() > deadline:
                 refused = f"; refused {len(self.roster.refused)}: {self.roster.refused[0]}" if self.roster.refused else ""
                 where = f"; see {self.settings.log_dir}" if self._workers else ""
-                raise LoadError(f"only {len(self.roster.active)} of {count} Locust workers joined within "
-                                f"{self.settings.startup_timeout_s:.0f}s{refused}{where}")
+                raise LoadError(
+                    f"only {len(self.roster.active)} of {count} Locust workers joined within "
+                    f"{self.settings.startup_timeout_s:.0f}s{refused}{where}"
+                )
             gevent.sleep(0.1)
 
     def _check_workers_alive(self) -> None:
@@ -178,8 +221,11 @@ class LoadDriver:
         for lost in found:
             self._lost.append(lost)
             left = len(roster.active)
-            then = ("continuing with the workers left" if left >= self.required else
-                    f"fewer than the {self.required} expected remain: the sweep stops after this level")
+            then = (
+                "continuing with the workers left"
+                if left >= self.required
+                else f"fewer than the {self.required} expected remain: the sweep stops after this level"
+            )
             self.notify(f"WORKER LOST: {lost}; {left} worker(s) left, {then}")
 
     def take_lost(self) -> tuple[str, ...]:
@@ -193,8 +239,10 @@ class LoadDriver:
         left = len(self.roster.active)
         if left < self.required:
             gone = "; ".join(str(w) for w in self.roster.lost.values())
-            raise WorkersLostError(f"only {left} of {self.required} Locust workers remain ({gone}); the sweep stopped "
-                              "and kept every level measured so far: restart the workers and run it again")
+            raise WorkersLostError(
+                f"only {left} of {self.required} Locust workers remain ({gone}); the sweep stopped "
+                "and kept every level measured so far: restart the workers and run it again"
+            )
 
     def start_level(self, users: int, target_rps: float | None = None) -> None:
         """Spawn `users` closed-loop users, or open-loop senders sharing `target_rps` when it is given."""

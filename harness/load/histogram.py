@@ -44,8 +44,11 @@ class LatencyHistogram:
     def count_above_ms(self, limit_ms: float) -> int:
         """Recorded values above limit_ms (to the histogram's resolution, 0.1 %): the tail an SLO judges."""
         limit_us = limit_ms * 1000.0
-        below = sum(item.count_added_in_this_iter_step for item in self._hist.get_recorded_iterator()
-                    if self._hist.get_lowest_equivalent_value(item.value_iterated_to) <= limit_us)
+        below = sum(
+            item.count_added_in_this_iter_step
+            for item in self._hist.get_recorded_iterator()
+            if self._hist.get_lowest_equivalent_value(item.value_iterated_to) <= limit_us
+        )
         return self.count - int(below)
 
     def percentile_ms(self, percentile: float) -> float:

@@ -34,17 +34,22 @@ class LoadOptions:
             return cls()
         get = lambda name, default: getattr(parsed, name, default) if getattr(parsed, name, None) is not None else default  # noqa: E731
         return cls(
-            triton_url=triton_endpoint(get("host", "")) or get("triton_url", cls.triton_url), model=get("model", cls.model),
-            batch_size=int(get("batch_size", 1)), input_seed=int(get("input_seed", 0)),
-            target_rps=float(get("target_rps", 0.0)), arrivals=get("arrivals", "constant"),
+            triton_url=triton_endpoint(get("host", "")) or get("triton_url", cls.triton_url),
+            model=get("model", cls.model),
+            batch_size=int(get("batch_size", 1)),
+            input_seed=int(get("input_seed", 0)),
+            target_rps=float(get("target_rps", 0.0)),
+            arrivals=get("arrivals", "constant"),
             max_in_flight=int(get("max_in_flight", cls.max_in_flight)),
             request_timeout_s=float(get("request_timeout", cls.request_timeout_s)),
-            latency_file=get("latency_file", ""), report_interval_s=float(get("report_interval", cls.report_interval_s)),
+            latency_file=get("latency_file", ""),
+            report_interval_s=float(get("report_interval", cls.report_interval_s)),
             saturation_cpu=float(get("saturation_cpu", cls.saturation_cpu)),
             # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
             num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
             start_at=float(get("harness_start_at", 0.0)),
-            input_data=get("input_data", ""), shapes=get("shape", ""),
+            input_data=get("input_data", ""),
+            shapes=get("shape", ""),
         )
 
 

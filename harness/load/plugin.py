@@ -225,8 +225,10 @@ def _open_loop_refusal(environment: Environment, chosen: list[str], form: dict[s
         return f"Target rps {form.get('target_rps')!r} is not a number: give requests/s, e.g. 100"
     if rate > 0:
         return None
-    return (f"{OPEN_LOOP_USER} sends on a schedule and needs a target rate: set 'Target rps' under Custom "
-            f"parameters (requests/s across all users), or untick it and use TritonUser (closed loop)")
+    return (
+        f"{OPEN_LOOP_USER} sends on a schedule and needs a target rate: set 'Target rps' under Custom "
+        f"parameters (requests/s across all users), or untick it and use TritonUser (closed loop)"
+    )
 
 
 def _install_roster(environment: Environment) -> None:
@@ -266,6 +268,7 @@ def _register_sender_messages(environment: Environment) -> None:
 
         runner.register_message(ASK, give)
     if not isinstance(runner, MasterRunner):
+
         def take(msg: Any, **_: Any) -> None:
             context = context_of(environment)
             if float(msg.data["test"]) == context.options.start_at:

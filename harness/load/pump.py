@@ -37,8 +37,13 @@ def pump(steering: EngineSteering, counters: LoadCounters, fire: Callable[..., A
 def fire_requests(fire: Callable[..., Any], model: str, batch: Batch) -> None:
     """One Locust `request` event per result of the batch."""
     for micros in batch.latencies_us:
-        fire(request_type="grpc", name=model, response_time=micros / 1000.0, response_length=0, exception=None,
-             context={})
+        fire(request_type="grpc", name=model, response_time=micros / 1000.0, response_length=0, exception=None, context={})
     for micros, message in batch.errors:
-        fire(request_type="grpc", name=model, response_time=micros / 1000.0, response_length=0,
-             exception=RuntimeError(message), context={})
+        fire(
+            request_type="grpc",
+            name=model,
+            response_time=micros / 1000.0,
+            response_length=0,
+            exception=RuntimeError(message),
+            context={},
+        )

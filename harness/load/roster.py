@@ -75,8 +75,14 @@ def compared_options(parsed: Any) -> dict[str, Any]:
 
 
 def announcement(parsed: Any, host: str, engine: str) -> dict[str, Any]:
-    return {"harness": __version__, "locust": version("locust"), "options": compared_options(parsed),
-            "host": host, "engine": engine, "pid": os.getpid()}
+    return {
+        "harness": __version__,
+        "locust": version("locust"),
+        "options": compared_options(parsed),
+        "host": host,
+        "engine": engine,
+        "pid": os.getpid(),
+    }
 
 
 def mismatch(master: dict[str, Any], worker: dict[str, Any], options: bool = True) -> str | None:
@@ -96,8 +102,7 @@ def worker_command(master_host: str, master_port: int, parsed: Any) -> str:
     """The line that starts a worker anywhere, with the options the master checks."""
     options = compared_options(parsed)
     extra = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in options.items())
-    return (f"locust -f harness/locustfile.py --worker --master-host {master_host} --master-port {master_port} "
-            f"{extra}")
+    return f"locust -f harness/locustfile.py --worker --master-host {master_host} --master-port {master_port} {extra}"
 
 
 def install_worker(environment: Environment, host: str, engine: str) -> None:

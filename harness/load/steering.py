@@ -94,8 +94,14 @@ class EngineSteering:
         self._awaiting_index.discard(user_index)
         options = self.options
         start = (options.start_at or time.time()) + sender_phase_s(sender, options.target_rps)
-        self.engine().schedule(user_index, sender_rate(options.target_rps, options.num_users), options.arrivals,
-                               sender_seed(options.input_seed, sender), options.max_in_flight, start)
+        self.engine().schedule(
+            user_index,
+            sender_rate(options.target_rps, options.num_users),
+            options.arrivals,
+            sender_seed(options.input_seed, sender),
+            options.max_in_flight,
+            start,
+        )
 
     def unschedule(self, user_index: int) -> None:
         self._awaiting_index.discard(user_index)

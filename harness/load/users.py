@@ -35,8 +35,14 @@ class _TritonUserBase(User):
             self.context.engine()
         except HarnessError as exc:  # bad --input-data: said once at test start (the plugin); nothing is sent
             self.refused = True
-            self.environment.events.request.fire(request_type="grpc", name=self.context.options.model,
-                                                 response_time=0.0, response_length=0, exception=exc, context={})
+            self.environment.events.request.fire(
+                request_type="grpc",
+                name=self.context.options.model,
+                response_time=0.0,
+                response_length=0,
+                exception=exc,
+                context={},
+            )
             return
         pump = self.context.pump_greenlet
         if pump is None or pump.dead:
@@ -75,12 +81,15 @@ class TritonOpenLoopUser(_TritonUserBase):
         except ZeroRateError as exc:
             # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why,
             # and counts it as a failure with the reason (Locust's statistics and exit code, the run's first error).
-            log.error("%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
-                      type(self).__name__)
+            log.error(
+                "%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
+                type(self).__name__,
+            )
             self.refused = True
             context.refuse(str(exc))
-            self.environment.events.request.fire(request_type="grpc", name=context.options.model, response_time=0.0,
-                                                 response_length=0, exception=exc, context={})
+            self.environment.events.request.fire(
+                request_type="grpc", name=context.options.model, response_time=0.0, response_length=0, exception=exc, context={}
+            )
             return
         super().on_start()
         if not self.refused:

@@ -28,9 +28,20 @@ TAB_KEY = "harness"
 TAB_TITLE = "Exact latency"
 CHART_SCRIPT = Path(__file__).with_name("latency_chart.js")
 TIMELINE_POINTS = 900  # 15 minutes at one point a second; older points scroll off the chart
-_COLUMNS = [("source", "Source"), ("requests", "Requests"), ("failures", "Failures"), ("p50", "p50 ms"),
-            ("p90", "p90 ms"), ("p99", "p99 ms"), ("p999", "p99.9 ms"), ("max", "max ms"), ("cpu", "CPU %"),
-            ("late", "Late sends"), ("dropped", "Dropped"), ("status", "Status")]
+_COLUMNS = [
+    ("source", "Source"),
+    ("requests", "Requests"),
+    ("failures", "Failures"),
+    ("p50", "p50 ms"),
+    ("p90", "p90 ms"),
+    ("p99", "p99 ms"),
+    ("p999", "p99.9 ms"),
+    ("max", "max ms"),
+    ("cpu", "CPU %"),
+    ("late", "Late sends"),
+    ("dropped", "Dropped"),
+    ("status", "Status"),
+]
 
 
 @dataclass(frozen=True)
@@ -52,8 +63,9 @@ class LatencyTimeline:
 
     def add(self, hist: LatencyHistogram, t: float | None = None) -> None:
         if hist.count:
-            self._points.append(TimelinePoint(t if t is not None else time.time(), hist.percentile_ms(50),
-                                              hist.percentile_ms(99), hist.count))
+            self._points.append(
+                TimelinePoint(t if t is not None else time.time(), hist.percentile_ms(50), hist.percentile_ms(99), hist.count)
+            )
 
     def as_list(self) -> list[dict[str, float]]:
         return [asdict(point) for point in self._points]
@@ -63,7 +75,8 @@ def register_latency_tab(web_ui: WebUI, document: Callable[[], dict[str, Any]]) 
     """The tab, its table fed through /stats/requests, the chart script, and /latency.json for scripts."""
     web_ui.template_args["extended_tabs"] = [{"title": TAB_TITLE, "key": TAB_KEY}]
     web_ui.template_args["extended_tables"] = [
-        {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in _COLUMNS]}]
+        {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title in _COLUMNS]}
+    ]
     app = web_ui.app
     app.jinja_env.loader = ChoiceLoader([DictLoader({"index.html": _index_with_chart()}), app.jinja_env.loader])
 
@@ -76,8 +89,11 @@ def register_latency_tab(web_ui: WebUI, document: Callable[[], dict[str, Any]]) 
         return response
 
     app.add_url_rule("/latency.json", "harness_latency_json", web_ui.auth_required_if_enabled(lambda: jsonify(document())))
-    app.add_url_rule("/latency-chart.js", "harness_latency_chart",
-                     lambda: Response(CHART_SCRIPT.read_text(), mimetype="application/javascript"))
+    app.add_url_rule(
+        "/latency-chart.js",
+        "harness_latency_chart",
+        lambda: Response(CHART_SCRIPT.read_text(), mimetype="application/javascript"),
+    )
     app.add_url_rule("/latency", "harness_latency", lambda: redirect(f"./?tab={TAB_KEY}"))  # the old page's address
 
 
@@ -91,16 +107,32 @@ def latency_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """The tab's table: the merged figures first, then one health row per load-generator process."""
     latency = doc["latency_ms"]
     workers = doc["workers"].values()
-    merged = {"source": "all (merged)", "requests": doc["requests"], "failures": doc["failures"],
-              **{key: f"{latency[key]:.3f}" for key in ("p50", "p90", "p99", "p999", "max")},
-              "cpu": f"{max((w['cpu_percent'] for w in workers), default=0.0):.0f}",
-              "late": sum(w["late_sends"] for w in workers), "dropped": sum(w["dropped"] for w in workers),
-              "status": _status(doc["client_saturated"])}
-    return [merged, *(
-        {"source": name, "requests": w["requests"], "failures": w["failures"],
-         **dict.fromkeys(("p50", "p90", "p99", "p999", "max"), ""), "cpu": f"{w['cpu_percent']:.0f}",
-         "late": w["late_sends"], "dropped": w["dropped"], "status": _status(w["saturated"])}
-        for name, w in doc["workers"].items())]
+    merged = {
+        "source": "all (merged)",
+        "requests": doc["requests"],
+        "failures": doc["failures"],
+        **{key: f"{latency[key]:.3f}" for key in ("p50", "p90", "p99", "p999", "max")},
+        "cpu": f"{max((w['cpu_percent'] for w in workers), default=0.0):.0f}",
+        "late": sum(w["late_sends"] for w in workers),
+        "dropped": sum(w["dropped"] for w in workers),
+        "status": _status(doc["client_saturated"]),
+    }
+    return [
+        merged,
+        *(
+            {
+                "source": name,
+                "requests": w["requests"],
+                "failures": w["failures"],
+                **dict.fromkeys(("p50", "p90", "p99", "p999", "max"), ""),
+                "cpu": f"{w['cpu_percent']:.0f}",
+                "late": w["late_sends"],
+                "dropped": w["dropped"],
+                "status": _status(w["saturated"]),
+            }
+            for name, w in doc["workers"].items()
+        ),
+    ]
 
 
 def _status(saturated: bool) -> str:

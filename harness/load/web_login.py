@@ -39,8 +39,7 @@ def require_login(web_ui: WebUI) -> None:
     """Every page and API call of the web UI then needs a session opened with the one configured user."""
     credentials = credentials_from_environment()
     if credentials is None:
-        log.error("--web-login needs %s=user:password in the environment (the login the web UI asks for)",
-                  CREDENTIALS_VARIABLE)
+        log.error("--web-login needs %s=user:password in the environment (the login the web UI asks for)", CREDENTIALS_VARIABLE)
         raise SystemExit(2)
     expected_user, expected_password = credentials
     web_ui.app.config["SECRET_KEY"] = secrets.token_hex(32)  # sessions end with the process
@@ -54,7 +53,8 @@ def require_login(web_ui: WebUI) -> None:
         user = request.form.get("username", "")
         password = request.form.get("password", "")
         if hmac.compare_digest(user.encode(), expected_user.encode()) and hmac.compare_digest(
-                password.encode(), expected_password.encode()):
+            password.encode(), expected_password.encode()
+        ):
             login_user(_Operator(user))
             return redirect(url_for("locust.index"))
         session["auth_error"] = "Invalid username or password"

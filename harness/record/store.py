@@ -60,9 +60,7 @@ def save_run(run: Run, folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultsError(
-            f"cannot create run folder {folder} ({exc.strerror}); choose a writable results folder"
-        ) from exc
+        raise ResultsError(f"cannot create run folder {folder} ({exc.strerror}); choose a writable results folder") from exc
     write_atomic(folder / RUN_FILE, json.dumps(run_to_dict(run), indent=2) + "\n")
     write_atomic(folder / LEVELS_FILE, levels_csv(run))
 
@@ -125,9 +123,7 @@ def levels_csv(run: Run) -> str:
 
 def _level_cells(level: Level) -> list[Any]:
     lat, server = level.latency_ms, level.server_us
-    server_cells = (
-        [server.queue, server.compute_input, server.compute_infer, server.compute_output] if server else [None] * 4
-    )
+    server_cells = [server.queue, server.compute_input, server.compute_infer, server.compute_output] if server else [None] * 4
     return [
         level.mode,
         level.concurrency,

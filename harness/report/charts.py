@@ -110,9 +110,7 @@ def _curve_traces(s: Series) -> list[Trace]:
     return [*traces, (main, _ys(levels))]
 
 
-def _extra(
-    s: Series, levels: Sequence[Level], what: str, marker: dict[str, Any], x: list[float] | None = None
-) -> go.Scatter:
+def _extra(s: Series, levels: Sequence[Level], what: str, marker: dict[str, Any], x: list[float] | None = None) -> go.Scatter:
     """Markers that belong to a curve's legend entry but add no entry of their own (x: achieved rps unless given)."""
     return go.Scatter(
         x=[lv.achieved_rps for lv in levels] if x is None else x,
@@ -208,8 +206,7 @@ def hover_text(level: Level, curve: Curve) -> str:
     lines.append(f"client CPU {fmt_num(level.client_cpu_percent)} % · stable {'yes' if level.stable else 'no'}")
     if level.mode == "rate":
         lines.append(
-            f"late sends {level.late_sends} · max send lag {fmt_num(level.max_send_lag_ms)} ms · "
-            f"dropped {level.dropped}"
+            f"late sends {level.late_sends} · max send lag {fmt_num(level.max_send_lag_ms)} ms · dropped {level.dropped}"
         )
     if level.flags:
         lines.append("flags: " + html.escape(", ".join(level.flags)))
@@ -295,9 +292,7 @@ def rate_figure(series: Sequence[Series]) -> go.Figure | None:
         )
         fig.add_trace(lag, row=1, col=2)
         if probes := sorted((p for p in s.curve.probes if p.mode == "rate"), key=_offered):
-            probe = _extra(
-                s, probes, "rate-search probe", {"symbol": "diamond", "size": 7}, [_offered(p) for p in probes]
-            )
+            probe = _extra(s, probes, "rate-search probe", {"symbol": "diamond", "size": 7}, [_offered(p) for p in probes])
             fig.add_trace(probe.update(y=[p.achieved_rps for p in probes]), row=1, col=1)
     top = max(_offered(lv) for _, levels in rated for lv in levels)
     ideal = go.Scatter(x=[0, top], y=[0, top], mode="lines", name="achieved = offered", hoverinfo="skip")
@@ -341,19 +336,36 @@ def utilization_figure(series: Sequence[Series], host_cores: int | None = None) 
     panels = [p for p in UTILIZATION_PANELS if any(getattr(lv, p[0]) is not None for s in series for lv in s.curve.levels)]
     if not panels:
         return None
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=[title for _, title, _ in panels])
+    fig = make_subplots(
+        rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=[title for _, title, _ in panels]
+    )
     for row, (field, title, scale) in enumerate(panels, start=1):
         for s in series:
             levels = sorted((lv for lv in s.curve.levels if getattr(lv, field) is not None), key=lambda lv: lv.achieved_rps)
-            fig.add_trace(go.Scatter(
-                x=[lv.achieved_rps for lv in levels], y=[getattr(lv, field) * scale for lv in levels],
-                mode="lines+markers", name=s.label, legendgroup=s.label, showlegend=row == 1,
-                line={"color": s.color}, hovertemplate=f"{s.label}: %{{y:.2f}} at %{{x:.1f}} req/s<extra>{title}</extra>",
-            ), row=row, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=[lv.achieved_rps for lv in levels],
+                    y=[getattr(lv, field) * scale for lv in levels],
+                    mode="lines+markers",
+                    name=s.label,
+                    legendgroup=s.label,
+                    showlegend=row == 1,
+                    line={"color": s.color},
+                    hovertemplate=f"{s.label}: %{{y:.2f}} at %{{x:.1f}} req/s<extra>{title}</extra>",
+                ),
+                row=row,
+                col=1,
+            )
         if field == "server_cpu_cores" and host_cores:
-            fig.add_hline(y=host_cores, line_dash="dash", line_color=GREY, row=row, col=1,
-                          annotation_text=f"host: {host_cores} cores", annotation_position="top left")
+            fig.add_hline(
+                y=host_cores,
+                line_dash="dash",
+                line_color=GREY,
+                row=row,
+                col=1,
+                annotation_text=f"host: {host_cores} cores",
+                annotation_position="top left",
+            )
     fig.update_layout(**{**_base_layout(), "height": max(HEIGHT, 300 * len(panels))})
     fig.update_xaxes(title_text="achieved throughput (req/s)", row=len(panels), col=1)
     return fig
@@ -366,16 +378,26 @@ def latency_by_batch(rows: Sequence[Any]) -> go.Figure:
     colors = palette(len(keys))
     traces = []
     for key, color in zip(keys, colors, strict=True):
-        points = sorted((r for r in rows if (r.precision, r.path, r.device) == key and r.median_ms is not None),
-                        key=lambda r: r.batch_size)
+        points = sorted(
+            (r for r in rows if (r.precision, r.path, r.device) == key and r.median_ms is not None), key=lambda r: r.batch_size
+        )
         name = " ".join(key)
-        traces.append(go.Scatter(
-            x=[r.batch_size for r in points], y=[r.median_ms for r in points], mode="lines+markers", name=name,
-            line={"color": color, "dash": "dot" if key[1] == "in-process" else "solid"},
-            error_y={"type": "data", "symmetric": False, "array": [r.p90_ms - r.median_ms for r in points],
-                     "arrayminus": [0.0] * len(points)},
-            hovertemplate=f"{name}: median %{{y:.3f}} ms at batch %{{x}}<extra></extra>",
-        ))
+        traces.append(
+            go.Scatter(
+                x=[r.batch_size for r in points],
+                y=[r.median_ms for r in points],
+                mode="lines+markers",
+                name=name,
+                line={"color": color, "dash": "dot" if key[1] == "in-process" else "solid"},
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r.p90_ms - r.median_ms for r in points],
+                    "arrayminus": [0.0] * len(points),
+                },
+                hovertemplate=f"{name}: median %{{y:.3f}} ms at batch %{{x}}<extra></extra>",
+            )
+        )
     fig = go.Figure(traces)
     fig.update_layout(**_base_layout(), xaxis_title="batch size", yaxis_title="single-request latency (ms)")
     fig.update_xaxes(type="log", dtick=0.30102999566)  # powers of two

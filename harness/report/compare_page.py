@@ -34,9 +34,7 @@ def write_compare(
     write_atomic(Path(path), render_compare(runs, baseline, slo, verdict))
 
 
-def render_compare(
-    runs: Sequence[Run], baseline: int = 0, slo: Slo | None = None, verdict: Verdict | None = None
-) -> str:
+def render_compare(runs: Sequence[Run], baseline: int = 0, slo: Slo | None = None, verdict: Verdict | None = None) -> str:
     if not runs:
         raise ConfigError("no runs to compare; give run folders, run.json files or report.html pages")
     rows = comparison_rows(runs, baseline, slo)
@@ -84,8 +82,7 @@ def _figures(runs: Sequence[Run], slo: Slo | None, shown_slo: Slo) -> list[tuple
     entries = measured_curves(runs)
     colors = charts.palette(len(entries))
     series = [
-        charts.Series(e.label, e.curve, capacity_of(e.curve, slo)[1], color)
-        for e, color in zip(entries, colors, strict=True)
+        charts.Series(e.label, e.curve, capacity_of(e.curve, slo)[1], color) for e, color in zip(entries, colors, strict=True)
     ]
     return [
         ("Throughput vs latency, all curves", charts.throughput_latency(series, shown_slo, log_toggle=True)),

@@ -13,16 +13,23 @@ HEADERS = ("model", "precision", "path", "device", "batch", "n", "median ms", "p
 
 def latency_cells(row: LatencyRow) -> list[str]:
     figures = [row.median_ms, row.p90_ms, row.min_ms, row.max_ms]
-    return [row.model, row.precision, row.path, row.device, str(row.batch_size), str(row.calls) if row.calls else NONE,
-            *(fmt_num(v) if v is not None else NONE for v in figures), row.skipped_reason or ""]
+    return [
+        row.model,
+        row.precision,
+        row.path,
+        row.device,
+        str(row.batch_size),
+        str(row.calls) if row.calls else NONE,
+        *(fmt_num(v) if v is not None else NONE for v in figures),
+        row.skipped_reason or "",
+    ]
 
 
 def latency_sections(run: Run) -> list[str]:
     """Heading, plot and table; nothing for a run without latency rows."""
     if not run.latency:
         return []
-    sections = html_page.figure_sections([("Single-request latency by batch size",
-                                           charts.latency_by_batch(run.latency))])
+    sections = html_page.figure_sections([("Single-request latency by batch size", charts.latency_by_batch(run.latency))])
     sections.append(html_page.table(HEADERS, [latency_cells(row) for row in run.latency], css_class="latency"))
     return sections
 

@@ -64,8 +64,7 @@ def run_series(run: Run) -> list[charts.Series]:
     measured = [c for c in run.curves if c.skipped_reason is None and c.levels]
     colors = charts.palette(len(measured))
     return [
-        charts.Series(curve_label(run, c), c, capacity_of(c, None)[1], color)
-        for c, color in zip(measured, colors, strict=True)
+        charts.Series(curve_label(run, c), c, capacity_of(c, None)[1], color) for c, color in zip(measured, colors, strict=True)
     ]
 
 
@@ -93,8 +92,11 @@ def _header(run: Run) -> str:
         f"started {html_page.esc(md.started_at or '?')}</p>",
     ]
     if md.interrupted:
-        parts.append(html_page.banner(f"This run was interrupted: {md.interrupted}. The levels below are the ones "
-                                      "finished before it stopped.", "warn"))
+        parts.append(
+            html_page.banner(
+                f"This run was interrupted: {md.interrupted}. The levels below are the ones finished before it stopped.", "warn"
+            )
+        )
     elif not md.complete:
         parts.append(
             html_page.banner(
@@ -144,8 +146,10 @@ def _engine_note(engine: object) -> str:
     if engine == "native":
         return " Requests were sent by the compiled load engine (gRPC C++)."
     if engine == "python":
-        return (" Requests were sent by the Python load engine (the fallback where the compiled one could not be "
-                "built): it spends several times more client CPU per request, so the server got less of it.")
+        return (
+            " Requests were sent by the Python load engine (the fallback where the compiled one could not be "
+            "built): it spends several times more client CPU per request, so the server got less of it."
+        )
     return ""
 
 

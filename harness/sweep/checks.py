@@ -44,8 +44,10 @@ def littles_law(figures: LevelFigures) -> str | None:
     in_flight = figures.achieved_rps * figures.mean_ms / 1000.0
     if abs(in_flight - figures.users) <= LITTLE_TOLERANCE * figures.users:
         return None
-    return (f"littles-law: {figures.users} users but throughput x mean latency = {in_flight:.3g} in flight "
-            f"({figures.achieved_rps:.4g} req/s x {figures.mean_ms:.4g} ms)")
+    return (
+        f"littles-law: {figures.users} users but throughput x mean latency = {in_flight:.3g} in flight "
+        f"({figures.achieved_rps:.4g} req/s x {figures.mean_ms:.4g} ms)"
+    )
 
 
 def server_latency(figures: LevelFigures) -> str | None:
@@ -67,8 +69,10 @@ def server_count(figures: LevelFigures) -> str | None:
     allowed = COUNT_TOLERANCE * max(client, figures.server_successes) + 2 * in_flight + straddle + 2
     if abs(client - figures.server_successes) <= allowed:
         return None
-    return (f"server-count: the client counted {client} successful requests, Triton {figures.server_successes} "
-            f"over the same windows (allowed difference {allowed:.0f})")
+    return (
+        f"server-count: the client counted {client} successful requests, Triton {figures.server_successes} "
+        f"over the same windows (allowed difference {allowed:.0f})"
+    )
 
 
 def failed_checks(figures: LevelFigures) -> tuple[str, ...]:

@@ -18,11 +18,19 @@ class SweepProgress:
         self.console = Console()
         self.interactive = sys.stdout.isatty()
         planned = len(spec.concurrency or spec.rates or ()) * len(spec.instances) or None
-        self.console.print(f"sweeping [bold]{spec.model}[/] on {', '.join(map(str, spec.instances))}, "
-                           f"SLO {spec.slo}, {spec.workers} Locust worker(s); writing {folder}")
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), console=self.console, auto_refresh=False,
-                                  disable=not self.interactive)
+        self.console.print(
+            f"sweeping [bold]{spec.model}[/] on {', '.join(map(str, spec.instances))}, "
+            f"SLO {spec.slo}, {spec.workers} Locust worker(s); writing {folder}"
+        )
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            auto_refresh=False,
+            disable=not self.interactive,
+        )
         self._task = self._progress.add_task("starting", total=planned)
         self._progress.start()
         self._done = 0
@@ -38,8 +46,10 @@ class SweepProgress:
 
     def update(self, status: LevelProgress) -> None:
         self._last = status
-        text = (f"{status.curve} | {status.level} | window {status.window} | {status.rps:8.1f} req/s | "
-                f"p99 {status.p99_ms:8.3f} ms{' | stable' if status.stable else ''}")
+        text = (
+            f"{status.curve} | {status.level} | window {status.window} | {status.rps:8.1f} req/s | "
+            f"p99 {status.p99_ms:8.3f} ms{' | stable' if status.stable else ''}"
+        )
         key = f"{status.curve}/{status.level}"
         if key != self._last_level and self._last_level:
             self._done += 1

@@ -99,23 +99,48 @@ class SweepState:
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("instances", "slo", "model", "label")}
     settings["load_engine"] = engine_name()  # compiled or Python: the Python one costs several times the client CPU
-    metadata = Metadata(harness_version=__version__, git_revision=revision, triton_version=triton_version,
-                        model=spec.model, label=spec.label, host=host, versions=versions, command_line=command,
-                        started_at=_now(), settings=settings)
+    metadata = Metadata(
+        harness_version=__version__,
+        git_revision=revision,
+        triton_version=triton_version,
+        model=spec.model,
+        label=spec.label,
+        host=host,
+        versions=versions,
+        command_line=command,
+        started_at=_now(),
+        settings=settings,
+    )
     return Run(metadata=metadata, slo=spec.slo)
 
 
-def sweep_variant(spec: SweepSpec, group: InstanceGroup, control: ControlClient, driver: LoadDriver,
-                  state: SweepState, progress: ProgressFn, server: ServerProbe | None = None,
-                  health: HealthFn = _healthy) -> Curve:
+def sweep_variant(
+    spec: SweepSpec,
+    group: InstanceGroup,
+    control: ControlClient,
+    driver: LoadDriver,
+    state: SweepState,
+    progress: ProgressFn,
+    server: ServerProbe | None = None,
+    health: HealthFn = _healthy,
+) -> Curve:
     """Deploy one variant and measure its levels; a GPU variant on a GPU-less server becomes a skipped curve."""
-    curve = Curve(model=spec.model, instance_group=group, batch_size=spec.batch_size,
-                  max_batch_size=spec.max_batch_size, dynamic_batching=spec.dynamic_batching)
+    curve = Curve(
+        model=spec.model,
+        instance_group=group,
+        batch_size=spec.batch_size,
+        max_batch_size=spec.max_batch_size,
+        dynamic_batching=spec.dynamic_batching,
+    )
     if group.source == "deployed":  # measured as served: nothing is loaded or unloaded
         config = served_config(control, spec.model)
-        curve = replace(curve, instance_group=served_group(config), configuration=served_name(config),
-                        max_batch_size=int(config.get("max_batch_size", 0)),
-                        dynamic_batching="dynamic_batching" in config)
+        curve = replace(
+            curve,
+            instance_group=served_group(config),
+            configuration=served_name(config),
+            max_batch_size=int(config.get("max_batch_size", 0)),
+            dynamic_batching="dynamic_batching" in config,
+        )
     else:
         variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
         try:
@@ -175,8 +200,15 @@ class LevelRunner:
     level's figures. A server that exits, stops answering, or fails a whole window ends the level at once
     (ServerLostError), keeping what was measured as `cut_short`."""
 
-    def __init__(self, spec: SweepSpec, control: ControlClient, driver: LoadDriver, progress: ProgressFn,
-                 name: str, health: HealthFn = _healthy) -> None:
+    def __init__(
+        self,
+        spec: SweepSpec,
+        control: ControlClient,
+        driver: LoadDriver,
+        progress: ProgressFn,
+        name: str,
+        health: HealthFn = _healthy,
+    ) -> None:
         self.spec, self.control, self.driver, self.progress, self.name = spec, control, driver, progress, name
         self.health = health
         self.done = 0
@@ -202,8 +234,9 @@ class LevelRunner:
 
     def level(self, users: int, rate: float | None = None, searching: bool = False) -> Level:
         spec = self.spec
-        status = LevelProgress(curve=self.name, level=f"{rate:g} req/s" if rate else f"concurrency {users}",
-                               done_levels=self.done)
+        status = LevelProgress(
+            curve=self.name, level=f"{rate:g} req/s" if rate else f"concurrency {users}", done_levels=self.done
+        )
         self.progress(status)
         tallies: list[Tally] = []
         snapshots: list[StatsSnapshot] = []
@@ -223,8 +256,9 @@ class LevelRunner:
         self.done += 1
         settings = getattr(self.driver, "settings", None)
         report_interval_s = getattr(settings, "report_interval_s", defaults.SWEEP_REPORT_INTERVAL_S)
-        level = summarize_level(spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(),
-                                report_interval_s=report_interval_s)
+        level = summarize_level(
+            spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(), report_interval_s=report_interval_s
+        )
         level = self._with_evidence(level, len(tallies))
         if rate is not None:
             status.phase = "queue drain"
@@ -235,8 +269,9 @@ class LevelRunner:
                 raise
         return level
 
-    def _windows(self, status: LevelProgress, tallies: list[Tally], snapshots: list[StatsSnapshot],
-                 rate: float | None, searching: bool) -> None:
+    def _windows(
+        self, status: LevelProgress, tallies: list[Tally], snapshots: list[StatsSnapshot], rate: float | None, searching: bool
+    ) -> None:
         snapshots.append(self._statistics())
         self._evidence = [self.server.snapshot()] if self.server else []
         windows: list[Window] = []
@@ -255,8 +290,7 @@ class LevelRunner:
             if self._enough(status.stable, windows, tallies, rate, searching):
                 break
 
-    def _enough(self, stable: bool, windows: list[Window], tallies: list[Tally], rate: float | None,
-                searching: bool) -> bool:
+    def _enough(self, stable: bool, windows: list[Window], tallies: list[Tally], rate: float | None, searching: bool) -> bool:
         """A sweep level: stable. A search probe: its SLO evidence is clear over >= 3 windows (doubtful ones
         are measured longer, up to --max-windows), whatever the windows' agreement."""
         if not searching:
@@ -303,8 +337,9 @@ class LevelRunner:
         if tally.requests and tally.failures == tally.requests:
             raise ServerLostError(f"every request of a window failed ({tally.failures}): {tally.first_error}")
         if not warmup and tally.requests == 0:
-            raise ServerLostError(f"no request completed in {tally.span_s or self.spec.window_s:.0f} s: the server "
-                             "is not answering")
+            raise ServerLostError(
+                f"no request completed in {tally.span_s or self.spec.window_s:.0f} s: the server is not answering"
+            )
 
     def _drain(self) -> None:
         """Wait until Triton has served what an open-loop level left in its queue, at most the request timeout.
@@ -334,13 +369,23 @@ class LevelRunner:
 
 
 def window_of(tally: Tally) -> Window:
-    return Window(achieved_rps=round(tally.rps, 3), p99_ms=round(tally.hist.percentile_ms(99), 3),
-                  requests=tally.requests, duration_s=round(tally.span_s, 3))
+    return Window(
+        achieved_rps=round(tally.rps, 3),
+        p99_ms=round(tally.hist.percentile_ms(99), 3),
+        requests=tally.requests,
+        duration_s=round(tally.span_s, 3),
+    )
 
 
-def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: list[Tally],
-                    snapshots: list[StatsSnapshot], lost: tuple[str, ...] = (),
-                    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S) -> Level:
+def summarize_level(
+    spec: SweepSpec,
+    users: int,
+    rate: float | None,
+    tallies: list[Tally],
+    snapshots: list[StatsSnapshot],
+    lost: tuple[str, ...] = (),
+    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S,
+) -> Level:
     """The level's figures from its last (up to 3) windows; Triton's delta over the same windows."""
     counted = tallies[-STABLE_WINDOWS:]
     merged = Tally()
@@ -352,37 +397,62 @@ def summarize_level(spec: SweepSpec, users: int, rate: float | None, tallies: li
     rps = merged.rps  # per worker: its requests over its own covered time, summed
     cpu = merged.max_cpu_percent
     scheduled = merged.scheduled_rps if rate else None
-    short = bool(rate) and not delivered_rate(rate, rps, scheduled, sum(w.duration_s for w in windows[-len(counted):]))
+    short = bool(rate) and not delivered_rate(rate, rps, scheduled, sum(w.duration_s for w in windows[-len(counted) :]))
     flags = _flags(stable, cpu >= spec.saturation_cpu, short, rate, merged.max_send_lag_ms, merged.total("dropped"))
     over, sample = _slo_count(tallies, spec)
     latency = _rounded(merged.hist)
-    inconsistent = failed_checks(LevelFigures(
-        mode="rate" if rate else "concurrency", users=users, achieved_rps=rps, mean_ms=latency.mean,
-        requests=merged.requests, failures=merged.failures, server_request_us=server_us.request if server_us else None,
-        server_successes=snapshots[-1].success_count - snapshots[-len(counted) - 1].success_count,
-        report_interval_s=report_interval_s))
+    inconsistent = failed_checks(
+        LevelFigures(
+            mode="rate" if rate else "concurrency",
+            users=users,
+            achieved_rps=rps,
+            mean_ms=latency.mean,
+            requests=merged.requests,
+            failures=merged.failures,
+            server_request_us=server_us.request if server_us else None,
+            server_successes=snapshots[-1].success_count - snapshots[-len(counted) - 1].success_count,
+            report_interval_s=report_interval_s,
+        )
+    )
     if inconsistent:
         flags = (*flags, "inconsistent")
     cv = merged.arrivals_cv if rate else None
     return Level(
-        concurrency=None if rate else users, mode="rate" if rate else "concurrency", offered_rps=rate,
-        achieved_rps=round(rps, 3), achieved_ips=round(rps * spec.batch_size, 3), requests=merged.requests,
-        failures=merged.failures, latency_ms=latency, stable=stable,
+        concurrency=None if rate else users,
+        mode="rate" if rate else "concurrency",
+        offered_rps=rate,
+        achieved_rps=round(rps, 3),
+        achieved_ips=round(rps * spec.batch_size, 3),
+        requests=merged.requests,
+        failures=merged.failures,
+        latency_ms=latency,
+        stable=stable,
         client_saturated=bool(flags and ("client-saturated" in flags or "generator-late" in flags)),
-        server_us=server_us, avg_batch=avg_batch, client_cpu_percent=round(cpu, 1),
-        late_sends=merged.total("late_sends"), max_send_lag_ms=round(merged.max_send_lag_ms, 3),
-        dropped=merged.total("dropped"), in_flight_end=merged.total("in_flight"), windows=windows,
-        flags=flags + (("worker-lost",) if lost else ()), first_error=merged.first_error,
-        workers=_worker_uses(merged), slo_over=over, slo_sample=sample,
-        arrivals_cv=round(cv, 4) if cv is not None else None, inconsistent=inconsistent,
+        server_us=server_us,
+        avg_batch=avg_batch,
+        client_cpu_percent=round(cpu, 1),
+        late_sends=merged.total("late_sends"),
+        max_send_lag_ms=round(merged.max_send_lag_ms, 3),
+        dropped=merged.total("dropped"),
+        in_flight_end=merged.total("in_flight"),
+        windows=windows,
+        flags=flags + (("worker-lost",) if lost else ()),
+        first_error=merged.first_error,
+        workers=_worker_uses(merged),
+        slo_over=over,
+        slo_sample=sample,
+        arrivals_cv=round(cv, 4) if cv is not None else None,
+        inconsistent=inconsistent,
         scheduled_rps=round(scheduled, 3) if scheduled is not None else None,
     )
 
 
 def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
     """Which generators sent the level's requests, in a stable order (host, then engine)."""
-    uses = (WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
-            for w in merged.workers.values())
+    uses = (
+        WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
+        for w in merged.workers.values()
+    )
     return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))
 
 
@@ -395,8 +465,7 @@ def _slo_count(tallies: list[Tally], spec: SweepSpec) -> tuple[int, int]:
     return every.count_above_ms(spec.slo.limit_ms), every.count
 
 
-def _flags(stable: bool, cpu_bound: bool, short: bool, rate: float | None, lag_ms: float,
-           dropped: int) -> tuple[str, ...]:
+def _flags(stable: bool, cpu_bound: bool, short: bool, rate: float | None, lag_ms: float, dropped: int) -> tuple[str, ...]:
     flags = []
     if not stable:
         flags.append("unstable")
@@ -418,4 +487,3 @@ def _rounded(hist: LatencyHistogram) -> Latency:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-

@@ -57,8 +57,9 @@ class SearchSpace:
     def all(self) -> list[Candidate]:
         """Every configuration, smallest first (count, then threads, then batching)."""
         found = []
-        for kind, count, threads, mbs, delay in itertools.product(self.kinds, self.counts, self.threads,
-                                                                  self.max_batch_sizes, self.queue_delays_us):
+        for kind, count, threads, mbs, delay in itertools.product(
+            self.kinds, self.counts, self.threads, self.max_batch_sizes, self.queue_delays_us
+        ):
             if kind == "GPU" and threads != self.threads[0]:
                 continue  # threads are a CPU setting
             if mbs == 0 and delay is not None:
@@ -67,8 +68,13 @@ class SearchSpace:
         return found
 
     def start(self, kind: str) -> Candidate:
-        return _candidate(kind, self.counts[0], None if kind == "GPU" else self.threads[0], self.max_batch_sizes[0],
-                          self.queue_delays_us[0] if self.max_batch_sizes[0] else None)
+        return _candidate(
+            kind,
+            self.counts[0],
+            None if kind == "GPU" else self.threads[0],
+            self.max_batch_sizes[0],
+            self.queue_delays_us[0] if self.max_batch_sizes[0] else None,
+        )
 
     def neighbours(self, c: Candidate) -> list[Candidate]:
         """One step up along each dimension: more instances, more threads, a bigger batch, a longer delay."""
@@ -93,11 +99,18 @@ def pruned(c: Candidate, outcomes: Sequence[Outcome], host_cores: int | None) ->
         if o.skipped and o.candidate.group.kind == c.group.kind:
             return f"{c.group.kind} configurations cannot be deployed here ({o.candidate} was skipped)"
         same_but_count = replace(o.candidate, group=replace(o.candidate.group, count=c.group.count))
-        if (c.group.kind == "CPU" and host_cores and o.server_cpu_cores is not None
-                and o.server_cpu_cores >= SATURATED * host_cores and same_but_count == c
-                and c.group.count > o.candidate.group.count):
-            return (f"{o.candidate} already saturates the server CPU ({o.server_cpu_cores:.2f} of {host_cores} "
-                    "cores): more instances with the same threads cannot add capacity")
+        if (
+            c.group.kind == "CPU"
+            and host_cores
+            and o.server_cpu_cores is not None
+            and o.server_cpu_cores >= SATURATED * host_cores
+            and same_but_count == c
+            and c.group.count > o.candidate.group.count
+        ):
+            return (
+                f"{o.candidate} already saturates the server CPU ({o.server_cpu_cores:.2f} of {host_cores} "
+                "cores): more instances with the same threads cannot add capacity"
+            )
     return None
 
 
@@ -133,8 +146,7 @@ def best_of(outcomes: Sequence[Outcome], kind: str) -> Outcome | None:
 
 
 def _candidate(kind: str, count: int, threads: int | None, mbs: int, delay: int | None) -> Candidate:
-    return Candidate(InstanceGroup("GPU" if kind == "GPU" else "CPU", count, threads=threads), mbs,
-                     delay if mbs else None)
+    return Candidate(InstanceGroup("GPU" if kind == "GPU" else "CPU", count, threads=threads), mbs, delay if mbs else None)
 
 
 def _next(values: Sequence[int | None], current: int | None) -> int | None:

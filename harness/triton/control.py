@@ -135,20 +135,15 @@ class ControlClient:
 
     def statistics(self, model: str, timeout_s: float = STATISTICS_TIMEOUT_S) -> StatsSnapshot:
         # A bounded wait: a hung server must not hold the sweep for the load timeout
-        raw = self._call(self._client.get_inference_statistics, model, as_json=True, client_timeout=timeout_s,
-                         model=model)
+        raw = self._call(self._client.get_inference_statistics, model, as_json=True, client_timeout=timeout_s, model=model)
         entries = raw.get("model_stats", [])
         return _snapshot(entries[0]) if entries else StatsSnapshot()
 
-    def infer(
-        self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None
-    ) -> dict[str, np.ndarray]:
+    def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """One synchronous request (used for checks, not under load)."""
         request = [_infer_input(name, array) for name, array in inputs.items()]
         wanted = [grpcclient.InferRequestedOutput(name) for name in outputs] if outputs else None
-        result = self._call(
-            self._client.infer, model, request, outputs=wanted, client_timeout=self.timeout_s, model=model
-        )
+        result = self._call(self._client.infer, model, request, outputs=wanted, client_timeout=self.timeout_s, model=model)
         response = result.get_response(as_json=True)
         return {out["name"]: result.as_numpy(out["name"]) for out in response.get("outputs", [])}
 
@@ -202,8 +197,9 @@ def _snapshot(entry: dict[str, Any]) -> StatsSnapshot:
     )
 
 
-def make_inputs(spec: ModelSpec, batch_size: int, seed: int = 0,
-                shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
+def make_inputs(
+    spec: ModelSpec, batch_size: int, seed: int = 0, shapes: dict[str, tuple[int, ...]] | None = None
+) -> dict[str, np.ndarray]:
     """Seeded random inputs shaped and typed as the model declares, with the batch dimension set. Variable
     dimensions take their size from `shapes` (--shape, batch dimension excluded), else a fixed, modest 16."""
     check_batch_size(spec, batch_size)
@@ -234,12 +230,15 @@ def check_shapes(spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> None:
     by_name = {t.name: t for t in spec.inputs}
     for name, shape in shapes.items():
         if name not in by_name:
-            raise ConfigError(f"--shape {name}: model {spec.name!r} has no input {name!r}; its inputs: "
-                              f"{', '.join(by_name) or 'none'}")
+            raise ConfigError(
+                f"--shape {name}: model {spec.name!r} has no input {name!r}; its inputs: {', '.join(by_name) or 'none'}"
+            )
         declared = per_entry_shape(by_name[name], spec)
         if not shape_fits(shape, declared):
-            raise ConfigError(f"--shape {name}:{','.join(map(str, shape))}: input {name!r} takes {list(declared)} "
-                              "(batch dimension excluded; -1: any size)")
+            raise ConfigError(
+                f"--shape {name}:{','.join(map(str, shape))}: input {name!r} takes {list(declared)} "
+                "(batch dimension excluded; -1: any size)"
+            )
 
 
 def check_batch_size(spec: ModelSpec, batch_size: int) -> None:
@@ -247,9 +246,7 @@ def check_batch_size(spec: ModelSpec, batch_size: int) -> None:
     if spec.max_batch_size == 0 and batch_size != 1:
         raise ModelError(f"model {spec.name!r} does not batch (max_batch_size 0); use --batch-size 1")
     if spec.max_batch_size and batch_size > spec.max_batch_size:
-        raise ModelError(
-            f"--batch-size {batch_size} exceeds model {spec.name!r}'s max_batch_size {spec.max_batch_size}"
-        )
+        raise ModelError(f"--batch-size {batch_size} exceeds model {spec.name!r}'s max_batch_size {spec.max_batch_size}")
 
 
 def _random_array(rng: np.random.Generator, datatype: str, shape: tuple[int, ...], name: str) -> np.ndarray:

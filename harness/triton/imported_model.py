@@ -35,15 +35,18 @@ class TritonPythonModel:
     def execute(self, requests: list) -> list:
         import triton_python_backend_utils as pb_utils  # Only exists inside Triton's Python backend stub.
 
-        arrays = [[pb_utils.get_input_tensor_by_name(r, n).as_numpy().astype(d, copy=False) for n, d in self.inputs]
-                  for r in requests]
+        arrays = [
+            [pb_utils.get_input_tensor_by_name(r, n).as_numpy().astype(d, copy=False) for n, d in self.inputs] for r in requests
+        ]
         try:
             results = self._forward(arrays)
         except Exception as exc:  # Report to every client rather than crash the stub.
             error = pb_utils.TritonError(f"inference failed: {exc}")
             return [pb_utils.InferenceResponse(error=error) for _ in requests]
-        return [pb_utils.InferenceResponse(
-            output_tensors=[pb_utils.Tensor(n, a) for n, a in zip(self.outputs, outs, strict=True)]) for outs in results]
+        return [
+            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(n, a) for n, a in zip(self.outputs, outs, strict=True)])
+            for outs in results
+        ]
 
     def _forward(self, arrays: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
         """Per request, its outputs: one pass over the concatenated batch when the model batches."""
@@ -67,8 +70,9 @@ def _runner(fmt: str, path: str, device: Any, threads: int) -> Any:
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        providers = ([("CUDAExecutionProvider", {"device_id": device.index or 0})] if device.type == "cuda"
-                     else ["CPUExecutionProvider"])
+        providers = (
+            [("CUDAExecutionProvider", {"device_id": device.index or 0})] if device.type == "cuda" else ["CPUExecutionProvider"]
+        )
         session = onnxruntime.InferenceSession(path, options, providers=providers)
         names = [i.name for i in session.get_inputs()]
         return lambda inputs: session.run(None, dict(zip(names, inputs, strict=True)))

@@ -48,8 +48,15 @@ def gpu_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def time_in_process(repository: Path, model: str, inputs: dict[str, np.ndarray], calls: int, device: str = "cpu",
-                    threads: int = 1, warmup: int = 10) -> ProbeResult:
+def time_in_process(
+    repository: Path,
+    model: str,
+    inputs: dict[str, np.ndarray],
+    calls: int,
+    device: str = "cpu",
+    threads: int = 1,
+    warmup: int = 10,
+) -> ProbeResult:
     """Warm up, then time `calls` forward passes of the model's network on `device`, one at a time."""
     import torch
 

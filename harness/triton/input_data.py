@@ -71,7 +71,7 @@ def _json_entries(path: Path, spec: ModelSpec) -> list[Entry]:
         raise ConfigError(f"--input-data {path}: unreadable JSON ({exc})") from exc
     entries = document.get("data") if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        raise ConfigError(f"--input-data {path}: expected perf_analyzer's format, {{\"data\": [{{INPUT: ...}}, ...]}}")
+        raise ConfigError(f'--input-data {path}: expected perf_analyzer\'s format, {{"data": [{{INPUT: ...}}, ...]}}')
     by_name = {t.name: t for t in spec.inputs}
     result = []
     for index, entry in enumerate(entries):
@@ -92,8 +92,9 @@ def _json_value(value: Any, tensor: TensorSpec | None, index: int, name: str, pa
         else:
             array = np.asarray(value.get("content") if isinstance(value, dict) else value)
             if array.size and not np.can_cast(array.dtype, dtype, casting="same_kind"):
-                raise ConfigError(f"--input-data {path}: entry {index}, input {name!r}: {array.dtype} values for a "
-                                  f"{tensor.datatype} input")
+                raise ConfigError(
+                    f"--input-data {path}: entry {index}, input {name!r}: {array.dtype} values for a {tensor.datatype} input"
+                )
             array = array.astype(dtype)
         return array.reshape(shape) if shape is not None else array
     except (ValueError, TypeError) as exc:
@@ -110,8 +111,10 @@ def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, 
     if not images:
         return _npy_entries(folder, spec)
     if len(spec.inputs) != 1:
-        raise ConfigError(f"--input-data {folder}: a folder of images fits a one-input model, and {spec.name!r} takes "
-                          f"{len(spec.inputs)} inputs; give one sub-folder of .npy files per entry instead")
+        raise ConfigError(
+            f"--input-data {folder}: a folder of images fits a one-input model, and {spec.name!r} takes "
+            f"{len(spec.inputs)} inputs; give one sub-folder of .npy files per entry instead"
+        )
     tensor = spec.inputs[0]
     dims = shapes.get(tensor.name) or per_entry_shape(tensor, spec)
     dtype = _dtype(tensor, folder)
@@ -121,8 +124,10 @@ def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, 
 def _dtype(tensor: TensorSpec, path: Path) -> np.dtype:
     """The numpy type of an input; one the harness cannot send (BYTES strings) is one line, not a KeyError."""
     if tensor.datatype not in NUMPY_DTYPES:
-        raise ConfigError(f"--input-data {path}: input {tensor.name!r} takes {tensor.datatype}, which the harness "
-                          f"cannot send; it sends {', '.join(NUMPY_DTYPES)}")
+        raise ConfigError(
+            f"--input-data {path}: input {tensor.name!r} takes {tensor.datatype}, which the harness "
+            f"cannot send; it sends {', '.join(NUMPY_DTYPES)}"
+        )
     return np.dtype(NUMPY_DTYPES[tensor.datatype])
 
 
@@ -130,8 +135,10 @@ def _npy_entries(folder: Path, spec: ModelSpec) -> list[tuple[Entry, Path]]:
     files = sorted(folder.glob("*.npy"))
     if files:
         if len(spec.inputs) != 1:
-            raise ConfigError(f"--input-data {folder}: loose .npy files fit a one-input model; give one sub-folder "
-                              f"per entry with {', '.join(t.name + '.npy' for t in spec.inputs)}")
+            raise ConfigError(
+                f"--input-data {folder}: loose .npy files fit a one-input model; give one sub-folder "
+                f"per entry with {', '.join(t.name + '.npy' for t in spec.inputs)}"
+            )
         return [({spec.inputs[0].name: _npy(f)}, f) for f in files]
     subs = sorted(p for p in folder.iterdir() if p.is_dir())
     return [({f.stem: _npy(f) for f in sorted(sub.glob("*.npy"))}, sub) for sub in subs]
@@ -152,13 +159,17 @@ def _checked(index: int, entry: Entry, spec: ModelSpec, shapes: dict[str, tuple[
         array = entry[tensor.name]
         dtype = _dtype(tensor, path)
         if array.dtype != dtype and not np.can_cast(array.dtype, dtype, casting="same_kind"):
-            raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: dtype {array.dtype}, "
-                              f"the model takes {tensor.datatype}")
+            raise ConfigError(
+                f"--input-data {path}: entry {index}, input {tensor.name!r}: dtype {array.dtype}, "
+                f"the model takes {tensor.datatype}"
+            )
         declared = per_entry_shape(tensor, spec)
         wanted = shapes.get(tensor.name)
         if not _fits(array.shape, declared, wanted):
-            raise ConfigError(f"--input-data {path}: entry {index}, input {tensor.name!r}: shape {list(array.shape)}, "
-                              f"the model takes {list(wanted or declared)}{_shape_hint(array.shape, declared)}")
+            raise ConfigError(
+                f"--input-data {path}: entry {index}, input {tensor.name!r}: shape {list(array.shape)}, "
+                f"the model takes {list(wanted or declared)}{_shape_hint(array.shape, declared)}"
+            )
         checked[tensor.name] = np.ascontiguousarray(array.astype(dtype, copy=False))
     return checked
 
@@ -192,8 +203,7 @@ class InputData:
         return {"path": self.path, "entries": len(self.payloads), "shapes": self.shapes}
 
 
-def read_input_data(path: Path, spec: ModelSpec, shape_flags: list[str] | tuple[str, ...],
-                    batch_size: int) -> InputData:
+def read_input_data(path: Path, spec: ModelSpec, shape_flags: list[str] | tuple[str, ...], batch_size: int) -> InputData:
     """The requests to send for `path`: every entry checked against `spec`, batched and serialized once."""
     check_batch_size(spec, batch_size)
     wanted = parse_shapes(list(shape_flags))

@@ -42,20 +42,26 @@ def image_array(path: Path, name: str, dims: tuple[int, ...], dtype: np.dtype) -
         return (pixels.astype(np.float32) / 255.0).astype(dtype)
     if np.issubdtype(dtype, np.integer):
         return pixels.astype(dtype)
-    raise ConfigError(f"--input-data {path}: input {name!r} takes {dtype}, which an image cannot fill; give a .npy "
-                      "folder or a JSON file instead")
+    raise ConfigError(
+        f"--input-data {path}: input {name!r} takes {dtype}, which an image cannot fill; give a .npy "
+        "folder or a JSON file instead"
+    )
 
 
 def _layout(path: Path, name: str, dims: tuple[int, ...]) -> tuple[int, int, int, bool]:
     """(height, width, channels, channels first) of an image input's shape."""
     if any(d < 1 for d in dims):
-        raise ConfigError(f"--input-data {path}: input {name!r} has variable dimensions {list(dims)}; give its size "
-                          f"with --shape {name}:{','.join(str(d if d > 0 else 224) for d in dims)}")
+        raise ConfigError(
+            f"--input-data {path}: input {name!r} has variable dimensions {list(dims)}; give its size "
+            f"with --shape {name}:{','.join(str(d if d > 0 else 224) for d in dims)}"
+        )
     if len(dims) == 2:
         return dims[0], dims[1], 1, False
     if len(dims) == 3 and dims[0] in (1, 3):
         return dims[1], dims[2], dims[0], True
     if len(dims) == 3 and dims[2] in (1, 3):
         return dims[0], dims[1], dims[2], False
-    raise ConfigError(f"--input-data {path}: input {name!r} takes shape {list(dims)}, not an image ([H, W], [C, H, W] "
-                      "or [H, W, C] with 1 or 3 channels); give a .npy folder or a JSON file instead")
+    raise ConfigError(
+        f"--input-data {path}: input {name!r} takes shape {list(dims)}, not an image ([H, W], [C, H, W] "
+        "or [H, W, C] with 1 or 3 channels); give a .npy folder or a JSON file instead"
+    )

@@ -81,8 +81,14 @@ class ServerProbe:
     `problem` holds the first reason a source gave nothing (said once through `warn`, kept for the run).
     """
 
-    def __init__(self, metrics_url: str | None, pid: int | None, model: str, timeout_s: float = 2.0,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        metrics_url: str | None,
+        pid: int | None,
+        model: str,
+        timeout_s: float = 2.0,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.metrics_url, self.pid, self.model, self.timeout_s = metrics_url, pid, model, timeout_s
         self.problem: str | None = None
         self._warn = warn
@@ -103,8 +109,10 @@ class ServerProbe:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             # One failure and the port is left alone: a dead port would cost a timeout at every window.
             self._metrics_down = True
-            self._say(f"server metrics: {url} did not answer ({_reason(exc)}); CPU/GPU/power figures from Triton "
-                      "are null for this run (give a reachable --metrics-url)")
+            self._say(
+                f"server metrics: {url} did not answer ({_reason(exc)}); CPU/GPU/power figures from Triton "
+                "are null for this run (give a reachable --metrics-url)"
+            )
             return {}
 
     def _process_tree(self) -> tuple[dict[int, float] | None, int | None]:
@@ -156,8 +164,7 @@ def _cpu_cores(before: MetricsSnapshot, after: MetricsSnapshot, wall: float) -> 
     return round(used / wall, 3)
 
 
-def _mean_gauge(before: MetricsSnapshot, after: MetricsSnapshot, name: str, mean_over_gpus: bool,
-                digits: int) -> float | None:
+def _mean_gauge(before: MetricsSnapshot, after: MetricsSnapshot, name: str, mean_over_gpus: bool, digits: int) -> float | None:
     """A gauge Triton samples on its own clock: the mean of its readings at both ends, per GPU mean or sum."""
     readings = []
     for snap in (before, after):

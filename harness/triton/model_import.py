@@ -35,9 +35,17 @@ QUEUE_DELAY_US = 500  # lets concurrent requests meet in one batch (the bundled 
 RUNTIME = Path(__file__).with_name("imported_model.py")  # becomes 1/model.py
 SERVING = BUNDLED_REPOSITORY / "_nets" / "serving.py"  # device and thread choices, shared with the bundled models
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_ONNX_TYPES = {"tensor(float)": "FP32", "tensor(float16)": "FP16", "tensor(double)": "FP64", "tensor(int64)": "INT64",
-               "tensor(int32)": "INT32", "tensor(int16)": "INT16", "tensor(int8)": "INT8", "tensor(uint8)": "UINT8",
-               "tensor(bool)": "BOOL"}
+_ONNX_TYPES = {
+    "tensor(float)": "FP32",
+    "tensor(float16)": "FP16",
+    "tensor(double)": "FP64",
+    "tensor(int64)": "INT64",
+    "tensor(int32)": "INT32",
+    "tensor(int16)": "INT16",
+    "tensor(int8)": "INT8",
+    "tensor(uint8)": "UINT8",
+    "tensor(bool)": "BOOL",
+}
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,10 @@ def detect_format(path: Path) -> str:
     if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
         return "torchscript"
     if any(n.endswith("data.pkl") for n in names):
-        raise ConfigError(f"{path}: a pickled torch object (torch.save), not a model program; save it with "
-                          "torch.jit.script(model).save(...) or torch.export.save(...)")
+        raise ConfigError(
+            f"{path}: a pickled torch object (torch.save), not a model program; save it with "
+            "torch.jit.script(model).save(...) or torch.export.save(...)"
+        )
     raise ConfigError(f"{path}: unknown model format (a zip archive, not TorchScript or torch.export)")
 
 
@@ -131,12 +141,15 @@ def _torchscript(path: Path, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, 
     module = _load_torch(path, "torchscript")
     arguments = [a.name for a in module.forward.schema.arguments[1:]]  # [0] is self
     if not inputs:
-        raise ConfigError(f"{path}: TorchScript records no input shapes; give --input NAME:DTYPE:DIMS for "
-                          f"{', '.join(arguments) or 'each input'} (for example --input {arguments[0] if arguments else 'x'}"
-                          ":FP32:-1,1,28,28)")
+        raise ConfigError(
+            f"{path}: TorchScript records no input shapes; give --input NAME:DTYPE:DIMS for "
+            f"{', '.join(arguments) or 'each input'} (for example --input {arguments[0] if arguments else 'x'}"
+            ":FP32:-1,1,28,28)"
+        )
     if len(inputs) != len(arguments):
-        raise ConfigError(f"{path}: forward takes {len(arguments)} input(s) ({', '.join(arguments)}); "
-                          f"{len(inputs)} --input given")
+        raise ConfigError(
+            f"{path}: forward takes {len(arguments)} input(s) ({', '.join(arguments)}); {len(inputs)} --input given"
+        )
     found = outputs or _probe_outputs(module, inputs, path)
     return Signature("torchscript", inputs, found)
 
@@ -148,10 +161,8 @@ def _torch_export(path: Path, inputs: tuple[Tensor, ...], outputs: tuple[Tensor,
     placeholders = [n for n in nodes if n.op == "placeholder" and n.name in user_inputs]
     found_in = tuple(_fake_tensor(n.name, n.meta.get("val"), path) for n in placeholders)
     results = next(n for n in nodes if n.op == "output").args[0]
-    found_out = tuple(_fake_tensor(f"output__{i}", getattr(r, "meta", {}).get("val"), path)
-                      for i, r in enumerate(results))
-    return Signature("torch_export", _prefer(inputs, found_in, "--input", path),
-                     _prefer(outputs, found_out, "--output", path))
+    found_out = tuple(_fake_tensor(f"output__{i}", getattr(r, "meta", {}).get("val"), path) for i, r in enumerate(results))
+    return Signature("torch_export", _prefer(inputs, found_in, "--input", path), _prefer(outputs, found_out, "--output", path))
 
 
 def _onnx(path: Path, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> Signature:
@@ -185,8 +196,10 @@ def _prefer(given: tuple[Tensor, ...], found: tuple[Tensor, ...], flag: str, pat
     if not given:
         return found
     if len(given) != len(found):
-        raise ConfigError(f"{path}: the model has {len(found)} {flag.strip('-')}(s) "
-                          f"({', '.join(t.name for t in found)}); {len(given)} {flag} given")
+        raise ConfigError(
+            f"{path}: the model has {len(found)} {flag.strip('-')}(s) "
+            f"({', '.join(t.name for t in found)}); {len(given)} {flag} given"
+        )
     return given
 
 
@@ -232,11 +245,19 @@ def _probe_outputs(module: Any, inputs: tuple[Tensor, ...], path: Path) -> tuple
             result = module(*[torch.from_numpy(a) for a in arrays])
     except Exception as exc:  # the model rejected the shapes given
         message = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{path}: the model fails on inputs shaped as --input says ({message}); fix --input "
-                          "or give --output NAME:DTYPE:DIMS") from exc
+        raise ConfigError(
+            f"{path}: the model fails on inputs shaped as --input says ({message}); fix --input "
+            "or give --output NAME:DTYPE:DIMS"
+        ) from exc
     results = result if isinstance(result, (tuple, list)) else (result,)
-    return tuple(Tensor(f"output__{i}", _torch_datatype(r.dtype, f"output__{i}", path),
-                        ((-1,) + tuple(r.shape[1:])) if batching else tuple(r.shape)) for i, r in enumerate(results))
+    return tuple(
+        Tensor(
+            f"output__{i}",
+            _torch_datatype(r.dtype, f"output__{i}", path),
+            ((-1,) + tuple(r.shape[1:])) if batching else tuple(r.shape),
+        )
+        for i, r in enumerate(results)
+    )
 
 
 def python_config(name: str, signature: Signature) -> dict[str, Any]:
@@ -262,11 +283,17 @@ def _tensors_config(name: str, signature: Signature) -> dict[str, Any]:
     batching = signature.batching
 
     def entries(tensors: tuple[Tensor, ...]) -> list[dict[str, Any]]:
-        return [{"name": t.name, "data_type": f"TYPE_{t.datatype}",
-                 "dims": list(t.shape[1:] if batching else t.shape)} for t in tensors]
+        return [
+            {"name": t.name, "data_type": f"TYPE_{t.datatype}", "dims": list(t.shape[1:] if batching else t.shape)}
+            for t in tensors
+        ]
 
-    config: dict[str, Any] = {"name": name, "max_batch_size": MAX_BATCH_SIZE if batching else 0,
-                              "input": entries(signature.inputs), "output": entries(signature.outputs)}
+    config: dict[str, Any] = {
+        "name": name,
+        "max_batch_size": MAX_BATCH_SIZE if batching else 0,
+        "input": entries(signature.inputs),
+        "output": entries(signature.outputs),
+    }
     if batching:
         config["dynamic_batching"] = {"max_queue_delay_microseconds": QUEUE_DELAY_US}
     return config
@@ -308,11 +335,16 @@ def _stage(folder: Path, name: str, source: Path, signature: Signature) -> None:
     version.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(
         f"# Imported by `harness import-model` from {source.name} ({signature.format}).\n"
-        + config_text(python_config(name, signature)))
+        + config_text(python_config(name, signature))
+    )
     shutil.copyfile(source, version / FILE_NAMES[signature.format])
     shutil.copyfile(RUNTIME, version / "model.py")
     shutil.copyfile(SERVING, version / "serving.py")
-    manifest = {"format": signature.format, "file": FILE_NAMES[signature.format], "batching": signature.batching,
-                "inputs": [{"name": t.name, "dtype": np.dtype(NUMPY_DTYPES[t.datatype]).name} for t in signature.inputs],
-                "outputs": [t.name for t in signature.outputs]}
+    manifest = {
+        "format": signature.format,
+        "file": FILE_NAMES[signature.format],
+        "batching": signature.batching,
+        "inputs": [{"name": t.name, "dtype": np.dtype(NUMPY_DTYPES[t.datatype]).name} for t in signature.inputs],
+        "outputs": [t.name for t in signature.outputs],
+    }
     (version / "harness_model.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -31,8 +31,9 @@ def percentile(sorted_ms: list[float], q: float) -> float:
     return sorted_ms[rank - 1]
 
 
-def probe(url: str, model: str, inputs: dict[str, np.ndarray], calls: int, warmup: int = 10,
-          timeout_s: float = 120.0) -> ProbeResult:
+def probe(
+    url: str, model: str, inputs: dict[str, np.ndarray], calls: int, warmup: int = 10, timeout_s: float = 120.0
+) -> ProbeResult:
     """Warm up, then time `calls` sequential requests; checks the outputs carry the batch."""
     payload = serialize_request(model, inputs)
     batch = next(iter(inputs.values())).shape[0]

@@ -103,9 +103,7 @@ def reported_group(config: dict[str, Any]) -> InstanceGroup:
     if not groups:
         return InstanceGroup()
     kind = str(groups[0].get("kind", "KIND_CPU")).removeprefix("KIND_")
-    count = sum(
-        int(g.get("count", 1)) for g in groups if g.get("kind", "KIND_CPU") == groups[0].get("kind", "KIND_CPU")
-    )
+    count = sum(int(g.get("count", 1)) for g in groups if g.get("kind", "KIND_CPU") == groups[0].get("kind", "KIND_CPU"))
     return InstanceGroup(kind="GPU" if kind == "GPU" else "CPU", count=count, threads=configured_threads(config))
 
 
@@ -118,11 +116,15 @@ def configured_threads(config: dict[str, Any]) -> int | None:
 def check_deployment(control: ControlClient, model: str, groups: tuple[InstanceGroup, ...]) -> None:
     """Before any load: a deployed curve needs the model serving; an override needs explicit model control."""
     if any(g.source == "deployed" for g in groups) and not control.is_ready(model):
-        raise ModelError(f"model {model!r} is not loaded on {control.url}; load it there, or give --instances "
-                         "to have the harness load it (needs --model-control-mode=explicit)")
+        raise ModelError(
+            f"model {model!r} is not loaded on {control.url}; load it there, or give --instances "
+            "to have the harness load it (needs --model-control-mode=explicit)"
+        )
     if any(g.source == "override" for g in groups) and not control.explicit_model_control():
-        raise ConfigError(f"--instances reloads {model!r}, which Triton at {control.url} refuses: start it with "
-                          "--model-control-mode=explicit, or drop --instances to measure the model as deployed")
+        raise ConfigError(
+            f"--instances reloads {model!r}, which Triton at {control.url} refuses: start it with "
+            "--model-control-mode=explicit, or drop --instances to measure the model as deployed"
+        )
 
 
 def served_config(control: ControlClient, model: str) -> dict[str, Any]:
@@ -135,8 +137,14 @@ def served_config(control: ControlClient, model: str) -> dict[str, Any]:
 def served_groups(config: dict[str, Any]) -> list[InstanceGroup]:
     """Every instance group of a served config, as deployed (Triton fills in kind and count when a config omits them)."""
     groups = config.get("instance_group") or [{}]
-    return [InstanceGroup(kind="GPU" if str(g.get("kind", "KIND_CPU")).endswith("GPU") else "CPU",
-                          count=int(g.get("count", 1)), source="deployed") for g in groups]
+    return [
+        InstanceGroup(
+            kind="GPU" if str(g.get("kind", "KIND_CPU")).endswith("GPU") else "CPU",
+            count=int(g.get("count", 1)),
+            source="deployed",
+        )
+        for g in groups
+    ]
 
 
 def served_name(config: dict[str, Any]) -> str:

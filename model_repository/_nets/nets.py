@@ -26,10 +26,15 @@ PAD_TOKEN = 0
 
 def _mnist_cnn() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 16x14x14
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 32x7x7
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 16x14x14
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 32x7x7
         nn.Flatten(),
-        nn.Linear(32 * 7 * 7, 128), nn.ReLU(),
+        nn.Linear(32 * 7 * 7, 128),
+        nn.ReLU(),
         nn.Linear(128, 10),
     )
 
@@ -58,8 +63,9 @@ def build_mnist_cnn_int8() -> nn.Module:
 class SentimentNet(nn.Module):
     """Token ids [N,64] int64 -> [N,2] logits: embedding + 2-layer transformer encoder + masked mean-pool."""
 
-    def __init__(self, vocab: int = SENTIMENT_VOCAB, seq_len: int = SENTIMENT_SEQ_LEN, dim: int = 128,
-                 heads: int = 4, layers: int = 2) -> None:
+    def __init__(
+        self, vocab: int = SENTIMENT_VOCAB, seq_len: int = SENTIMENT_SEQ_LEN, dim: int = 128, heads: int = 4, layers: int = 2
+    ) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab, dim, padding_idx=PAD_TOKEN)
         self.pos = nn.Parameter(torch.randn(seq_len, dim) * 0.02)
@@ -101,8 +107,7 @@ class Bottleneck(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample: nn.Module = nn.Identity()
         if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                                            nn.BatchNorm2d(out_ch))
+            self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -116,8 +121,12 @@ class ResNet50(nn.Module):
 
     def __init__(self, blocks: tuple[int, ...] = (3, 4, 6, 3), num_classes: int = 1000) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, padding=1),
+        )
         stages: list[nn.Module] = []
         in_ch = 64
         for i, count in enumerate(blocks):

@@ -61,8 +61,9 @@ def pick_device(kind: str, device_id: str | int, model_name: str, cpu_only_reaso
     return torch.device(f"cuda:{int(device_id)}")
 
 
-def run_batched(module: nn.Module, arrays: list[np.ndarray], device: torch.device | str = "cpu",
-                dtype: np.dtype | type = np.float32) -> list[np.ndarray]:
+def run_batched(
+    module: nn.Module, arrays: list[np.ndarray], device: torch.device | str = "cpu", dtype: np.dtype | type = np.float32
+) -> list[np.ndarray]:
     """Run one forward pass over all requests' arrays (concatenated on dim 0); split the float32 output back.
 
     One pass per execute() is the point of dynamic batching: Triton hands several requests, the network sees one
@@ -81,12 +82,21 @@ def run_batched(module: nn.Module, arrays: list[np.ndarray], device: torch.devic
 class TorchServer:
     """Everything a model.py needs: build once in initialize, then execute(requests) -> responses."""
 
-    def __init__(self, args: dict[str, Any], module: nn.Module, input_name: str, input_dtype: np.dtype | type,
-                 output_name: str, cpu_only_reason: str | None = None, validate: Validator | None = None) -> None:
+    def __init__(
+        self,
+        args: dict[str, Any],
+        module: nn.Module,
+        input_name: str,
+        input_dtype: np.dtype | type,
+        output_name: str,
+        cpu_only_reason: str | None = None,
+        validate: Validator | None = None,
+    ) -> None:
         self.threads = configure_threads(args)
         self.name = args.get("model_name", "model")
-        self.device = pick_device(args.get("model_instance_kind", "CPU"), args.get("model_instance_device_id", 0),
-                                  self.name, cpu_only_reason)
+        self.device = pick_device(
+            args.get("model_instance_kind", "CPU"), args.get("model_instance_device_id", 0), self.name, cpu_only_reason
+        )
         self.module = module.to(self.device).eval()
         self.input_name, self.input_dtype, self.output_name = input_name, np.dtype(input_dtype), output_name
         self.validate = validate
@@ -102,8 +112,9 @@ class TorchServer:
         outputs: dict[int, np.ndarray] = {}
         if good:
             try:
-                outputs = dict(zip(good, run_batched(self.module, [arrays[i] for i in good], self.device,
-                                                     self.input_dtype), strict=False))
+                outputs = dict(
+                    zip(good, run_batched(self.module, [arrays[i] for i in good], self.device, self.input_dtype), strict=False)
+                )
             except Exception as exc:  # Report to every client rather than crash the stub.
                 errors = [e or f"{self.name}: inference failed: {exc}" for e in errors]
         # Client mistakes are INVALID_ARG (HTTP 400); a failed forward pass stays INTERNAL (HTTP 500).

@@ -44,8 +44,12 @@ def test_capacity_skips_failing_slow_and_empty_levels() -> None:
 
 
 def test_an_unstable_level_is_judged_on_its_worst_window() -> None:
-    windows = (Window(500.0, 80.0, 100, 1.0), Window(280.0, 35.0, 100, 1.0), Window(300.0, 30.0, 100, 1.0),
-               Window(320.0, 25.0, 100, 1.0))  # the first window is not counted (the level uses the last 3)
+    windows = (
+        Window(500.0, 80.0, 100, 1.0),
+        Window(280.0, 35.0, 100, 1.0),
+        Window(300.0, 30.0, 100, 1.0),
+        Window(320.0, 25.0, 100, 1.0),
+    )  # the first window is not counted (the level uses the last 3)
     shaky = level(4, 300.0, 30.0, stable=False, windows=windows)
     cap = capacity((level(1, 100.0, 10.0), shaky), SLO)
     assert (cap.max_rps_within_slo, cap.level_index, cap.from_unstable) == (280.0, 1, True)
@@ -65,8 +69,10 @@ def test_the_recorded_capacity_level_is_read_not_searched_for() -> None:
     assert cap.level_index == 0 and lv is first
 
 
-@pytest.mark.parametrize(("k", "n", "p"), [(0, 300, 0.01), (3, 300, 0.01), (12, 1000, 0.01), (40, 100, 0.5),
-                                           (5, 2000, 0.001), (980, 2000, 0.5), (1020, 2000, 0.5)])
+@pytest.mark.parametrize(
+    ("k", "n", "p"),
+    [(0, 300, 0.01), (3, 300, 0.01), (12, 1000, 0.01), (40, 100, 0.5), (5, 2000, 0.001), (980, 2000, 0.5), (1020, 2000, 0.5)],
+)
 def test_binomial_cdf_matches_the_exact_sum(k: int, n: int, p: float) -> None:
     assert binomial_cdf(k, n, p) == pytest.approx(_exact_cdf(k, n, p), abs=2e-3)
 
@@ -93,8 +99,7 @@ def test_curve_labels_qualify_only_as_far_as_needed() -> None:
     assert [label for _, _, label in curve_labels(two)] == ["a cpu:1", "a cpu:2", "b cpu:1"]
     assert [label for _, _, label in curve_labels(two, with_run=False)] == ["cpu:1", "cpu:2", "cpu:1"]
     batched = run([curve("CPU", 1), curve("CPU", 1, batch_size=4), curve("GPU", 1, model="bert")])
-    assert [label for _, _, label in curve_labels([batched])] == ["resnet cpu:1 b1", "resnet cpu:1 b4",
-                                                                   "bert gpu:1 b1"]
+    assert [label for _, _, label in curve_labels([batched])] == ["resnet cpu:1 b1", "resnet cpu:1 b4", "bert gpu:1 b1"]
 
 
 def test_stability_advice_names_the_flags() -> None:

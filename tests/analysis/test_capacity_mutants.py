@@ -33,6 +33,7 @@ def _exact_cdf(k: int, n: int, p: float) -> float:
 
 # --- what a level is judged on -------------------------------------------------------------------------------------
 
+
 def test_an_unstable_level_is_judged_on_the_worst_of_its_merged_figures_and_windows() -> None:
     windows = (Window(100.0, 50.0, 100, 1.0), Window(101.0, 51.0, 101, 1.0), Window(102.0, 52.0, 102, 1.0))
     worse_merged = level(4, 90.0, 200.0, stable=False, windows=windows)
@@ -45,6 +46,7 @@ def test_one_request_can_meet_the_slo_and_the_limit_itself_is_within() -> None:
 
 
 # --- capacity ------------------------------------------------------------------------------------------------------
+
 
 def test_capacity_is_the_best_level_not_the_last_and_a_tie_goes_to_the_stable_one() -> None:
     best_first = capacity([level(2, 200.0, 10.0), level(4, 100.0, 10.0)], SLO)
@@ -71,8 +73,7 @@ def test_the_stored_capacity_level_is_used_from_index_zero_and_an_index_out_of_r
     assert first.capacity.level_index == 0 and capacity_of(first, None)[1] == levels[0]
     stale = dataclasses.replace(first, capacity=dataclasses.replace(first.capacity, level_index=2))
     assert capacity_of(stale, None)[1] == levels[0]  # by its concurrency, as runs without the index are read
-    legacy = dataclasses.replace(first, capacity=dataclasses.replace(first.capacity, level_index=None,
-                                                                     at_concurrency=4))
+    legacy = dataclasses.replace(first, capacity=dataclasses.replace(first.capacity, level_index=None, at_concurrency=4))
     assert capacity_of(legacy, None)[1] == levels[1]
     indexed = dataclasses.replace(first, capacity=Capacity(max_rps_within_slo=200.0, at_concurrency=4, level_index=0))
     assert capacity_of(indexed, None)[1] == levels[0]  # the stored index wins over a search by load
@@ -82,12 +83,14 @@ def test_a_legacy_rate_capacity_is_found_by_its_offered_rate() -> None:
     levels = [level(None, 100.0, 10.0, mode="rate", offered=100.0), level(None, 190.0, 10.0, mode="rate", offered=200.0)]
     old = dataclasses.replace(curve("CPU", 1, levels), capacity=Capacity(max_rps_within_slo=190.0, at_rate=200.0))
     assert capacity_of(old, None)[1] == levels[1]
-    by_users = dataclasses.replace(curve("CPU", 1, [level(2, 100.0, 10.0)]),
-                                   capacity=Capacity(max_rps_within_slo=100.0, at_rate=100.0))
+    by_users = dataclasses.replace(
+        curve("CPU", 1, [level(2, 100.0, 10.0)]), capacity=Capacity(max_rps_within_slo=100.0, at_rate=100.0)
+    )
     assert capacity_of(by_users, None)[1] is None  # a rate capacity never names a closed-loop level
 
 
 # --- probes ------------------------------------------------------------------------------------------------------
+
 
 def test_an_open_loop_level_delivering_exactly_ninety_percent_got_its_load() -> None:
     assert delivered(level(None, 9.0, 10.0, mode="rate", offered=10.0))
@@ -134,9 +137,9 @@ def test_binomial_cdf_is_exactly_one_at_n_and_exact_at_the_switch_to_the_normal(
 
 # --- labels and advice -------------------------------------------------------------------------------------------
 
+
 def test_two_models_are_named_in_the_labels() -> None:
-    runs = [run([curve("CPU", 1, model="a")], label="x", model="a"),
-            run([curve("CPU", 1, model="b")], label="y", model="b")]
+    runs = [run([curve("CPU", 1, model="a")], label="x", model="a"), run([curve("CPU", 1, model="b")], label="y", model="b")]
     assert [label for _, _, label in curve_labels(runs, with_run=False)] == ["a cpu:1", "b cpu:1"]
 
 
@@ -148,7 +151,9 @@ def test_run_labels_number_unlabelled_runs_and_tell_two_equal_labels_apart() -> 
 def test_stability_advice_doubles_each_setting_and_caps_the_spread_at_half() -> None:
     assert stability_advice({"window_s": 3, "max_windows": 4, "stability": 0.3}) == (
         "for stable levels measure longer: --window 6 (was 3), --max-windows 8 (was 4), "
-        "or accept more spread with --stability 0.5 (was 0.3)")
+        "or accept more spread with --stability 0.5 (was 0.3)"
+    )
     assert stability_advice({}) == (
         "for stable levels measure longer: --window 4 (was 2), --max-windows 12 (was 6), "
-        "or accept more spread with --stability 0.2 (was 0.1)")
+        "or accept more spread with --stability 0.2 (was 0.1)"
+    )

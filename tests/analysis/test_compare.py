@@ -35,9 +35,7 @@ def _baseline_curve():
 
 def _faster_curve():
     # capacity 450 req/s at concurrency 8; passes 320 req/s between (280, 12 ms) and (400, 30 ms)
-    return curve(
-        "CPU", 2, sweep([(1, 150.0, 8.0), (2, 280.0, 12.0), (4, 400.0, 30.0), (8, 450.0, 90.0), (16, 460.0, 200.0)])
-    )
+    return curve("CPU", 2, sweep([(1, 150.0, 8.0), (2, 280.0, 12.0), (4, 400.0, 30.0), (8, 450.0, 90.0), (16, 460.0, 200.0)]))
 
 
 def test_comparison_rows_hand_checked() -> None:
@@ -153,6 +151,4 @@ def test_different_hosts_looks_at_hardware_not_hostname() -> None:
     other = run([_baseline_curve()], host=a.metadata.host | {"cpu_model": "Other CPU"})
     assert not different_hosts([a, renamed])
     assert different_hosts([a, other])
-    assert ("host.cpu_model", ("Test CPU @ 2.0GHz", "Other CPU")) in [
-        (r.key, r.values) for r in config_diff([a, other])
-    ]
+    assert ("host.cpu_model", ("Test CPU @ 2.0GHz", "Other CPU")) in [(r.key, r.values) for r in config_diff([a, other])]

@@ -29,33 +29,76 @@ def _base():  # noqa: ANN202
 
 
 def _other():  # noqa: ANN202
-    return run([curve("CPU", 1, [level(1, 150.0, 10.0), level(2, 201.0, 30.0, spread=(-0.05, 0.0, 0.05)),
-                                 level(4, 250.0, 90.0, stable=False)])], label="other")
+    return run(
+        [
+            curve(
+                "CPU",
+                1,
+                [level(1, 150.0, 10.0), level(2, 201.0, 30.0, spread=(-0.05, 0.0, 0.05)), level(4, 250.0, 90.0, stable=False)],
+            )
+        ],
+        label="other",
+    )
 
 
 def test_rows_against_the_baseline_exactly() -> None:
     """Capacities 200 (concurrency 2) and 247.5 (an unstable level's worst window); common throughput 250, where
     the base interpolates 20 + (150 - 20) * 50/100 = 85 ms and the other reaches 90 ms; queue share q/(q+c)."""
     base, other = comparison_rows([_base(), _other()])
-    assert base == CompareRow(label="base cpu:1", run_index=0, capacity_rps=200.0, capacity_at="concurrency 2",
-                              percentile="p99", common_rps=250.0, latency_ms=85.0, avg_batch=1.0,
-                              queue_share=4000 / (4000 + 50 + 6000 + 20), capacity_ratio=1.0, latency_ratio=1.0,
-                              capacity_note="baseline", latency_note="baseline", capacity_unstable=False)
-    assert other == CompareRow(label="other cpu:1", run_index=1, capacity_rps=247.5, capacity_at="concurrency 4",
-                               percentile="p99", common_rps=250.0, latency_ms=90.0, avg_batch=1.0,
-                               queue_share=18000 / (18000 + 50 + 27000 + 20), capacity_ratio=247.5 / 200.0,
-                               latency_ratio=90.0 / 85.0, capacity_note="", latency_note="", capacity_unstable=True)
+    assert base == CompareRow(
+        label="base cpu:1",
+        run_index=0,
+        capacity_rps=200.0,
+        capacity_at="concurrency 2",
+        percentile="p99",
+        common_rps=250.0,
+        latency_ms=85.0,
+        avg_batch=1.0,
+        queue_share=4000 / (4000 + 50 + 6000 + 20),
+        capacity_ratio=1.0,
+        latency_ratio=1.0,
+        capacity_note="baseline",
+        latency_note="baseline",
+        capacity_unstable=False,
+    )
+    assert other == CompareRow(
+        label="other cpu:1",
+        run_index=1,
+        capacity_rps=247.5,
+        capacity_at="concurrency 4",
+        percentile="p99",
+        common_rps=250.0,
+        latency_ms=90.0,
+        avg_batch=1.0,
+        queue_share=18000 / (18000 + 50 + 27000 + 20),
+        capacity_ratio=247.5 / 200.0,
+        latency_ratio=90.0 / 85.0,
+        capacity_note="",
+        latency_note="",
+        capacity_unstable=True,
+    )
 
 
 def test_the_table_as_users_read_it() -> None:
     headers, cells = compare_table(comparison_rows([_base(), _other()]))
-    assert headers == ["curve", "capacity req/s", "at", "vs baseline", "p99 ms @ 250 req/s", "vs baseline",
-                       "avg batch", "queue share"]
-    assert cells == [["base cpu:1", "200", "concurrency 2", "baseline", "85", "baseline", "1", "40%"],
-                     ["other cpu:1", "248", "concurrency 4 (from an unstable level)", "1.24x", "90", "1.06x", "1",
-                      "40%"]]
-    assert compare_table([]) == (["curve", "capacity req/s", "at", "vs baseline", "p99 ms @ - req/s", "vs baseline",
-                                  "avg batch", "queue share"], [])
+    assert headers == [
+        "curve",
+        "capacity req/s",
+        "at",
+        "vs baseline",
+        "p99 ms @ 250 req/s",
+        "vs baseline",
+        "avg batch",
+        "queue share",
+    ]
+    assert cells == [
+        ["base cpu:1", "200", "concurrency 2", "baseline", "85", "baseline", "1", "40%"],
+        ["other cpu:1", "248", "concurrency 4 (from an unstable level)", "1.24x", "90", "1.06x", "1", "40%"],
+    ]
+    assert compare_table([]) == (
+        ["curve", "capacity req/s", "at", "vs baseline", "p99 ms @ - req/s", "vs baseline", "avg batch", "queue share"],
+        [],
+    )
     assert format_table([]) == "no measured curves to compare"
 
 
@@ -98,6 +141,7 @@ def test_interpolation_edges() -> None:
 
 # --- the noise test ----------------------------------------------------------------------------------------------
 
+
 def _windows_level(values: list[float]):  # noqa: ANN202
     return dataclasses.replace(level(1, 100.0, 10.0), windows=tuple(Window(v, 10.0, 100, 1.0) for v in values))
 
@@ -113,14 +157,17 @@ def test_noiseless_sides_differ_exactly_when_their_means_do() -> None:
     assert differs_significantly(_windows_level([100.0] * 3), _windows_level([100.5] * 3), "rps") is True
 
 
-@pytest.mark.parametrize(("xs", "ys", "differs"), [
-    # near the 95 % threshold, where a wrong Welch-Satterthwaite df flips the answer (found by search)
-    ([90.4, 103.0, 90.2, 107.6], [115.6, 124.1, 116.8], True),
-    ([105.9, 98.3, 93.5], [111.5, 116.1, 115.2, 106.2, 108.2], False),
-    ([96.8, 94.5, 109.3, 90.8, 93.7], [118.8, 112.4, 122.6, 102.4, 98.0], True),
-    ([103.0, 90.8, 90.2], [124.5, 103.9, 112.9], False),
-    ([97.9, 93.4, 100.0, 109.6, 105.4], [111.2, 120.8, 102.0, 110.4, 123.6], True),
-])
+@pytest.mark.parametrize(
+    ("xs", "ys", "differs"),
+    [
+        # near the 95 % threshold, where a wrong Welch-Satterthwaite df flips the answer (found by search)
+        ([90.4, 103.0, 90.2, 107.6], [115.6, 124.1, 116.8], True),
+        ([105.9, 98.3, 93.5], [111.5, 116.1, 115.2, 106.2, 108.2], False),
+        ([96.8, 94.5, 109.3, 90.8, 93.7], [118.8, 112.4, 122.6, 102.4, 98.0], True),
+        ([103.0, 90.8, 90.2], [124.5, 103.9, 112.9], False),
+        ([97.9, 93.4, 100.0, 109.6, 105.4], [111.2, 120.8, 102.0, 110.4, 123.6], True),
+    ],
+)
 def test_welch_near_its_threshold(xs: list[float], ys: list[float], differs: bool) -> None:
     assert differs_significantly(_windows_level(xs), _windows_level(ys), "rps") is differs
 
@@ -137,6 +184,7 @@ def test_critical_values_from_the_table_then_cornish_fisher() -> None:
 
 
 # --- what differs between runs -----------------------------------------------------------------------------------
+
 
 def test_config_diff_names_versions_slo_and_batching_that_differ() -> None:
     one = run([curve("CPU", 1, [level(1, 100.0, 10.0)])], label="a", harness_version="0.1.0", git_revision="abc")
@@ -157,9 +205,9 @@ def test_a_curve_without_capacity_or_server_times_and_one_without_levels() -> No
     slow = rows[1]
     assert (slow.capacity_rps, slow.capacity_at, slow.avg_batch, slow.capacity_note) == (None, "", None, "")
     assert rows[0].queue_share is not None
-    zero = comparison_rows([run([curve("CPU", 1, [dataclasses.replace(level(2, 200.0, 20.0),
-                                                                        server_us=ServerTimes(0.0, 0.0, 0.0, 0.0,
-                                                                                              0.0))])])])
+    zero = comparison_rows(
+        [run([curve("CPU", 1, [dataclasses.replace(level(2, 200.0, 20.0), server_us=ServerTimes(0.0, 0.0, 0.0, 0.0, 0.0))])])]
+    )
     assert zero[0].queue_share is None
 
 
@@ -170,9 +218,15 @@ def test_the_latency_header_names_the_percentile_compared() -> None:
 
 def test_config_diff_names_a_skipped_curve_and_list_items_by_index() -> None:
     one = run([curve("CPU", 1, [level(1, 100.0, 10.0)]), curve("GPU", 1, [level(1, 300.0, 5.0)])], label="a")
-    two = run([dataclasses.replace(curve("CPU", 1, [level(1, 100.0, 10.0)]),
-                                   model_config={"instance_group": [{"kind": "KIND_CPU", "count": 3}]}),
-               curve("GPU", 1, skipped="no GPU")], label="b")
+    two = run(
+        [
+            dataclasses.replace(
+                curve("CPU", 1, [level(1, 100.0, 10.0)]), model_config={"instance_group": [{"kind": "KIND_CPU", "count": 3}]}
+            ),
+            curve("GPU", 1, skipped="no GPU"),
+        ],
+        label="b",
+    )
     rows = {row.key: row.values for row in config_diff([one, two])}
     assert rows["curve gpu:1"] == ("measured", "skipped: no GPU")
     assert rows["cpu:1.model_config.instance_group.0.count"] == ("1", "3")

@@ -15,10 +15,16 @@ def _curve(count: int, threads: int | None, *levels, kind: str = "CPU"):  # type
 
 
 def test_cpu_bound_names_the_busiest_level_and_the_host_cores() -> None:
-    c = _curve(2, None, level(1, 900.0, 5.0, server_cpu_cores=1.1), level(4, 1900.0, 30.0, server_cpu_cores=1.98),
-               level(8, 1850.0, 90.0, server_cpu_cores=2.0))
-    assert saturation_sentence(run([c]), c) == ("cpu:2 reaches 1,900 req/s with the server at 1.98 of 2 cores: CPU-bound "
-                                                "(read at the capacity level, concurrency 4)")
+    c = _curve(
+        2,
+        None,
+        level(1, 900.0, 5.0, server_cpu_cores=1.1),
+        level(4, 1900.0, 30.0, server_cpu_cores=1.98),
+        level(8, 1850.0, 90.0, server_cpu_cores=2.0),
+    )
+    assert saturation_sentence(run([c]), c) == (
+        "cpu:2 reaches 1,900 req/s with the server at 1.98 of 2 cores: CPU-bound (read at the capacity level, concurrency 4)"
+    )
 
 
 def test_instance_bound_when_the_configuration_not_the_host_is_full() -> None:
@@ -26,8 +32,10 @@ def test_instance_bound_when_the_configuration_not_the_host_is_full() -> None:
     found = saturation(c, host_cores=8)
     assert found is not None and found.verdict == "instance-bound"
     sentence = saturation_sentence(run([c], host={"cores": 8}), c)
-    assert sentence == ("cpu:1 reaches 500 req/s with the server at 0.97 of 8 cores: "
-                        "bound by its 1 instance x 1 thread (instance-bound) (read at the capacity level, concurrency 4)")
+    assert sentence == (
+        "cpu:1 reaches 500 req/s with the server at 0.97 of 8 cores: "
+        "bound by its 1 instance x 1 thread (instance-bound) (read at the capacity level, concurrency 4)"
+    )
 
 
 def test_threads_raise_what_the_configuration_may_use() -> None:
@@ -58,32 +66,46 @@ def test_no_server_evidence_no_sentence() -> None:
 def test_an_unstable_busiest_level_is_not_the_one_read() -> None:
     """The busiest level is unstable (its windows disagreed): its figures are not evidence of the limit. The
     capacity level (the highest that meets the SLO, stable) is read instead, and the sentence says so."""
-    c = _curve(2, None, level(2, 900.0, 20.0, server_cpu_cores=1.1),
-               level(8, 1900.0, 120.0, server_cpu_cores=1.98, stable=False, spread=(-0.3, 0.0, 0.3)))
+    c = _curve(
+        2,
+        None,
+        level(2, 900.0, 20.0, server_cpu_cores=1.1),
+        level(8, 1900.0, 120.0, server_cpu_cores=1.98, stable=False, spread=(-0.3, 0.0, 0.3)),
+    )
     found = saturation(c, host_cores=2)
     assert found is not None and found.level.concurrency == 2 and found.read_at == "the capacity level"
     assert found.verdict == "not saturated"
     assert saturation_sentence(run([c]), c) == (
         "cpu:2 reaches 900 req/s with the server at 1.10 of 2 cores: not saturated (the server had CPU to spare) "
-        "(read at the capacity level, concurrency 2)")
+        "(read at the capacity level, concurrency 2)"
+    )
 
 
 def test_without_a_capacity_level_the_highest_stable_one() -> None:
     """Nothing meets the SLO (p99 over 100 ms everywhere): the highest stable level is read, not the unstable
     busier one."""
-    c = _curve(2, None, level(4, 1500.0, 160.0, server_cpu_cores=1.9),
-               level(8, 1900.0, 200.0, server_cpu_cores=1.2, stable=False, spread=(-0.3, 0.0, 0.3)))
+    c = _curve(
+        2,
+        None,
+        level(4, 1500.0, 160.0, server_cpu_cores=1.9),
+        level(8, 1900.0, 200.0, server_cpu_cores=1.2, stable=False, spread=(-0.3, 0.0, 0.3)),
+    )
     assert c.capacity.max_rps_within_slo is None
     found = saturation(c, host_cores=2)
     assert found is not None and found.level.concurrency == 4 and found.read_at == "the highest stable level"
-    assert saturation_sentence(run([c]), c) == ("cpu:2 reaches 1,500 req/s with the server at 1.90 of 2 cores: "
-                                                "CPU-bound (read at the highest stable level, concurrency 4)")
+    assert saturation_sentence(run([c]), c) == (
+        "cpu:2 reaches 1,500 req/s with the server at 1.90 of 2 cores: "
+        "CPU-bound (read at the highest stable level, concurrency 4)"
+    )
 
 
 def test_no_stable_level_reads_the_busiest_and_says_it_is_unstable() -> None:
-    c = _curve(2, None, level(4, 1500.0, 160.0, server_cpu_cores=1.9, stable=False),
-               level(8, 1900.0, 200.0, server_cpu_cores=1.95, stable=False))
+    c = _curve(
+        2,
+        None,
+        level(4, 1500.0, 160.0, server_cpu_cores=1.9, stable=False),
+        level(8, 1900.0, 200.0, server_cpu_cores=1.95, stable=False),
+    )
     found = saturation(c, host_cores=2)
     assert found is not None and found.level.concurrency == 8 and found.read_at == "the busiest level, unstable"
-    assert (saturation_sentence(run([c]), c) or "").endswith("CPU-bound (read at the busiest level, unstable, "
-                                                             "concurrency 8)")
+    assert (saturation_sentence(run([c]), c) or "").endswith("CPU-bound (read at the busiest level, unstable, concurrency 8)")

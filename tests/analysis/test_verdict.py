@@ -149,14 +149,17 @@ def _unstable(kind: Literal["CPU", "GPU"], count: int, rps: float, p99: float) -
 def test_unstable_levels_are_evidence_with_a_caveat() -> None:
     """The case users met: every level unstable, p99 3-5 ms, SLO 5000 ms: not 'none stays within'."""
     slo = Slo("p99", 5000.0)
-    runs = [run([_unstable("CPU", 1, 400.0, 4.0)], label="a", settings={"window_s": 2, "max_windows": 6,
-                                                                         "stability": 0.1}),
-            run([_unstable("CPU", 2, 700.0, 5.0)], label="b")]
+    runs = [
+        run([_unstable("CPU", 1, 400.0, 4.0)], label="a", settings={"window_s": 2, "max_windows": 6, "stability": 0.1}),
+        run([_unstable("CPU", 2, 700.0, 5.0)], label="b"),
+    ]
     verdict = decide(runs, 1.0, slo)
     assert verdict.closest == "b cpu:2"
     # worst counted window of the best level: 700 * (1 - 0.3)
-    assert [(r.config, r.capacity_rps, r.from_unstable) for r in verdict.rows] == [("a cpu:1", 280.0, True),
-                                                                                   ("b cpu:2", 490.0, True)]
+    assert [(r.config, r.capacity_rps, r.from_unstable) for r in verdict.rows] == [
+        ("a cpu:1", 280.0, True),
+        ("b cpu:2", 490.0, True),
+    ]
     assert verdict.sentence.startswith("A GPU is not necessary: b cpu:2 sustains 490 req/s (from unstable levels)")
     assert "--window" in verdict.sentence and "--max-windows" in verdict.sentence and "--stability" in verdict.sentence
     assert "none stays within" not in verdict.sentence

@@ -9,8 +9,10 @@ from harness.analysis.verdict import VerdictRow, decide, format_verdict, verdict
 from harness.record.model import Window
 from helpers.factories import SLO, curve, level, run, sweep
 
-ADVICE = ("for stable levels measure longer: --window 20 (was 10), --max-windows 12 (was 6), "
-          "or accept more spread with --stability 0.2 (was 0.1)")
+ADVICE = (
+    "for stable levels measure longer: --window 20 (was 10), --max-windows 12 (was 6), "
+    "or accept more spread with --stability 0.2 (was 0.1)"
+)
 
 
 def _curves():  # noqa: ANN202
@@ -35,17 +37,20 @@ def test_every_row_of_a_mixed_run() -> None:
     assert verdict.sentence == (
         "A GPU is necessary: no CPU configuration reaches 500 req/s at p99 <= 100 ms (best: cpu:2 at 260 req/s); "
         "gpu:1 sustains 900 req/s, at $1.39 per million requests. Caveat: cpu:2 measured from unstable levels "
-        f"(judged on their worst windows); {ADVICE}.")
+        f"(judged on their worst windows); {ADVICE}."
+    )
 
 
 def test_the_table_as_users_read_it() -> None:
     verdict = decide([run(list(_curves()), label="x")], 500.0, SLO, {"cpu:1": 0.2, "gpu:1": 2.5})
     headers, cells = verdict_table(verdict)
     assert headers == ["config", "capacity req/s", "meets target", "replicas (estimate)", "$/hour", "$/million req"]
-    assert cells == [["cpu:1", "180", "no", "3", "$0.20", "$0.33"],
-                     ["cpu:2", "260 (unstable)", "no", "2", "-", "-"],
-                     ["gpu:1", "900", "yes", "1", "$2.50", "$1.39"],
-                     ["gpu:2", "-", "skipped: no GPU on this host", "-", "-", "-"]]
+    assert cells == [
+        ["cpu:1", "180", "no", "3", "$0.20", "$0.33"],
+        ["cpu:2", "260 (unstable)", "no", "2", "-", "-"],
+        ["gpu:1", "900", "yes", "1", "$2.50", "$1.39"],
+        ["gpu:2", "-", "skipped: no GPU on this host", "-", "-", "-"],
+    ]
     text = format_verdict(verdict)
     assert text.startswith(verdict.sentence + "\n\n") and text.splitlines()[2].startswith("config")
 
@@ -56,7 +61,8 @@ def test_none_meets_names_the_closest_with_its_caveat() -> None:
     assert verdict.sentence == (
         "No measured configuration meets 500 req/s at p99 <= 100 ms; the closest is cpu:2 at 260 req/s "
         f"(would need 2 replicas, estimate). Caveat: cpu:2 measured from unstable levels (judged on their worst "
-        f"windows); {ADVICE}.")
+        f"windows); {ADVICE}."
+    )
     assert (verdict.meets, verdict.closest) == ((), "cpu:2")
 
 
@@ -85,7 +91,8 @@ def test_only_gpus_measured_leaves_the_question_open() -> None:
     verdict = decide([run([curve("GPU", 1, [level(1, 900.0, 5.0)])], label="x")], 500.0, SLO, {"gpu:1": 2.5})
     assert verdict.sentence == (
         "Only GPU configurations were measured: gpu:1 sustains 900 req/s at p99 <= 100 ms, above the 500 req/s "
-        "target, at $1.39 per million requests; measure a CPU configuration to tell whether a GPU is necessary.")
+        "target, at $1.39 per million requests; measure a CPU configuration to tell whether a GPU is necessary."
+    )
 
 
 def test_rows_without_capacity_keep_their_price_and_a_cpu_within_no_slo_is_said() -> None:
@@ -94,10 +101,11 @@ def test_rows_without_capacity_keep_their_price_and_a_cpu_within_no_slo_is_said(
     skipped = curve("GPU", 2, skipped="no GPU on this host")
     verdict = decide([run([slow_cpu, gpu, skipped], label="x")], 500.0, SLO, {"cpu:1": 0.2, "gpu:2": 5.0})
     assert verdict.rows[0] == VerdictRow("cpu:1", False, None, False, None, 0.2, None)
-    assert verdict.rows[2] == VerdictRow("gpu:2", True, None, False, None, 5.0, None,
-                                         skipped_reason="no GPU on this host")
-    assert verdict.sentence == ("A GPU is necessary: no CPU configuration reaches 500 req/s at p99 <= 100 ms "
-                                "(none stays within p99 <= 100 ms); gpu:1 sustains 900 req/s.")
+    assert verdict.rows[2] == VerdictRow("gpu:2", True, None, False, None, 5.0, None, skipped_reason="no GPU on this host")
+    assert verdict.sentence == (
+        "A GPU is necessary: no CPU configuration reaches 500 req/s at p99 <= 100 ms "
+        "(none stays within p99 <= 100 ms); gpu:1 sustains 900 req/s."
+    )
 
 
 def test_an_unstable_row_without_capacity_keeps_its_advice_and_two_unstable_configs_are_both_named() -> None:
@@ -106,8 +114,10 @@ def test_an_unstable_row_without_capacity_keeps_its_advice_and_two_unstable_conf
     gpu = curve("GPU", 1, [level(1, 900.0, 5.0, stable=False, spread=flat)])
     verdict = decide([run([cpu, gpu], label="x")], 500.0, SLO)
     assert "Caveat: gpu:1, cpu:1 measured from unstable levels" in verdict.sentence
-    stalled = dataclasses.replace(level(1, 100.0, 10.0, stable=False), windows=(
-        Window(0.0, 10.0, 0, 1.0), Window(100.0, 10.0, 100, 1.0), Window(100.0, 10.0, 100, 1.0)))
+    stalled = dataclasses.replace(
+        level(1, 100.0, 10.0, stable=False),
+        windows=(Window(0.0, 10.0, 0, 1.0), Window(100.0, 10.0, 100, 1.0), Window(100.0, 10.0, 100, 1.0)),
+    )
     row = decide([run([curve("CPU", 2, [stalled])], label="x")], 500.0, SLO, {"cpu:2": 0.3}).rows[0]
     assert row == VerdictRow("cpu:2", False, 0.0, False, None, 0.3, None, from_unstable=True, advice=ADVICE)
 

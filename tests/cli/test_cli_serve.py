@@ -38,8 +38,16 @@ def _env() -> dict[str, str]:
 
 
 def run_harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([HARNESS, *args], check=False, capture_output=True, text=True, timeout=timeout, env=_env(),
-                          stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
+    return subprocess.run(
+        [HARNESS, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+    )
 
 
 def _blocks(stdout: str) -> dict[str, str]:
@@ -155,13 +163,21 @@ def test_serve_until_stopped(stop_signal: int, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "serve" / "triton.log"
     shm_before = _shm_regions()
-    proc = subprocess.Popen([HARNESS, "serve", "--models", "identity", "--grpc-port", str(port), "--log", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            env=_env(), cwd=tmp_path)
+    proc = subprocess.Popen(
+        [HARNESS, "serve", "--models", "identity", "--grpc-port", str(port), "--log", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+    )
     out: queue.Queue[str | None] = queue.Queue()
     err: queue.Queue[str | None] = queue.Queue()
-    readers = [threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
-               threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True)]
+    readers = [
+        threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
+        threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True),
+    ]
     for reader in readers:
         reader.start()
     stdout: list[str] = []

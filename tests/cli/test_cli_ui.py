@@ -26,8 +26,14 @@ def _without_login() -> dict[str, str]:
 @pytest.mark.parametrize("web_host", ["0.0.0.0", "*"])
 def test_exposing_the_web_ui_without_a_login_is_a_one_line_error(web_host: str, tmp_path: Path) -> None:
     # Refused before anything binds or starts: no Triton, no Locust (the URL is never contacted).
-    result = subprocess.run([*HARNESS, "ui", "--url", "127.0.0.1:9", "--model", "identity", "--web-host", web_host],
-                            capture_output=True, text=True, timeout=60, cwd=tmp_path, env=_without_login())
+    result = subprocess.run(
+        [*HARNESS, "ui", "--url", "127.0.0.1:9", "--model", "identity", "--web-host", web_host],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=_without_login(),
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()

@@ -52,8 +52,7 @@ torch.save(model.state_dict(), folder + "/state_dict.pt")
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
     """The CLI in a process of its own: in this one, pytest's tests/triton folder would pass for OpenAI's `triton`
     package, which torch.export then tries to use."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True,
-                          timeout=180, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=180, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +70,7 @@ def imported(files: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
     """The repository with the three imports, and what each import printed."""
     repository, printed = tmp_path_factory.mktemp("repo"), {}
     for name, (file, flags, _, _) in IMPORTS.items():
-        result = harness("import-model", str(files / file), "--name", name, "--model-repository", str(repository),
-                         *flags)
+        result = harness("import-model", str(files / file), "--name", name, "--model-repository", str(repository), *flags)
         assert result.returncode == 0, result.stderr
         printed[name] = result.stdout
     return repository, printed
@@ -95,8 +93,13 @@ def test_names_dtypes_and_shapes_come_from_the_file(repository: Path) -> None:
         assert config["output"] == [{"name": output_name, "data_type": "TYPE_FP32", "dims": ["10"]}]
         assert config["instance_group"] == [{"kind": "KIND_CPU", "count": 1}]
         assert sorted(p.name for p in (repository / name / "1").iterdir()) == sorted(
-            ["harness_model.json", "model.py", "serving.py", json.loads(
-                (repository / name / "1" / "harness_model.json").read_text())["file"]])
+            [
+                "harness_model.json",
+                "model.py",
+                "serving.py",
+                json.loads((repository / name / "1" / "harness_model.json").read_text())["file"],
+            ]
+        )
     assert _entries(repository) == sorted(IMPORTS)
 
 
@@ -108,19 +111,23 @@ def test_native_configs_are_printed(imported: tuple[Path, dict[str, str]]) -> No
     assert "platform:" not in printed["mnist_export"]
 
 
-@pytest.mark.parametrize(("file", "flags", "expected"), [
-    ("notes.pt", [], "unknown model format"),
-    ("weights.bin", [], "unknown model format"),
-    ("state_dict.pt", [], "a pickled torch object (torch.save), not a model program"),
-    ("mnist.pt", [], "TorchScript records no input shapes; give --input NAME:DTYPE:DIMS for input"),
-    ("mnist.pt", ["--input", "image:FP32:-1,3,28,28"], "the model fails on inputs shaped as --input says"),
-    ("mnist.pt", ["--input", "image:complex:-1,1,28,28"], "unknown dtype 'complex'"),
-    ("mnist.pt2", ["--input", "a:FP32:-1,1,28,28", "--input", "b:FP32:-1,1"], "the model has 1 input(s) (input)"),
-    ("missing.pt", [], "no such file"),
-    ("mnist.pt2", ["--name", "mnist_export"], "already exists"),
-])
-def test_bad_input_is_one_line_and_writes_nothing(files: Path, repository: Path, file: str, flags: list[str],
-                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("file", "flags", "expected"),
+    [
+        ("notes.pt", [], "unknown model format"),
+        ("weights.bin", [], "unknown model format"),
+        ("state_dict.pt", [], "a pickled torch object (torch.save), not a model program"),
+        ("mnist.pt", [], "TorchScript records no input shapes; give --input NAME:DTYPE:DIMS for input"),
+        ("mnist.pt", ["--input", "image:FP32:-1,3,28,28"], "the model fails on inputs shaped as --input says"),
+        ("mnist.pt", ["--input", "image:complex:-1,1,28,28"], "unknown dtype 'complex'"),
+        ("mnist.pt2", ["--input", "a:FP32:-1,1,28,28", "--input", "b:FP32:-1,1"], "the model has 1 input(s) (input)"),
+        ("missing.pt", [], "no such file"),
+        ("mnist.pt2", ["--name", "mnist_export"], "already exists"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    files: Path, repository: Path, file: str, flags: list[str], expected: str
+) -> None:
     before = _entries(repository)
     name = [] if "--name" in flags else ["--name", "fresh"]
     result = harness("import-model", str(files / file), *name, "--model-repository", str(repository), *flags)
@@ -161,10 +168,35 @@ def test_served_outputs_equal_the_in_code_model(served: LocalServer) -> None:
 def test_an_imported_model_is_swept_like_a_bundled_one(served: LocalServer, tmp_path: Path) -> None:
     folder = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "sweep", "--url", served.endpoints.grpc_url, "--model", "mnist_export",
-         "--instances", "cpu:1,gpu:1", "--concurrency", "1,2", "--warmup", "0.3s", "--window", "0.5s",
-         "--max-windows", "3", "--workers", "1", "--output", str(folder)],
-        capture_output=True, text=True, timeout=240, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "sweep",
+            "--url",
+            served.endpoints.grpc_url,
+            "--model",
+            "mnist_export",
+            "--instances",
+            "cpu:1,gpu:1",
+            "--concurrency",
+            "1,2",
+            "--warmup",
+            "0.3s",
+            "--window",
+            "0.5s",
+            "--max-windows",
+            "3",
+            "--workers",
+            "1",
+            "--output",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     cpu, gpu = json.loads((folder / "run.json").read_text())["curves"]
     assert [lv["concurrency"] for lv in cpu["levels"]] == [1, 2]

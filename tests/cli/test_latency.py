@@ -25,8 +25,9 @@ def harness(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def latency_run(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("latency") / "run"
-    result = harness("latency", "--model", "mnist_cnn", "--url", triton_url, "--batch-sizes", "1,2", "-n", "10",
-                     "--output", str(folder))
+    result = harness(
+        "latency", "--model", "mnist_cnn", "--url", triton_url, "--batch-sizes", "1,2", "-n", "10", "--output", str(folder)
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return folder
 
@@ -34,8 +35,13 @@ def latency_run(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def test_every_path_device_precision_and_batch_has_a_row(latency_run: Path) -> None:
     rows = json.loads((latency_run / "run.json").read_text())["latency"]
     keys = [(r["model"], r["precision"], r["path"], r["device"], r["batch_size"]) for r in rows]
-    expected = [(m, p, path, d, b) for m, p in (("mnist_cnn", "float"), ("mnist_cnn_int8", "int8"))
-                for d in ("CPU", "GPU") for path in ("triton", "in-process") for b in (1, 2)]
+    expected = [
+        (m, p, path, d, b)
+        for m, p in (("mnist_cnn", "float"), ("mnist_cnn_int8", "int8"))
+        for d in ("CPU", "GPU")
+        for path in ("triton", "in-process")
+        for b in (1, 2)
+    ]
     assert sorted(keys) == sorted(expected)
     for r in rows:
         if r["device"] == "CPU":
@@ -64,10 +70,13 @@ def test_report_shows_the_table_and_rebuilds(latency_run: Path, tmp_path: Path) 
     assert "No level has been measured" not in page
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--batch-sizes", "0"], "--batch-sizes: '0' is not a positive integer"),
-    (["-n", "0"], "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--batch-sizes", "0"], "--batch-sizes: '0' is not a positive integer"),
+        (["-n", "0"], "must be at least 1"),
+    ],
+)
 def test_bad_flags_one_line(args: list[str], says: str, tmp_path: Path) -> None:
     result = harness("latency", "--model", "mnist_cnn", "--output", str(tmp_path / "r"), *args)
     assert result.returncode != 0 and says in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -32,15 +32,24 @@ def walkthrough() -> list[list[str]]:
 
 def test_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
     commands = walkthrough()
-    assert [c[:2] for c in commands] == [["mkdir", "-p"], ["harness", "import-model"], ["harness", "sweep"],
-                                         ["harness", "verdict"]]
+    assert [c[:2] for c in commands] == [
+        ["mkdir", "-p"],
+        ["harness", "import-model"],
+        ["harness", "sweep"],
+        ["harness", "verdict"],
+    ]
     subprocess.run([sys.executable, "-c", TRACE], cwd=tmp_path, check=True, timeout=120)  # the user's .pt file
     outputs = []
     for command in commands:
         argv = [sys.executable, "-m", "harness.cli", *command[1:]] if command[0] == "harness" else command
-        result = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                                env={**os.environ, "PYTHONPATH": str(ROOT),
-                                     "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+        result = subprocess.run(
+            argv,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+        )
         assert result.returncode == 0, (command, result.stderr[-2000:])
         outputs.append(result.stdout)
     assert (tmp_path / "my_repository" / "my_model" / "config.pbtxt").is_file()

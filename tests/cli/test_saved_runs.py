@@ -35,13 +35,27 @@ SLO_TEXT = "p99 <= 100 ms"
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three saved run folders (see the module docstring) and two that are not comparable."""
     root = tmp_path_factory.mktemp("saved")
-    cpu = f.run([f.curve("CPU", 1, f.sweep([(1, 100.0, 20.0), (2, 180.0, 40.0), (4, 200.0, 150.0)])),
-                 f.curve("GPU", 1, skipped="no GPU on this host")], label="cpu")
-    noisy = f.run([f.curve("CPU", 2, (
-        f.level(1, 150.0, 20.0),
-        f.level(2, 300.0, 50.0, stable=False, spread=(-0.05, 0.0, 0.05)),
-        f.level(4, 400.0, 90.0, stable=False, spread=(-0.2, 0.0, 0.2)),
-    ))], label="noisy")
+    cpu = f.run(
+        [
+            f.curve("CPU", 1, f.sweep([(1, 100.0, 20.0), (2, 180.0, 40.0), (4, 200.0, 150.0)])),
+            f.curve("GPU", 1, skipped="no GPU on this host"),
+        ],
+        label="cpu",
+    )
+    noisy = f.run(
+        [
+            f.curve(
+                "CPU",
+                2,
+                (
+                    f.level(1, 150.0, 20.0),
+                    f.level(2, 300.0, 50.0, stable=False, spread=(-0.05, 0.0, 0.05)),
+                    f.level(4, 400.0, 90.0, stable=False, spread=(-0.2, 0.0, 0.2)),
+                ),
+            )
+        ],
+        label="noisy",
+    )
     gpu = f.run([f.curve("GPU", 1, f.sweep([(1, 300.0, 5.0), (2, 600.0, 8.0), (4, 900.0, 30.0)]))], label="gpu")
     skipped = f.run([f.curve("GPU", 1, skipped="no GPU on this host")], label="skipped")
     folders = {"cpu": cpu, "noisy": noisy, "gpu": gpu, "skipped": skipped}
@@ -73,6 +87,7 @@ def one_line_error(result: subprocess.CompletedProcess[str], command: str, code:
 
 # ---- verdict ----------------------------------------------------------------------------------------------------
 
+
 def test_verdict_names_a_cpu_when_one_meets_the_target(runs: dict[str, Path]) -> None:
     result = harness("verdict", runs["cpu"], runs["gpu"], "--target-rps", 150, cwd=runs["root"])
     assert result.returncode == 0, result.stderr
@@ -85,13 +100,14 @@ def test_verdict_names_a_cpu_when_one_meets_the_target(runs: dict[str, Path]) ->
 
 
 def test_verdict_says_a_gpu_is_needed_when_no_cpu_reaches_the_target(runs: dict[str, Path]) -> None:
-    result = harness("verdict", runs["cpu"], runs["gpu"], "--target-rps", 500, "--cost", "cpu:1=0.2,gpu:1=2",
-                     cwd=runs["root"])
+    result = harness("verdict", runs["cpu"], runs["gpu"], "--target-rps", 500, "--cost", "cpu:1=0.2,gpu:1=2", cwd=runs["root"])
     assert result.returncode == 0, result.stderr
     sentence = result.stdout.splitlines()[0]
     # 1 replica of gpu:1 at $2/h for 500 req/s: 2 / (500 * 3600) * 1e6 = $1.11 per million requests
-    assert sentence == (f"A GPU is necessary: no CPU configuration reaches 500 req/s at {SLO_TEXT} (best: cpu cpu:1 at "
-                        "180 req/s); gpu gpu:1 sustains 900 req/s, at $1.11 per million requests.")
+    assert sentence == (
+        f"A GPU is necessary: no CPU configuration reaches 500 req/s at {SLO_TEXT} (best: cpu cpu:1 at "
+        "180 req/s); gpu gpu:1 sustains 900 req/s, at $1.11 per million requests."
+    )
     table = _text_rows(result.stdout)
     assert table["cpu cpu:1"][:3] == ["180", "no", "3"]  # ceil(500 / 180) replicas
 
@@ -100,42 +116,54 @@ def test_verdict_on_an_unstable_capacity_says_so_and_how_to_measure_better(runs:
     result = harness("verdict", runs["noisy"], runs["gpu"], "--target-rps", 250, cwd=runs["root"])
     assert result.returncode == 0, result.stderr
     sentence = result.stdout.splitlines()[0]
-    assert sentence.startswith(f"A GPU is not necessary: noisy cpu:2 sustains 285 req/s (from unstable levels) at "
-                               f"{SLO_TEXT}, above the 250 req/s target. Caveat: noisy cpu:2 measured from unstable "
-                               "levels (judged on their worst windows); for stable levels measure longer: --window ")
+    assert sentence.startswith(
+        f"A GPU is not necessary: noisy cpu:2 sustains 285 req/s (from unstable levels) at "
+        f"{SLO_TEXT}, above the 250 req/s target. Caveat: noisy cpu:2 measured from unstable "
+        "levels (judged on their worst windows); for stable levels measure longer: --window "
+    )
     assert _text_rows(result.stdout)["noisy cpu:2"][:2] == ["285 (unstable)", "yes"]
 
 
 def test_verdict_names_the_closest_when_nothing_meets_the_target(runs: dict[str, Path]) -> None:
-    result = harness("verdict", runs["cpu"], runs["gpu"], "--target-rps", 1000, "--slo", "p99=100ms",
-                     cwd=runs["root"])
+    result = harness("verdict", runs["cpu"], runs["gpu"], "--target-rps", 1000, "--slo", "p99=100ms", cwd=runs["root"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == (f"No measured configuration meets 1000 req/s at {SLO_TEXT}; the closest "
-                                             "is gpu gpu:1 at 900 req/s (would need 2 replicas, estimate).")
+    assert result.stdout.splitlines()[0] == (
+        f"No measured configuration meets 1000 req/s at {SLO_TEXT}; the closest "
+        "is gpu gpu:1 at 900 req/s (would need 2 replicas, estimate)."
+    )
 
 
 def test_a_tighter_slo_recomputes_the_capacity_from_the_levels(runs: dict[str, Path]) -> None:
     """p99 <= 30 ms: cpu:1 only at c1 (100 req/s, p99 20); gpu:1 still at c4 (900, p99 30 is within)."""
     result = harness("verdict", runs["cpu"], runs["gpu"], "--target-rps", 150, "--slo", "p99=30ms", cwd=runs["root"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == ("A GPU is necessary: no CPU configuration reaches 150 req/s at "
-                                             "p99 <= 30 ms (best: cpu cpu:1 at 100 req/s); gpu gpu:1 sustains "
-                                             "900 req/s.")
+    assert result.stdout.splitlines()[0] == (
+        "A GPU is necessary: no CPU configuration reaches 150 req/s at "
+        "p99 <= 30 ms (best: cpu cpu:1 at 100 req/s); gpu gpu:1 sustains "
+        "900 req/s."
+    )
 
 
-@pytest.mark.parametrize(("case", "code", "says"), [
-    ("missing", ResultsError.exit_code, "no such file or folder; give a run folder, run.json or report.html"),
-    ("empty", ResultsError.exit_code, "folder has no run.json; give a run folder written by the harness"),
-    ("other", ResultsError.exit_code, "not a harness run (no schema_version)"),
-    ("future", ResultsError.exit_code, f"schema_version {SCHEMA_VERSION + 1} is newer than this harness reads"),
-    ("skipped", ResultsError.exit_code, "the runs hold no measured configuration (all skipped or empty)"),
-    ("bad cost", ConfigError.exit_code, "--cost 'cpu:1'"),
-    ("zero target", ConfigError.exit_code, "target throughput 0.0 must be a positive number"),
-])
+@pytest.mark.parametrize(
+    ("case", "code", "says"),
+    [
+        ("missing", ResultsError.exit_code, "no such file or folder; give a run folder, run.json or report.html"),
+        ("empty", ResultsError.exit_code, "folder has no run.json; give a run folder written by the harness"),
+        ("other", ResultsError.exit_code, "not a harness run (no schema_version)"),
+        ("future", ResultsError.exit_code, f"schema_version {SCHEMA_VERSION + 1} is newer than this harness reads"),
+        ("skipped", ResultsError.exit_code, "the runs hold no measured configuration (all skipped or empty)"),
+        ("bad cost", ConfigError.exit_code, "--cost 'cpu:1'"),
+        ("zero target", ConfigError.exit_code, "target throughput 0.0 must be a positive number"),
+    ],
+)
 def test_verdict_bad_input_is_one_line(case: str, code: int, says: str, runs: dict[str, Path]) -> None:
     args: list[object] = {
-        "missing": [runs["root"] / "nowhere"], "empty": [runs["empty"]], "other": [runs["other"]],
-        "future": [runs["future"]], "skipped": [runs["skipped"]], "bad cost": [runs["cpu"], "--cost", "cpu:1"],
+        "missing": [runs["root"] / "nowhere"],
+        "empty": [runs["empty"]],
+        "other": [runs["other"]],
+        "future": [runs["future"]],
+        "skipped": [runs["skipped"]],
+        "bad cost": [runs["cpu"], "--cost", "cpu:1"],
         "zero target": [runs["cpu"]],
     }[case]
     target = "0" if case == "zero target" else "100"
@@ -145,11 +173,11 @@ def test_verdict_bad_input_is_one_line(case: str, code: int, says: str, runs: di
 
 # ---- compare ----------------------------------------------------------------------------------------------------
 
+
 def test_compare_writes_a_page_with_the_table_the_verdict_and_every_curve(runs: dict[str, Path]) -> None:
     page = runs["root"] / "pages" / "compare.html"
     page.parent.mkdir(exist_ok=True)
-    result = harness("compare", runs["cpu"], runs["noisy"], runs["gpu"], "-o", page, "--target-rps", 250,
-                     cwd=runs["root"])
+    result = harness("compare", runs["cpu"], runs["noisy"], runs["gpu"], "-o", page, "--target-rps", 250, cwd=runs["root"])
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith(f"compare page: {page}")
     html = Page.parse(page)
@@ -183,18 +211,22 @@ def test_compare_baseline_flag_sets_the_ratios(runs: dict[str, Path]) -> None:
     assert printed["gpu gpu:1"][2] == "baseline" and printed["cpu cpu:1"][2].startswith("0.20")
 
 
-@pytest.mark.parametrize(("case", "code", "says"), [
-    ("missing", ResultsError.exit_code, "no such file or folder"),
-    ("empty", ResultsError.exit_code, "folder has no run.json"),
-    ("other", ResultsError.exit_code, "not a harness run (no schema_version)"),
-    ("baseline out of range", ConfigError.exit_code, "--baseline 3: give a number between 1 and 2"),
-    ("baseline not measured", ConfigError.exit_code, "baseline run skipped has no measured curve; choose another"),
-])
-def test_compare_bad_input_is_one_line_and_writes_no_page(case: str, code: int, says: str,
-                                                          runs: dict[str, Path]) -> None:
+@pytest.mark.parametrize(
+    ("case", "code", "says"),
+    [
+        ("missing", ResultsError.exit_code, "no such file or folder"),
+        ("empty", ResultsError.exit_code, "folder has no run.json"),
+        ("other", ResultsError.exit_code, "not a harness run (no schema_version)"),
+        ("baseline out of range", ConfigError.exit_code, "--baseline 3: give a number between 1 and 2"),
+        ("baseline not measured", ConfigError.exit_code, "baseline run skipped has no measured curve; choose another"),
+    ],
+)
+def test_compare_bad_input_is_one_line_and_writes_no_page(case: str, code: int, says: str, runs: dict[str, Path]) -> None:
     args: list[object] = {
-        "missing": [runs["cpu"], runs["root"] / "nowhere"], "empty": [runs["cpu"], runs["empty"]],
-        "other": [runs["other"], runs["cpu"]], "baseline out of range": [runs["cpu"], runs["gpu"], "--baseline", 3],
+        "missing": [runs["cpu"], runs["root"] / "nowhere"],
+        "empty": [runs["cpu"], runs["empty"]],
+        "other": [runs["other"], runs["cpu"]],
+        "baseline out of range": [runs["cpu"], runs["gpu"], "--baseline", 3],
         "baseline not measured": [runs["skipped"], runs["cpu"]],
     }[case]
     page = runs["root"] / f"{case.replace(' ', '-')}.html"
@@ -204,6 +236,7 @@ def test_compare_bad_input_is_one_line_and_writes_no_page(case: str, code: int, 
 
 
 # ---- reading what was printed and written -----------------------------------------------------------------------
+
 
 def _text_rows(stdout: str) -> dict[str, list[str]]:
     """The first terminal table's rows keyed by their first cell: the lines after the dashed rule, up to a blank

@@ -16,8 +16,24 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
-SMALL = ["--counts", "1,2", "--threads", "1", "--max-batch-sizes", "0", "--queue-delays-us", "off", "--warmup", "0.5s",
-         "--window", "0.5s", "--max-windows", "4", "--max-concurrency", "4"]
+SMALL = [
+    "--counts",
+    "1,2",
+    "--threads",
+    "1",
+    "--max-batch-sizes",
+    "0",
+    "--queue-delays-us",
+    "off",
+    "--warmup",
+    "0.5s",
+    "--window",
+    "0.5s",
+    "--max-windows",
+    "4",
+    "--max-concurrency",
+    "4",
+]
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
@@ -27,8 +43,22 @@ def harness(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def search_run(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("search") / "run"
-    result = harness("search", "--model", "mnist_cnn", "--url", triton_url, "--slo", "p99=50ms", "--mode", "brute",
-                     "--cost", "cpu:1=0.10,cpu:2=0.20", "--output", str(folder), *SMALL)
+    result = harness(
+        "search",
+        "--model",
+        "mnist_cnn",
+        "--url",
+        triton_url,
+        "--slo",
+        "p99=50ms",
+        "--mode",
+        "brute",
+        "--cost",
+        "cpu:1=0.10,cpu:2=0.20",
+        "--output",
+        str(folder),
+        *SMALL,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return folder, result.stdout
 
@@ -51,8 +81,9 @@ def test_search_section_ranks_the_measured_curves(search_run: tuple[Path, str]) 
     assert search["mode"] == "brute" and search["stopped"] == "done"
     per_hour = {"cpu:1x1": 0.10, "cpu:2x1": 0.20}
     for row in (r for r in rows[:2] if r["capacity_rps"]):
-        assert row["cost_per_million"] == pytest.approx(per_hour[row["configuration"]] / (row["capacity_rps"] * 3600) * 1e6,
-                                                        abs=1e-3)
+        assert row["cost_per_million"] == pytest.approx(
+            per_hour[row["configuration"]] / (row["capacity_rps"] * 3600) * 1e6, abs=1e-3
+        )
     assert f"best CPU: {search['best_cpu'] or 'none within the SLO'}" in stdout
 
 
@@ -92,10 +123,39 @@ def test_budget_bounds_the_run_inside_a_configuration(triton_url: str, tmp_path:
     """--budget ends the search where it is, even in the middle of a configuration's levels: the run is kept,
     incomplete, with the cause; the budget is not only looked at between configurations."""
     folder = tmp_path / "run"
-    result = harness("search", "--model", "mnist_cnn", "--url", triton_url, "--kinds", "cpu", "--mode", "brute",
-                     "--budget", "1.5s", "--output", str(folder), "--counts", "1,2", "--threads", "1",
-                     "--max-batch-sizes", "0", "--queue-delays-us", "off", "--warmup", "0.5s", "--window", "0.5s",
-                     "--max-windows", "6", "--max-concurrency", "64", "--slo", "p99=10000ms")
+    result = harness(
+        "search",
+        "--model",
+        "mnist_cnn",
+        "--url",
+        triton_url,
+        "--kinds",
+        "cpu",
+        "--mode",
+        "brute",
+        "--budget",
+        "1.5s",
+        "--output",
+        str(folder),
+        "--counts",
+        "1,2",
+        "--threads",
+        "1",
+        "--max-batch-sizes",
+        "0",
+        "--queue-delays-us",
+        "off",
+        "--warmup",
+        "0.5s",
+        "--window",
+        "0.5s",
+        "--max-windows",
+        "6",
+        "--max-concurrency",
+        "64",
+        "--slo",
+        "p99=10000ms",
+    )
     assert result.returncode == 6, result.stderr[-2000:]
     data = json.loads((folder / "run.json").read_text())
     meta = data["metadata"]

@@ -23,9 +23,32 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
 # Two configurations (the model as is; max_batch_size 8), one level of one user each.
-TWO = ["--kinds", "cpu", "--counts", "1", "--threads", "1", "--max-batch-sizes", "0,8", "--queue-delays-us", "off",
-       "--mode", "brute", "--max-concurrency", "1", "--warmup", "0.3s", "--window", "0.5s", "--max-windows", "3",
-       "--slo", "p99=10000ms", "--budget", "90s"]
+TWO = [
+    "--kinds",
+    "cpu",
+    "--counts",
+    "1",
+    "--threads",
+    "1",
+    "--max-batch-sizes",
+    "0,8",
+    "--queue-delays-us",
+    "off",
+    "--mode",
+    "brute",
+    "--max-concurrency",
+    "1",
+    "--warmup",
+    "0.3s",
+    "--window",
+    "0.5s",
+    "--max-windows",
+    "3",
+    "--slo",
+    "p99=10000ms",
+    "--budget",
+    "90s",
+]
 
 
 def harness(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,8 +61,18 @@ def test_each_configuration_sends_the_data(tmp_path: Path) -> None:
     data = tmp_path / "data.json"
     data.write_text(json.dumps({"data": [{"INPUT0": [1.0] * 16}, {"INPUT0": {"content": [2.0] * 16, "shape": [16]}}]}))
     folder = tmp_path / "run"
-    result = harness("search", "--model", "identity", "--model-repository", str(repository), "--input-data", str(data),
-                     "--output", str(folder), *TWO)
+    result = harness(
+        "search",
+        "--model",
+        "identity",
+        "--model-repository",
+        str(repository),
+        "--input-data",
+        str(data),
+        "--output",
+        str(folder),
+        *TWO,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     run = json.loads((folder / "run.json").read_text())
     assert [c["configuration"] for c in run["curves"]] == ["cpu:1x1", "cpu:1x1 mbs8"]
@@ -56,12 +89,14 @@ def test_bad_data_is_one_line_before_any_load(control: ControlClient, triton_url
     data = tmp_path / "data.json"
     data.write_text(json.dumps({"data": [{"INPUT0": [0.0] * 16}, {"INPUT0": [0.0] * 15}]}))
     before = control.statistics("identity").success_count
-    result = harness("search", "--url", triton_url, "--model", "identity", "--input-data", str(data),
-                     "--output", str(tmp_path / "run"), *TWO)
+    result = harness(
+        "search", "--url", triton_url, "--model", "identity", "--input-data", str(data), "--output", str(tmp_path / "run"), *TWO
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
-    assert lines[0] == (f"harness search: error: --input-data {data}: entry 1, input 'INPUT0': shape [15], "
-                        "the model takes [16]"), lines[0]
+    assert lines[0] == (
+        f"harness search: error: --input-data {data}: entry 1, input 'INPUT0': shape [15], the model takes [16]"
+    ), lines[0]
     refused = json.loads((tmp_path / "run" / "run.json").read_text())  # the run folder says so too, nothing measured
     assert refused["metadata"]["complete"] is False and refused["curves"] == []
     assert lines[0] == f"harness search: error: {refused['metadata']['interrupted']}"

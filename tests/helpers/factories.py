@@ -159,15 +159,38 @@ def rate_run(label: str = "rate") -> Run:
     return run([curve("CPU", 2, levels, probes=probes)], label=label)
 
 
-def tally(requests: int, seconds: float, *, latency_ms: float = 10.0, failures: int = 0, cpu_percent: float = 40.0,
-          lag_ms: float = 0.0, late: int = 0, dropped: int = 0, worker: str = "w1", sent: Sequence[float] = ()) -> Tally:
+def tally(
+    requests: int,
+    seconds: float,
+    *,
+    latency_ms: float = 10.0,
+    failures: int = 0,
+    cpu_percent: float = 40.0,
+    lag_ms: float = 0.0,
+    late: int = 0,
+    dropped: int = 0,
+    worker: str = "w1",
+    sent: Sequence[float] = (),
+) -> Tally:
     """One worker's window as the sweep's master merges it: `requests` answered in `latency_ms` each (of them
     `failures` failed) over `seconds`, with the given CPU use, send lag and drops."""
     hist = LatencyHistogram()
     for _ in range(requests):
         hist.record_seconds(latency_ms / 1000.0)
     merged = Tally()
-    merged.add(worker, WorkerDelta(hist=hist.encode(), requests=requests, failures=failures, t0=0.0, t1=seconds,
-                                   cpu_s=cpu_percent / 100.0 * seconds, late_sends=late, max_send_lag_ms=lag_ms,
-                                   dropped=dropped, sent=array("d", sent).tobytes()))
+    merged.add(
+        worker,
+        WorkerDelta(
+            hist=hist.encode(),
+            requests=requests,
+            failures=failures,
+            t0=0.0,
+            t1=seconds,
+            cpu_s=cpu_percent / 100.0 * seconds,
+            late_sends=late,
+            max_send_lag_ms=lag_ms,
+            dropped=dropped,
+            sent=array("d", sent).tobytes(),
+        ),
+    )
     return merged

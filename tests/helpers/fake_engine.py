@@ -53,10 +53,17 @@ _state = {"cpu": 0.0, "in_flight": 0}  # as a real engine's: its CPU so far and 
 
 def _batch(spec: dict[str, Any], ack: int | None = None) -> bytes:
     _state.update({key: spec[key] for key in _state if key in spec})
-    return Batch(array.array("I", spec.get("lat", [])), [(int(us), str(m)) for us, m in spec.get("err", [])],
-                 float(_state["cpu"]), ack, int(spec.get("late", 0)), float(spec.get("max_lag_ms", 0.0)),
-                 int(spec.get("dropped", 0)), int(_state["in_flight"]),
-                 array.array("d", spec.get("sent", []))).encode()
+    return Batch(
+        array.array("I", spec.get("lat", [])),
+        [(int(us), str(m)) for us, m in spec.get("err", [])],
+        float(_state["cpu"]),
+        ack,
+        int(spec.get("late", 0)),
+        float(spec.get("max_lag_ms", 0.0)),
+        int(spec.get("dropped", 0)),
+        int(_state["in_flight"]),
+        array.array("d", spec.get("sent", [])),
+    ).encode()
 
 
 def main(script_path: str, log_path: str) -> int:
@@ -65,8 +72,10 @@ def main(script_path: str, log_path: str) -> int:
     configured = False
     with open(log_path, "a") as log:
         while (message := protocol.read_frame(stdin)) is not None:
-            logged = {k: (len(v) if isinstance(v, bytes) else [len(p) for p in v] if k == "payloads" else v)
-                      for k, v in message.items()}
+            logged = {
+                k: (len(v) if isinstance(v, bytes) else [len(p) for p in v] if k == "payloads" else v)
+                for k, v in message.items()
+            }
             log.write(json.dumps(logged) + "\n")
             log.flush()
             if message["op"] == protocol.QUIT:

@@ -105,8 +105,16 @@ def hosts(roles: list[str]) -> Iterator[Hosts]:
             _run(IP, "-n", namespace, "addr", "add", "127.0.0.1/32", "dev", "lo")
             _run(IP, "-n", namespace, "addr", "add", f"{addresses[role]}/24", "dev", "eth0")
             _run(IP, "-n", namespace, "link", "set", "eth0", "up")
-            _run(IP, "netns", "exec", namespace, "sysctl", "-qw", "net.ipv4.conf.eth0.route_localnet=1",
-                 "net.ipv4.conf.all.route_localnet=1")
+            _run(
+                IP,
+                "netns",
+                "exec",
+                namespace,
+                "sysctl",
+                "-qw",
+                "net.ipv4.conf.eth0.route_localnet=1",
+                "net.ipv4.conf.all.route_localnet=1",
+            )
         yield Hosts(namespaces, addresses, switch)
     finally:
         for namespace in reversed(made):
@@ -120,10 +128,27 @@ def triton_in(hosts_: Hosts, role: str, repository: Path, log: Path, grpc_port: 
     address = hosts_.addresses[role]
     with tempfile.TemporaryDirectory(prefix="harness-netns-triton-") as work:
         backend_dir = prepare_backend_dir(install, Path(work) / "backends")
-        args = [str(install.binary), "--model-repository", str(repository), "--model-control-mode", "explicit",
-                "--grpc-address", address, "--grpc-port", str(grpc_port), "--http-address", address,
-                "--http-port", str(grpc_port - 1), "--allow-metrics", "false", "--exit-timeout-secs", "3",
-                "--log-verbose", "0"]
+        args = [
+            str(install.binary),
+            "--model-repository",
+            str(repository),
+            "--model-control-mode",
+            "explicit",
+            "--grpc-address",
+            address,
+            "--grpc-port",
+            str(grpc_port),
+            "--http-address",
+            address,
+            "--http-port",
+            str(grpc_port - 1),
+            "--allow-metrics",
+            "false",
+            "--exit-timeout-secs",
+            "3",
+            "--log-verbose",
+            "0",
+        ]
         if backend_dir:
             args += ["--backend-directory", str(backend_dir)]
         process = start_child(hosts_.exec(role, *args), log, env={**os.environ, **install.env})

@@ -42,8 +42,10 @@ def owned_process(process: subprocess.Popen[bytes], name: str) -> Iterator[subpr
             process.kill()
             process.wait(timeout=10)
             if not body_failed:
-                pytest.fail(f"{name} (pid {process.pid}) was still running when the test ended and had to be "
-                            "killed with SIGKILL: stop it with stop_process() and check its exit status")
+                pytest.fail(
+                    f"{name} (pid {process.pid}) was still running when the test ended and had to be "
+                    "killed with SIGKILL: stop it with stop_process() and check its exit status"
+                )
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout_s: float = STOP_TIMEOUT_S) -> int:
@@ -53,18 +55,28 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, ti
 
 
 @contextmanager
-def harness_ui(url: str | None, model: str, workers: int, cwd: Path, *extra: str,
-               env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def harness_ui(
+    url: str | None, model: str, workers: int, cwd: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`harness ui` as a subprocess (on Triton at `url`, or its own), up with its workers connected.
 
     The test must stop it (stop_process); left running, it is killed and the test fails."""
     port = free_port()
     log = cwd / "harness-ui.out"
-    command = [*HARNESS, "ui", *(["--url", url] if url else []), "--model", model, "--workers", str(workers),
-               "--web-port", str(port), *extra]
+    command = [
+        *HARNESS,
+        "ui",
+        *(["--url", url] if url else []),
+        "--model",
+        model,
+        "--workers",
+        str(workers),
+        "--web-port",
+        str(port),
+        *extra,
+    ]
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, **(env or {})})
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     with owned_process(process, "harness ui"):
         deadline = time.monotonic() + RUN_TIMEOUT_S
         while "to stop." not in log.read_text():

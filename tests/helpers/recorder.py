@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tritonclient.grpc as grpcclient
 
-MODEL_PY = '''
+MODEL_PY = """
 import json
 
 import triton_python_backend_utils as pb_utils
@@ -35,16 +35,20 @@ class TritonPythonModel:
                 record.write(f"{round(float(values.mean()), 4):g} {shape}\\n")
                 responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(self.output, values)]))
         return responses
-'''
+"""
 
 
 def load_recorder(url: str, model: str, input_name: str, datatype: str, dims: list[int], record_to: Path) -> None:
     """Serve the recorder as `model` (one CPU instance, no dynamic batching: requests execute one by one, in order)."""
-    config = {"name": model, "backend": "python", "max_batch_size": 64,
-              "input": [{"name": input_name, "data_type": f"TYPE_{datatype}", "dims": dims}],
-              "output": [{"name": "ECHO", "data_type": f"TYPE_{datatype}", "dims": dims}],
-              "instance_group": [{"kind": "KIND_CPU", "count": 1}],
-              "parameters": {"record_to": {"string_value": str(record_to)}}}
+    config = {
+        "name": model,
+        "backend": "python",
+        "max_batch_size": 64,
+        "input": [{"name": input_name, "data_type": f"TYPE_{datatype}", "dims": dims}],
+        "output": [{"name": "ECHO", "data_type": f"TYPE_{datatype}", "dims": dims}],
+        "instance_group": [{"kind": "KIND_CPU", "count": 1}],
+        "parameters": {"record_to": {"string_value": str(record_to)}},
+    }
     client = grpcclient.InferenceServerClient(url)
     try:
         client.load_model(model, config=json.dumps(config), files={"file:1/model.py": MODEL_PY.encode()})
@@ -52,19 +56,19 @@ def load_recorder(url: str, model: str, input_name: str, datatype: str, dims: li
         client.close()
 
 
-def write_recorder(repository: Path, model: str, input_name: str, datatype: str, dims: list[int],
-                   record_to: Path) -> Path:
+def write_recorder(repository: Path, model: str, input_name: str, datatype: str, dims: list[int], record_to: Path) -> Path:
     """The recorder as `model`'s files in a repository of its own: for commands that reload the model from its files
     (a search's configurations), which would replace a recorder loaded by load_recorder with the real model."""
     folder = repository / model
     (folder / "1").mkdir(parents=True)
     (folder / "1" / "model.py").write_text(MODEL_PY)
-    tensor = f'data_type: TYPE_{datatype} dims: {json.dumps(dims)}'
+    tensor = f"data_type: TYPE_{datatype} dims: {json.dumps(dims)}"
     (folder / "config.pbtxt").write_text(
         f'name: "{model}"\nbackend: "python"\nmax_batch_size: 64\n'
         f'input [ {{ name: "{input_name}" {tensor} }} ]\noutput [ {{ name: "ECHO" {tensor} }} ]\n'
-        'instance_group [ { kind: KIND_CPU count: 1 } ]\n'
-        f'parameters {{ key: "record_to" value {{ string_value: "{record_to}" }} }}\n')
+        "instance_group [ { kind: KIND_CPU count: 1 } ]\n"
+        f'parameters {{ key: "record_to" value {{ string_value: "{record_to}" }} }}\n'
+    )
     return repository
 
 

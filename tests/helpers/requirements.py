@@ -25,6 +25,5 @@ def in_ci() -> bool:
 def require_or_skip(reason: str) -> NoReturn:
     """Skip the current test for `reason`; in CI, fail it instead (a requirement CI must meet is missing)."""
     if in_ci():
-        pytest.fail(f"CI=true but {reason}: CI must provide this, so the test fails instead of skipping",
-                    pytrace=False)
+        pytest.fail(f"CI=true but {reason}: CI must provide this, so the test fails instead of skipping", pytrace=False)
     pytest.skip(reason)

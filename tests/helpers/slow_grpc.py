@@ -54,8 +54,9 @@ def slow_server(delay_s: float) -> Iterator[SlowServer]:
     port = server.add_insecure_port(f"{LOOPBACK}:0")
     slow = SlowServer(url=f"{LOOPBACK}:{port}", delay_s=delay_s)
     handler = grpc.unary_unary_rpc_method_handler(slow.handle)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        "inference.GRPCInferenceService", {"ModelInfer": handler})])
+    server.add_generic_rpc_handlers(
+        [grpc.method_handlers_generic_handler("inference.GRPCInferenceService", {"ModelInfer": handler})]
+    )
     server.start()
     try:
         yield slow

@@ -29,8 +29,10 @@ from harness.load.senders import SenderRegistry
 
 def level_sends(rate: float, kind: str, senders: int, run_seed: int, per_sender: int) -> list[list[float]]:
     """Each sender's intended send times, as the engines compute them for a level of `senders` senders."""
-    return [schedule(sender_rate(rate, senders), kind, sender_seed(run_seed, i), per_sender, sender_phase_s(i, rate))
-            for i in range(senders)]
+    return [
+        schedule(sender_rate(rate, senders), kind, sender_seed(run_seed, i), per_sender, sender_phase_s(i, rate))
+        for i in range(senders)
+    ]
 
 
 @pytest.mark.parametrize("senders", [1, 2, 3, 4, 7])
@@ -83,8 +85,7 @@ def test_merged_cv_counts_only_the_span_every_process_covers() -> None:
 
 def test_tally_merges_send_times_across_workers() -> None:
     def delta(times: list[float]) -> WorkerDelta:
-        return WorkerDelta(hist="", requests=0, failures=0, t0=0.0, t1=1.0, cpu_s=0.0,
-                           sent=array.array("d", times).tobytes())
+        return WorkerDelta(hist="", requests=0, failures=0, t0=0.0, t1=1.0, cpu_s=0.0, sent=array.array("d", times).tobytes())
 
     aggregator = Aggregator()
     aggregator.ingest("a", delta([0.00, 0.02, 0.04]))
@@ -115,9 +116,15 @@ def test_the_master_numbers_senders_across_processes() -> None:
     assert registry.assign("w2", 101.0, [0]) == [[0, 0]]
 
 
-@pytest.mark.parametrize(("rate", "kind", "seed", "phase"), [(12.5, "constant", 0, 0.04), (50.0, "poisson", 1_000_004, 0.02),
-                                                             (300.0, "poisson", 3, 0.0)])
+@pytest.mark.parametrize(
+    ("rate", "kind", "seed", "phase"),
+    [(12.5, "constant", 0, 0.04), (50.0, "poisson", 1_000_004, 0.02), (300.0, "poisson", 3, 0.0)],
+)
 def test_compiled_phase_shifted_schedule_is_the_python_one(rate: float, kind: str, seed: int, phase: float) -> None:
-    printed = subprocess.run([str(native_engine.build()), "--schedule", str(rate), kind, str(seed), "500", repr(phase)],
-                             capture_output=True, text=True, check=True).stdout.split()
+    printed = subprocess.run(
+        [str(native_engine.build()), "--schedule", str(rate), kind, str(seed), "500", repr(phase)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert [float(t) for t in printed] == schedule(rate, kind, seed, 500, phase)

@@ -93,7 +93,6 @@ def test_max_in_flight_drops_sends_instead_of_queueing(engine: str, control: Con
     assert dropped > sent > 0  # one ~10 ms request at a time covers at most a third of 3.3 ms slots
     assert sent <= elapsed / 0.0095 + 2  # never more than one at a time through a 10 ms server
     deadline = time.monotonic() + 5
-    while (served := control.statistics("fixed_delay").success_count - before) < answered and \
-            time.monotonic() < deadline:
+    while (served := control.statistics("fixed_delay").success_count - before) < answered and time.monotonic() < deadline:
         time.sleep(0.05)
     assert answered <= served <= sent  # the one cancelled at the stop may have been served

@@ -23,9 +23,35 @@ def test_an_open_loop_user_without_a_rate_is_refused(triton_url: str, control: C
     control.load("identity")
     before = control.statistics("identity").success_count
     result = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(OPEN_LOOP), "--triton-url", triton_url, "--model", "identity",
-         "--latency-file", "", "--csv", str(tmp_path / "stats"), "--headless", "-u", "2", "-r", "2", "-t", "2s",
-         "--target-rps", "0"], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(OPEN_LOOP),
+            "--triton-url",
+            triton_url,
+            "--model",
+            "identity",
+            "--latency-file",
+            "",
+            "--csv",
+            str(tmp_path / "stats"),
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2s",
+            "--target-rps",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr[-2000:]  # Locust's exit code for a run with failures
     assert "Traceback" not in result.stderr
     refusals = [line for line in result.stderr.splitlines() if "TritonOpenLoopUser needs a target rate" in line]

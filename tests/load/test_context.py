@@ -46,8 +46,7 @@ def test_a_new_test_on_the_same_server_keeps_the_engine_and_a_new_server_replace
     load.engine()
     load.close()
     commands = [(c["op"], c.get("url")) for c in fake_engine.received(tmp_path)]
-    assert commands == [("config", "127.0.0.1:9"), ("lanes", None), ("quit", None), ("config", "127.0.0.2:9"),
-                        ("quit", None)]
+    assert commands == [("config", "127.0.0.1:9"), ("lanes", None), ("quit", None), ("config", "127.0.0.2:9"), ("quit", None)]
 
 
 def test_a_refused_user_is_the_processes_first_error_until_the_next_test(tmp_path: Path) -> None:

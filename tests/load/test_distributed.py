@@ -44,8 +44,7 @@ class Sweep:
     def __init__(self, args: list[str], log: Path) -> None:
         self.log = log
         with open(log, "wb") as out:
-            self.process = subprocess.Popen([*HARNESS, "sweep", *args], cwd=ROOT, env=ENV, stdout=out,
-                                            stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([*HARNESS, "sweep", *args], cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
 
     @property
     def output(self) -> str:
@@ -86,13 +85,13 @@ def start_worker(line: str, log: Path, env: dict[str, str] | None = None) -> sub
     words = shlex.split(line)
     assert words[0] == "locust"
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", *words], cwd=ROOT, env=env or ENV, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", *words], cwd=ROOT, env=env or ENV, stdout=out, stderr=subprocess.STDOUT)
 
 
 def worker_children(sweep: Sweep) -> list[psutil.Process]:
-    return [p for p, line in command_lines(psutil.Process(sweep.process.pid).children(recursive=True))
-            if "--worker" in line.split()]
+    return [
+        p for p, line in command_lines(psutil.Process(sweep.process.pid).children(recursive=True)) if "--worker" in line.split()
+    ]
 
 
 def flags_in_report_table(folder: Path) -> list[str]:
@@ -106,11 +105,12 @@ def flags_in_report_table(folder: Path) -> list[str]:
     raise AssertionError("no level table with a flags column in the report")
 
 
-def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(
-        triton_url: str, tmp_path: Path) -> None:
+def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(triton_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    sweep = Sweep([*MODEL, "--url", triton_url, "--concurrency", "2,2", "--workers", "2", *SHORT_LEVEL,
-                   "--output", str(folder)], tmp_path / "sweep.out")
+    sweep = Sweep(
+        [*MODEL, "--url", triton_url, "--concurrency", "2,2", "--workers", "2", *SHORT_LEVEL, "--output", str(folder)],
+        tmp_path / "sweep.out",
+    )
     try:
         sweep.wait_for(r"concurrency 2 \| window 1 ")
         victims = worker_children(sweep)
@@ -119,8 +119,9 @@ def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(
         assert sweep.finish() == 0, sweep.output[-3000:]
     finally:
         sweep.kill()
-    assert re.search(r"^WORKER LOST: worker .* exited \(code -9\); 1 worker\(s\) left, continuing", sweep.output,
-                     re.MULTILINE), sweep.output[-3000:]
+    assert re.search(
+        r"^WORKER LOST: worker .* exited \(code -9\); 1 worker\(s\) left, continuing", sweep.output, re.MULTILINE
+    ), sweep.output[-3000:]
     run = load_run(folder)
     first, second = run.curves[0].levels
     assert "worker-lost" in first.flags and "worker-lost" not in second.flags
@@ -134,11 +135,26 @@ def test_a_local_worker_killed_mid_level_flags_that_level_and_the_sweep_goes_on(
 
 
 def test_external_workers_join_from_the_printed_line_and_a_lost_one_stops_the_sweep(
-        triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
     folder = tmp_path / "run"
-    sweep = Sweep([*MODEL, "--url", triton_url, "--concurrency", "2,4,4", *LEVEL,
-                   "--expect-workers", "2", "--master-port", str(free_port()), "--output", str(folder)],
-                  tmp_path / "sweep.out")
+    sweep = Sweep(
+        [
+            *MODEL,
+            "--url",
+            triton_url,
+            "--concurrency",
+            "2,4,4",
+            *LEVEL,
+            "--expect-workers",
+            "2",
+            "--master-port",
+            str(free_port()),
+            "--output",
+            str(folder),
+        ],
+        tmp_path / "sweep.out",
+    )
     try:
         line = sweep.wait_for(r"^  (locust -f harness/locustfile.py --worker .*)$").group(1)
         assert "--model identity" in line
@@ -150,8 +166,11 @@ def test_external_workers_join_from_the_printed_line_and_a_lost_one_stops_the_sw
         sweep.kill()
     assert code == 5, sweep.output[-3000:]
     last = sweep.output.strip().splitlines()[-1]
-    assert re.fullmatch(r"harness sweep: error: only 1 of 2 Locust workers remain \(worker .* missed its "
-                        r"heartbeats\); the sweep stopped .*", last), last
+    assert re.fullmatch(
+        r"harness sweep: error: only 1 of 2 Locust workers remain \(worker .* missed its "
+        r"heartbeats\); the sweep stopped .*",
+        last,
+    ), last
     run = load_run(folder)
     assert run.metadata.complete is False
     first, second = run.curves[0].levels  # the third level never started
@@ -161,13 +180,29 @@ def test_external_workers_join_from_the_printed_line_and_a_lost_one_stops_the_sw
 
 
 def test_a_worker_of_another_version_is_refused_and_the_sweep_times_out_saying_who_came(
-        triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]) -> None:
+    triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
     other = tmp_path / "other_version"
     other.mkdir()
     (other / "sitecustomize.py").write_text("import harness\nharness.__version__ = '0.0.0-other'\n")
-    sweep = Sweep([*MODEL, "--url", triton_url, "--concurrency", "1", "--expect-workers", "1",
-                   "--master-port", str(free_port()), "--expect-workers-max-wait", "8s",
-                   "--output", str(tmp_path / "run")], tmp_path / "sweep.out")
+    sweep = Sweep(
+        [
+            *MODEL,
+            "--url",
+            triton_url,
+            "--concurrency",
+            "1",
+            "--expect-workers",
+            "1",
+            "--master-port",
+            str(free_port()),
+            "--expect-workers-max-wait",
+            "8s",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        tmp_path / "sweep.out",
+    )
     try:
         line = sweep.wait_for(r"^  (locust -f harness/locustfile.py --worker .*)$").group(1)
         worker = start_worker(line, tmp_path / "worker.log", env={**ENV, "PYTHONPATH": f"{other}:{ROOT}"})
@@ -180,19 +215,30 @@ def test_a_worker_of_another_version_is_refused_and_the_sweep_times_out_saying_w
     assert len(refusal) == 1 and "harness version 0.0.0-other differs from the master's" in refusal[0]
     assert code == 5
     last = sweep.output.strip().splitlines()[-1]
-    assert re.fullmatch(r"harness sweep: error: only 0 of 1 Locust workers joined within 8s; refused 1: .*"
-                        r"harness version 0.0.0-other differs .*", last), last
+    assert re.fullmatch(
+        r"harness sweep: error: only 0 of 1 Locust workers joined within 8s; refused 1: .*"
+        r"harness version 0.0.0-other differs .*",
+        last,
+    ), last
     assert json.loads((tmp_path / "run" / "run.json").read_text())["curves"] == []
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--expect-workers", "0"], "--expect-workers 0: a sweep needs at least 1 worker"),
-    (["--expect-workers", "1", "--master-bind", "192.0.2.1"], "--master-bind 192.0.2.1: not an address of this"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--expect-workers", "0"], "--expect-workers 0: a sweep needs at least 1 worker"),
+        (["--expect-workers", "1", "--master-bind", "192.0.2.1"], "--master-bind 192.0.2.1: not an address of this"),
+    ],
+)
 def test_bad_distributed_flags_are_one_line_errors(flags: list[str], message: str, tmp_path: Path) -> None:
-    result = subprocess.run([*HARNESS, "sweep", "--model", "identity", "--url", "127.0.0.1:1", *flags,
-                             "--output", str(tmp_path / "run")], cwd=ROOT, env=ENV, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [*HARNESS, "sweep", "--model", "identity", "--url", "127.0.0.1:1", *flags, "--output", str(tmp_path / "run")],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "run").exists()

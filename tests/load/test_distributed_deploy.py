@@ -37,8 +37,7 @@ def sweep_args(words: list[str]) -> argparse.Namespace:
 
 def expected_worker_words(args: argparse.Namespace, master_host: str) -> list[str]:
     """What the master started with these flags prints for its workers (the sweep's --seed is --input-seed)."""
-    options = argparse.Namespace(model=args.model, batch_size=args.batch_size, input_seed=args.seed,
-                                 arrivals=args.arrivals)
+    options = argparse.Namespace(model=args.model, batch_size=args.batch_size, input_seed=args.seed, arrivals=args.arrivals)
     port = args.master_port
     return shlex.split(worker_command(master_host, port, options))
 
@@ -82,9 +81,14 @@ def test_kubernetes_manifests_render_and_validate_against_the_api_schemas(folder
     for obj in objects:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
     rendered = by_kind(objects)
-    assert set(rendered) == {("Deployment", "triton"), ("Service", "triton"), ("Job", "harness-sweep"),
-                             ("Service", "harness-master"), ("Deployment", "locust-worker"),
-                             ("PersistentVolumeClaim", "harness-results")}
+    assert set(rendered) == {
+        ("Deployment", "triton"),
+        ("Service", "triton"),
+        ("Job", "harness-sweep"),
+        ("Service", "harness-master"),
+        ("Deployment", "locust-worker"),
+        ("PersistentVolumeClaim", "harness-results"),
+    }
     job, master = rendered[("Job", "harness-sweep")], rendered[("Service", "harness-master")]
     args = sweep_args(container(job)["args"])
     assert args.expect_workers == rendered[("Deployment", "locust-worker")]["spec"]["replicas"]
@@ -104,8 +108,12 @@ def test_the_fetch_pod_mounts_the_results_the_sweep_writes() -> None:
     (pod,) = [d for d in yaml.safe_load_all((K8S / "fetch-results.yaml").read_text()) if d]
     kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
     job = yaml.safe_load_all((K8S / "base" / "sweep.yaml").read_text())
-    claims = {v["persistentVolumeClaim"]["claimName"] for d in job if d and d["kind"] == "Job"
-              for v in d["spec"]["template"]["spec"]["volumes"]}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for d in job
+        if d and d["kind"] == "Job"
+        for v in d["spec"]["template"]["spec"]["volumes"]
+    }
     assert claims == {v["persistentVolumeClaim"]["claimName"] for v in pod["spec"]["volumes"]} == {"harness-results"}
 
 

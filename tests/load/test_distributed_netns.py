@@ -81,14 +81,35 @@ def wait_for(log: Path, pattern: str, process: subprocess.Popen[bytes], timeout_
     return match
 
 
-def start_sweep(machines: Hosts, url: str, folder: Path, levels: list[str], processes: Processes,
-                log: Path) -> subprocess.Popen[bytes]:
+def start_sweep(
+    machines: Hosts, url: str, folder: Path, levels: list[str], processes: Processes, log: Path
+) -> subprocess.Popen[bytes]:
     """The sweep on the master host, then both workers on theirs, each from the line the sweep printed."""
-    sweep = processes.start(machines.exec("master", sys.executable, "-m", "harness.cli", "sweep", "--model",
-                                          "identity", "--instances", "cpu:1", "--url", url, "--expect-workers", "2",
-                                          "--master-bind",
-                                          machines.addresses["master"], "--master-port", MASTER_PORT,
-                                          "--output", str(folder), *levels), log)
+    sweep = processes.start(
+        machines.exec(
+            "master",
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "sweep",
+            "--model",
+            "identity",
+            "--instances",
+            "cpu:1",
+            "--url",
+            url,
+            "--expect-workers",
+            "2",
+            "--master-bind",
+            machines.addresses["master"],
+            "--master-port",
+            MASTER_PORT,
+            "--output",
+            str(folder),
+            *levels,
+        ),
+        log,
+    )
     line = wait_for(log, r"^  (locust -f harness/locustfile.py --worker .*)$", sweep).group(1)
     assert f"--master-host {machines.addresses['master']} --master-port {MASTER_PORT}" in line
     for name in ("worker1", "worker2"):
@@ -98,22 +119,35 @@ def start_sweep(machines: Hosts, url: str, folder: Path, levels: list[str], proc
 
 def triton_success_count(machines: Hosts, url: str) -> int:
     """Triton's own count, asked from the master's host (the test's host has no route to Triton)."""
-    script = ("from harness.triton.control import ControlClient\n"
-              f"with ControlClient({url!r}) as c: print(c.statistics('identity').success_count)")
-    result = subprocess.run(machines.exec("master", sys.executable, "-c", script), cwd=ROOT, env=ENV,
-                            capture_output=True, text=True, timeout=60, check=True)
+    script = (
+        "from harness.triton.control import ControlClient\n"
+        f"with ControlClient({url!r}) as c: print(c.statistics('identity').success_count)"
+    )
+    result = subprocess.run(
+        machines.exec("master", sys.executable, "-c", script),
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return int(result.stdout.strip())
 
 
-def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], tmp_path: Path,
-                                                        processes: Processes) -> None:
+def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], tmp_path: Path, processes: Processes) -> None:
     machines, url = net
     folder = tmp_path / "run"
     # One level, every window counted (3 windows, any spread is stable), no warm-up: what the level reports is
     # all Triton served except the last report of each worker, which arrives as the level stops.
-    sweep = start_sweep(machines, url, folder, ["--concurrency", "2", "--warmup", "0s", "--window", "1s",
-                                                "--max-windows", "3", "--stability", "99%"],
-                        processes, tmp_path / "sweep.out")
+    sweep = start_sweep(
+        machines,
+        url,
+        folder,
+        ["--concurrency", "2", "--warmup", "0s", "--window", "1s", "--max-windows", "3", "--stability", "99%"],
+        processes,
+        tmp_path / "sweep.out",
+    )
     assert sweep.wait(timeout=120) == 0, (tmp_path / "sweep.out").read_text()[-3000:]
     served = triton_success_count(machines, url)
     (level,) = load_run(folder).curves[0].levels
@@ -125,17 +159,28 @@ def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], 
 
 
 def test_a_worker_whose_link_goes_down_mid_level_flags_the_level_and_stops_the_sweep(
-        net: tuple[Hosts, str], tmp_path: Path, processes: Processes) -> None:
+    net: tuple[Hosts, str], tmp_path: Path, processes: Processes
+) -> None:
     machines, url = net
     folder, out = tmp_path / "run", tmp_path / "sweep.out"
-    sweep = start_sweep(machines, url, folder, ["--concurrency", "2,4", "--warmup", "0.5s", "--window", "1s",
-                                                "--max-windows", "8", "--stability", "0.01%"], processes, out)
+    sweep = start_sweep(
+        machines,
+        url,
+        folder,
+        ["--concurrency", "2,4", "--warmup", "0.5s", "--window", "1s", "--max-windows", "8", "--stability", "0.01%"],
+        processes,
+        out,
+    )
     wait_for(out, r"concurrency 2 \| window 1 ", sweep)
     machines.link_down("worker2")
     assert sweep.wait(timeout=120) == 5, out.read_text()[-3000:]
     text = out.read_text()
-    assert re.search(rf"^WORKER LOST: worker .*\({re.escape(machines.addresses['worker2'])}\) pid \d+ missed its "
-                     r"heartbeats; 1 worker\(s\) left, fewer than the 2 expected remain", text, re.MULTILINE), text
+    assert re.search(
+        rf"^WORKER LOST: worker .*\({re.escape(machines.addresses['worker2'])}\) pid \d+ missed its "
+        r"heartbeats; 1 worker\(s\) left, fewer than the 2 expected remain",
+        text,
+        re.MULTILINE,
+    ), text
     run = load_run(folder)
     assert run.metadata.complete is False
     (level,) = run.curves[0].levels

@@ -20,7 +20,7 @@ class Trickle(io.RawIOBase):
         self._data, self._step = data, step
 
     def read(self, size: int = -1) -> bytes:
-        chunk, self._data = self._data[:min(size, self._step)], self._data[min(size, self._step):]
+        chunk, self._data = self._data[: min(size, self._step)], self._data[min(size, self._step) :]
         return chunk
 
 
@@ -34,8 +34,11 @@ def test_a_frame_is_a_big_endian_length_then_the_msgpack_map() -> None:
 
 
 def test_frames_read_back_in_order_from_a_pipe_that_returns_a_byte_at_a_time() -> None:
-    messages = [{"op": protocol.CONFIG, "url": "127.0.0.1:1", "payload": bytes(range(256)) * 300, "timeout": 2.0},
-                {"op": protocol.LANES, "n": 4, "seq": 1}, {"op": protocol.QUIT}]
+    messages = [
+        {"op": protocol.CONFIG, "url": "127.0.0.1:1", "payload": bytes(range(256)) * 300, "timeout": 2.0},
+        {"op": protocol.LANES, "n": 4, "seq": 1},
+        {"op": protocol.QUIT},
+    ]
     pipe = Trickle(b"".join(protocol.encode(m) for m in messages), step=1)
     assert [protocol.read_frame(pipe) for _ in range(4)] == [*messages, None]
 
@@ -57,29 +60,59 @@ def test_the_op_names_are_the_documented_ones() -> None:
 
 
 def test_a_results_frame_carries_the_documented_fields_in_native_binary() -> None:
-    batch = Batch(array.array("I", [1500, 0xFFFFFFFF]), [(7000, "UNAVAILABLE: gone")], 1.25, ack=4, late=2,
-                  max_lag_ms=3.5, dropped=1, in_flight=9, sent=array.array("d", [1700000000.25]))
+    batch = Batch(
+        array.array("I", [1500, 0xFFFFFFFF]),
+        [(7000, "UNAVAILABLE: gone")],
+        1.25,
+        ack=4,
+        late=2,
+        max_lag_ms=3.5,
+        dropped=1,
+        in_flight=9,
+        sent=array.array("d", [1700000000.25]),
+    )
     message = msgpack.unpackb(batch.encode()[4:])
-    assert sorted(message) == sorted(["lat", "err", "cpu", "ack", "late", "max_lag_ms", "dropped", "in_flight",
-                                      "sent"])
+    assert sorted(message) == sorted(["lat", "err", "cpu", "ack", "late", "max_lag_ms", "dropped", "in_flight", "sent"])
     assert struct.unpack("=2I", message["lat"]) == (1500, 0xFFFFFFFF)
     assert message["err"] == [[7000, "UNAVAILABLE: gone"]]
     assert struct.unpack("=d", message["sent"]) == (1700000000.25,)
-    assert (message["cpu"], message["ack"], message["late"], message["max_lag_ms"], message["dropped"],
-            message["in_flight"]) == (1.25, 4, 2, 3.5, 1, 9)
+    assert (
+        message["cpu"],
+        message["ack"],
+        message["late"],
+        message["max_lag_ms"],
+        message["dropped"],
+        message["in_flight"],
+    ) == (1.25, 4, 2, 3.5, 1, 9)
 
 
 def test_a_results_frame_round_trips() -> None:
-    batch = Batch(array.array("I", [1, 2, 3]), [(4, "x"), (5, "y")], 0.5, ack=None, late=1, max_lag_ms=2.0,
-                  dropped=3, in_flight=4, sent=array.array("d", [1.0, 2.0]))
+    batch = Batch(
+        array.array("I", [1, 2, 3]),
+        [(4, "x"), (5, "y")],
+        0.5,
+        ack=None,
+        late=1,
+        max_lag_ms=2.0,
+        dropped=3,
+        in_flight=4,
+        sent=array.array("d", [1.0, 2.0]),
+    )
     assert Batch.from_message(protocol.read_frame(io.BytesIO(batch.encode()))) == batch
 
 
 def test_a_results_frame_without_the_open_loop_fields_means_none_of_them() -> None:
     message = {"lat": struct.pack("=I", 10), "err": [], "cpu": 0.0}
     batch = Batch.from_message(message)
-    assert (list(batch.latencies_us), batch.ack, batch.late, batch.max_lag_ms, batch.dropped, batch.in_flight,
-            list(batch.sent)) == ([10], None, 0, 0.0, 0, 0, [])
+    assert (
+        list(batch.latencies_us),
+        batch.ack,
+        batch.late,
+        batch.max_lag_ms,
+        batch.dropped,
+        batch.in_flight,
+        list(batch.sent),
+    ) == ([10], None, 0, 0.0, 0, 0, [])
 
 
 def test_a_config_carries_its_requests_as_a_list_or_one() -> None:

@@ -21,10 +21,12 @@ def _hist(micros: list[int]) -> LatencyHistogram:
 
 # --- histogram --------------------------------------------------------------------------------------------------
 
+
 def test_every_percentile_of_one_to_a_thousand_microseconds() -> None:
     """Below 2048 us HdrHistogram (3 significant figures) is exact: percentile q of 1..1000 us is q*10 us."""
     assert _hist(list(range(1, 1001))).summary() == Latency(
-        p50=0.5, p90=0.9, p95=0.95, p99=0.99, p999=0.999, mean=0.5005, max=1.0, min=0.001)
+        p50=0.5, p90=0.9, p95=0.95, p99=0.99, p999=0.999, mean=0.5005, max=1.0, min=0.001
+    )
 
 
 def test_an_empty_histogram_reads_zero_everywhere() -> None:
@@ -75,6 +77,7 @@ def test_adding_an_empty_histogram_or_an_empty_encoding_changes_nothing() -> Non
 
 # --- worker tallies ---------------------------------------------------------------------------------------------
 
+
 def _delta(**fields: object) -> WorkerDelta:
     base = dict(hist=_hist([1000]).encode(), requests=1, failures=0, t0=0.0, t1=1.0, cpu_s=0.5)
     return WorkerDelta(**{**base, **fields})  # type: ignore[arg-type]
@@ -88,12 +91,45 @@ def test_a_delta_survives_the_trip_through_a_worker_report() -> None:
 
 def test_a_worker_tally_sums_counts_keeps_the_worst_lag_the_last_in_flight_and_the_first_error() -> None:
     tally = WorkerTally()
-    tally.add(_delta(requests=10, failures=1, t0=0.0, t1=1.0, cpu_s=0.25, late_sends=2, max_send_lag_ms=9.0,
-                     dropped=1, in_flight=5, first_error="first"))
-    tally.add(_delta(requests=30, failures=2, t0=1.0, t1=3.0, cpu_s=0.75, late_sends=3, max_send_lag_ms=4.0,
-                     dropped=4, in_flight=2, first_error="second"))
-    assert tally == WorkerTally(requests=40, failures=3, span_s=3.0, cpu_s=1.0, late_sends=5, max_send_lag_ms=9.0,
-                                dropped=5, in_flight=2, first_error="first")
+    tally.add(
+        _delta(
+            requests=10,
+            failures=1,
+            t0=0.0,
+            t1=1.0,
+            cpu_s=0.25,
+            late_sends=2,
+            max_send_lag_ms=9.0,
+            dropped=1,
+            in_flight=5,
+            first_error="first",
+        )
+    )
+    tally.add(
+        _delta(
+            requests=30,
+            failures=2,
+            t0=1.0,
+            t1=3.0,
+            cpu_s=0.75,
+            late_sends=3,
+            max_send_lag_ms=4.0,
+            dropped=4,
+            in_flight=2,
+            first_error="second",
+        )
+    )
+    assert tally == WorkerTally(
+        requests=40,
+        failures=3,
+        span_s=3.0,
+        cpu_s=1.0,
+        late_sends=5,
+        max_send_lag_ms=9.0,
+        dropped=5,
+        in_flight=2,
+        first_error="first",
+    )
     assert tally.rps == pytest.approx(40 / 3) and tally.cpu_percent == pytest.approx(100 / 3)
 
 
@@ -112,16 +148,40 @@ def test_a_later_error_does_not_replace_none() -> None:
 
 # --- merged tallies and the aggregator --------------------------------------------------------------------------
 
+
 def test_merging_tallies_carries_every_field() -> None:
     one, two = Tally(), Tally()
-    one.add("a", _delta(requests=2, failures=1, t0=0, t1=1, cpu_s=0.5, late_sends=1, max_send_lag_ms=2.0, dropped=1,
-                        in_flight=4))
-    two.add("a", _delta(requests=3, failures=2, t0=1, t1=3, cpu_s=1.0, late_sends=2, max_send_lag_ms=7.0, dropped=3,
-                        in_flight=1, first_error="x"))
+    one.add(
+        "a", _delta(requests=2, failures=1, t0=0, t1=1, cpu_s=0.5, late_sends=1, max_send_lag_ms=2.0, dropped=1, in_flight=4)
+    )
+    two.add(
+        "a",
+        _delta(
+            requests=3,
+            failures=2,
+            t0=1,
+            t1=3,
+            cpu_s=1.0,
+            late_sends=2,
+            max_send_lag_ms=7.0,
+            dropped=3,
+            in_flight=1,
+            first_error="x",
+        ),
+    )
     two.add("b", _delta(requests=4, t0=0, t1=5, max_send_lag_ms=1.0, first_error="y"))
     one.merge(two)
-    assert one.workers["a"] == WorkerTally(requests=5, failures=3, span_s=3.0, cpu_s=1.5, late_sends=3,
-                                           max_send_lag_ms=7.0, dropped=4, in_flight=1, first_error="x")
+    assert one.workers["a"] == WorkerTally(
+        requests=5,
+        failures=3,
+        span_s=3.0,
+        cpu_s=1.5,
+        late_sends=3,
+        max_send_lag_ms=7.0,
+        dropped=4,
+        in_flight=1,
+        first_error="x",
+    )
     assert (one.requests, one.failures, one.hist.count) == (9, 3, 3)
     assert one.span_s == 5.0 and one.total("dropped") == 4 and one.total("late_sends") == 3
     assert one.max_send_lag_ms == 7.0 and one.first_error == "x"
@@ -137,8 +197,16 @@ def test_merging_keeps_a_first_error_already_there() -> None:
 
 def test_an_empty_tally_reads_zero() -> None:
     empty = Tally()
-    assert (empty.requests, empty.failures, empty.rps, empty.span_s, empty.max_cpu_percent, empty.max_send_lag_ms,
-            empty.first_error, empty.total("dropped")) == (0, 0, 0.0, 0.0, 0.0, 0.0, None, 0)
+    assert (
+        empty.requests,
+        empty.failures,
+        empty.rps,
+        empty.span_s,
+        empty.max_cpu_percent,
+        empty.max_send_lag_ms,
+        empty.first_error,
+        empty.total("dropped"),
+    ) == (0, 0, 0.0, 0.0, 0.0, 0.0, None, 0)
 
 
 def test_the_first_error_of_a_tally_is_the_first_worker_that_has_one() -> None:

@@ -39,8 +39,22 @@ INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C
 
 
 def locust_args(locustfile: Path, url: str, model: str, out: Path, *extra: str) -> list[str]:
-    return [*LOCUST, "-f", str(locustfile), "--host", url, "--model", model, "--latency-file",
-            str(out / "lat.json"), "--json-file", str(out / "locust"), "--csv", str(out / "stats"), *extra]
+    return [
+        *LOCUST,
+        "-f",
+        str(locustfile),
+        "--host",
+        url,
+        "--model",
+        model,
+        "--latency-file",
+        str(out / "lat.json"),
+        "--json-file",
+        str(out / "locust"),
+        "--csv",
+        str(out / "stats"),
+        *extra,
+    ]
 
 
 def run_locust(args: list[str], out: Path) -> subprocess.CompletedProcess[str]:
@@ -73,12 +87,14 @@ def assert_ordered(latency: dict[str, float]) -> None:
 
 
 @pytest.mark.parametrize("engine", ["native", "python"])
-def test_headless_single_process_counts_agree_with_locust(engine: str, triton_url: str, control: ControlClient,
-                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_headless_single_process_counts_agree_with_locust(
+    engine: str, triton_url: str, control: ControlClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HARNESS_LEAN_ENGINE", engine)  # the compiled engine and its Python fallback alike
     control.load("mnist_cnn")
-    result = run_locust(locust_args(CLOSED_LOOP, triton_url, "mnist_cnn", tmp_path, "--headless", "-u", "4", "-r",
-                                    "4", "-t", "4s"), tmp_path)
+    result = run_locust(
+        locust_args(CLOSED_LOOP, triton_url, "mnist_cnn", tmp_path, "--headless", "-u", "4", "-r", "4", "-t", "4s"), tmp_path
+    )
     assert f"load engine: {engine}" in result.stderr
     doc, theirs = ours(tmp_path), locust_final(tmp_path)
     assert doc["requests"] > 0 and doc["failures"] == 0
@@ -94,14 +110,46 @@ def test_master_with_two_workers_merges_exactly(triton_url: str, control: Contro
     control.load("mnist_cnn")
     port = free_port()
     master = subprocess.Popen(
-        locust_args(CLOSED_LOOP, triton_url, "mnist_cnn", tmp_path, "--headless", "-u", "4", "-r", "4", "-t", "5s",
-                    "--master", "--expect-workers", "2", "--master-bind-host", LOOPBACK, "--master-bind-port",
-                    str(port)),
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    worker_args = [*LOCUST, "-f", str(CLOSED_LOOP), "--worker", "--master-host", LOOPBACK, "--master-port", str(port),
-                   "--latency-file", str(tmp_path / "lat.json")]
-    workers = [subprocess.Popen(worker_args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for _ in range(2)]
+        locust_args(
+            CLOSED_LOOP,
+            triton_url,
+            "mnist_cnn",
+            tmp_path,
+            "--headless",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "5s",
+            "--master",
+            "--expect-workers",
+            "2",
+            "--master-bind-host",
+            LOOPBACK,
+            "--master-bind-port",
+            str(port),
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    worker_args = [
+        *LOCUST,
+        "-f",
+        str(CLOSED_LOOP),
+        "--worker",
+        "--master-host",
+        LOOPBACK,
+        "--master-port",
+        str(port),
+        "--latency-file",
+        str(tmp_path / "lat.json"),
+    ]
+    workers = [
+        subprocess.Popen(worker_args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)
+    ]
     try:
         output, _ = master.communicate(timeout=RUN_TIMEOUT_S)
         for worker in workers:
@@ -122,11 +170,14 @@ def test_master_with_two_workers_merges_exactly(triton_url: str, control: Contro
 
 
 @pytest.mark.parametrize("engine", ["native", "python"])
-def test_unknown_model_counts_failures_with_tritons_message(engine: str, triton_url: str, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_model_counts_failures_with_tritons_message(
+    engine: str, triton_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HARNESS_LEAN_ENGINE", engine)
-    result = run_locust(locust_args(CLOSED_LOOP, triton_url, "no_such_model", tmp_path, "--headless", "-u", "2",
-                                    "-r", "2", "-t", "3s"), tmp_path)
+    result = run_locust(
+        locust_args(CLOSED_LOOP, triton_url, "no_such_model", tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "3s"),
+        tmp_path,
+    )
     assert result.returncode == 1  # Locust's exit code when requests failed
     doc = ours(tmp_path)
     assert doc["requests"] > 0 and doc["failures"] == doc["requests"] == locust_final(tmp_path)["num_failures"]
@@ -135,8 +186,7 @@ def test_unknown_model_counts_failures_with_tritons_message(engine: str, triton_
     assert errors and all("unknown model" in error and "no_such_model" in error for error in errors), errors
 
 
-def test_users_in_one_process_overlap_their_requests(triton_url: str, control: ControlClient,
-                                                     tmp_path: Path) -> None:
+def test_users_in_one_process_overlap_their_requests(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
     """Closed loop, as many server instances as users: nothing queues, so X = users / (S + client overhead).
 
     S is fixed_delay's delay_ms (its service time, read from the repository); one user at a time could never
@@ -145,8 +195,12 @@ def test_users_in_one_process_overlap_their_requests(triton_url: str, control: C
     service_s = float(read_config(REPOSITORY, "fixed_delay")["parameters"]["delay_ms"]["string_value"]) / 1000.0
     load_variant(control, "fixed_delay", Variant(InstanceGroup("CPU", users)))  # 4 requests at once on the server
     try:
-        run_locust(locust_args(CLOSED_LOOP, triton_url, "fixed_delay", tmp_path, "--headless", "-u", str(users),
-                               "-r", "100", "-t", "4s"), tmp_path)
+        run_locust(
+            locust_args(
+                CLOSED_LOOP, triton_url, "fixed_delay", tmp_path, "--headless", "-u", str(users), "-r", "100", "-t", "4s"
+            ),
+            tmp_path,
+        )
     finally:
         control.load("fixed_delay")
     doc, theirs = ours(tmp_path), locust_final(tmp_path)
@@ -159,8 +213,12 @@ def test_users_in_one_process_overlap_their_requests(triton_url: str, control: C
 
 def test_open_loop_keeps_the_target_rate(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
     control.load("identity")
-    run_locust(locust_args(OPEN_LOOP, triton_url, "identity", tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "4s",
-                           "--target-rps", "50"), tmp_path)
+    run_locust(
+        locust_args(
+            OPEN_LOOP, triton_url, "identity", tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "4s", "--target-rps", "50"
+        ),
+        tmp_path,
+    )
     doc, theirs = ours(tmp_path), locust_final(tmp_path)
     duration = theirs["last_request_timestamp"] - theirs["start_time"]
     assert 0.7 * 50 * duration <= doc["requests"] <= 1.3 * 50 * duration, (doc["requests"], duration)
@@ -168,12 +226,14 @@ def test_open_loop_keeps_the_target_rate(triton_url: str, control: ControlClient
     assert sum(w["dropped"] for w in doc["workers"].values()) == 0
 
 
-def test_open_loop_without_a_target_rate_says_so_and_sends_nothing(triton_url: str, control: ControlClient,
-                                                                    tmp_path: Path) -> None:
+def test_open_loop_without_a_target_rate_says_so_and_sends_nothing(
+    triton_url: str, control: ControlClient, tmp_path: Path
+) -> None:
     """Never an idle user that looks busy: headless, each open-loop user logs why and stops."""
     control.load("identity")
-    result = run_locust(locust_args(OPEN_LOOP, triton_url, "identity", tmp_path, "--headless", "-u", "2", "-r", "2",
-                                    "-t", "2s"), tmp_path)
+    result = run_locust(
+        locust_args(OPEN_LOOP, triton_url, "identity", tmp_path, "--headless", "-u", "2", "-r", "2", "-t", "2s"), tmp_path
+    )
     refusals = [line for line in result.stderr.splitlines() if "TritonOpenLoopUser needs a target rate" in line]
     assert len(refusals) == 2, result.stderr[-3000:]  # one per user
     assert ours(tmp_path)["requests"] == 0
@@ -189,8 +249,9 @@ def _listening_addresses(process: psutil.Process) -> set[str]:
     return {c.laddr.ip for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
 
 
-def test_harness_ui_starts_workers_listens_on_loopback_and_stops_on_ctrl_c(triton_url: str, control: ControlClient,
-                                                                           tmp_path: Path) -> None:
+def test_harness_ui_starts_workers_listens_on_loopback_and_stops_on_ctrl_c(
+    triton_url: str, control: ControlClient, tmp_path: Path
+) -> None:
     control.load("mnist_cnn")
     with harness_ui(triton_url, "mnist_cnn", 2, tmp_path) as (process, web):
         stats = get_json(f"{web}/stats/requests")
@@ -212,14 +273,21 @@ def post_form(url: str, fields: list[tuple[str, str]]) -> Any:
         return json.load(response)
 
 
-def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, control: ControlClient,
-                                                          tmp_path: Path) -> None:
+def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
     """What a user does in the browser's start form: pick TritonOpenLoopUser, set Target rps, start."""
     control.load("identity")
     with harness_ui(triton_url, "identity", 1, tmp_path) as (process, web):
-        started = post_form(f"{web}/swarm", [("user_count", "2"), ("spawn_rate", "2"), ("host", triton_url),
-                                             ("user_classes", "TritonOpenLoopUser"), ("target_rps", "40"),
-                                             ("model", "identity")])
+        started = post_form(
+            f"{web}/swarm",
+            [
+                ("user_count", "2"),
+                ("spawn_rate", "2"),
+                ("host", triton_url),
+                ("user_classes", "TritonOpenLoopUser"),
+                ("target_rps", "40"),
+                ("model", "identity"),
+            ],
+        )
         assert started["success"], started
         time.sleep(1.0)
         first = get_json(f"{web}/latency.json")["requests"]

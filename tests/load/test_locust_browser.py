@@ -62,7 +62,8 @@ def _get_json(url: str) -> Any:
 
 
 def test_first_start_with_defaults_sends_load_and_the_exact_latency_tab_shows_it(
-        triton_url: str, control: ControlClient, tmp_path: Path) -> None:
+    triton_url: str, control: ControlClient, tmp_path: Path
+) -> None:
     control.load("mnist_cnn")
     with harness_ui(triton_url, "mnist_cnn", 1, tmp_path) as (process, web), chromium_page() as browser:
         page = browser.page
@@ -76,12 +77,16 @@ def test_first_start_with_defaults_sends_load_and_the_exact_latency_tab_shows_it
         _wait_until(lambda: _aggregated_requests(browser) > 0, "requests in Locust's statistics table")
         page.get_by_role("tab", name="Exact latency").click()
         merged = page.locator("tbody tr", has_text="all (merged)")
-        _wait_until(lambda: merged.count() == 1 and int(merged.locator("td").nth(1).inner_text()) > 0,
-                    "the merged row of the Exact latency tab")
+        _wait_until(
+            lambda: merged.count() == 1 and int(merged.locator("td").nth(1).inner_text()) > 0,
+            "the merged row of the Exact latency tab",
+        )
         assert page.locator("tbody tr").count() == 2  # merged + the one worker's health row
         chart = page.locator("#harness-latency-chart svg")
-        _wait_until(lambda: chart.count() == 1 and int(chart.get_attribute("data-points") or 0) >= 2,
-                    "two points on the live p50/p99 chart")
+        _wait_until(
+            lambda: chart.count() == 1 and int(chart.get_attribute("data-points") or 0) >= 2,
+            "two points on the live p50/p99 chart",
+        )
         for series in ("p50", "p99"):
             assert len(chart.locator(f"polyline.harness-{series}").get_attribute("points").split()) >= 2
         page.screenshot(path=str(TAB_SCREENSHOT), full_page=True)
@@ -118,8 +123,9 @@ def test_first_start_with_defaults_sends_load_and_the_exact_latency_tab_shows_it
     assert written["requests"] == locust_count  # kept in the run folder on SIGTERM
 
 
-def test_open_loop_user_without_a_target_rate_is_refused_in_the_form(triton_url: str, control: ControlClient,
-                                                                      tmp_path: Path) -> None:
+def test_open_loop_user_without_a_target_rate_is_refused_in_the_form(
+    triton_url: str, control: ControlClient, tmp_path: Path
+) -> None:
     control.load("identity")
     with harness_ui(triton_url, "identity", 1, tmp_path) as (process, web), chromium_page() as browser:
         page = browser.page

@@ -33,11 +33,17 @@ def engine_choice(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     native_engine.engine_command.cache_clear()
 
 
-@pytest.mark.parametrize(("rate", "kind", "seed"), [(100.0, "poisson", 7), (2500.0, "poisson", 0),
-                                                     (37.5, "poisson", 2**40 + 3), (333.0, "constant", 1)])
+@pytest.mark.parametrize(
+    ("rate", "kind", "seed"),
+    [(100.0, "poisson", 7), (2500.0, "poisson", 0), (37.5, "poisson", 2**40 + 3), (333.0, "constant", 1)],
+)
 def test_compiled_schedule_is_the_python_schedule(rate: float, kind: str, seed: int) -> None:
-    printed = subprocess.run([str(native_engine.build()), "--schedule", str(rate), kind, str(seed), "2000"],
-                             capture_output=True, text=True, check=True).stdout.split()
+    printed = subprocess.run(
+        [str(native_engine.build()), "--schedule", str(rate), kind, str(seed), "2000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert [float(t) for t in printed] == schedule(rate, kind, seed, 2000)
 
 
@@ -76,8 +82,9 @@ def served_at_least(control: ControlClient, before: int, wanted: int, timeout_s:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
-def test_lanes_report_every_request_and_nothing_after_a_stop(engine_choice: str, control: ControlClient,
-                                                             triton_url: str) -> None:
+def test_lanes_report_every_request_and_nothing_after_a_stop(
+    engine_choice: str, control: ControlClient, triton_url: str
+) -> None:
     control.load("identity")
     payload = serialize_request("identity", make_inputs(control.model_spec("identity"), 1, 0))
     link = EngineLink(triton_url, payload, 10.0)
@@ -149,8 +156,7 @@ def _cycled(values: list[float], count: int) -> list[float]:
 
 
 @pytest.mark.integration
-def test_both_engines_send_their_requests_in_turn(monkeypatch: pytest.MonkeyPatch, triton_url: str,
-                                                  tmp_path: Path) -> None:
+def test_both_engines_send_their_requests_in_turn(monkeypatch: pytest.MonkeyPatch, triton_url: str, tmp_path: Path) -> None:
     """--input-data's entries, one per send, from the first, in the same order in both engines; a new config starts
     again from its first. What the server executed is recorded by the model itself (helpers.recorder)."""
     for engine in ENGINES:
@@ -211,7 +217,8 @@ def test_engine_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_a_compiler_auto_falls_back_and_native_says_how_to_fix(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built here
     monkeypatch.setattr(native_engine.shutil, "which", lambda name: None)
     native_engine.engine_command.cache_clear()
@@ -230,9 +237,27 @@ def test_without_a_compiler_auto_falls_back_and_native_says_how_to_fix(
 
 def test_locust_refuses_an_unknown_engine_choice_in_one_line(tmp_path: Path) -> None:
     locustfile = Path(__file__).resolve().parents[2] / "loadtests" / "triton_grpc.py"
-    result = subprocess.run([sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-t", "2s",
-                             "--triton-url", "127.0.0.1:1"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                            env={**os.environ, native_engine.ENGINE_ENV: "fortran"})
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "-u",
+            "1",
+            "-t",
+            "2s",
+            "--triton-url",
+            "127.0.0.1:1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, native_engine.ENGINE_ENV: "fortran"},
+    )
     assert result.returncode == 2
     assert "HARNESS_LEAN_ENGINE='fortran' is not an engine" in result.stderr and "Traceback" not in result.stderr
 

@@ -25,18 +25,28 @@ from helpers import fake_engine
 from helpers.fake_engine import frame
 
 OPTIONS = LoadOptions(triton_url="127.0.0.1:9", model="m")
-FIRST = frame([1000, 2000, 3000], [[4000, "UNAVAILABLE: server gone"]], cpu=0.25, late=2, max_lag_ms=3.5,
-              dropped=1, in_flight=4, sent=[10.0, 10.5])
-SECOND = frame([500], [[600, "DEADLINE_EXCEEDED: too slow"]], cpu=0.5, late=1, max_lag_ms=1.0, dropped=2,
-               in_flight=3, sent=[11.0])
+FIRST = frame(
+    [1000, 2000, 3000],
+    [[4000, "UNAVAILABLE: server gone"]],
+    cpu=0.25,
+    late=2,
+    max_lag_ms=3.5,
+    dropped=1,
+    in_flight=4,
+    sent=[10.0, 10.5],
+)
+SECOND = frame(
+    [500], [[600, "DEADLINE_EXCEEDED: too slow"]], cpu=0.5, late=1, max_lag_ms=1.0, dropped=2, in_flight=3, sent=[11.0]
+)
 
 
 @contextmanager
 def pumping(tmp_path: Path, script: dict[str, Any]) -> Iterator[tuple[EngineSteering, LoadCounters, list[dict]]]:
     """A fake engine started and pumped in a thread (a greenlet under Locust); closed at the end."""
     command = fake_engine.command(script, tmp_path)
-    steering = EngineSteering(OPTIONS, lambda: b"request",
-                              lambda url, payload, timeout: EngineLink(url, payload, timeout, command=command))
+    steering = EngineSteering(
+        OPTIONS, lambda: b"request", lambda url, payload, timeout: EngineLink(url, payload, timeout, command=command)
+    )
     counters, fired = LoadCounters(), []
     steering.engine()
     thread = threading.Thread(target=pump, args=(steering, counters, lambda **event: fired.append(event), "m"))
@@ -63,7 +73,13 @@ def test_the_pump_counts_every_result_and_fires_one_request_event_each(tmp_path:
     assert hist.count == 6
     assert [e["response_time"] for e in fired] == [1.0, 2.0, 3.0, 4.0, 0.5, 0.6]
     assert [str(e["exception"]) if e["exception"] else None for e in fired] == [
-        None, None, None, "UNAVAILABLE: server gone", None, "DEADLINE_EXCEEDED: too slow"]
+        None,
+        None,
+        None,
+        "UNAVAILABLE: server gone",
+        None,
+        "DEADLINE_EXCEEDED: too slow",
+    ]
     assert {(e["request_type"], e["name"], e["response_length"]) for e in fired} == {("grpc", "m", 0)}
 
 

@@ -67,8 +67,14 @@ def test_a_new_server_gets_a_new_channel_and_close_closes_it() -> None:
     requests.restart(replace(OPTIONS, triton_url="127.0.0.2:9"))
     requests.payload()
     requests.close()
-    assert log == ["connect 127.0.0.1:9", "spec net", "close 127.0.0.1:9", "connect 127.0.0.2:9", "spec net",
-                   "close 127.0.0.2:9"]
+    assert log == [
+        "connect 127.0.0.1:9",
+        "spec net",
+        "close 127.0.0.1:9",
+        "connect 127.0.0.2:9",
+        "spec net",
+        "close 127.0.0.2:9",
+    ]
 
 
 def test_input_data_gives_one_request_per_entry_and_bad_data_raises_once(tmp_path: Path) -> None:

@@ -18,8 +18,17 @@ from harness.load.options import LoadOptions
 from harness.load.steering import EngineSteering
 from helpers import fake_engine
 
-OPTIONS = LoadOptions(triton_url="127.0.0.1:9", model="m", target_rps=30.0, num_users=3, arrivals="poisson",
-                      input_seed=7, max_in_flight=50, request_timeout_s=4.0, start_at=1000.0)
+OPTIONS = LoadOptions(
+    triton_url="127.0.0.1:9",
+    model="m",
+    target_rps=30.0,
+    num_users=3,
+    arrivals="poisson",
+    input_seed=7,
+    max_in_flight=50,
+    request_timeout_s=4.0,
+    start_at=1000.0,
+)
 
 
 def steering(tmp_path: Path, options: LoadOptions = OPTIONS, payloads: list[bytes] | None = None) -> EngineSteering:
@@ -43,10 +52,24 @@ def test_open_loop_users_send_as_their_global_sender_index(tmp_path: Path) -> No
     engine.schedule(0, 0)
     schedules = [c for c in received(tmp_path, engine) if c["op"] == "schedule"]
     assert schedules == [
-        {"op": "schedule", "id": 1, "rps": 10.0, "arrivals": "poisson", "seed": 7 * 1_000_003 + 2,
-         "max_in_flight": 50, "start": pytest.approx(1000.0 + 2 / 30.0)},
-        {"op": "schedule", "id": 0, "rps": 10.0, "arrivals": "poisson", "seed": 7 * 1_000_003,
-         "max_in_flight": 50, "start": 1000.0},
+        {
+            "op": "schedule",
+            "id": 1,
+            "rps": 10.0,
+            "arrivals": "poisson",
+            "seed": 7 * 1_000_003 + 2,
+            "max_in_flight": 50,
+            "start": pytest.approx(1000.0 + 2 / 30.0),
+        },
+        {
+            "op": "schedule",
+            "id": 0,
+            "rps": 10.0,
+            "arrivals": "poisson",
+            "seed": 7 * 1_000_003,
+            "max_in_flight": 50,
+            "start": 1000.0,
+        },
     ]
 
 
@@ -56,8 +79,10 @@ def test_the_engine_starts_with_the_request_and_is_reconfigured_only_when_it_cha
     engine.engine()
     engine.engine()
     configs = [c for c in received(tmp_path, engine) if c["op"] == "config"]
-    assert configs == [{"op": "config", "url": "127.0.0.1:9", "payload": 5, "timeout": 4.0},
-                       {"op": "config", "url": "127.0.0.1:9", "payload": 7, "timeout": 4.0}]
+    assert configs == [
+        {"op": "config", "url": "127.0.0.1:9", "payload": 5, "timeout": 4.0},
+        {"op": "config", "url": "127.0.0.1:9", "payload": 7, "timeout": 4.0},
+    ]
 
 
 def test_an_index_for_a_user_that_stopped_or_belongs_to_another_test_is_ignored(tmp_path: Path) -> None:
@@ -90,8 +115,10 @@ def test_lanes_are_counted_and_acknowledged_commands_numbered(tmp_path: Path) ->
     engine.set_lanes(-1)
     assert engine.lanes == 0
     commands = received(tmp_path, engine)
-    assert [c for c in commands if c["op"] in ("lanes", "stop")] == [{"op": "lanes", "n": 3, "seq": 1},
-                                                                     {"op": "lanes", "n": 0, "seq": 2}]
+    assert [c for c in commands if c["op"] in ("lanes", "stop")] == [
+        {"op": "lanes", "n": 3, "seq": 1},
+        {"op": "lanes", "n": 0, "seq": 2},
+    ]
 
 
 def test_user_indices_count_from_zero_in_every_test(tmp_path: Path) -> None:

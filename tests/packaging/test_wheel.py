@@ -29,33 +29,50 @@ def _copy_sources(target: Path) -> None:
 def test_installed_wheel_finds_the_bundled_models(tmp_path: Path) -> None:
     source, wheels, venv = tmp_path / "src", tmp_path / "wheels", tmp_path / "venv"
     _copy_sources(source)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                            "--wheel-dir", str(wheels), str(source)], capture_output=True, text=True, timeout=240)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = wheels.glob("harness-*.whl")
     shipped = zipfile.ZipFile(wheel).namelist()
     assert "harness/model_repository/mnist_cnn/config.pbtxt" in shipped
     assert not [name for name in shipped if "__pycache__" in name or name.endswith(".pyc")]
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                                "--quiet", "--no-deps", str(wheel)], capture_output=True, text=True, timeout=240)
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-deps", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert installed.returncode == 0, installed.stderr[-3000:]
 
     # The dependencies come from the test's own environment, through PYTHONPATH (which runs no .pth file, so
     # the shared venv's editable install of this checkout stays out); the command runs far from the checkout.
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "PYTHONPATH": sysconfig.get_paths()["purelib"],
-           "HOME": str(tmp_path)}
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "from harness.triton.repository import BUNDLED_REPOSITORY; print(BUNDLED_REPOSITORY)"],
-                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "PYTHONPATH": sysconfig.get_paths()["purelib"], "HOME": str(tmp_path)}
+    where = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "from harness.triton.repository import BUNDLED_REPOSITORY; print(BUNDLED_REPOSITORY)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert where.returncode == 0, where.stderr[-3000:]
     repository = Path(where.stdout.strip())
     assert repository.is_relative_to(venv) and repository.name == "model_repository", repository
     assert sorted(p.parent.name for p in repository.glob("*/config.pbtxt")) == BUNDLED_MODELS
     assert (repository / "_nets" / "nets.py").is_file() and (repository / "mnist_cnn" / "1" / "model.py").is_file()
 
-    listed = subprocess.run([str(venv / "bin" / "harness"), "models"], capture_output=True, text=True, timeout=120,
-                            env=env, cwd=tmp_path)
+    listed = subprocess.run(
+        [str(venv / "bin" / "harness"), "models"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert listed.returncode == 0, listed.stderr[-3000:]
     for model in BUNDLED_MODELS:
         assert model in listed.stdout

@@ -30,11 +30,26 @@ def full_run() -> Run:
         LatencyRow("resnet", "float", "triton", "CPU", 1, calls=10, median_ms=4.0, p90_ms=4.5, min_ms=3.9, max_ms=6.0),
         LatencyRow("resnet_int8", "int8", "in-process", "GPU", 2, skipped_reason="no GPU on this host"),
     )
-    search = SearchResult(mode="quick", configurations=(
-        SearchRow(1, "cpu:2x1 mbs8 db500us", "CPU", capacity_rps=250.0, slo_latency_ms=40.0, server_cpu_cores=1.9,
-                  cost_per_million=0.22),
-        SearchRow(2, "gpu:1", "GPU", skipped_reason="skipped"),
-    ), best_cpu="cpu:2x1 mbs8 db500us", best_gpu=None, elapsed_s=12.5, budget_s=60.0, stopped="budget")
+    search = SearchResult(
+        mode="quick",
+        configurations=(
+            SearchRow(
+                1,
+                "cpu:2x1 mbs8 db500us",
+                "CPU",
+                capacity_rps=250.0,
+                slo_latency_ms=40.0,
+                server_cpu_cores=1.9,
+                cost_per_million=0.22,
+            ),
+            SearchRow(2, "gpu:1", "GPU", skipped_reason="skipped"),
+        ),
+        best_cpu="cpu:2x1 mbs8 db500us",
+        best_gpu=None,
+        elapsed_s=12.5,
+        budget_s=60.0,
+        stopped="budget",
+    )
     return dataclasses.replace(f.cpu_gpu_run(), latency=latency, search=search)
 
 
@@ -55,9 +70,14 @@ def test_a_run_without_the_sections_validates(tmp_path: Path) -> None:
     jsonschema.validate(data, SCHEMA)
 
 
-@pytest.mark.parametrize(("definition", "model"), [
-    ("latency_row", LatencyRow), ("search", SearchResult), ("search_row", SearchRow),
-])
+@pytest.mark.parametrize(
+    ("definition", "model"),
+    [
+        ("latency_row", LatencyRow),
+        ("search", SearchResult),
+        ("search_row", SearchRow),
+    ],
+)
 def test_each_section_lists_exactly_the_model_fields(definition: str, model: type) -> None:
     fields = {field.name for field in dataclasses.fields(model)}
     schema = SCHEMA["$defs"][definition]
@@ -69,20 +89,23 @@ def test_every_field_of_a_run_is_in_the_schema() -> None:
     assert set(SCHEMA["properties"]) == {field.name for field in dataclasses.fields(Run)}
 
 
-@pytest.mark.parametrize(("where", "change"), [
-    ("latency row precision", lambda d: d["latency"][0].update(precision="fp16")),
-    ("latency row path", lambda d: d["latency"][0].update(path="http")),
-    ("latency row without median", lambda d: d["latency"][0].pop("median_ms")),
-    ("latency row batch 0", lambda d: d["latency"][0].update(batch_size=0)),
-    ("latency row unknown key", lambda d: d["latency"][0].update(mean_ms=4.0)),
-    ("latency not a list", lambda d: d.update(latency={})),
-    ("search mode", lambda d: d["search"].update(mode="fast")),
-    ("search without best_gpu", lambda d: d["search"].pop("best_gpu")),
-    ("search row rank 0", lambda d: d["search"]["configurations"][0].update(rank=0)),
-    ("search row kind", lambda d: d["search"]["configurations"][0].update(kind="TPU")),
-    ("search row negative capacity", lambda d: d["search"]["configurations"][0].update(capacity_rps=-1.0)),
-    ("search not an object", lambda d: d.update(search=[])),
-])
+@pytest.mark.parametrize(
+    ("where", "change"),
+    [
+        ("latency row precision", lambda d: d["latency"][0].update(precision="fp16")),
+        ("latency row path", lambda d: d["latency"][0].update(path="http")),
+        ("latency row without median", lambda d: d["latency"][0].pop("median_ms")),
+        ("latency row batch 0", lambda d: d["latency"][0].update(batch_size=0)),
+        ("latency row unknown key", lambda d: d["latency"][0].update(mean_ms=4.0)),
+        ("latency not a list", lambda d: d.update(latency={})),
+        ("search mode", lambda d: d["search"].update(mode="fast")),
+        ("search without best_gpu", lambda d: d["search"].pop("best_gpu")),
+        ("search row rank 0", lambda d: d["search"]["configurations"][0].update(rank=0)),
+        ("search row kind", lambda d: d["search"]["configurations"][0].update(kind="TPU")),
+        ("search row negative capacity", lambda d: d["search"]["configurations"][0].update(capacity_rps=-1.0)),
+        ("search not an object", lambda d: d.update(search=[])),
+    ],
+)
 def test_the_sections_constrain_their_values(where: str, change: Any, tmp_path: Path) -> None:
     data = written(full_run(), tmp_path)
     change(data)

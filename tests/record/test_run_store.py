@@ -59,9 +59,7 @@ def test_report_embeds_the_run_exactly(tmp_path: Path) -> None:
 def test_embedded_json_cannot_close_its_script_element() -> None:
     run = dataclasses.replace(
         cpu_gpu_run(),
-        metadata=dataclasses.replace(
-            cpu_gpu_run().metadata, label="</script><!--<script>", command_line="a < b && c > d"
-        ),
+        metadata=dataclasses.replace(cpu_gpu_run().metadata, label="</script><!--<script>", command_line="a < b && c > d"),
     )
     element = embed_json(run)
     assert element.count("</script") == 1 and "<!--" not in element
@@ -129,9 +127,7 @@ def test_a_failed_write_keeps_the_previous_file_and_no_temporary(tmp_path: Path,
 
 
 def test_a_run_interrupted_before_its_first_level_still_reports(tmp_path: Path) -> None:
-    empty = dataclasses.replace(
-        cpu_gpu_run(), curves=(), metadata=dataclasses.replace(cpu_gpu_run().metadata, complete=False)
-    )
+    empty = dataclasses.replace(cpu_gpu_run(), curves=(), metadata=dataclasses.replace(cpu_gpu_run().metadata, complete=False))
     write_report(empty, tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert "This run is incomplete" in page and "No level has been measured" in page
@@ -141,8 +137,9 @@ def test_a_run_interrupted_before_its_first_level_still_reports(tmp_path: Path) 
 @pytest.mark.parametrize(("engine", "said"), [("native", "compiled load engine"), ("python", "Python load engine")])
 def test_report_says_which_load_engine_sent_the_requests(tmp_path: Path, engine: str, said: str) -> None:
     run = cpu_gpu_run()
-    run = dataclasses.replace(run, metadata=dataclasses.replace(
-        run.metadata, settings={**run.metadata.settings, "load_engine": engine}))
+    run = dataclasses.replace(
+        run, metadata=dataclasses.replace(run.metadata, settings={**run.metadata.settings, "load_engine": engine})
+    )
     write_report(run, tmp_path / "report.html")
     assert said in (tmp_path / "report.html").read_text()
     write_report(cpu_gpu_run(), tmp_path / "old.html")  # runs from before the engine was recorded: nothing said

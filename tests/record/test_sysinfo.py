@@ -19,14 +19,18 @@ def _fake_torch(root: Path, cuda_line: str, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.syspath_prepend(str(root))
 
 
-@pytest.mark.parametrize(("cuda_line", "gpu", "expected"), [
-    ("cuda: Optional[str] = None", "NVIDIA H200", {"torch_cuda": "none", "torch_cuda_available": "no"}),
-    ("cuda: Optional[str] = '12.8'", "NVIDIA H200", {"torch_cuda": "12.8", "torch_cuda_available": "yes"}),
-    ("cuda: Optional[str] = '12.8'", "", {"torch_cuda": "12.8", "torch_cuda_available": "no"}),
-    ("cuda = '11.8'", "Tesla T4", {"torch_cuda": "11.8", "torch_cuda_available": "yes"}),
-])
-def test_torch_build_from_version_file(cuda_line: str, gpu: str, expected: dict[str, str], tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("cuda_line", "gpu", "expected"),
+    [
+        ("cuda: Optional[str] = None", "NVIDIA H200", {"torch_cuda": "none", "torch_cuda_available": "no"}),
+        ("cuda: Optional[str] = '12.8'", "NVIDIA H200", {"torch_cuda": "12.8", "torch_cuda_available": "yes"}),
+        ("cuda: Optional[str] = '12.8'", "", {"torch_cuda": "12.8", "torch_cuda_available": "no"}),
+        ("cuda = '11.8'", "Tesla T4", {"torch_cuda": "11.8", "torch_cuda_available": "yes"}),
+    ],
+)
+def test_torch_build_from_version_file(
+    cuda_line: str, gpu: str, expected: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fake_torch(tmp_path, cuda_line, monkeypatch)
     assert sysinfo.torch_build(gpu=gpu) == expected
 

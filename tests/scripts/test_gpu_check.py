@@ -19,8 +19,14 @@ def test_threads_printed_are_the_ones_the_server_used() -> None:
     # HARNESS_TORCH_THREADS is set to a value no instance uses: the bundled models read the config parameter
     # INTRA_OP_THREAD_COUNT (model_repository/_nets/serving.py), which --threads sets, and nothing reads the variable.
     env = {**os.environ, "HARNESS_TORCH_THREADS": "7", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "scripts/gpu_check.py", "--model", "identity", "--calls", "3",
-                             "--threads", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    result = subprocess.run(
+        [sys.executable, "scripts/gpu_check.py", "--model", "identity", "--calls", "3", "--threads", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.splitlines()
     assert "cpu:1  torch intra-op threads per instance: 2 (INTRA_OP_THREAD_COUNT in the loaded config)" in lines

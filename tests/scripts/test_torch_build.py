@@ -38,8 +38,13 @@ def _run(tmp_path: Path, nvidia_smi: str | None, *args: str, lock: str = "torch=
     (tmp_path / "requirements.lock").write_text(f"sympy==1.14.0\n{lock}tritonclient==2.51.0\n")
     folder = _bin_with_nvidia_smi(tmp_path, nvidia_smi)
     env = {**os.environ, "PATH": f"{folder}:/usr/bin:/bin"}
-    return subprocess.run([sys.executable, str(SCRIPT), *args, "--lock", str(tmp_path / "requirements.lock")],
-                          capture_output=True, text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args, "--lock", str(tmp_path / "requirements.lock")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def _plan(tmp_path: Path, nvidia_smi: str | None) -> dict:
@@ -48,13 +53,18 @@ def _plan(tmp_path: Path, nvidia_smi: str | None) -> dict:
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize(("nvidia_smi", "reason"), [
-    (None, "no nvidia-smi on PATH"),
-    ("echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'; exit 9\n",
-     "nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver."),
-    ("echo 'No devices were found'; exit 6\n", "nvidia-smi failed (exit 6): No devices were found"),
-    ("exit 0\n", "nvidia-smi lists no GPU"),
-])
+@pytest.mark.parametrize(
+    ("nvidia_smi", "reason"),
+    [
+        (None, "no nvidia-smi on PATH"),
+        (
+            "echo 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'; exit 9\n",
+            "nvidia-smi failed (exit 9): NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.",
+        ),
+        ("echo 'No devices were found'; exit 6\n", "nvidia-smi failed (exit 6): No devices were found"),
+        ("exit 0\n", "nvidia-smi lists no GPU"),
+    ],
+)
 def test_no_usable_gpu_gets_the_cpu_build_local_wheel_first(nvidia_smi: str | None, reason: str, tmp_path: Path) -> None:
     plan = _plan(tmp_path, nvidia_smi)
     assert plan["build"] == "cpu" and plan["reason"] == reason
@@ -96,22 +106,27 @@ def _plan_with_lock(tmp_path: Path, lock: str) -> dict:
 
 # --- install: the order of attempts, against a fake pip and a fake target python -----------------------------------
 
+
 def _fakes(tmp_path: Path, installed: str, refuse: str) -> tuple[Path, Path, Path]:
     """A fake pip that logs its arguments, refuses requirements containing `refuse` and otherwise 'installs' (its
     version file); a fake python whose `import torch` prints that file (or fails when there is none)."""
     state, log = tmp_path / "torch-installed", tmp_path / "pip.log"
     if installed:
         state.write_text(installed)
-    pip = _executable(tmp_path / "pip", f"""echo "$*" >> {log}
+    pip = _executable(
+        tmp_path / "pip",
+        f"""echo "$*" >> {log}
 case "$1" in
   uninstall) rm -f {state}; exit 0;;
 esac
 last=$(eval echo \\${{$#}})
 case "$last" in *{refuse}*) echo "ERROR: No matching distribution found for $last" >&2; exit 1;; esac
 case "$last" in *+cpu) echo "${{last#torch==}} " > {state};; *) echo "${{last#torch==}} 12.8" > {state};; esac
-""")
-    python = _executable(tmp_path / "python",
-                         f"[ -f {state} ] && cat {state} || {{ echo 'No module named torch' >&2; exit 1; }}\n")
+""",
+    )
+    python = _executable(
+        tmp_path / "python", f"[ -f {state} ] && cat {state} || {{ echo 'No module named torch' >&2; exit 1; }}\n"
+    )
     return pip, python, log
 
 

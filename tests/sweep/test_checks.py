@@ -7,8 +7,17 @@ from dataclasses import replace
 from harness.sweep.checks import LevelFigures, failed_checks
 
 # One ~10 ms instance at concurrency 2: 95 req/s, 21 ms mean (Little: 1.995 in flight), 3 windows of 1 s.
-GOOD = LevelFigures(mode="concurrency", users=2, achieved_rps=95.0, mean_ms=21.0, requests=285, failures=0,
-                    server_request_us=20800.0, server_successes=284, report_interval_s=0.5)
+GOOD = LevelFigures(
+    mode="concurrency",
+    users=2,
+    achieved_rps=95.0,
+    mean_ms=21.0,
+    requests=285,
+    failures=0,
+    server_request_us=20800.0,
+    server_successes=284,
+    report_interval_s=0.5,
+)
 
 
 def test_consistent_figures_pass() -> None:

@@ -46,8 +46,14 @@ class Sweep:
         # sigint_ignored: as a script's background job (`harness sweep ... &`) inherits it
         ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
         with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.process = subprocess.Popen([*HARNESS, "sweep", "--output", str(folder), *args], cwd=ROOT,
-                                            stdout=out, stderr=err, text=True, preexec_fn=ignore)
+            self.process = subprocess.Popen(
+                [*HARNESS, "sweep", "--output", str(folder), *args],
+                cwd=ROOT,
+                stdout=out,
+                stderr=err,
+                text=True,
+                preexec_fn=ignore,
+            )
         self.seen: set[int] = set()
 
     def descendants(self) -> list[psutil.Process]:
@@ -151,7 +157,8 @@ def test_a_model_that_fails_to_load(tmp_path: Path) -> None:
     config = repository / "broken" / "config.pbtxt"
     config.write_text(config.read_text().replace('name: "identity"', 'name: "broken"'))
     (repository / "broken" / "1" / "model.py").write_text(
-        "class TritonPythonModel:\n    def initialize(self, args):\n        raise RuntimeError('weights missing')\n")
+        "class TritonPythonModel:\n    def initialize(self, args):\n        raise RuntimeError('weights missing')\n"
+    )
     sweep = Sweep(tmp_path / "run", "--model", "broken", "--model-repository", str(repository), *LEVELS, *QUICK)
     code = sweep.wait(timeout=120)
     run = _interrupted(sweep, code, 4, "weights missing")
@@ -230,8 +237,9 @@ def test_a_port_already_taken(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind((LOOPBACK, port))
         taken.listen()
-        result = subprocess.run([*HARNESS, "serve", "--grpc-port", str(port)], cwd=tmp_path, capture_output=True,
-                                text=True, timeout=60)
+        result = subprocess.run(
+            [*HARNESS, "serve", "--grpc-port", str(port)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 3 and len(lines) == 1, result.stderr
     assert f"port {port}" in lines[0] and "already in use" in lines[0]
@@ -240,12 +248,23 @@ def test_a_port_already_taken(tmp_path: Path) -> None:
 # Each signal and each phase once (the full cross cost ~40 s more; both signals raise KeyboardInterrupt in the main
 # greenlet, harness.cli.sweep.stop_on_signals). Ctrl-C's sweep starts with SIGINT ignored, as a script's background
 # job does: the sweep must still stop (it ran to its end there before it set its own handler).
-@pytest.mark.parametrize(("sig", "phase"), [(signal.SIGINT, "warm-up"), (signal.SIGTERM, "window")],
-                         ids=["ctrl-c-warm-up", "sigterm-window"])
+@pytest.mark.parametrize(
+    ("sig", "phase"), [(signal.SIGINT, "warm-up"), (signal.SIGTERM, "window")], ids=["ctrl-c-warm-up", "sigterm-window"]
+)
 def test_stopping_the_sweep_keeps_the_finished_levels(sig: int, phase: str, tmp_path: Path) -> None:
     timing = ["--warmup", "4s", "--window", "0.5s"] if phase == "warm-up" else ["--warmup", "0.5s", "--window", "4s"]
-    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, "--max-windows", "3", "--workers", "1", *timing,
-                  sigint_ignored=sig == signal.SIGINT)
+    sweep = Sweep(
+        tmp_path / "run",
+        "--model",
+        "identity",
+        *LEVELS,
+        "--max-windows",
+        "3",
+        "--workers",
+        "1",
+        *timing,
+        sigint_ignored=sig == signal.SIGINT,
+    )
     sweep.wait_levels(1, timeout=150)
     time.sleep(2.0)  # level 2: 2 s into its 4 s warm-up, or 1.5 s into its first 4 s window
     os.kill(sweep.process.pid, sig)

@@ -32,8 +32,14 @@ SPEC = SweepSpec(model="m", instances=(InstanceGroup(),), slo=Slo())
 RPS, LATENCY_MS, SERVER_MS = 100, 10.0, 9.0
 
 
-def level(*, per_window: tuple[int, ...] = (RPS, RPS, RPS), rate: float | None = None, spec: SweepSpec = SPEC,
-          server_extra: int = 0, **window: float) -> Level:
+def level(
+    *,
+    per_window: tuple[int, ...] = (RPS, RPS, RPS),
+    rate: float | None = None,
+    spec: SweepSpec = SPEC,
+    server_extra: int = 0,
+    **window: float,
+) -> Level:
     """A level of 1 s windows with these request counts; Triton counts the same (plus server_extra)."""
     tallies = [tally(n, 1.0, latency_ms=LATENCY_MS, **window) for n in per_window]  # type: ignore[arg-type]
     counts = [0, *(sum(per_window[: i + 1]) for i in range(len(per_window)))]
@@ -48,6 +54,7 @@ def test_the_baseline_level_has_no_flag() -> None:
 
 
 # ---- client-saturated: a load generator at or above the saturation CPU share ---------------------------------
+
 
 def test_the_saturation_threshold_is_the_shared_default() -> None:
     assert SPEC.saturation_cpu == defaults.SATURATION_CPU_PERCENT
@@ -65,6 +72,7 @@ def test_client_saturated_at_and_above_the_cpu_threshold_only(threshold: float) 
 
 # ---- generator-late: an open-loop send further behind schedule than LATE_LAG_MS --------------------------------
 
+
 def test_generator_late_only_beyond_the_lag_threshold() -> None:
     at = level(rate=float(RPS), lag_ms=LATE_LAG_MS)
     assert at.flags == () and at.client_saturated is False
@@ -79,6 +87,7 @@ def test_lag_does_not_flag_a_closed_loop_level() -> None:
 
 # ---- below-offered-rate: an open-loop level that did not get RATE_SHORTFALL of its load ----------------------
 
+
 def test_below_offered_rate_only_under_the_shortfall() -> None:
     rate = 1000.0  # offered; the windows deliver 100 req/s: the rate that is just met is RPS / RATE_SHORTFALL
     just_met = math.floor(RPS / RATE_SHORTFALL)
@@ -88,6 +97,7 @@ def test_below_offered_rate_only_under_the_shortfall() -> None:
 
 
 # ---- unstable: the last 3 windows' throughput (or p99) beyond the stability tolerance of their mean ---------
+
 
 def test_unstable_only_beyond_the_stability_tolerance() -> None:
     spread = SPEC.stability * RPS  # requests per 1 s window
@@ -127,13 +137,23 @@ def test_the_stability_default_is_the_sweep_commands() -> None:
 
 # ---- inconsistent: the self-checks at each tolerance ---------------------------------------------------------
 
-GOOD = LevelFigures(mode="concurrency", users=4, achieved_rps=400.0, mean_ms=10.0, requests=1200, failures=0,
-                    server_request_us=None, server_successes=None, report_interval_s=defaults.SWEEP_REPORT_INTERVAL_S)
+GOOD = LevelFigures(
+    mode="concurrency",
+    users=4,
+    achieved_rps=400.0,
+    mean_ms=10.0,
+    requests=1200,
+    failures=0,
+    server_request_us=None,
+    server_successes=None,
+    report_interval_s=defaults.SWEEP_REPORT_INTERVAL_S,
+)
 
 
 @pytest.mark.parametrize("side", [1, -1])
 def test_littles_law_tolerance(side: int) -> None:
     """users = throughput x mean latency, within LITTLE_TOLERANCE of the users."""
+
     def at(share: float) -> tuple[str, ...]:
         return failed_checks(replace(GOOD, achieved_rps=400.0 * (1 + side * share)))
 
@@ -173,6 +193,7 @@ def test_a_failed_check_flags_the_level_and_names_itself() -> None:
 
 # ---- dropped sends: counted on the level (the cap is the engines'; tests/load/test_arrivals_engines.py) -------
 
+
 def test_dropped_sends_of_the_counted_windows_reach_the_level() -> None:
     tallies = [tally(RPS, 1.0, latency_ms=LATENCY_MS, dropped=d) for d in (7, 1, 2, 3)]  # 4 windows: last 3 count
     counts = [RPS * i for i in range(5)]
@@ -188,10 +209,10 @@ def test_littles_law_holds_at_exactly_its_tolerance() -> None:
     assert failed_checks(exact) == ()
 
 
-@pytest.mark.parametrize(("users", "requests", "asked"), [(0, 1200, False), (4, 0, False), (1, 1200, True),
-                                                          (1, 1, True)])
-def test_littles_law_is_asked_of_every_closed_loop_level_with_users_and_requests(users: int, requests: int,
-                                                                                asked: bool) -> None:
+@pytest.mark.parametrize(("users", "requests", "asked"), [(0, 1200, False), (4, 0, False), (1, 1200, True), (1, 1, True)])
+def test_littles_law_is_asked_of_every_closed_loop_level_with_users_and_requests(
+    users: int, requests: int, asked: bool
+) -> None:
     """In flight: 400 req/s x 10 ms = 4, so 1 user breaks the law; without users or requests it is not asked."""
     figures = replace(GOOD, users=users, requests=requests)
     assert any(text.startswith("littles-law") for text in failed_checks(figures)) is asked
@@ -213,11 +234,13 @@ def test_server_count_in_closed_loop_allows_the_users_in_flight() -> None:
     closed = replace(GOOD, users=20)  # 400 req/s x 10 ms = 4 by Little's law, which this level breaks
     edges = 2 * 20 + closed.achieved_rps * closed.report_interval_s + 2
     fewer = math.floor(COUNT_TOLERANCE * closed.requests + edges)
-    counted = [t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer))
-               if t.startswith("server-count")]
+    counted = [
+        t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer)) if t.startswith("server-count")
+    ]
     assert counted == []
-    counted = [t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer - 1))
-               if t.startswith("server-count")]
+    counted = [
+        t for t in failed_checks(replace(closed, server_successes=closed.requests - fewer - 1)) if t.startswith("server-count")
+    ]
     assert len(counted) == 1
 
 

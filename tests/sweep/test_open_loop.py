@@ -22,8 +22,13 @@ QUICK = ["--warmup", "1s", "--window", "1s", "--max-windows", "4", "--workers", 
 
 
 def sweep(triton_url: str, folder: Path, *args: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", "harness.cli", "sweep", "--url", triton_url, "--output",
-                             str(folder), *QUICK, *args], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "sweep", "--url", triton_url, "--output", str(folder), *QUICK, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads((folder / "run.json").read_text())
 
@@ -106,8 +111,7 @@ OPEN_LOOP_SLO = "p99=50ms"
 
 
 @pytest.mark.integration
-def test_rate_auto_on_a_fast_cpu_bound_model_lands_below_saturation_and_near_it(triton_url: str,
-                                                                                tmp_path: Path) -> None:
+def test_rate_auto_on_a_fast_cpu_bound_model_lands_below_saturation_and_near_it(triton_url: str, tmp_path: Path) -> None:
     short = ("--model", "mnist_cnn", "--window", "0.5s")
     closed = sweep(triton_url, tmp_path / "closed", *short, "--concurrency", "64")["curves"][0]["levels"][0]
     over = sweep(triton_url, tmp_path / "over", *short, "--rate", f"{1.5 * closed['achieved_rps']:.0f}")

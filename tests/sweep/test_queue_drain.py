@@ -26,8 +26,7 @@ POLL_NS = int(DRAIN_POLL_S * 1e9)
 
 
 def counters(success: int, queue_ns: int = 0, compute_ns: int = 0, executions: int = 0) -> StatsSnapshot:
-    return StatsSnapshot(success_count=success, queue_ns=queue_ns, compute_infer_ns=compute_ns,
-                         execution_count=executions)
+    return StatsSnapshot(success_count=success, queue_ns=queue_ns, compute_infer_ns=compute_ns, execution_count=executions)
 
 
 def test_no_completion_over_a_poll_is_an_empty_queue() -> None:
@@ -63,8 +62,9 @@ class BacklogServer:
     def statistics(self, model: str, timeout_s: float = 15.0) -> StatsSnapshot:
         self.looks += 1
         served = min(self.backlog, int(self.rate * self.now))
-        return counters(served, served * int(self.backlog / self.rate * 1e9), compute_ns=served * int(1e9 / self.rate),
-                        executions=served)
+        return counters(
+            served, served * int(self.backlog / self.rate * 1e9), compute_ns=served * int(1e9 / self.rate), executions=served
+        )
 
 
 def drain(server: BacklogServer, timeout_s: float = 30.0) -> float:
@@ -93,10 +93,33 @@ def test_the_wait_is_bounded_by_the_request_timeout() -> None:
 def test_a_level_after_an_overloaded_one_starts_on_an_empty_queue(triton_url: str, tmp_path: Path) -> None:
     """fixed_delay (one instance, ~10 ms): 250 req/s for ~2 s queues ~3 s of requests; the 40 req/s level after it
     is at rho ~0.4 with constant arrivals, where nothing waits: latency ~ the service time, Triton's queue ~ 0."""
-    result = subprocess.run([*HARNESS, "sweep", "--url", triton_url, "--model", "fixed_delay", "--instances", "cpu:1",
-                             "--rate", "250,40", "--workers", "1", "--warmup", "0.5s", "--window", "0.5s",
-                             "--max-windows", "3", "--output", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    result = subprocess.run(
+        [
+            *HARNESS,
+            "sweep",
+            "--url",
+            triton_url,
+            "--model",
+            "fixed_delay",
+            "--instances",
+            "cpu:1",
+            "--rate",
+            "250,40",
+            "--workers",
+            "1",
+            "--warmup",
+            "0.5s",
+            "--window",
+            "0.5s",
+            "--max-windows",
+            "3",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     over, after = json.loads((tmp_path / "run" / "run.json").read_text())["curves"][0]["levels"]
     assert "below-offered-rate" in over["flags"] and over["server_us"]["queue"] > 5e5  # it did queue (> 0.5 s)

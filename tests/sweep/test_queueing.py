@@ -27,9 +27,27 @@ POISSON_RATE = 40.0  # rho ~ 0.4: waits ~ 0.35 S on average, with a spread a few
 
 
 def sweep(triton_url: str, folder: Path, workers: int, *args: str) -> dict:
-    command = [sys.executable, "-m", "harness.cli", "sweep", "--url", triton_url, "--model", "fixed_delay",
-               "--instances", "cpu:1", "--workers", str(workers), "--warmup", "1s", "--max-windows", "3",
-               "--output", str(folder), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "sweep",
+        "--url",
+        triton_url,
+        "--model",
+        "fixed_delay",
+        "--instances",
+        "cpu:1",
+        "--workers",
+        str(workers),
+        "--warmup",
+        "1s",
+        "--max-windows",
+        "3",
+        "--output",
+        str(folder),
+        *args,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     (level,) = json.loads((folder / "run.json").read_text())["curves"][0]["levels"]
@@ -42,8 +60,7 @@ def service_ms(level: dict) -> float:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("workers", WORKERS_SHORT)
-def test_closed_loop_throughput_is_one_over_s_and_latency_c_times_s(workers: int, triton_url: str,
-                                                                     tmp_path: Path) -> None:
+def test_closed_loop_throughput_is_one_over_s_and_latency_c_times_s(workers: int, triton_url: str, tmp_path: Path) -> None:
     level = sweep(triton_url, tmp_path, workers, "--concurrency", "4", "--window", "1s")
     s = service_ms(level)
     assert 9.0 < s < 13.0  # the model's delay_ms is 10
@@ -56,8 +73,7 @@ def test_closed_loop_throughput_is_one_over_s_and_latency_c_times_s(workers: int
 @pytest.mark.integration
 @pytest.mark.parametrize("workers", WORKERS)
 def test_constant_arrivals_below_capacity_never_queue(workers: int, triton_url: str, tmp_path: Path) -> None:
-    level = sweep(triton_url, tmp_path, workers, "--rate", f"{CONSTANT_RATE:g}", "--arrivals", "constant",
-                  "--window", "1s")
+    level = sweep(triton_url, tmp_path, workers, "--rate", f"{CONSTANT_RATE:g}", "--arrivals", "constant", "--window", "1s")
     s = service_ms(level)
     assert level["achieved_rps"] == pytest.approx(CONSTANT_RATE, rel=0.05)
     assert level["arrivals_cv"] < 0.25  # evenly spaced; senders in pairs would give 1.0
@@ -69,8 +85,19 @@ def test_constant_arrivals_below_capacity_never_queue(workers: int, triton_url: 
 @pytest.mark.integration
 @pytest.mark.parametrize("workers", WORKERS_SHORT)
 def test_poisson_arrivals_wait_as_m_d_1(workers: int, triton_url: str, tmp_path: Path) -> None:
-    level = sweep(triton_url, tmp_path, workers, "--rate", f"{POISSON_RATE:g}", "--arrivals", "poisson",
-                  "--window", "2s", "--stability", "99%")
+    level = sweep(
+        triton_url,
+        tmp_path,
+        workers,
+        "--rate",
+        f"{POISSON_RATE:g}",
+        "--arrivals",
+        "poisson",
+        "--window",
+        "2s",
+        "--stability",
+        "99%",
+    )
     s = service_ms(level)
     rho = level["achieved_rps"] * s / 1000.0
     theory_ms = s + rho * s / (2 * (1 - rho))

@@ -13,13 +13,32 @@ def window(rps: float, p99: float, requests: int = 100) -> Window:
     return Window(achieved_rps=rps, p99_ms=p99, requests=requests, duration_s=1.0)
 
 
-def level(rps: float, p99: float, *, concurrency: int | None = 1, stable: bool = True, failures: int = 0,
-          offered: float | None = None, over: int | None = None, sample: int = 1000) -> Level:
+def level(
+    rps: float,
+    p99: float,
+    *,
+    concurrency: int | None = 1,
+    stable: bool = True,
+    failures: int = 0,
+    offered: float | None = None,
+    over: int | None = None,
+    sample: int = 1000,
+) -> Level:
     """A level; `over` of `sample` requests slower than the SLO limit (None: no count recorded)."""
     latency = Latency(p50=p99 / 2, p90=p99 * 0.8, p95=p99 * 0.9, p99=p99, p999=p99 * 1.5, mean=p99 / 2, max=p99 * 2)
-    return Level(concurrency=concurrency, achieved_rps=rps, requests=sample, failures=failures, latency_ms=latency,
-                 stable=stable, client_saturated=False, mode="rate" if offered else "concurrency", offered_rps=offered,
-                 slo_over=over, slo_sample=sample)
+    return Level(
+        concurrency=concurrency,
+        achieved_rps=rps,
+        requests=sample,
+        failures=failures,
+        latency_ms=latency,
+        stable=stable,
+        client_saturated=False,
+        mode="rate" if offered else "concurrency",
+        offered_rps=offered,
+        slo_over=over,
+        slo_sample=sample,
+    )
 
 
 def test_stable_when_last_three_windows_agree_within_tolerance() -> None:
@@ -42,11 +61,26 @@ def test_tolerance_boundary_is_relative_to_the_mean() -> None:
 
 
 def test_server_delta_averages_per_request_and_batch_size() -> None:
-    before = StatsSnapshot(success_count=10, success_ns=10_000_000, queue_ns=1_000_000, compute_input_ns=0,
-                           compute_infer_ns=5_000_000, compute_output_ns=0, inference_count=10, execution_count=10)
-    after = StatsSnapshot(success_count=110, success_ns=210_000_000, queue_ns=51_000_000, compute_input_ns=2_000_000,
-                          compute_infer_ns=105_000_000, compute_output_ns=1_000_000, inference_count=410,
-                          execution_count=60)
+    before = StatsSnapshot(
+        success_count=10,
+        success_ns=10_000_000,
+        queue_ns=1_000_000,
+        compute_input_ns=0,
+        compute_infer_ns=5_000_000,
+        compute_output_ns=0,
+        inference_count=10,
+        execution_count=10,
+    )
+    after = StatsSnapshot(
+        success_count=110,
+        success_ns=210_000_000,
+        queue_ns=51_000_000,
+        compute_input_ns=2_000_000,
+        compute_infer_ns=105_000_000,
+        compute_output_ns=1_000_000,
+        inference_count=410,
+        execution_count=60,
+    )
     times, batch = server_delta(before, after)
     assert times is not None
     assert (times.queue, times.compute_input, times.compute_infer, times.compute_output) == (500, 20, 1000, 10)

@@ -15,6 +15,7 @@ def _windows(rps: float, p99: float, requests: int) -> tuple[Window, ...]:
 
 # --- stability ---------------------------------------------------------------------------------------------------
 
+
 def test_a_single_request_per_window_can_be_stable() -> None:
     assert is_stable(_windows(100.0, 5.0, requests=1), 0.1)
 
@@ -30,18 +31,26 @@ def test_small_values_that_agree_are_stable() -> None:
 
 # --- server deltas -----------------------------------------------------------------------------------------------
 
+
 def _snapshots(requests: int, executions: int, inferences: int) -> tuple[StatsSnapshot, StatsSnapshot]:
-    after = StatsSnapshot(success_count=requests, success_ns=9_876_543 * requests, queue_ns=1_234_567 * requests,
-                          compute_input_ns=2_345_678 * requests, compute_infer_ns=3_456_789 * requests,
-                          compute_output_ns=4_567_891 * requests, inference_count=inferences,
-                          execution_count=executions)
+    after = StatsSnapshot(
+        success_count=requests,
+        success_ns=9_876_543 * requests,
+        queue_ns=1_234_567 * requests,
+        compute_input_ns=2_345_678 * requests,
+        compute_infer_ns=3_456_789 * requests,
+        compute_output_ns=4_567_891 * requests,
+        inference_count=inferences,
+        execution_count=executions,
+    )
     return StatsSnapshot(), after
 
 
 def test_server_times_are_microseconds_per_request_to_two_decimals() -> None:
     times, batch = server_delta(*_snapshots(requests=1, executions=3, inferences=10))
-    assert times == ServerTimes(queue=1234.57, compute_input=2345.68, compute_infer=3456.79, compute_output=4567.89,
-                                request=9876.54)
+    assert times == ServerTimes(
+        queue=1234.57, compute_input=2345.68, compute_infer=3456.79, compute_output=4567.89, request=9876.54
+    )
     assert batch == 3.333
 
 
@@ -64,6 +73,7 @@ def test_no_request_between_snapshots_gives_nothing() -> None:
 
 # --- concurrency search ------------------------------------------------------------------------------------------
 
+
 def test_concurrency_doubles_up_to_the_limit_itself() -> None:
     search = AutoConcurrency(SLO, limit=8)
     assert search.next_level([level(2, 100.0, 10.0), level(4, 200.0, 10.0)]) == 8
@@ -77,6 +87,7 @@ def test_concurrency_keeps_doubling_at_exactly_the_minimum_gain() -> None:
 
 
 # --- rate search -------------------------------------------------------------------------------------------------
+
 
 def _probe(rate: float | None, ok: bool = True) -> Level:
     return level(None, rate or 5.0, 10.0 if ok else 500.0, mode="rate", offered=rate)

@@ -67,8 +67,9 @@ def test_cpu_saturation_prunes_more_instances_with_the_same_threads() -> None:
     assert reason is not None and "saturates the server CPU (1.95 of 2 cores)" in reason
     assert pruned(Candidate(InstanceGroup("CPU", 4, threads=2)), outcomes, HOST_CORES) is None
     assert pruned(Candidate(InstanceGroup("CPU", 4, threads=1), 8, 500), outcomes, HOST_CORES) is None
-    assert pruned(Candidate(InstanceGroup("CPU", 4, threads=1)), [Outcome(full, 200.0, server_cpu_cores=1.2)],
-                  HOST_CORES) is None
+    assert (
+        pruned(Candidate(InstanceGroup("CPU", 4, threads=1)), [Outcome(full, 200.0, server_cpu_cores=1.2)], HOST_CORES) is None
+    )
 
 
 def test_names_and_space() -> None:
@@ -84,6 +85,10 @@ def test_pareto_front_keeps_only_the_undominated() -> None:
     from harness.record.model import SearchRow
     from harness.report.search_section import pareto_front
 
-    rows = (SearchRow(1, "a", "CPU", 300.0, 20.0), SearchRow(2, "b", "CPU", 200.0, 10.0),
-            SearchRow(3, "c", "CPU", 150.0, 30.0), SearchRow(4, "d", "GPU", None, None, skipped_reason="skipped"))
+    rows = (
+        SearchRow(1, "a", "CPU", 300.0, 20.0),
+        SearchRow(2, "b", "CPU", 200.0, 10.0),
+        SearchRow(3, "c", "CPU", 150.0, 30.0),
+        SearchRow(4, "d", "GPU", None, None, skipped_reason="skipped"),
+    )
     assert [r.configuration for r in pareto_front(rows)] == ["a", "b"]

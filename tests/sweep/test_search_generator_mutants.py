@@ -17,8 +17,7 @@ from harness.sweep.search import (
     ranked,
 )
 
-SMALL = SearchSpace(kinds=("CPU", "GPU"), counts=(1, 2), threads=(1, 2), max_batch_sizes=(0, 8),
-                    queue_delays_us=(None, 500))
+SMALL = SearchSpace(kinds=("CPU", "GPU"), counts=(1, 2), threads=(1, 2), max_batch_sizes=(0, 8), queue_delays_us=(None, 500))
 FULL = SearchSpace()  # counts 1, 2, 4; threads 1, 2; batch 0, 8, 32; delays off, 500, 2000 us
 
 
@@ -37,9 +36,24 @@ def names(candidates: list[Candidate]) -> list[str]:
 def test_every_configuration_of_a_small_space_smallest_first() -> None:
     """Threads only for CPU kinds (one GPU entry per count and batching); no delay without a batch dimension."""
     assert names(SMALL.all()) == [
-        "cpu:1x1", "cpu:1x1 mbs8", "cpu:1x1 mbs8 db500us", "cpu:1x2", "cpu:1x2 mbs8", "cpu:1x2 mbs8 db500us",
-        "cpu:2x1", "cpu:2x1 mbs8", "cpu:2x1 mbs8 db500us", "cpu:2x2", "cpu:2x2 mbs8", "cpu:2x2 mbs8 db500us",
-        "gpu:1", "gpu:1 mbs8", "gpu:1 mbs8 db500us", "gpu:2", "gpu:2 mbs8", "gpu:2 mbs8 db500us",
+        "cpu:1x1",
+        "cpu:1x1 mbs8",
+        "cpu:1x1 mbs8 db500us",
+        "cpu:1x2",
+        "cpu:1x2 mbs8",
+        "cpu:1x2 mbs8 db500us",
+        "cpu:2x1",
+        "cpu:2x1 mbs8",
+        "cpu:2x1 mbs8 db500us",
+        "cpu:2x2",
+        "cpu:2x2 mbs8",
+        "cpu:2x2 mbs8 db500us",
+        "gpu:1",
+        "gpu:1 mbs8",
+        "gpu:1 mbs8 db500us",
+        "gpu:2",
+        "gpu:2 mbs8",
+        "gpu:2 mbs8 db500us",
     ]
     assert all(c.group.threads is None for c in SMALL.all() if c.group.kind == "GPU")
 
@@ -54,8 +68,7 @@ def test_the_start_is_the_first_value_of_every_dimension() -> None:
 
 def test_neighbours_step_one_dimension_up_each() -> None:
     assert FULL.neighbours(cpu(1)) == [cpu(2), cpu(1, 2), cpu(1, 1, 8, 500)]
-    assert FULL.neighbours(cpu(1, 1, 8, 500)) == [cpu(2, 1, 8, 500), cpu(1, 2, 8, 500), cpu(1, 1, 32, 500),
-                                                  cpu(1, 1, 8, 2000)]
+    assert FULL.neighbours(cpu(1, 1, 8, 500)) == [cpu(2, 1, 8, 500), cpu(1, 2, 8, 500), cpu(1, 1, 32, 500), cpu(1, 1, 8, 2000)]
     assert FULL.neighbours(gpu(1)) == [gpu(2), gpu(1, 8, 500)]  # no threads step for a GPU
     assert FULL.neighbours(cpu(4, 2, 32, 2000)) == []  # the top of every dimension
 
@@ -87,8 +100,7 @@ def test_brute_force_skips_what_saturation_pruned() -> None:
 
 
 def test_the_hill_climb_moves_past_a_kind_that_cannot_be_deployed() -> None:
-    space = SearchSpace(kinds=("GPU", "CPU"), counts=(1, 2), threads=(1,), max_batch_sizes=(0,),
-                        queue_delays_us=(None,))
+    space = SearchSpace(kinds=("GPU", "CPU"), counts=(1, 2), threads=(1,), max_batch_sizes=(0,), queue_delays_us=(None,))
     assert quick_next(space, [Outcome(gpu(1), None, skipped=True)], host_cores=2) == cpu(1)
 
 

@@ -32,8 +32,7 @@ def sweep(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 def test_own_server_sweep_records_cpu_memory_and_threads(tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    result = sweep(["--model", "mnist_cnn", "--instances", "cpu:1x2", "--concurrency", "2", "--output", str(folder),
-                    *QUICK])
+    result = sweep(["--model", "mnist_cnn", "--instances", "cpu:1x2", "--concurrency", "2", "--output", str(folder), *QUICK])
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads((folder / "run.json").read_text())
     (curve,) = data["curves"]
@@ -53,17 +52,30 @@ def test_own_server_sweep_records_cpu_memory_and_threads(tmp_path: Path) -> None
 def test_remote_server_with_a_dead_metrics_port(triton_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "run"
     dead = f"127.0.0.1:{free_port()}"
-    result = sweep(["--model", "identity", "--url", triton_url, "--instances", "cpu:1", "--metrics-url", dead,
-                    "--concurrency", "1,2",
-                    "--output", str(folder), *QUICK])
+    result = sweep(
+        [
+            "--model",
+            "identity",
+            "--url",
+            triton_url,
+            "--instances",
+            "cpu:1",
+            "--metrics-url",
+            dead,
+            "--concurrency",
+            "1,2",
+            "--output",
+            str(folder),
+            *QUICK,
+        ]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr.count("did not answer") == 1 and dead in result.stderr
     data = json.loads((folder / "run.json").read_text())
     assert dead in data["metadata"]["settings"]["server_metrics_note"]
     for level in data["curves"][0]["levels"]:
         assert level["requests"] > 0
-        for name in ("server_cpu_cores", "server_memory_mb", "gpu_utilization", "gpu_memory_mb", "power_w",
-                     "energy_j_per_1k"):
+        for name in ("server_cpu_cores", "server_memory_mb", "gpu_utilization", "gpu_memory_mb", "power_w", "energy_j_per_1k"):
             assert level[name] is None, name
 
 

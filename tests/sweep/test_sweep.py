@@ -32,8 +32,23 @@ def sweep(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[
 @pytest.fixture(scope="module")
 def finished_run(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sweep") / "run"
-    result = sweep(["--model", "mnist_cnn", "--url", triton_url, "--instances", "cpu:1,cpu:2,gpu:1",
-                    "--concurrency", "1,2", "--label", "ci", "--output", str(folder), *QUICK])
+    result = sweep(
+        [
+            "--model",
+            "mnist_cnn",
+            "--url",
+            triton_url,
+            "--instances",
+            "cpu:1,cpu:2,gpu:1",
+            "--concurrency",
+            "1,2",
+            "--label",
+            "ci",
+            "--output",
+            str(folder),
+            *QUICK,
+        ]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return folder
 
@@ -47,11 +62,14 @@ def test_run_json_matches_the_schema_and_the_contract(finished_run: Path) -> Non
     assert [c["instance_group"] for c in data["curves"]] == [
         {"kind": "CPU", "count": 1, "threads": None, "source": "override"},
         {"kind": "CPU", "count": 2, "threads": None, "source": "override"},
-        {"kind": "GPU", "count": 1, "threads": None, "source": "override"}]
+        {"kind": "GPU", "count": 1, "threads": None, "source": "override"},
+    ]
     assert gpu["levels"] == []  # Triton's own answer on this GPU-less server, and the fix
-    assert gpu["skipped_reason"] == ("no GPU on this server (Triton: Invalid argument: instance group mnist_cnn_0 of "
-                                     "model mnist_cnn has kind KIND_GPU but no GPUs are available); measure CPU "
-                                     "instances (--instances cpu:N) or use a server with a GPU")
+    assert gpu["skipped_reason"] == (
+        "no GPU on this server (Triton: Invalid argument: instance group mnist_cnn_0 of "
+        "model mnist_cnn has kind KIND_GPU but no GPUs are available); measure CPU "
+        "instances (--instances cpu:N) or use a server with a GPU"
+    )
     for curve in (cpu1, cpu2):
         assert [lv["concurrency"] for lv in curve["levels"]] == [1, 2]
         assert curve["model_config"]["instance_group"][0]["count"] == curve["instance_group"]["count"]
@@ -65,7 +83,9 @@ def test_run_json_matches_the_schema_and_the_contract(finished_run: Path) -> Non
             last = lv["windows"][-3:]
             agree = len(last) == 3 and all(
                 abs(w[k] - sum(x[k] for x in last) / 3) <= 0.10 * sum(x[k] for x in last) / 3
-                for w in last for k in ("achieved_rps", "p99_ms"))
+                for w in last
+                for k in ("achieved_rps", "p99_ms")
+            )
             assert lv["stable"] is agree
 
 
@@ -98,8 +118,13 @@ def test_report_contains_every_curve_and_rebuilds_identically(finished_run: Path
         rps = curve.capacity.max_rps_within_slo
         assert item.startswith(f"{curve.instance_group} sustains ") if rps else "does not meet" in item
     assert load_run(finished_run / "report.html") == load_run(finished_run)
-    rebuilt = subprocess.run([*HARNESS, "report", str(finished_run), "-o", str(tmp_path / "again.html")],
-                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+    rebuilt = subprocess.run(
+        [*HARNESS, "report", str(finished_run), "-o", str(tmp_path / "again.html")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert load_run(tmp_path / "again.html") == load_run(finished_run)
 
@@ -141,9 +166,25 @@ def _wait_for_levels(run_file: Path, process: subprocess.Popen[str], count: int,
 def test_interrupted_sweep_keeps_every_finished_level(sig: int, tmp_path: Path) -> None:
     """Its own server this time: killing the sweep must also take its server and workers down."""
     folder = tmp_path / "run"
-    process = subprocess.Popen([*HARNESS, "sweep", "--model", "identity", "--instances", "cpu:1",
-                                "--concurrency", "1,2,4,8,16,32", "--output", str(folder), *QUICK],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            *HARNESS,
+            "sweep",
+            "--model",
+            "identity",
+            "--instances",
+            "cpu:1",
+            "--concurrency",
+            "1,2,4,8,16,32",
+            "--output",
+            str(folder),
+            *QUICK,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for_levels(folder / "run.json", process, 1, timeout=120)
         children = _children(process.pid)

@@ -97,10 +97,33 @@ def test_a_slow_open_loop_level_gets_stretched_windows(triton_url: str, tmp_path
     answered): a 0.5 s window holds 20 requests, too few, so each counted window is stretched until it holds at
     least MIN_WINDOW_REQUESTS (about 1.25 s at 40 req/s), within WINDOW_STRETCH windows plus one worker report."""
     rate, window_s = 40.0, 0.5
-    result = subprocess.run([*HARNESS, "sweep", "--url", triton_url, "--model", "fixed_delay", "--instances", "cpu:1",
-                             "--rate", f"{rate:g}", "--workers", "1", "--warmup", "0.5s", "--window", f"{window_s}s",
-                             "--max-windows", "3", "--output", str(tmp_path / "run")],
-                            capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    result = subprocess.run(
+        [
+            *HARNESS,
+            "sweep",
+            "--url",
+            triton_url,
+            "--model",
+            "fixed_delay",
+            "--instances",
+            "cpu:1",
+            "--rate",
+            f"{rate:g}",
+            "--workers",
+            "1",
+            "--warmup",
+            "0.5s",
+            "--window",
+            f"{window_s}s",
+            "--max-windows",
+            "3",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     (level,) = json.loads((tmp_path / "run" / "run.json").read_text())["curves"][0]["levels"]
     assert len(level["windows"]) == 3

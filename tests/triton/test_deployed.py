@@ -92,8 +92,9 @@ def test_sweep_measures_the_model_as_deployed(docs_server: LocalServer, tmp_path
 
 def test_instances_refused_before_any_load(docs_server: LocalServer, tmp_path: Path) -> None:
     url, loads = docs_server.endpoints.grpc_url, _loads(docs_server)
-    result = harness("sweep", "--url", url, "--model", "identity", "--instances", "cpu:1",
-                     "--output", str(tmp_path / "run"), *QUICK)
+    result = harness(
+        "sweep", "--url", url, "--model", "identity", "--instances", "cpu:1", "--output", str(tmp_path / "run"), *QUICK
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("harness sweep: error:") and "--model-control-mode=explicit" in lines[0]
@@ -117,17 +118,18 @@ def test_models_and_ui_read_a_non_explicit_server(docs_server: LocalServer, tmp_
     assert _loads(docs_server) == loads
 
 
-def test_explicit_mode_measures_the_loaded_config_without_reloading(control: ControlClient, triton: LocalServer,
-                                                                     tmp_path: Path) -> None:
+def test_explicit_mode_measures_the_loaded_config_without_reloading(
+    control: ControlClient, triton: LocalServer, tmp_path: Path
+) -> None:
     """In explicit mode too, no --instances means: as served. The model was loaded with an override (cpu:2);
     a reload from the files would bring back cpu:1."""
     config = control.model_config("identity") if control.is_ready("identity") else None
-    control.load("identity", {**(config or _files_config(control)), "instance_group": [
-        {"kind": "KIND_CPU", "count": 2}]})
+    control.load("identity", {**(config or _files_config(control)), "instance_group": [{"kind": "KIND_CPU", "count": 2}]})
     try:
         loads = _loads(triton)
-        result = harness("sweep", "--url", triton.endpoints.grpc_url, "--model", "identity",
-                         "--output", str(tmp_path / "run"), *QUICK)
+        result = harness(
+            "sweep", "--url", triton.endpoints.grpc_url, "--model", "identity", "--output", str(tmp_path / "run"), *QUICK
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         _check_deployed_run(tmp_path / "run", triton.endpoints.grpc_url)
         assert _loads(triton) == loads
@@ -138,8 +140,9 @@ def test_explicit_mode_measures_the_loaded_config_without_reloading(control: Con
 def test_deployed_sweep_needs_the_model_served(control: ControlClient, triton: LocalServer, tmp_path: Path) -> None:
     if control.is_ready("identity"):
         control.unload("identity")
-    result = harness("sweep", "--url", triton.endpoints.grpc_url, "--model", "identity",
-                     "--output", str(tmp_path / "run"), *QUICK)
+    result = harness(
+        "sweep", "--url", triton.endpoints.grpc_url, "--model", "identity", "--output", str(tmp_path / "run"), *QUICK
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 4 and len(lines) == 1 and "is not loaded" in lines[0], result.stderr
     assert not control.is_ready("identity") and "run complete" not in result.stdout

@@ -11,7 +11,10 @@ from harness.record.model import InstanceGroup, run_from_dict
 from harness.triton.variants import served_group, served_groups, served_name
 
 NGC_CONFIG = {
-    "name": "resnet", "platform": "onnxruntime_onnx", "backend": "onnxruntime", "max_batch_size": 8,
+    "name": "resnet",
+    "platform": "onnxruntime_onnx",
+    "backend": "onnxruntime",
+    "max_batch_size": 8,
     "instance_group": [{"kind": "KIND_GPU", "count": 2, "gpus": [0]}, {"kind": "KIND_CPU", "count": 1}],
 }
 

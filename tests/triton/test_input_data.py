@@ -13,8 +13,12 @@ from harness.errors import ConfigError, ModelError
 from harness.triton.control import ModelSpec, TensorSpec, make_inputs
 from harness.triton.input_data import batched, load_entries, parse_shapes, read_input_data
 
-SPEC = ModelSpec("m", (TensorSpec("image", "FP32", (-1, 2, 2)), TensorSpec("ids", "INT64", (-1, -1))),
-                 (TensorSpec("out", "FP32", (-1, 1)),), max_batch_size=8)
+SPEC = ModelSpec(
+    "m",
+    (TensorSpec("image", "FP32", (-1, 2, 2)), TensorSpec("ids", "INT64", (-1, -1))),
+    (TensorSpec("out", "FP32", (-1, 1)),),
+    max_batch_size=8,
+)
 
 
 def _write(tmp_path: Path, document: object) -> Path:
@@ -25,10 +29,15 @@ def _write(tmp_path: Path, document: object) -> Path:
 
 def test_json_content_b64_and_shape(tmp_path: Path) -> None:
     image = np.arange(4, dtype=np.float32)
-    path = _write(tmp_path, {"data": [
-        {"image": {"content": image.tolist(), "shape": [2, 2]}, "ids": [1, 2, 3]},
-        {"image": {"b64": base64.b64encode(image.tobytes()).decode(), "shape": [2, 2]}, "ids": {"content": [4]}},
-    ]})
+    path = _write(
+        tmp_path,
+        {
+            "data": [
+                {"image": {"content": image.tolist(), "shape": [2, 2]}, "ids": [1, 2, 3]},
+                {"image": {"b64": base64.b64encode(image.tobytes()).decode(), "shape": [2, 2]}, "ids": {"content": [4]}},
+            ]
+        },
+    )
     first, second = load_entries(path, SPEC)
     np.testing.assert_array_equal(first["image"], image.reshape(2, 2))
     np.testing.assert_array_equal(second["image"], image.reshape(2, 2))
@@ -46,13 +55,16 @@ def test_npy_folder_per_entry(tmp_path: Path) -> None:
     assert [e["image"][0, 0] for e in entries] == [0.0, 1.0]
 
 
-@pytest.mark.parametrize(("document", "expected"), [
-    ({"data": [{"image": [1.0, 2.0, 3.0, 4.0]}]}, "entry 0, input 'image': shape [4]"),
-    ({"data": [{"image": {"content": [1, 2, 3, 4], "shape": [2, 2]}}]}, "entry 0 has no input 'ids'"),
-    ({"data": [{"image": {"content": [1.5] * 4, "shape": [2, 2]}, "ids": [0.5]}]}, "entry 0, input 'ids': float64"),
-    ({"data": [{"x": [1]}]}, "entry 0 has input 'x', which the model does not have"),
-    ({"rows": []}, "perf_analyzer's format"),
-])
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        ({"data": [{"image": [1.0, 2.0, 3.0, 4.0]}]}, "entry 0, input 'image': shape [4]"),
+        ({"data": [{"image": {"content": [1, 2, 3, 4], "shape": [2, 2]}}]}, "entry 0 has no input 'ids'"),
+        ({"data": [{"image": {"content": [1.5] * 4, "shape": [2, 2]}, "ids": [0.5]}]}, "entry 0, input 'ids': float64"),
+        ({"data": [{"x": [1]}]}, "entry 0 has input 'x', which the model does not have"),
+        ({"rows": []}, "perf_analyzer's format"),
+    ],
+)
 def test_bad_data_names_entry_and_input(tmp_path: Path, document: object, expected: str) -> None:
     with pytest.raises(ConfigError, match="--input-data") as caught:
         load_entries(_write(tmp_path, document), SPEC)
@@ -67,8 +79,9 @@ def test_shape_flag_fixes_variable_dims(tmp_path: Path) -> None:
         parse_shapes(["ids"])
 
 
-MNIST = ModelSpec("mnist_cnn", (TensorSpec("image", "FP32", (-1, 1, 28, 28)),), (TensorSpec("logits", "FP32", (-1, 10)),),
-                  max_batch_size=64)
+MNIST = ModelSpec(
+    "mnist_cnn", (TensorSpec("image", "FP32", (-1, 1, 28, 28)),), (TensorSpec("logits", "FP32", (-1, 10)),), max_batch_size=64
+)
 
 
 def _png(path: Path, size: tuple[int, int], colour: tuple[int, int, int], mode: str = "RGB") -> None:

@@ -63,23 +63,39 @@ def _levels(run: dict) -> list[dict]:
     return curve["levels"]
 
 
-def test_sweep_sends_each_json_entry_in_turn(identity_recorder: Path, control: ControlClient, triton_url: str,
-                                             tmp_path: Path) -> None:
+def test_sweep_sends_each_json_entry_in_turn(
+    identity_recorder: Path, control: ControlClient, triton_url: str, tmp_path: Path
+) -> None:
     data = tmp_path / "data.json"
-    data.write_text(json.dumps({"data": [
-        {"INPUT0": [1.0] * 16},
-        {"INPUT0": {"content": [2.0] * 16, "shape": [16]}},
-        {"INPUT0": {"b64": base64.b64encode(np.full(16, 3.0, np.float32).tobytes()).decode(), "shape": [16]}},
-    ]}))
-    result = harness("sweep", "--url", triton_url, "--model", "identity", "--input-data", str(data),
-                     "--output", str(tmp_path / "run"), *QUICK)
+    data.write_text(
+        json.dumps(
+            {
+                "data": [
+                    {"INPUT0": [1.0] * 16},
+                    {"INPUT0": {"content": [2.0] * 16, "shape": [16]}},
+                    {"INPUT0": {"b64": base64.b64encode(np.full(16, 3.0, np.float32).tobytes()).decode(), "shape": [16]}},
+                ]
+            }
+        )
+    )
+    result = harness(
+        "sweep",
+        "--url",
+        triton_url,
+        "--model",
+        "identity",
+        "--input-data",
+        str(data),
+        "--output",
+        str(tmp_path / "run"),
+        *QUICK,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     seen = recorded(identity_recorder)
     assert len(seen) == control.statistics("identity").success_count  # every request the server executed
     assert seen == cycle([1.0, 2.0, 3.0], len(seen))  # one lane: the entries in turn, from the first
     run = _sweep_run(tmp_path / "run")
-    assert run["metadata"]["settings"]["input_data"] == {"path": str(data), "entries": 3,
-                                                         "shapes": {"INPUT0": [[16]]}}
+    assert run["metadata"]["settings"]["input_data"] == {"path": str(data), "entries": 3, "shapes": {"INPUT0": [[16]]}}
     jsonschema.validate(run, json.loads((ROOT / "docs" / "run.schema.json").read_text()))
     (level,) = _levels(run)
     assert level["failures"] == 0 and 3 <= level["requests"] <= len(seen)
@@ -88,8 +104,9 @@ def test_sweep_sends_each_json_entry_in_turn(identity_recorder: Path, control: C
     assert f"<tr><td>setting input_data</td><td>{summary}</td></tr>" in report  # the run's settings table
 
 
-def test_sweep_sends_a_folder_of_images_to_mnist(mnist_recorder: Path, control: ControlClient, triton_url: str,
-                                                tmp_path: Path) -> None:
+def test_sweep_sends_a_folder_of_images_to_mnist(
+    mnist_recorder: Path, control: ControlClient, triton_url: str, tmp_path: Path
+) -> None:
     from PIL import Image
 
     images = tmp_path / "images"
@@ -97,8 +114,20 @@ def test_sweep_sends_a_folder_of_images_to_mnist(mnist_recorder: Path, control: 
     Image.new("RGB", (40, 30), (255, 255, 255)).save(images / "a.png")  # white, colour, larger: 1.0
     Image.new("L", (10, 10), 0).save(images / "b.png")  # black, smaller: 0.0
     Image.new("L", (28, 28), 51).save(images / "c.png")  # grey 51: 0.2
-    result = harness("sweep", "--url", triton_url, "--model", "mnist_cnn", "--input-data", str(images),
-                     "--batch-size", "2", "--output", str(tmp_path / "run"), *QUICK)
+    result = harness(
+        "sweep",
+        "--url",
+        triton_url,
+        "--model",
+        "mnist_cnn",
+        "--input-data",
+        str(images),
+        "--batch-size",
+        "2",
+        "--output",
+        str(tmp_path / "run"),
+        *QUICK,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     seen = recorded(mnist_recorder)
     stats = control.statistics("mnist_cnn")
@@ -109,18 +138,18 @@ def test_sweep_sends_a_folder_of_images_to_mnist(mnist_recorder: Path, control: 
 
 
 BAD = {
-    "shape": ({"data": [{"INPUT0": [0.0] * 16}, {"INPUT0": [0.0] * 15}]},
-              "entry 1, input 'INPUT0': shape [15], the model takes [16]"),
+    "shape": (
+        {"data": [{"INPUT0": [0.0] * 16}, {"INPUT0": [0.0] * 15}]},
+        "entry 1, input 'INPUT0': shape [15], the model takes [16]",
+    ),
     "dtype": ({"data": [{"INPUT0": ["a"] * 16}]}, "entry 0, input 'INPUT0': <U1 values for a FP32 input"),
     "missing": ({"data": [{}]}, "entry 0 has no input 'INPUT0'"),
-    "unknown": ({"data": [{"INPUT0": [0.0] * 16, "EXTRA": [1]}]},
-                "entry 0 has input 'EXTRA', which the model does not have"),
+    "unknown": ({"data": [{"INPUT0": [0.0] * 16, "EXTRA": [1]}]}, "entry 0 has input 'EXTRA', which the model does not have"),
 }
 
 
 @pytest.mark.parametrize("case", [*BAD, "unreadable"])
-def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient, triton_url: str,
-                                              tmp_path: Path) -> None:
+def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient, triton_url: str, tmp_path: Path) -> None:
     control.load("identity")
     extra: list[str] = []
     if case == "shape":  # an override sweep (--instances) on a model not yet loaded: checked all the same
@@ -134,8 +163,19 @@ def test_bad_data_is_one_line_before_any_load(case: str, control: ControlClient,
         document, expected = BAD[case]
         data.write_text(json.dumps(document))
     before = control.statistics("identity").success_count if not extra else 0
-    result = harness("sweep", "--url", triton_url, "--model", "identity", "--input-data", str(data),
-                     "--output", str(tmp_path / "run"), *QUICK, *extra)
+    result = harness(
+        "sweep",
+        "--url",
+        triton_url,
+        "--model",
+        "identity",
+        "--input-data",
+        str(data),
+        "--output",
+        str(tmp_path / "run"),
+        *QUICK,
+        *extra,
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith(f"harness sweep: error: --input-data {data}: {expected}"), lines[0]
@@ -149,13 +189,29 @@ LOCUSTFILE = ROOT / "loadtests" / "triton_grpc.py"
 
 
 def locust(url: str, data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-t", "2s", "--host", url,
-               "--input-data", str(data), "--latency-file", str(out / "lat.json"), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-t",
+        "2s",
+        "--host",
+        url,
+        "--input-data",
+        str(data),
+        "--latency-file",
+        str(out / "lat.json"),
+        *extra,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=out)
 
 
-def test_plain_locust_cycles_through_the_entries(identity_recorder: Path, control: ControlClient, triton_url: str,
-                                                 tmp_path: Path) -> None:
+def test_plain_locust_cycles_through_the_entries(
+    identity_recorder: Path, control: ControlClient, triton_url: str, tmp_path: Path
+) -> None:
     data = tmp_path / "data.json"
     data.write_text(json.dumps({"data": [{"INPUT0": [float(i)] * 16} for i in (7, 8)]}))
     result = locust(triton_url, data, tmp_path, "--model", "identity", "-u", "1", "-r", "1")
@@ -165,8 +221,9 @@ def test_plain_locust_cycles_through_the_entries(identity_recorder: Path, contro
     assert json.loads((tmp_path / "lat.json").read_text())["requests"] <= len(seen)
 
 
-def test_plain_locust_refuses_bad_data_in_one_line_and_sends_nothing(control: ControlClient, triton_url: str,
-                                                                     tmp_path: Path) -> None:
+def test_plain_locust_refuses_bad_data_in_one_line_and_sends_nothing(
+    control: ControlClient, triton_url: str, tmp_path: Path
+) -> None:
     control.load("identity")
     data = tmp_path / "data.json"
     data.write_text(json.dumps({"data": [{"INPUT0": [0.0] * 16}, {"INPUT0": [0.0] * 15}]}))
@@ -174,8 +231,9 @@ def test_plain_locust_refuses_bad_data_in_one_line_and_sends_nothing(control: Co
     result = locust(triton_url, data, tmp_path, "--model", "identity", "-u", "2", "-r", "2")
     errors = [line for line in result.stderr.splitlines() if "/ERROR/harness: " in line]
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert len(errors) == 1 and errors[0].endswith(f"--input-data {data}: entry 1, input 'INPUT0': shape [15], "
-                                                   "the model takes [16]"), result.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].endswith(
+        f"--input-data {data}: entry 1, input 'INPUT0': shape [15], the model takes [16]"
+    ), result.stderr[-2000:]
     assert control.statistics("identity").success_count == before
     assert json.loads((tmp_path / "lat.json").read_text())["requests"] == 0
 
@@ -184,22 +242,29 @@ def test_harness_ui_refuses_bad_data_at_startup(control: ControlClient, triton_u
     control.load("identity")
     result = harness("ui", "--url", triton_url, "--model", "identity", "--input-data", str(tmp_path / "absent"))
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and lines == [f"harness ui: error: --input-data {tmp_path / 'absent'}: no such "
-                                                "file or folder"], result.stderr[-2000:]
+    assert result.returncode == 2 and lines == [
+        f"harness ui: error: --input-data {tmp_path / 'absent'}: no such file or folder"
+    ], result.stderr[-2000:]
 
 
-def test_harness_ui_sends_the_data_of_its_start_form(identity_recorder: Path, triton_url: str,
-                                                     tmp_path: Path) -> None:
+def test_harness_ui_sends_the_data_of_its_start_form(identity_recorder: Path, triton_url: str, tmp_path: Path) -> None:
     """`harness ui --input-data A`: the start form's "Input data" field (a Locust custom argument) says which data
     the workers send; changed there to B, they send B's entries in turn."""
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     first.write_text(json.dumps({"data": [{"INPUT0": [7.0] * 16}]}))
     second.write_text(json.dumps({"data": [{"INPUT0": [float(i)] * 16} for i in (4, 5, 6)]}))
     with harness_ui(triton_url, "identity", 1, tmp_path, "--input-data", str(first)) as (process, web):
-        fields = [("user_count", "1"), ("spawn_rate", "1"), ("host", triton_url), ("user_classes", "TritonUser"),
-                  ("model", "identity"), ("input_data", str(second))]
-        with urllib.request.urlopen(urllib.request.Request(f"{web}/swarm", data=urllib.parse.urlencode(fields)
-                                                           .encode()), timeout=10) as response:
+        fields = [
+            ("user_count", "1"),
+            ("spawn_rate", "1"),
+            ("host", triton_url),
+            ("user_classes", "TritonUser"),
+            ("model", "identity"),
+            ("input_data", str(second)),
+        ]
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{web}/swarm", data=urllib.parse.urlencode(fields).encode()), timeout=10
+        ) as response:
             assert json.load(response)["success"]
         deadline = time.monotonic() + 10
         while len(recorded(identity_recorder)) < 12 and time.monotonic() < deadline:
@@ -213,21 +278,46 @@ def test_harness_ui_sends_the_data_of_its_start_form(identity_recorder: Path, tr
 def test_shape_sizes_the_variable_dimensions_of_random_inputs(triton_url: str, tmp_path: Path) -> None:
     """No --input-data: --shape sizes a variable dimension of the seeded random tensors (16 without it)."""
     with recording(triton_url, "identity", "INPUT0", "FP32", [-1], tmp_path / "record.txt") as record:
-        result = subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-t", "1s",
-                                 "--host", triton_url, "--model", "identity", "--shape", "INPUT0:5", "-u", "1",
-                                 "-r", "1", "--batch-size", "3"], capture_output=True, text=True, timeout=120,
-                                cwd=tmp_path)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(LOCUSTFILE),
+                "--headless",
+                "-t",
+                "1s",
+                "--host",
+                triton_url,
+                "--model",
+                "identity",
+                "--shape",
+                "INPUT0:5",
+                "-u",
+                "1",
+                "-r",
+                "1",
+                "--batch-size",
+                "3",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         shapes = recorded_shapes(record)
     assert len(shapes) >= 5 and set(shapes) == {"3x5"}
 
 
-def test_a_shape_for_an_input_the_model_lacks_is_one_line(control: ControlClient, triton_url: str,
-                                                          tmp_path: Path) -> None:
+def test_a_shape_for_an_input_the_model_lacks_is_one_line(control: ControlClient, triton_url: str, tmp_path: Path) -> None:
     control.load("identity")
-    result = harness("sweep", "--url", triton_url, "--model", "identity", "--shape", "TOKENS:8",
-                     "--output", str(tmp_path / "run"), *QUICK)
+    result = harness(
+        "sweep", "--url", triton_url, "--model", "identity", "--shape", "TOKENS:8", "--output", str(tmp_path / "run"), *QUICK
+    )
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "harness sweep: error: --shape TOKENS: model 'identity' has no input 'TOKENS'; its inputs: INPUT0"]
+        "harness sweep: error: --shape TOKENS: model 'identity' has no input 'TOKENS'; its inputs: INPUT0"
+    ]
     refused = json.loads((tmp_path / "run" / "run.json").read_text())["metadata"]  # the run folder says so too
     assert refused["complete"] is False and refused["interrupted"].startswith("--shape TOKENS: model 'identity'")

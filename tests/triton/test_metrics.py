@@ -48,8 +48,10 @@ def _later(text: str, energy: tuple[float, float], count: int, util: tuple[float
 def test_parse_keeps_every_sample_with_its_labels() -> None:
     samples = parse_metrics(GPU_TEXT)
     assert samples["nv_gpu_utilization"] == (((("gpu_uuid", "GPU-0a1b"),), 0.9), ((("gpu_uuid", "GPU-2c3d"),), 0.5))
-    assert samples["nv_inference_count"] == (((("model", "mnist_cnn"), ("version", "1")), 4000.0),
-                                             ((("model", "identity"), ("version", "1")), 7.0))
+    assert samples["nv_inference_count"] == (
+        ((("model", "mnist_cnn"), ("version", "1")), 4000.0),
+        ((("model", "identity"), ("version", "1")), 7.0),
+    )
 
 
 def test_gpu_figures_between_two_scrapes() -> None:
@@ -80,8 +82,7 @@ def test_no_inference_in_the_interval_gives_no_energy_per_inference() -> None:
 
 def test_cpu_cores_from_the_process_tree() -> None:
     """A child burns a known amount of CPU (its own clock says when to stop): the tree's delta must match it."""
-    burn = ("import time, sys\nwhile time.process_time() < 0.6: pass\nprint('done', flush=True)\n"
-            "sys.stdin.read()\n")
+    burn = "import time, sys\nwhile time.process_time() < 0.6: pass\nprint('done', flush=True)\nsys.stdin.read()\n"
     child = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         probe = ServerProbe(None, child.pid, "m")

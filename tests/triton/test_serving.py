@@ -96,9 +96,7 @@ def test_batching_variants_effective_config(control: ControlClient, repository: 
     on_disk = config_file.read_bytes()
     loads_before = _loads_of(triton, "identity")
     try:
-        off = load_variant(
-            control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, dynamic_batching=False)
-        )
+        off = load_variant(control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, dynamic_batching=False))
         assert off["max_batch_size"] == 8
         assert "dynamic_batching" not in off
         assert reported_group(off) == InstanceGroup("CPU", 1)
@@ -109,9 +107,7 @@ def test_batching_variants_effective_config(control: ControlClient, repository: 
         with pytest.raises(ModelError, match="batch-size must be <= 8"):
             control.infer("identity", {"INPUT0": np.zeros((9, 16), np.float32)})
 
-        delayed = load_variant(
-            control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, queue_delay_us=1234)
-        )
+        delayed = load_variant(control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, queue_delay_us=1234))
         assert delayed["max_batch_size"] == 8
         assert int(delayed["dynamic_batching"]["max_queue_delay_microseconds"]) == 1234
         assert [int(s) for s in delayed["dynamic_batching"].get("preferred_batch_size", [])] in ([], [8])
@@ -132,9 +128,7 @@ def test_batching_variants_effective_config(control: ControlClient, repository: 
 def test_dynamic_batching_on_for_fixed_delay(control: ControlClient, repository: Path) -> None:
     assert b"dynamic_batching" not in (repository / "fixed_delay" / "config.pbtxt").read_bytes()
     try:
-        on = load_variant(
-            control, "fixed_delay", Variant(InstanceGroup("CPU", 1), dynamic_batching=True, queue_delay_us=0)
-        )
+        on = load_variant(control, "fixed_delay", Variant(InstanceGroup("CPU", 1), dynamic_batching=True, queue_delay_us=0))
         assert "dynamic_batching" in on
         assert "max_queue_delay_microseconds" not in on["dynamic_batching"]  # proto3 JSON leaves out a zero delay
         x = np.arange(2, dtype=np.float32).reshape(2, 1)
@@ -150,8 +144,8 @@ def test_gpu_variant_on_gpu_less_server_keeps_file_config(control: ControlClient
         with pytest.raises(GpuUnavailable) as info:
             load_variant(control, "identity", Variant(InstanceGroup("GPU", 1)))
         assert str(info.value) == NO_GPU.format(
-            reason="Invalid argument: instance group identity_0 of model identity has kind KIND_GPU but no GPUs are "
-                   "available")
+            reason="Invalid argument: instance group identity_0 of model identity has kind KIND_GPU but no GPUs are available"
+        )
         assert isinstance(info.value, ModelError)
         assert "no GPUs are available" in str(info.value.__cause__)  # Triton's own reason, kept as the cause
 
@@ -181,9 +175,11 @@ def test_gpu_load_refused_says_what_triton_said(control: ControlClient, loaded_b
             control.load("identity", config)
         message = str(info.value)
         assert "unreachable" not in message and isinstance(info.value, GpuUnavailable), message
-        assert message == ("no GPU on this server (Triton: Invalid argument: instance group identity_0 of model "
-                           "identity has kind KIND_GPU but no GPUs are available); measure CPU instances "
-                           "(--instances cpu:N) or use a server with a GPU")
+        assert message == (
+            "no GPU on this server (Triton: Invalid argument: instance group identity_0 of model "
+            "identity has kind KIND_GPU but no GPUs are available); measure CPU instances "
+            "(--instances cpu:N) or use a server with a GPU"
+        )
         assert f"version 1 is at {state} state" in str(info.value.__cause__)  # Triton's whole answer, kept
         assert control.is_ready("identity") is loaded_before
     finally:

@@ -31,8 +31,16 @@ BUNDLED_MODELS = ("fixed_delay", "identity", "mnist_cnn", "mnist_cnn_int8", "res
 def run_harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """The CLI as a user runs it (subprocess.run kills it by PID on a timeout)."""
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_TRITONSERVER"}
-    return subprocess.run([HARNESS, *args], check=False, capture_output=True, text=True, timeout=timeout, env=env,
-                          stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
+    return subprocess.run(
+        [HARNESS, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], command: str, *mentions: str) -> str:
@@ -168,8 +176,7 @@ def test_local_server_on_occupied_port(occupied_port: int, tmp_path: Path) -> No
 
 
 def test_cli_serve_occupied_port(occupied_port: int, tmp_path: Path) -> None:
-    result = run_harness("serve", "--models", "identity", "--grpc-port", str(occupied_port),
-                         "--log", str(tmp_path / "t.log"))
+    result = run_harness("serve", "--models", "identity", "--grpc-port", str(occupied_port), "--log", str(tmp_path / "t.log"))
     line = assert_one_line_error(result, "serve", str(occupied_port), "already in use", "--grpc-port")
     assert result.returncode == ServerError.exit_code, line
 
@@ -211,8 +218,7 @@ def test_cli_models_missing_repository(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_server_load_of_broken_config(broken_repository: Path, tmp_path: Path) -> None:
-    with LocalServer(broken_repository, tmp_path / "broken.log") as server, \
-            ControlClient(server.endpoints.grpc_url) as control:
+    with LocalServer(broken_repository, tmp_path / "broken.log") as server, ControlClient(server.endpoints.grpc_url) as control:
         with pytest.raises(ModelError) as info:
             control.load("mnist_cnn")
         message = str(info.value)
@@ -234,8 +240,7 @@ def test_server_load_of_inconsistent_config(tmp_path: Path) -> None:
     config = repository / "identity" / "config.pbtxt"
     config.write_text(config.read_text().replace("max_queue_delay_microseconds: 0", "preferred_batch_size: [ 128 ]"))
     with LocalServer(repository, tmp_path / "inconsistent.log") as server:
-        with ControlClient(server.endpoints.grpc_url) as control, \
-                pytest.raises(ModelError, match="failed to load 'identity'"):
+        with ControlClient(server.endpoints.grpc_url) as control, pytest.raises(ModelError, match="failed to load 'identity'"):
             control.load("identity")
         assert any("preferred size must be <= max batch size" in line for line in error_lines(server.log_path))
 

@@ -239,16 +239,22 @@ def test_variant_config_smaller_max_batch_size_drops_larger_preferred_sizes() ->
 
 def test_parse_instances_with_threads() -> None:
     assert parse_instances("cpu:2x4,cpu:1,gpu:1") == [
-        InstanceGroup("CPU", 2, threads=4), InstanceGroup("CPU", 1), InstanceGroup("GPU", 1)]
+        InstanceGroup("CPU", 2, threads=4),
+        InstanceGroup("CPU", 1),
+        InstanceGroup("GPU", 1),
+    ]
     assert str(parse_instances("CPU:2X4")[0]) == "cpu:2x4"
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("cpu:2x0", "asks for 0 threads; give at least 1"),
-    ("gpu:1x2", "threads are a CPU setting"),
-    ("cpu:2x", "is not KIND:COUNT[xTHREADS]"),
-    ("cpu:2x-1", "is not KIND:COUNT[xTHREADS]"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("cpu:2x0", "asks for 0 threads; give at least 1"),
+        ("gpu:1x2", "threads are a CPU setting"),
+        ("cpu:2x", "is not KIND:COUNT[xTHREADS]"),
+        ("cpu:2x-1", "is not KIND:COUNT[xTHREADS]"),
+    ],
+)
 def test_parse_instances_bad_threads(text: str, says: str) -> None:
     with pytest.raises(ConfigError, match="--instances") as info:
         parse_instances(text)

@@ -113,8 +113,7 @@ class Engine:
             self.backoff_s = 0.0
             record(min(int((clock() - started) * 1e6), 0xFFFFFFFF))
 
-    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int,
-                 start: float | None = None) -> None:
+    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None = None) -> None:
         self.unschedule(key)
         if rate > 0:
             coroutine = self._open_loop(rate, arrivals, seed, max_in_flight, start)
@@ -132,8 +131,7 @@ class Engine:
         self.generation += 1
         self.in_flight, self.backoff_s = 0, 0.0
 
-    async def _open_loop(self, rate: float, arrivals: str, seed: int, max_in_flight: int,
-                         start: float | None) -> None:
+    async def _open_loop(self, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None) -> None:
         clock, wall, sent = time.perf_counter, time.time, self.sent.append
         gaps = arrival_gaps(rate, arrivals, random.Random(seed))
         intended = clock() + (start - wall() if start is not None else 0.0)  # the common origin, on our clock
@@ -164,8 +162,7 @@ class Engine:
             await self.call(self.next_request(), timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             if self.generation == generation:
-                self.errors.append((int((time.perf_counter() - intended) * 1e6),
-                                    f"{exc.code().name}: {exc.details()}"))
+                self.errors.append((int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"))
         else:
             if self.generation == generation:
                 self.latencies.append(min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF))
@@ -174,11 +171,19 @@ class Engine:
                 self.in_flight -= 1
 
     def flush(self, ack: int | None = None) -> None:
-        if not self.latencies and not self.errors and not self.late and not self.dropped and not self.sent \
-                and ack is None:
+        if not self.latencies and not self.errors and not self.late and not self.dropped and not self.sent and ack is None:
             return
-        frame = Batch(self.latencies, self.errors, time.process_time(), ack, self.late, self.max_lag_ms, self.dropped,
-                      self.in_flight, self.sent).encode()
+        frame = Batch(
+            self.latencies,
+            self.errors,
+            time.process_time(),
+            ack,
+            self.late,
+            self.max_lag_ms,
+            self.dropped,
+            self.in_flight,
+            self.sent,
+        ).encode()
         del self.latencies[:]  # cleared in place: the lanes hold a bound `append` of this very array
         del self.sent[:]
         self.errors.clear()
@@ -211,9 +216,14 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
             engine.set_lanes(int(message["n"]))
         elif message["op"] == protocol.SCHEDULE:
             start = message.get("start")
-            engine.schedule(int(message["id"]), float(message["rps"]), str(message["arrivals"]),
-                            int(message["seed"]), int(message["max_in_flight"]),
-                            float(start) if start is not None else None)
+            engine.schedule(
+                int(message["id"]),
+                float(message["rps"]),
+                str(message["arrivals"]),
+                int(message["seed"]),
+                int(message["max_in_flight"]),
+                float(start) if start is not None else None,
+            )
         elif message["op"] == protocol.UNSCHEDULE:
             engine.unschedule(int(message["id"]))
         elif message["op"] == protocol.STOP:

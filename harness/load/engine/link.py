@@ -19,12 +19,14 @@ from harness.procs import stop_child
 
 
 class EngineLink:
-    def __init__(self, url: str, payload: bytes | Sequence[bytes], timeout_s: float,
-                 command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, url: str, payload: bytes | Sequence[bytes], timeout_s: float, command: Sequence[str] | None = None
+    ) -> None:
         """Start the engine: this process's choice (engine_command), or `command` (a test's fake engine)."""
         self.command = tuple(command) if command is not None else engine_command()
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            list(self.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            list(self.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.configure(url, payload, timeout_s)
         self._seq = 0
 
@@ -37,11 +39,19 @@ class EngineLink:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""
         return self._command({"op": protocol.LANES, "n": count})
 
-    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int,
-                 start: float | None = None) -> None:
+    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None = None) -> None:
         """Send on a schedule whose origin is `start` (wall-clock seconds, common to the level's senders)."""
-        self._send({"op": protocol.SCHEDULE, "id": key, "rps": rate, "arrivals": arrivals, "seed": seed,
-                    "max_in_flight": max_in_flight, "start": start})
+        self._send(
+            {
+                "op": protocol.SCHEDULE,
+                "id": key,
+                "rps": rate,
+                "arrivals": arrivals,
+                "seed": seed,
+                "max_in_flight": max_in_flight,
+                "start": start,
+            }
+        )
 
     def unschedule(self, key: int) -> None:
         self._send({"op": protocol.UNSCHEDULE, "id": key})

@@ -108,9 +108,19 @@ class Batch:
     sent: array.array = field(default_factory=lambda: array.array("d"))  # open loop: wall-clock send times
 
     def encode(self) -> bytes:
-        return encode({"lat": self.latencies_us.tobytes(), "err": [list(error) for error in self.errors],
-                       "cpu": self.cpu_s, "ack": self.ack, "late": self.late, "max_lag_ms": self.max_lag_ms,
-                       "dropped": self.dropped, "in_flight": self.in_flight, "sent": self.sent.tobytes()})
+        return encode(
+            {
+                "lat": self.latencies_us.tobytes(),
+                "err": [list(error) for error in self.errors],
+                "cpu": self.cpu_s,
+                "ack": self.ack,
+                "late": self.late,
+                "max_lag_ms": self.max_lag_ms,
+                "dropped": self.dropped,
+                "in_flight": self.in_flight,
+                "sent": self.sent.tobytes(),
+            }
+        )
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Batch:
@@ -118,6 +128,14 @@ class Batch:
         latencies.frombytes(message["lat"])
         sent = array.array("d")
         sent.frombytes(message.get("sent", b""))
-        return cls(latencies, [(int(us), str(text)) for us, text in message["err"]], float(message["cpu"]),
-                   message.get("ack"), int(message.get("late", 0)), float(message.get("max_lag_ms", 0.0)),
-                   int(message.get("dropped", 0)), int(message.get("in_flight", 0)), sent)
+        return cls(
+            latencies,
+            [(int(us), str(text)) for us, text in message["err"]],
+            float(message["cpu"]),
+            message.get("ack"),
+            int(message.get("late", 0)),
+            float(message.get("max_lag_ms", 0.0)),
+            int(message.get("dropped", 0)),
+            int(message.get("in_flight", 0)),
+            sent,
+        )

@@ -16,8 +16,9 @@ class TritonPythonModel:
         from serving import TorchServer
 
         # Quantized dynamic kernels (fbgemm/onednn) exist for CPU only, so a GPU instance is refused at load.
-        self.server = TorchServer(args, build_mnist_cnn_int8(), "image", np.float32, "logits",
-                                  cpu_only_reason="dynamic int8 quantization")
+        self.server = TorchServer(
+            args, build_mnist_cnn_int8(), "image", np.float32, "logits", cpu_only_reason="dynamic int8 quantization"
+        )
 
     def execute(self, requests: list) -> list:
         return self.server.execute(requests)
