@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,19 @@ def test_the_mutation_script_names_files_that_exist() -> None:
         assert (root / source).is_file(), f"{name}: {source} is gone"
         assert all((root / t).exists() for t in tests), f"{name}: {tests}"
     assert set(mutation.EQUIVALENT) <= set(mutation.MODULES) | set(mutation.OPTIONAL)
+
+
+# Packages that some machines have and this one may not: torch's CUDA builds bring OpenAI's `triton`.
+SOMETIMES_INSTALLED = {"triton"}
+
+
+def test_no_test_folder_shadows_an_importable_package() -> None:
+    """pytest puts tests/ on sys.path (pythonpath in pyproject.toml): a folder there named like an installed package
+    (tests/triton once passed for OpenAI's `triton`, which torch.export then tried to use) hides that package."""
+    tests = Path(__file__).resolve().parent
+    elsewhere = [p for p in sys.path if Path(p or ".").resolve() != tests]
+    folders = {d.name for d in tests.iterdir() if d.is_dir() and not d.name.startswith((".", "_")) and d.name != "helpers"}
+    specs = {name: importlib.machinery.PathFinder.find_spec(name, elsewhere) for name in folders}
+    shadowing = {name for name, spec in specs.items() if spec is not None and spec.origin is not None}  # not a bare folder
+    shadowing |= folders & SOMETIMES_INSTALLED
+    assert not shadowing, f"rename these test folders: {sorted(shadowing)}"

@@ -6,7 +6,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,11 +15,9 @@ import pytest
 
 from harness.net import free_port
 from harness.triton.control import ControlClient, make_inputs
+from helpers.processes import HARNESS_SCRIPT, orphaned_shm, shm_regions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_VENV_HARNESS = REPO_ROOT / ".venv" / "bin" / "harness"
-HARNESS = str(_VENV_HARNESS if _VENV_HARNESS.exists() else Path(sys.executable).parent / "harness")
-SHM_PREFIX = "triton_python_backend_shm_region"
 
 # model -> (input line, output line, instance groups line) of `harness models`
 EXPECTED = {
@@ -39,7 +36,7 @@ def _env() -> dict[str, str]:
 
 def run_harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [HARNESS, *args],
+        [HARNESS_SCRIPT, *args],
         check=False,
         capture_output=True,
         text=True,
@@ -136,21 +133,6 @@ def _listening(port: int) -> bool:
     return False
 
 
-def _shm_regions() -> set[str]:
-    return {p.name for p in Path("/dev/shm").glob(f"{SHM_PREFIX}*")}
-
-
-def _mapped_shm() -> set[str]:
-    names: set[str] = set()
-    for pid in _pids():
-        try:
-            text = Path(f"/proc/{pid}/maps").read_text()
-        except OSError:
-            continue
-        names.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
-    return names
-
-
 def _pump(stream, lines: queue.Queue[str | None]) -> None:  # type: ignore[no-untyped-def]
     for line in stream:
         lines.put(line.rstrip("\n"))
@@ -162,9 +144,9 @@ def _pump(stream, lines: queue.Queue[str | None]) -> None:  # type: ignore[no-un
 def test_serve_until_stopped(stop_signal: int, tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "serve" / "triton.log"
-    shm_before = _shm_regions()
+    shm_before = shm_regions()
     proc = subprocess.Popen(
-        [HARNESS, "serve", "--models", "identity", "--grpc-port", str(port), "--log", str(log)],
+        [HARNESS_SCRIPT, "serve", "--models", "identity", "--grpc-port", str(port), "--log", str(log)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -231,6 +213,6 @@ def test_serve_until_stopped(stop_signal: int, tmp_path: Path) -> None:
     assert _proc_stat(server_pid) is None
     assert _session_members(server_pid) == []
     assert not _listening(port)
-    orphans = (_shm_regions() - shm_before) - _mapped_shm()
+    orphans = orphaned_shm(shm_before)
     assert not orphans, f"shared-memory regions left behind: {orphans}"
     assert log.is_file()

@@ -18,6 +18,7 @@ from harness.cli.main import main
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY, read_config
 from harness.triton.server import LocalServer
+from helpers.processes import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BUNDLED_REPOSITORY / "_nets"))
@@ -47,12 +48,6 @@ with warnings.catch_warnings():
                       dynamic_axes={{"image": {{0: "batch"}}, "logits": {{0: "batch"}}}}, dynamo=False)
 torch.save(model.state_dict(), folder + "/state_dict.pt")
 """
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in a process of its own: in this one, pytest's tests/triton folder would pass for OpenAI's `triton`
-    package, which torch.export then tries to use."""
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, timeout=180, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -167,35 +162,26 @@ def test_served_outputs_equal_the_in_code_model(served: LocalServer) -> None:
 @pytest.mark.integration
 def test_an_imported_model_is_swept_like_a_bundled_one(served: LocalServer, tmp_path: Path) -> None:
     folder = tmp_path / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness.cli",
-            "sweep",
-            "--url",
-            served.endpoints.grpc_url,
-            "--model",
-            "mnist_export",
-            "--instances",
-            "cpu:1,gpu:1",
-            "--concurrency",
-            "1,2",
-            "--warmup",
-            "0.3s",
-            "--window",
-            "0.5s",
-            "--max-windows",
-            "3",
-            "--workers",
-            "1",
-            "--output",
-            str(folder),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
+    result = harness(
+        "sweep",
+        "--url",
+        served.endpoints.grpc_url,
+        "--model",
+        "mnist_export",
+        "--instances",
+        "cpu:1,gpu:1",
+        "--concurrency",
+        "1,2",
+        "--warmup",
+        "0.3s",
+        "--window",
+        "0.5s",
+        "--max-windows",
+        "3",
+        "--workers",
+        "1",
+        "--output",
+        folder,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     cpu, gpu = json.loads((folder / "run.json").read_text())["curves"]

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 import torch
 
+from helpers.processes import harness
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from harness.errors import ConfigError, ResultsError
 from harness.record.model import SCHEMA_VERSION
 from harness.record.store import save_run
 from helpers import factories as f
-from helpers.processes import HARNESS, RUN_TIMEOUT_S
+from helpers.processes import harness
 
 pytestmark = pytest.mark.integration  # the harness command as a real process (no server needed)
 
@@ -70,10 +70,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "other.json").write_text('{"curves": []}')
     paths.update(future=root / "future", empty=root / "empty", other=root / "other.json", root=root)
     return paths
-
-
-def harness(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, *map(str, args)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=cwd)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], command: str, code: int) -> str:

@@ -4,17 +4,16 @@ a report with the ranking and the Pareto front, and a verdict that reads the run
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from helpers.processes import harness
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 SMALL = [
     "--counts",
@@ -34,10 +33,6 @@ SMALL = [
     "--max-concurrency",
     "4",
 ]
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=280, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")

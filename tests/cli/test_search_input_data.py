@@ -9,19 +9,17 @@ each level sent.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.triton.control import ControlClient
+from helpers.processes import harness
 from helpers.recorder import recorded, write_recorder
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 # Two configurations (the model as is; max_batch_size 8), one level of one user each.
 TWO = [
     "--kinds",
@@ -49,10 +47,6 @@ TWO = [
     "--budget",
     "90s",
 ]
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
 
 
 def test_each_configuration_sends_the_data(tmp_path: Path) -> None:

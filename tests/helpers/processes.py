@@ -21,9 +21,29 @@ import pytest
 
 from harness.net import LOOPBACK, free_port
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HARNESS = [sys.executable, "-m", "harness.cli"]
+# The console script that set-up installs, as a user types `harness` (tests of what the script itself does).
+_VENV_SCRIPT = REPO_ROOT / ".venv" / "bin" / "harness"
+HARNESS_SCRIPT = str(_VENV_SCRIPT if _VENV_SCRIPT.exists() else Path(sys.executable).parent / "harness")
 RUN_TIMEOUT_S = 60
+COMMAND_TIMEOUT_S = 240  # a measuring command (sweep, search, latency) of a test's short windows
 STOP_TIMEOUT_S = 30
+
+
+def harness(
+    *args: object, cwd: Path = REPO_ROOT, timeout: float = COMMAND_TIMEOUT_S, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `harness` command as a user runs it, in a process of its own (in this one, pytest's own imports and
+    gevent would not be the user's), to its end: exit status, stdout and stderr as text."""
+    return subprocess.run(
+        [*HARNESS, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
+    )
 
 
 @contextmanager

@@ -23,12 +23,11 @@ import pytest
 
 from harness.record.store import load_run
 from harness.triton.server import free_port
-from helpers.processes import command_lines
+from helpers.processes import HARNESS, command_lines
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LOCUST_LATENCY_FILE": ""}  # workers leave no files in the repo
 # Windows long enough that a heartbeat loss (Locust marks a worker missing after ~3-4 s) lands inside the level;
 # a stability bound no level meets, so each level runs every window.

@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,11 +26,11 @@ from harness.record.model import Run
 from harness.record.store import load_run
 from harness.triton.request import serialize_request
 from harness.triton.server import LOOPBACK, free_port
+from helpers.processes import HARNESS
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 QUICK = ["--warmup", "0.5s", "--window", "0.5s", "--max-windows", "4", "--workers", "1"]
 LEVELS = ["--concurrency", "1,2,4,8,16,32,64"]

@@ -7,8 +7,6 @@ time grows with the queue, while a closed loop at the same instance shows no suc
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +14,14 @@ import pytest
 
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import decode_response, infer_method, open_channel, serialize_request
+from helpers.processes import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--warmup", "1s", "--window", "1s", "--max-windows", "4", "--workers", "1", "--instances", "cpu:1"]
 
 
 def sweep(triton_url: str, folder: Path, *args: str) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "sweep", "--url", triton_url, "--output", str(folder), *QUICK, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = harness("sweep", "--url", triton_url, "--output", folder, *QUICK, *args, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads((folder / "run.json").read_text())
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import psutil
@@ -17,17 +16,16 @@ from harness.triton.control import ControlClient, make_inputs
 from harness.triton.probe import probe
 from harness.triton.server import LocalServer, free_port
 from harness.triton.variants import Variant, load_variant
-from helpers.processes import command_lines
+from helpers.processes import command_lines, harness
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 QUICK = ["--warmup", "0.5s", "--window", "0.5s", "--max-windows", "4", "--workers", "1"]
 
 
 def sweep(args: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, "sweep", *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
+    return harness("sweep", *args)
 
 
 def test_own_server_sweep_records_cpu_memory_and_threads(tmp_path: Path) -> None:

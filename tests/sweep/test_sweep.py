@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,17 +15,17 @@ import jsonschema
 import pytest
 
 from harness.record.store import load_run
+from helpers.processes import HARNESS, harness
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 QUICK = ["--warmup", "0.5s", "--window", "0.5s", "--max-windows", "4", "--workers", "1"]
 
 
 def sweep(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, "sweep", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return harness("sweep", *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -118,13 +117,7 @@ def test_report_contains_every_curve_and_rebuilds_identically(finished_run: Path
         rps = curve.capacity.max_rps_within_slo
         assert item.startswith(f"{curve.instance_group} sustains ") if rps else "does not meet" in item
     assert load_run(finished_run / "report.html") == load_run(finished_run)
-    rebuilt = subprocess.run(
-        [*HARNESS, "report", str(finished_run), "-o", str(tmp_path / "again.html")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    rebuilt = harness("report", finished_run, "-o", tmp_path / "again.html", timeout=60)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert load_run(tmp_path / "again.html") == load_run(finished_run)
 

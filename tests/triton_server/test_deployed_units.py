@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from harness.cli.main import build_parser
-from harness.cli.sweep_flags import spec_from_args
-from harness.errors import ConfigError
 from harness.record.model import InstanceGroup, run_from_dict
 from harness.triton.variants import served_group, served_groups, served_name
 
@@ -25,18 +20,6 @@ def test_served_name_says_groups_batching_and_backend() -> None:
     assert served_group(NGC_CONFIG) == InstanceGroup("GPU", 2, "deployed")
     python = {"backend": "python", "max_batch_size": 0, "dynamic_batching": {}, "instance_group": []}
     assert served_name(python) == "deployed cpu:1, max_batch_size 0, dynamic batching, python"
-
-
-def _spec(*argv: str):  # noqa: ANN202
-    return spec_from_args(build_parser().parse_args(["sweep", "--model", "m", *argv]))
-
-
-def test_url_without_instances_means_as_deployed() -> None:
-    assert _spec("--url", "h:1").instances == (InstanceGroup(source="deployed"),)
-    assert _spec().instances == (InstanceGroup("CPU", 1, "override"),)
-    assert _spec("--url", "h:1", "--instances", "cpu:2").instances == (InstanceGroup("CPU", 2, "override"),)
-    with pytest.raises(ConfigError, match="--max-batch-size changes the deployed config"):
-        _spec("--url", "h:1", "--max-batch-size", "4")
 
 
 def test_runs_written_before_source_read_as_overrides() -> None:

@@ -24,18 +24,13 @@ import numpy as np
 import pytest
 
 from harness.triton.control import ControlClient
-from helpers.processes import harness_ui, stop_process
+from helpers.processes import harness, harness_ui, stop_process
 from helpers.recorder import recorded, recorded_shapes, recording
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 QUICK = ["--warmup", "0.3s", "--window", "0.5s", "--max-windows", "3", "--workers", "1", "--concurrency", "1"]
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
 
 
 def cycle(values: list[float], count: int) -> list[float]:

@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +20,9 @@ from harness.triton.control import ControlClient, make_inputs
 from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.triton.server import LocalServer, error_lines
 from harness.triton.variants import Variant, load_variant
+from helpers.processes import HARNESS_SCRIPT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-_VENV_HARNESS = REPO_ROOT / ".venv" / "bin" / "harness"
-HARNESS = str(_VENV_HARNESS if _VENV_HARNESS.exists() else Path(sys.executable).parent / "harness")
 BUNDLED_MODELS = ("fixed_delay", "identity", "mnist_cnn", "mnist_cnn_int8", "resnet50", "sentiment")
 
 
@@ -32,7 +30,7 @@ def run_harness(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
     """The CLI as a user runs it (subprocess.run kills it by PID on a timeout)."""
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_TRITONSERVER"}
     return subprocess.run(
-        [HARNESS, *args],
+        [HARNESS_SCRIPT, *args],
         check=False,
         capture_output=True,
         text=True,

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +18,11 @@ import pytest
 from harness.triton.control import ControlClient
 from harness.triton.repository import BUNDLED_REPOSITORY
 from harness.triton.server import LocalServer
-from helpers.processes import harness_ui, stop_process
+from helpers.processes import harness, harness_ui, stop_process
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-HARNESS = [sys.executable, "-m", "harness.cli"]
 QUICK = ["--warmup", "0.3s", "--window", "0.5s", "--max-windows", "3", "--workers", "1", "--concurrency", "2"]
 SERVED_NAME = "deployed cpu:2, max_batch_size 64, dynamic batching, python"
 LOADED_LINE = "successfully loaded 'identity'"
@@ -57,10 +54,6 @@ def _settle(server: LocalServer) -> None:
         if _loads(server) != last:
             last, since = _loads(server), time.monotonic()
         time.sleep(0.2)
-
-
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*HARNESS, *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
 
 
 def _loads(server: LocalServer) -> int:
