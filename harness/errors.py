@@ -15,11 +15,20 @@ met, whichever command met it::
     |   +-- WorkersLostError    exit 5   fewer sweep workers remain than expected: stopped, the run kept
     +-- BudgetSpent             exit 6   `harness search --budget` ran out: stopped where it was, the run kept
     +-- ResultsError            exit 2   a run folder, run.json or report.html is missing, unreadable or unknown
+
+Two exit statuses belong to no error: INTERRUPTED_EXIT (130, Ctrl-C or SIGTERM: a stop asked for, the run kept) and
+UNEXPECTED_EXIT (1, a defect: its traceback follows). 0 is a run that ended as asked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+OK_EXIT = 0
+UNEXPECTED_EXIT = 1
+"""A defect, not a user's problem: the traceback follows, and a measuring run is kept, incomplete."""
+INTERRUPTED_EXIT = 130
+"""Ctrl-C or SIGTERM stopped a long-running command (128 + SIGINT, whichever of the two signals it was)."""
 
 
 class HarnessError(Exception):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness import defaults
 from harness.record.model import Capacity, Curve, Level, Run, Slo
 
 STABLE_WINDOWS = 3  # as perf_analyzer: the last 3 windows must agree; the level's figures come from them
@@ -186,9 +187,9 @@ def run_labels(runs: Sequence[Run]) -> list[str]:
 
 def stability_advice(settings: dict[str, Any]) -> str:
     """The flags that would make a sweep's levels stable: longer windows, more of them, a looser agreement."""
-    window = float(settings.get("window_s") or 2.0)
-    windows = int(settings.get("max_windows") or 6)
-    stability = float(settings.get("stability") or 0.10)
+    window = float(settings.get("window_s") or defaults.SWEEP_WINDOW_S)
+    windows = int(settings.get("max_windows") or defaults.SWEEP_MAX_WINDOWS)
+    stability = float(settings.get("stability") or defaults.SWEEP_STABILITY)
     return (
         f"for stable levels measure longer: --window {window * 2:g} (was {window:g}), --max-windows {windows * 2} "
         f"(was {windows}), or accept more spread with --stability {min(stability * 2, 0.5):g} (was {stability:g})"

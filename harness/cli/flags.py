@@ -1,9 +1,18 @@
-"""Flags several commands share: where the server comes from."""
+"""Flags several commands share: where the server comes from, how long levels last, workers, input data."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import defaults
+from harness.analysis.capacity import STABLE_WINDOWS
+from harness.cli.parse import parse_seconds, parse_url
+from harness.errors import ConfigError
+from harness.triton.input_data import parse_shapes
+from harness.triton.repository import resolve_repository
+from harness.triton.server import ServerSource
 
 
 def add_server_flags(parser: argparse.ArgumentParser, with_url: bool = True) -> None:
@@ -13,20 +22,12 @@ def add_server_flags(parser: argparse.ArgumentParser, with_url: bool = True) -> 
         parser.add_argument("--url", metavar="HOST:PORT", help="a running Triton's gRPC endpoint (no server is started)")
 
 
-@dataclass(frozen=True)
-class ServerSource:
-    """Where a command's server comes from, read from add_server_flags' flags: handlers take this, not a Namespace."""
-
-    url: str | None = None  # a running Triton's gRPC endpoint as typed (no server is started)
-    model_repository: str | None = None
-    tritonserver: str | None = None
-    metrics_url: str | None = None  # --metrics-url: a --url server's Prometheus endpoint
-
-
 def server_source(args: argparse.Namespace) -> ServerSource:
+    """add_server_flags' flags, checked now (a bad --url or --model-repository is one line before anything starts)."""
+    url = getattr(args, "url", None)
     return ServerSource(
-        url=getattr(args, "url", None),
-        model_repository=args.model_repository,
+        url=parse_url(url) if url else None,
+        model_repository=None if url else resolve_repository(args.model_repository),
         tritonserver=args.tritonserver,
         metrics_url=getattr(args, "metrics_url", None),
     )
@@ -56,3 +57,47 @@ def add_input_data_flags(parser: argparse.ArgumentParser) -> None:
         help="the sizes of an input's variable dimensions, batch dimension excluded, e.g. tokens:64 "
         "(repeat for several inputs); with or without --input-data (default: 16 each)",
     )
+
+
+def add_level_flags(parser: argparse.ArgumentParser, warmup_s: float, window_s: float, max_windows: int) -> None:
+    """How long each level is measured: the same flags on every measuring command, each with its own defaults."""
+    parser.add_argument("--warmup", default=f"{warmup_s:g}s", help=f"untimed warm-up per level (default {warmup_s:g}s)")
+    parser.add_argument("--window", default=f"{window_s:g}s", help=f"measurement window (default {window_s:g}s)")
+    parser.add_argument("--max-windows", type=int, default=max_windows, help=f"window budget per level (default {max_windows})")
+
+
+def level_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """add_level_flags' flags as SweepSpec fields, checked."""
+    if args.max_windows < STABLE_WINDOWS:
+        raise ConfigError(f"--max-windows must be >= {STABLE_WINDOWS} (stability needs {STABLE_WINDOWS} windows)")
+    return {
+        "warmup_s": parse_seconds(args.warmup, "--warmup"),
+        "window_s": parse_seconds(args.window, "--window"),
+        "max_windows": args.max_windows,
+    }
+
+
+def add_workers_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help=f"Locust worker processes (default: one per 4 cores, at least 1: {defaults.measuring_workers()} here)",
+    )
+
+
+def parse_workers(value: int | None) -> int:
+    workers = defaults.measuring_workers() if value is None else value
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: give at least 1")
+    return workers
+
+
+def input_data_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """--input-data and --shape as SweepSpec fields: one reading for every command that takes them (sweep, search)."""
+    return {"input_data": str(Path(args.input_data).resolve()) if args.input_data else "", "shapes": _shapes(args.shape)}
+
+
+def _shapes(items: list[str]) -> tuple[str, ...]:
+    """--shape items, checked now (a typo is one line before anything starts)."""
+    parse_shapes(items)
+    return tuple(items)

@@ -12,9 +12,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.cli.flags import add_input_data_flags, add_metrics_flag, add_server_flags, server_source
+from harness import defaults
+from harness.analysis.verdict import parse_costs
+from harness.cli.flags import (
+    add_input_data_flags,
+    add_level_flags,
+    add_metrics_flag,
+    add_server_flags,
+    add_workers_flag,
+    input_data_fields,
+    level_fields,
+    parse_workers,
+    server_source,
+)
 from harness.cli.parse import parse_int_list, parse_seconds, parse_slo
 from harness.errors import ConfigError
+from harness.measure.configurations import ConfigurationSearch, SearchPlan
+from harness.measure.job import Job
+from harness.sweep.search import SearchSpace
+from harness.sweep.spec import SweepSpec
 
 MODES = ("quick", "brute")
 
@@ -25,7 +41,7 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
-    p.add_argument("--slo", default="p99=100ms", help="latency objective, e.g. p99=50ms")
+    p.add_argument("--slo", default=defaults.SLO, help=f"latency objective, e.g. p99=50ms (default {defaults.SLO})")
     p.add_argument("--mode", choices=MODES, default="quick", help="quick: hill climb per kind (default); brute: all")
     p.add_argument(
         "--budget",
@@ -41,11 +57,14 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
         help="max_batch_size values; 0 keeps the model's own with dynamic batching off (default 0,8,32)",
     )
     p.add_argument("--queue-delays-us", default="off,500,2000", help="dynamic batching delays (default off,500,2000)")
-    p.add_argument("--warmup", default="1s", help="untimed warm-up per level (default 1s)")
-    p.add_argument("--window", default="1s", help="measurement window (default 1s)")
-    p.add_argument("--max-windows", type=int, default=6, help="window budget per level (default 6)")
-    p.add_argument("--max-concurrency", type=int, default=64, help="upper bound of each capacity search (default 64)")
-    p.add_argument("--workers", type=int, default=1, help="Locust worker processes (default 1)")
+    add_level_flags(p, defaults.SEARCH_WARMUP_S, defaults.SEARCH_WINDOW_S, defaults.SEARCH_MAX_WINDOWS)
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=defaults.SEARCH_MAX_CONCURRENCY,
+        help=f"upper bound of each concurrency search (default {defaults.SEARCH_MAX_CONCURRENCY})",
+    )
+    add_workers_flag(p)
     p.add_argument("--cost", help="cost per hour per configuration, e.g. cpu:1=0.20,gpu:1=2.50")
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-search-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports")
@@ -55,18 +74,14 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.cli.search_run import run_search  # imports Locust, which patches the process for gevent
+    job, plan = search_job(args)
+    from harness.measure.session import measure  # imports Locust, which patches the process for gevent
 
-    return run_search(search_settings(args), server_source(args))
+    return measure(job, ConfigurationSearch(job.spec, plan))
 
 
-def search_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """Flags -> (space, spec, mode, budget, costs, output): every bad value ends here in one line."""
-    from harness.analysis.verdict import parse_costs
-    from harness.cli.sweep_flags import input_data_fields
-    from harness.sweep.search import SearchSpace
-    from harness.sweep.spec import SweepSpec
-
+def search_job(args: argparse.Namespace) -> tuple[Job, SearchPlan]:
+    """Flags -> the run's Job and the search's plan: every bad value ends here in one line."""
     kinds = tuple(k.strip().upper() for k in args.kinds.split(",") if k.strip())
     if not kinds or any(k not in ("CPU", "GPU") for k in kinds):
         raise ConfigError(f"--kinds {args.kinds!r}: use cpu, gpu or cpu,gpu")
@@ -79,23 +94,20 @@ def search_settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         max_batch_sizes=mbs,
         queue_delays_us=delays,
     )
-    if args.max_windows < 3:
-        raise ConfigError("--max-windows must be >= 3 (stability needs 3 windows)")
     spec = SweepSpec(
         model=args.model,
         instances=(),
         slo=parse_slo(args.slo),
-        warmup_s=parse_seconds(args.warmup, "--warmup"),
-        window_s=parse_seconds(args.window, "--window"),
-        max_windows=args.max_windows,
-        workers=max(1, args.workers),
+        **level_fields(args),
+        workers=parse_workers(args.workers),
         max_concurrency=args.max_concurrency,
         label=args.label,
         **input_data_fields(args),
     )
     budget = parse_seconds(args.budget, "--budget") if args.budget else None
-    costs = parse_costs(args.cost) if args.cost else {}
-    return space, spec, args.mode, budget, costs, Path(args.output) if args.output else None
+    plan = SearchPlan(space=space, mode=args.mode, costs=parse_costs(args.cost) if args.cost else {})
+    output = Path(args.output) if args.output else None
+    return Job("search", spec, server_source(args), output, budget_s=budget), plan
 
 
 def _delay(text: str) -> int:

@@ -1,4 +1,5 @@
-"""Flags of `harness sweep` and the SweepSpec they describe. Light: no Locust import (cli/sweep.py has it)."""
+"""`harness sweep`: its flags, the SweepSpec they describe, and the hand-over to harness.measure (which imports Locust:
+only when the command runs, so `harness --help` and the other commands stay light)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,20 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 from harness import defaults
-from harness.cli.flags import add_input_data_flags, add_metrics_flag, add_server_flags, server_source
+from harness.analysis.capacity import STABLE_WINDOWS
+from harness.cli.flags import (
+    add_input_data_flags,
+    add_level_flags,
+    add_metrics_flag,
+    add_server_flags,
+    add_workers_flag,
+    input_data_fields,
+    level_fields,
+    parse_workers,
+    server_source,
+)
 from harness.cli.parse import (
     parse_float_list,
     parse_instances,
@@ -23,15 +34,18 @@ from harness.cli.parse import (
 from harness.errors import ConfigError
 from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
-from harness.triton.input_data import parse_shapes
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Flags become typed values here; cli/sweep.py (which imports Locust) never sees the Namespace."""
-    spec = spec_from_args(args)
-    from harness.cli.sweep import run_sweep  # imports Locust, which patches the process for gevent
+    """Flags become a typed Job here; the run's life (harness.measure) never sees the Namespace."""
+    from harness.measure.fixed import FixedCurves
+    from harness.measure.job import Job
 
-    return run_sweep(spec, server_source(args), Path(args.output) if args.output else None)
+    spec = spec_from_args(args)
+    job = Job("sweep", spec, server_source(args), Path(args.output) if args.output else None)
+    from harness.measure.session import measure  # imports Locust, which patches the process for gevent
+
+    return measure(job, FixedCurves(spec))
 
 
 def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,21 +57,35 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         help="instance groups, one curve each, e.g. cpu:1,cpu:2,gpu:1 (default cpu:1; "
         "with --url: the model as deployed, never reloaded)",
     )
-    p.add_argument("--batch-size", type=int, default=1, help="inferences per request (default 1)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.BATCH_SIZE,
+        help=f"inferences per request (default {defaults.BATCH_SIZE})",
+    )
     p.add_argument("--max-batch-size", type=int, help="override the model's max_batch_size")
     p.add_argument("--dynamic-batching", choices=["on", "off"], help="override dynamic batching")
     p.add_argument("--queue-delay-us", type=int, help="dynamic batching max queue delay in microseconds")
     p.add_argument("--concurrency", default="auto", help="closed-loop levels, e.g. 1,2,4,8, or auto (default)")
     p.add_argument("--rate", help="open-loop levels in requests/s across all workers, e.g. 100,200,400, or auto")
-    p.add_argument("--arrivals", choices=["constant", "poisson"], default="constant", help="open-loop arrivals")
-    p.add_argument("--seed", type=int, default=0, help="seed of input data and Poisson schedules")
-    p.add_argument("--slo", default="p99=100ms", help="latency objective, e.g. p99=100ms (p50/p90/p95/p99/p99.9)")
-    p.add_argument("--warmup", default="2s", help="untimed warm-up per level (default 2s)")
-    p.add_argument("--window", default="2s", help="measurement window (default 2s)")
-    p.add_argument("--max-windows", type=int, default=6, help="window budget per level (default 6)")
-    p.add_argument("--stability", default="10%", help="the last 3 windows must agree within this (default 10%%)")
-    p.add_argument("--max-concurrency", type=int, default=256, help="upper bound of the auto search (default 256)")
-    p.add_argument("--workers", type=int, help="Locust worker processes (default: one per 4 cores, at least 1)")
+    p.add_argument("--arrivals", choices=["constant", "poisson"], default=defaults.ARRIVALS, help="open-loop arrivals")
+    p.add_argument(
+        "--seed", type=int, default=defaults.SEED, help=f"seed of input data and Poisson schedules (default {defaults.SEED})"
+    )
+    p.add_argument("--slo", default=defaults.SLO, help=f"latency objective (p50/p90/p95/p99/p99.9; default {defaults.SLO})")
+    add_level_flags(p, defaults.SWEEP_WARMUP_S, defaults.SWEEP_WINDOW_S, defaults.SWEEP_MAX_WINDOWS)
+    p.add_argument(
+        "--stability",
+        default=f"{defaults.SWEEP_STABILITY:.0%}",
+        help=f"the last {STABLE_WINDOWS} windows must agree within this (default {defaults.SWEEP_STABILITY:.0%}%)",
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=defaults.SWEEP_MAX_CONCURRENCY,
+        help=f"upper bound of the concurrency search (default {defaults.SWEEP_MAX_CONCURRENCY})",
+    )
+    add_workers_flag(p)
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
     add_metrics_flag(p)
@@ -72,8 +100,9 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--request-timeout",
-        default="30s",
-        help="a request unanswered this long fails; a window of failures ends the run (default 30s)",
+        default=f"{defaults.REQUEST_TIMEOUT_S:g}s",
+        help="a request unanswered this long fails; a window of failures ends the run "
+        f"(default {defaults.REQUEST_TIMEOUT_S:g}s)",
     )
     add_input_data_flags(p)
     p.set_defaults(handler=_run)
@@ -89,9 +118,9 @@ def add_distributed_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--master-bind",
-        default="127.0.0.1",
+        default=defaults.MASTER_BIND,
         metavar="HOST",
-        help="address the master listens on for workers (default 127.0.0.1; remote workers need an "
+        help=f"address the master listens on for workers (default {defaults.MASTER_BIND}; remote workers need an "
         "address of this machine, or 0.0.0.0)",
     )
     p.add_argument(
@@ -99,13 +128,14 @@ def add_distributed_flags(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="PORT",
-        help="port the master listens on (default 5557 with --expect-workers, else a free one)",
+        help=f"port the master listens on (default {defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS} with --expect-workers, "
+        "else a free one)",
     )
     p.add_argument(
         "--expect-workers-max-wait",
-        default="120s",
+        default=f"{defaults.EXPECT_WORKERS_MAX_WAIT_S:g}s",
         metavar="SECONDS",
-        help="how long to wait for the expected workers (default 120s)",
+        help=f"how long to wait for the expected workers (default {defaults.EXPECT_WORKERS_MAX_WAIT_S:g}s)",
     )
 
 
@@ -135,11 +165,10 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     concurrency = (
         None if args.concurrency.strip().lower() == "auto" else tuple(parse_int_list(args.concurrency, "--concurrency"))
     )
-    if args.batch_size < 1 or args.max_windows < 3:
-        raise ConfigError("--batch-size must be >= 1 and --max-windows >= 3 (stability needs 3 windows)")
-    workers = args.workers if args.workers is not None else max(1, (os.cpu_count() or 1) // 4)
-    if workers < 1:
-        raise ConfigError("--workers must be at least 1")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size {args.batch_size}: give at least 1")
+    levels = level_fields(args)
+    workers = parse_workers(args.workers)
     check_distributed_flags(args)
     workers = args.expect_workers or workers  # open-loop levels run one sender per worker
     return SweepSpec(
@@ -153,9 +182,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         max_batch_size=args.max_batch_size,
         dynamic_batching=None if args.dynamic_batching is None else args.dynamic_batching == "on",
         queue_delay_us=args.queue_delay_us,
-        warmup_s=parse_seconds(args.warmup, "--warmup"),
-        window_s=parse_seconds(args.window, "--window"),
-        max_windows=args.max_windows,
+        **levels,
         stability=parse_percent(args.stability, "--stability"),
         workers=workers,
         label=args.label,
@@ -176,17 +203,6 @@ def _saturation_cpu(percent: float) -> float:
     if not percent > 0:
         raise ConfigError(f"--saturation-cpu must be a CPU percent above 0 (one core is 100), not {percent:g}")
     return percent
-
-
-def input_data_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """--input-data and --shape as SweepSpec fields: one reading for every command that takes them (sweep, search)."""
-    return {"input_data": str(Path(args.input_data).resolve()) if args.input_data else "", "shapes": _shapes(args.shape)}
-
-
-def _shapes(items: list[str]) -> tuple[str, ...]:
-    """--shape items, checked now (a typo is one line before anything starts)."""
-    parse_shapes(items)
-    return tuple(items)
 
 
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:

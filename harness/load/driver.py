@@ -36,7 +36,6 @@ from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
 
 MONITOR_INTERVAL_S = 0.25
-DEFAULT_MASTER_PORT = 5557  # Locust's own default: what compose and Kubernetes workers dial
 
 
 @dataclass(frozen=True)
@@ -44,17 +43,17 @@ class DriverSettings:
     triton_url: str
     model: str
     workers: int
-    batch_size: int = 1
-    input_seed: int = 0
-    arrivals: str = "constant"
+    batch_size: int = defaults.BATCH_SIZE
+    input_seed: int = defaults.SEED
+    arrivals: str = defaults.ARRIVALS
     max_in_flight: int = defaults.MAX_IN_FLIGHT
     report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S
     log_dir: Path = Path(".")
     startup_timeout_s: float = 60.0
     expect_workers: int | None = None  # external workers to wait for; None: start `workers` local children
-    master_bind: str = LOOPBACK
-    master_port: int = 0  # 0: a free port (local children), DEFAULT_MASTER_PORT for external workers
-    request_timeout_s: float = 30.0
+    master_bind: str = defaults.MASTER_BIND
+    master_port: int = 0  # 0: a free port (local children), defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS for external workers
+    request_timeout_s: float = defaults.REQUEST_TIMEOUT_S
     input_data: str = ""  # --input-data: the path every worker reads (the same path on a remote worker's machine)
     shapes: str = ""  # --shape, as one Locust option: 'tokens:64 mask:64'
 
@@ -129,7 +128,7 @@ class LoadDriver:
             host=self.settings.triton_url,
         )
         s = self.settings
-        self._port = s.master_port or (DEFAULT_MASTER_PORT if s.expect_workers else free_port())
+        self._port = s.master_port or (defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS if s.expect_workers else free_port())
         try:
             self.runner = self.environment.create_master_runner(s.master_bind, self._port)
         except Exception as exc:  # zmq's bind error: port taken or address not here

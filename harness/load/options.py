@@ -12,12 +12,12 @@ from harness import defaults
 
 @dataclass(frozen=True)
 class LoadOptions:
-    triton_url: str = "127.0.0.1:8001"
-    model: str = "mnist_cnn"
-    batch_size: int = 1
-    input_seed: int = 0
+    triton_url: str = defaults.TRITON_GRPC_URL
+    model: str = defaults.LOCUST_MODEL
+    batch_size: int = defaults.BATCH_SIZE
+    input_seed: int = defaults.SEED
     target_rps: float = 0.0
-    arrivals: str = "constant"
+    arrivals: str = defaults.ARRIVALS
     max_in_flight: int = defaults.MAX_IN_FLIGHT
     request_timeout_s: float = defaults.REQUEST_TIMEOUT_S
     latency_file: str = ""
@@ -36,10 +36,10 @@ class LoadOptions:
         return cls(
             triton_url=triton_endpoint(get("host", "")) or get("triton_url", cls.triton_url),
             model=get("model", cls.model),
-            batch_size=int(get("batch_size", 1)),
-            input_seed=int(get("input_seed", 0)),
+            batch_size=int(get("batch_size", cls.batch_size)),
+            input_seed=int(get("input_seed", cls.input_seed)),
             target_rps=float(get("target_rps", 0.0)),
-            arrivals=get("arrivals", "constant"),
+            arrivals=get("arrivals", cls.arrivals),
             max_in_flight=int(get("max_in_flight", cls.max_in_flight)),
             request_timeout_s=float(get("request_timeout", cls.request_timeout_s)),
             latency_file=get("latency_file", ""),

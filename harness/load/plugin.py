@@ -77,13 +77,15 @@ def add_options(parser: Any) -> None:
         help="alias of --host: the Triton gRPC endpoint host:port",
         include_in_web_ui=False,
     )
-    group.add_argument("--model", env_var="LOCUST_MODEL", default="mnist_cnn", help="model to load-test")
-    group.add_argument("--batch-size", env_var="LOCUST_BATCH_SIZE", type=int, default=1, help="inferences per request")
+    group.add_argument("--model", env_var="LOCUST_MODEL", default=defaults.LOCUST_MODEL, help="model to load-test")
+    group.add_argument(
+        "--batch-size", env_var="LOCUST_BATCH_SIZE", type=int, default=defaults.BATCH_SIZE, help="inferences per request"
+    )
     group.add_argument(
         "--input-seed",
         env_var="LOCUST_INPUT_SEED",
         type=int,
-        default=0,
+        default=defaults.SEED,
         help="seed of the random (prepared once) input data",
     )
     group.add_argument(
@@ -97,7 +99,7 @@ def add_options(parser: Any) -> None:
         "--arrivals",
         env_var="LOCUST_ARRIVALS",
         choices=["constant", "poisson"],
-        default="constant",
+        default=defaults.ARRIVALS,
         help="open-loop inter-arrival times",
     )
     group.add_argument(

@@ -14,14 +14,10 @@ from harness.sweep.spec import SweepSpec
 
 
 class SweepProgress:
-    def __init__(self, spec: SweepSpec, folder: Path) -> None:
+    def __init__(self, title: str, planned_levels: int | None, spec: SweepSpec, folder: Path) -> None:
         self.console = Console()
         self.interactive = sys.stdout.isatty()
-        planned = len(spec.concurrency or spec.rates or ()) * len(spec.instances) or None
-        self.console.print(
-            f"sweeping [bold]{spec.model}[/] on {', '.join(map(str, spec.instances))}, "
-            f"SLO {spec.slo}, {spec.workers} Locust worker(s); writing {folder}"
-        )
+        self.say(f"{title}, SLO {spec.slo}, {spec.workers} Locust worker(s); writing {folder}", markup=True)
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -31,11 +27,15 @@ class SweepProgress:
             auto_refresh=False,
             disable=not self.interactive,
         )
-        self._task = self._progress.add_task("starting", total=planned)
+        self._task = self._progress.add_task("starting", total=planned_levels)
         self._progress.start()
         self._done = 0
         self._last_level = ""
         self._last: LevelProgress | None = None
+
+    def say(self, line: str, markup: bool = False) -> None:
+        """A line above the progress bar (the driver's notices, a search's next configuration)."""
+        self.console.print(line, highlight=False, soft_wrap=True, markup=markup)
 
     def where(self) -> str:
         """The level being measured, and how far it got: where an interruption cut the sweep."""

@@ -21,6 +21,7 @@ from harness.errors import ServerError
 from harness.net import LOOPBACK, free_port, port_is_free
 from harness.procs import start_child, stop_child
 from harness.triton.binary import TritonInstall, find_triton, prepare_backend_dir
+from harness.triton.repository import resolve_repository
 
 _SHM_DIR = Path("/dev/shm")
 _SHM_PREFIX = "triton_python_backend_shm_region"
@@ -29,6 +30,17 @@ _BENIGN_ERRORS = ("CudaDriverHelper has not been initialized", "Failed to initia
 # How long a server we stop waits for its models to unload: the measuring is over by then, and in poll mode a
 # Python-backend model never unloads at exit (Triton 2.51 waited out all of its default 30 s, or our old 10).
 EXIT_TIMEOUT_S = 3
+
+
+@dataclass(frozen=True)
+class ServerSource:
+    """Where a command's server comes from (--url, --model-repository, --tritonserver, --metrics-url), checked when
+    the flags were read: a running Triton's gRPC endpoint (nothing is started), or a repository to start one on."""
+
+    url: str | None = None  # host:port of a running Triton's gRPC endpoint
+    model_repository: Path | None = None  # None: the bundled one
+    tritonserver: str | None = None  # the binary (default: nvidia-pytriton's, then PATH)
+    metrics_url: str | None = None  # a --url server's Prometheus endpoint (default: its host, port 8002)
 
 
 @dataclass(frozen=True)
@@ -253,6 +265,13 @@ def _mapped_shm_names() -> set[str]:
             continue
         names.update(part.split()[0] for part in text.split("/dev/shm/")[1:] if part.strip())
     return names
+
+
+def open_source(source: ServerSource, log_path: Path) -> LocalServer | RemoteServer:
+    """The server a command works with: the one at --url, or one started on the repository (log at log_path)."""
+    if source.url:
+        return RemoteServer(source.url)
+    return LocalServer(resolve_repository(source.model_repository), log_path, binary=source.tritonserver)
 
 
 def open_server(
