@@ -13,12 +13,14 @@ from harness.errors import ConfigError
 from harness.record.store import load_run
 
 
-def add_results_parsers(commands: argparse._SubParsersAction) -> None:
+def add_report_parser(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="rebuild report.html from a run folder (also an interrupted one)")
     report.add_argument("run", metavar="DIR", help="run folder, run.json or report.html")
     report.add_argument("-o", "--output", help="where to write (default: DIR/report.html)")
     report.set_defaults(handler=run_report)
 
+
+def add_compare_parser(commands: argparse._SubParsersAction) -> None:
     compare = commands.add_parser("compare", help="compare saved runs on shared axes; optional verdict")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders, run.json or report.html files")
     compare.add_argument("-o", "--output", default="compare.html", help="compare page (default compare.html)")
@@ -26,6 +28,8 @@ def add_results_parsers(commands: argparse._SubParsersAction) -> None:
     _add_decision_flags(compare, required=False)
     compare.set_defaults(handler=run_compare)
 
+
+def add_verdict_parser(commands: argparse._SubParsersAction) -> None:
     verdict = commands.add_parser("verdict", help="is a GPU necessary for a target load within an SLO?")
     verdict.add_argument("runs", nargs="+", metavar="RUN", help="run folders, run.json or report.html files")
     _add_decision_flags(verdict, required=True)

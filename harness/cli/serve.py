@@ -7,11 +7,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.cli.stop_signals import INTERRUPTED_EXIT, StopSignals
-from harness.errors import ModelError
+from harness.cli.flags import add_server_flags
+from harness.cli.stop_signals import StopSignals
+from harness.errors import INTERRUPTED_EXIT, OK_EXIT, ModelError
 from harness.triton.control import ControlClient
 from harness.triton.repository import model_names, read_config, resolve_repository
 from harness.triton.server import LocalServer
+
+
+def add_serve_parser(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser("serve", help="start Triton on the model repository and serve until Ctrl-C")
+    add_server_flags(serve, with_url=False)
+    serve.add_argument("--models", help="comma-separated models to load (default: all)")
+    serve.add_argument("--grpc-port", type=int, help="gRPC port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--log", metavar="FILE", help="server log (default: results/serve/triton.log)")
+    serve.set_defaults(handler=run_serve)
+
+
+def add_models_parser(commands: argparse._SubParsersAction) -> None:
+    models = commands.add_parser("models", help="list models with their inputs, outputs and instance groups")
+    add_server_flags(models)
+    models.set_defaults(handler=run_models)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -32,7 +48,7 @@ def run_serve(args: argparse.Namespace) -> int:
             if server.pid is None:
                 break
     print("server stopped.")
-    return INTERRUPTED_EXIT if signals.stop.is_set() else 0
+    return INTERRUPTED_EXIT if signals.stop.is_set() else OK_EXIT
 
 
 def _load_all(control: ControlClient, models: list[str]) -> list[str]:

@@ -3,8 +3,8 @@
 Containers, systemd and Kubernetes stop programs with SIGTERM: it must do what Ctrl-C does. While a command is
 still starting, either signal raises KeyboardInterrupt (its `with` blocks stop what already started); once it
 serves, the signal only sets `stop` and the main loop ends quietly. Either way the command exits with
-INTERRUPTED_EXIT (130). `harness sweep` and `harness search` run under gevent and have their own handler to the same effect
-(harness.cli.sweep.stop_on_signals).
+harness.errors.INTERRUPTED_EXIT (130). The measuring commands run under gevent and have their own handler to the
+same effect (harness.measure.signals.stop_on_signals).
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from __future__ import annotations
 import signal
 import threading
 from typing import Any
-
-INTERRUPTED_EXIT = 130
-"""Exit status of a long-running command stopped by Ctrl-C or SIGTERM: 128 + SIGINT, whichever signal it was."""
 
 
 class StopSignals:
