@@ -14,6 +14,12 @@ def fmt_num(value: float | None) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
+def fmt_bound(value: float | None, reached: bool | None) -> str:
+    """A capacity: 'at least 812' where it is a lower bound (reached is False: the highest load measured still met the
+    SLO), else as fmt_num. One wording for summaries, reports, comparisons and verdicts."""
+    return f"at least {fmt_num(value)}" if reached is False and value is not None else fmt_num(value)
+
+
 def fmt_ratio(value: float | None) -> str:
     return NONE if value is None else f"{value:.2f}x"
 

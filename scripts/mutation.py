@@ -50,8 +50,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "histogram": ("harness/load/histogram.py", ("tests/load/test_aggregate.py", "tests/load/test_histogram_merge_rules.py")),
     "capacity": ("harness/analysis/capacity.py", ("tests/analysis", "tests/sweep")),
     "config search": (
-        "harness/sweep/search.py",
-        ("tests/sweep/test_search_generator.py", "tests/sweep/test_search_generator_mutants.py"),
+        "harness/sweep/configuration_search.py",
+        ("tests/sweep/test_configuration_search.py", "tests/sweep/test_configuration_search_mutants.py"),
     ),
     "level checks": ("harness/sweep/checks.py", ("tests/sweep",)),
 }

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from harness import defaults
-from harness.record.model import Capacity, Curve, Level, Run, Slo
+from harness.record.model import SCHEMA_VERSION, Capacity, Curve, Level, Run, Slo
+from harness.textfmt import fmt_bound
 
 STABLE_WINDOWS = 3  # as perf_analyzer: the last 3 windows must agree; the level's figures come from them
 RATE_SHORTFALL = 0.9  # achieved below this share of the offered rate: the level did not get its load
@@ -29,6 +30,9 @@ RATE_SHORTFALL = 0.9  # achieved below this share of the offered rate: the level
 # below the offered count, the schedules' own draw is the load the level offered.
 DRAW_NOISE_SIGMAS = 3.0
 ALPHA = 0.05  # one-sided significance of the probe tests
+# Throughput that grew less than this from the next lower load has stopped growing: the server is saturated there
+# (the concurrency search stops on it too).
+PLATEAU_GAIN = 0.05
 Evidence = Literal["within", "breaks", "doubtful"]
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 
@@ -73,7 +77,47 @@ def capacity(levels: Sequence[Level], slo: Slo) -> Capacity:
         at_rate=level.offered_rps if level.mode == "rate" else None,
         level_index=index,
         from_unstable=best.from_unstable,
+        reached=limit_reached(levels, index),
     )
+
+
+def limit_reached(levels: Sequence[Level], index: int) -> bool:
+    """Whether the capacity at levels[index] is the curve's limit, not merely the most it was asked for: a level at
+    a higher load was measured (it broke the SLO, or served no more), or throughput had stopped growing there (it
+    grew less than PLATEAU_GAIN from the next lower load: more load only queues). Otherwise the capacity is a lower
+    bound: the highest load measured still met the SLO with throughput growing."""
+    at = levels[index]
+    if any(_load(lv) > _load(at) for lv in levels):
+        return True
+    below = [lv for lv in levels if _load(lv) < _load(at)]
+    previous = max(below, key=_load, default=None)
+    return previous is not None and at.achieved_rps < previous.achieved_rps * (1 + PLATEAU_GAIN)
+
+
+def _load(level: Level) -> float:
+    """What a level asked of the server: its users (closed loop) or its offered rate (open loop)."""
+    return float(level.concurrency or 0) if level.mode == "concurrency" else float(level.offered_rps or 0.0)
+
+
+def upgraded(run: Run) -> Run:
+    """A run read in today's form. Schema 1 runs were written by several versions of the capacity rule (some without
+    the level's index, the unstable-level judgement or `reached`): their capacities are decided again from their
+    levels, so a saved run says what a fresh one would. Newer runs are returned as they are."""
+    if run.schema_version >= SCHEMA_VERSION:
+        return run
+    curves = tuple(replace(c, capacity=capacity(c.levels, run.slo)) if c.levels else c for c in run.curves)
+    return replace(run, curves=curves, schema_version=SCHEMA_VERSION)
+
+
+def capacity_text(cap: Capacity) -> str:
+    """A capacity as people read it, everywhere: '3,015 req/s', or 'at least 3,015 req/s' where it is a lower bound.
+    A capacity recorded before the rule (reached None) reads as measured."""
+    if cap.max_rps_within_slo is None:
+        return "none"
+    return f"{fmt_bound(cap.max_rps_within_slo, cap.reached)} req/s"
+
+
+NOT_REACHED = "not reached: the highest load measured still met the SLO with throughput growing"
 
 
 def capacity_of(curve: Curve, slo: Slo | None) -> tuple[Capacity, Level | None]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from harness.analysis.capacity import capacity_of, curve_labels, run_labels
 from harness.errors import ConfigError
 from harness.record.model import Curve, Level, Run, Slo
-from harness.textfmt import NONE, fmt_num, fmt_ratio, fmt_share, percentile_name, text_table
+from harness.textfmt import NONE, fmt_bound, fmt_num, fmt_ratio, fmt_share, percentile_name, text_table
 
 WITHIN_NOISE = "within noise"
 BASELINE = "baseline"
@@ -33,7 +33,7 @@ _Z975 = 1.959964
 
 
 @dataclass(frozen=True)
-class Entry:
+class MeasuredCurve:
     """A measured curve of one of the compared runs, with its unique display label."""
 
     run_index: int
@@ -57,6 +57,7 @@ class CompareRow:
     capacity_note: str  # "baseline", "within noise", or ""
     latency_note: str
     capacity_unstable: bool = False  # the capacity was decided on an unstable level's worst window
+    capacity_reached: bool | None = None  # False: a lower bound (the highest load measured still met the SLO)
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,9 @@ class DiffRow:
     values: tuple[str, ...]  # one per run, ABSENT where the run lacks the key
 
 
-def measured_curves(runs: Sequence[Run]) -> list[Entry]:
+def measured_curves(runs: Sequence[Run]) -> list[MeasuredCurve]:
     """Every curve with levels, labelled by harness.analysis.capacity.curve_labels."""
-    return [Entry(i, c, label) for i, c, label in curve_labels(runs) if c.skipped_reason is None and c.levels]
+    return [MeasuredCurve(i, c, label) for i, c, label in curve_labels(runs) if c.skipped_reason is None and c.levels]
 
 
 def load_label(level: Level) -> str:
@@ -133,6 +134,7 @@ def t_critical_95(df: float) -> float:
 class _Stats:
     capacity: float | None
     unstable: bool  # the capacity comes from an unstable level
+    reached: bool | None  # False: a lower bound
     level: Level | None  # the capacity level
     latency: float | None  # at the common throughput
     near: Level | None  # the level nearest the common throughput, for the noise test
@@ -159,12 +161,12 @@ def _stats(curve: Curve, slo: Slo | None, common: float | None, percentile: str)
     cap, level = capacity_of(curve, slo)
     capacity, unstable = cap.max_rps_within_slo, cap.from_unstable
     if common is None:
-        return _Stats(capacity, unstable, level, None, None)
+        return _Stats(capacity, unstable, cap.reached, level, None, None)
     near = min(curve.levels, key=lambda lv: abs(lv.achieved_rps - common))
-    return _Stats(capacity, unstable, level, latency_at(curve, common, percentile), near)
+    return _Stats(capacity, unstable, cap.reached, level, latency_at(curve, common, percentile), near)
 
 
-def _row(entry: Entry, s: _Stats, b: _Stats, is_base: bool, percentile: str, common: float | None) -> CompareRow:
+def _row(entry: MeasuredCurve, s: _Stats, b: _Stats, is_base: bool, percentile: str, common: float | None) -> CompareRow:
     server = s.level.server_us if s.level else None
     return CompareRow(
         label=entry.label,
@@ -182,6 +184,7 @@ def _row(entry: Entry, s: _Stats, b: _Stats, is_base: bool, percentile: str, com
         # Windows carry p99 only: other percentiles get no noise verdict rather than a borrowed one.
         latency_note=BASELINE if is_base else _noise_note(s.near, b.near, "p99") if percentile == "p99" else "",
         capacity_unstable=s.unstable,
+        capacity_reached=s.reached,
     )
 
 
@@ -212,7 +215,7 @@ def compare_table(rows: Sequence[CompareRow]) -> tuple[list[str], list[list[str]
     cells = [
         [
             r.label,
-            fmt_num(r.capacity_rps),
+            fmt_bound(r.capacity_rps, r.capacity_reached),
             f"{r.capacity_at} ({UNSTABLE_NOTE})" if r.capacity_unstable else r.capacity_at or NONE,
             _vs(r.capacity_ratio, r.capacity_note),
             fmt_num(r.latency_ms),

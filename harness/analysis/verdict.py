@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from harness.analysis.capacity import capacity_of, curve_labels, stability_advice
 from harness.errors import ConfigError, ResultsError
 from harness.record.model import Curve, Run, Slo
-from harness.textfmt import NONE, fmt_cost, fmt_num, text_table
+from harness.textfmt import NONE, fmt_bound, fmt_cost, fmt_num, text_table
 
 _COST_ITEM = re.compile(r"^(cpu|gpu):([1-9][0-9]*)=([0-9]+(?:\.[0-9]*)?|\.[0-9]+)$", re.IGNORECASE)
 _COST_HELP = "write INSTANCES=DOLLARS_PER_HOUR pairs separated by commas, e.g. cpu:1=0.20,gpu:1=2.50"
@@ -29,6 +29,12 @@ class VerdictRow:
     skipped_reason: str | None = None
     from_unstable: bool = False  # the capacity was decided on an unstable level's worst window
     advice: str = ""  # for an unstable capacity: the flags that would make its levels stable
+    reached: bool | None = None  # False: a lower bound (the highest load measured still met the SLO)
+
+    @property
+    def short_of_target(self) -> bool:
+        """Measured only below the target, still within the SLO there: whether it meets the target is unknown."""
+        return self.reached is False and not self.meets and bool(self.capacity_rps)
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,16 @@ def _row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float
     replicas = replicas_needed(target, capacity)
     per_million = cost_per_million(replicas, per_hour, target) if per_hour is not None else None
     return VerdictRow(
-        key, is_gpu, capacity, capacity >= target, replicas, per_hour, per_million, from_unstable=unstable, advice=advice
+        key,
+        is_gpu,
+        capacity,
+        capacity >= target,
+        replicas,
+        per_hour,
+        per_million,
+        from_unstable=unstable,
+        advice=advice,
+        reached=cap.reached,
     )
 
 
@@ -100,6 +115,9 @@ def _sentence(rows: list[VerdictRow], target: float, slo: Slo) -> tuple[str, str
     cpus = [r for r in rows if not r.is_gpu]
     if cpu_pick := _pick([r for r in cpus if r.meets]):
         return _not_necessary(cpu_pick, target, slo) + _caveat([cpu_pick]), cpu_pick.config
+    if unknown := [r for r in cpus if r.short_of_target]:
+        gpu = _pick([r for r in rows if r.is_gpu and r.meets])
+        return _undecided(unknown, gpu, target, slo) + _caveat(([gpu] if gpu else []) + unknown), None
     if gpu_pick := _pick([r for r in rows if r.is_gpu and r.meets]):
         best_cpu = _highest([r for r in cpus if r.capacity_rps])
         named = [gpu_pick] + ([best_cpu] if best_cpu else [])
@@ -134,6 +152,17 @@ def _necessary(pick: VerdictRow, cpus: list[VerdictRow], target: float, slo: Slo
     )
 
 
+def _undecided(unknown: list[VerdictRow], gpu: VerdictRow | None, target: float, slo: Slo) -> str:
+    """A CPU configuration measured only below the target, still within the SLO: no answer yet, and what gets one."""
+    names = ", ".join(f"{r.config} ({fmt_bound(r.capacity_rps, r.reached)} req/s)" for r in unknown)
+    gpu_text = f" Meanwhile {_sustains(gpu)}{_cost(gpu)}." if gpu else ""
+    return (
+        f"Not decided: {names} still met {slo} at the highest load measured, below the {fmt_num(target)} req/s "
+        "target; measure higher loads (--concurrency auto, a higher --max-concurrency, or --rate auto) before "
+        f"concluding that a GPU is necessary.{gpu_text}"
+    )
+
+
 def _none_meets(closest: VerdictRow | None, target: float, slo: Slo) -> str:
     head = f"No measured configuration meets {fmt_num(target)} req/s at {slo}"
     if closest is None:
@@ -156,7 +185,7 @@ def _highest(rows: list[VerdictRow]) -> VerdictRow | None:
 
 def _sustains(row: VerdictRow) -> str:
     unstable = " (from unstable levels)" if row.from_unstable else ""
-    return f"{row.config} sustains {fmt_num(row.capacity_rps)} req/s{unstable}"
+    return f"{row.config} sustains {fmt_bound(row.capacity_rps, row.reached)} req/s{unstable}"
 
 
 def _cost(row: VerdictRow) -> str:
@@ -169,7 +198,7 @@ def verdict_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     cells = [
         [
             r.config,
-            fmt_num(r.capacity_rps) + (" (unstable)" if r.from_unstable and r.capacity_rps else ""),
+            fmt_bound(r.capacity_rps, r.reached) + (" (unstable)" if r.from_unstable and r.capacity_rps else ""),
             _meets_text(r),
             NONE if r.replicas is None else str(r.replicas),
             NONE if r.cost_per_hour is None else f"${r.cost_per_hour:.2f}",
@@ -183,6 +212,8 @@ def verdict_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
 def _meets_text(row: VerdictRow) -> str:
     if row.skipped_reason is not None:
         return f"skipped: {row.skipped_reason}"
+    if row.short_of_target:
+        return "not measured up to it"
     return "yes" if row.meets else "no"
 
 

@@ -101,3 +101,34 @@ def _shapes(items: list[str]) -> tuple[str, ...]:
     """--shape items, checked now (a typo is one line before anything starts)."""
     parse_shapes(items)
     return tuple(items)
+
+
+def add_generator_flags(parser: argparse.ArgumentParser) -> None:
+    """The load generator's limits that every measuring command takes."""
+    parser.add_argument(
+        "--saturation-cpu",
+        type=float,
+        default=defaults.SATURATION_CPU_PERCENT,
+        metavar="PERCENT",
+        help="a load-generator process at or above this CPU (percent of one core) flags its level "
+        f"client-saturated (default {defaults.SATURATION_CPU_PERCENT:g}; Locust's --saturation-cpu)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        default=f"{defaults.REQUEST_TIMEOUT_S:g}s",
+        help="a request unanswered this long fails; a window of failures ends the run "
+        f"(default {defaults.REQUEST_TIMEOUT_S:g}s)",
+    )
+
+
+def generator_fields(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "request_timeout_s": parse_seconds(args.request_timeout, "--request-timeout"),
+        "saturation_cpu": _saturation_cpu(args.saturation_cpu),
+    }
+
+
+def _saturation_cpu(percent: float) -> float:
+    if not percent > 0:
+        raise ConfigError(f"--saturation-cpu must be a CPU percent above 0 (one core is 100), not {percent:g}")
+    return percent

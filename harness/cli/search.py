@@ -1,7 +1,7 @@
 """`harness search --model M --slo p99=50ms [--mode quick|brute] [--budget DURATION]`: the best configuration per
 instance kind within an SLO.
 
-The generator (harness.sweep.search) proposes a configuration, the sweep measures it (the same levels, stability
+The generator (harness.sweep.configuration_search) proposes a configuration, the sweep measures it (the same levels, stability
 rules and capacity search as `harness sweep`: one curve per configuration in the run), the generator reacts. The run
 folder's run.json carries a `search` section (configurations ranked, best_cpu, best_gpu); `harness report` draws
 the ranking and the Pareto front, `harness verdict` compares the best of each kind.
@@ -15,11 +15,13 @@ from pathlib import Path
 from harness import defaults
 from harness.analysis.verdict import parse_costs
 from harness.cli.flags import (
+    add_generator_flags,
     add_input_data_flags,
     add_level_flags,
     add_metrics_flag,
     add_server_flags,
     add_workers_flag,
+    generator_fields,
     input_data_fields,
     level_fields,
     parse_workers,
@@ -29,7 +31,7 @@ from harness.cli.parse import parse_int_list, parse_seconds, parse_slo
 from harness.errors import ConfigError
 from harness.measure.configurations import ConfigurationSearch, SearchPlan
 from harness.measure.job import Job
-from harness.sweep.search import SearchSpace
+from harness.sweep.configuration_search import SearchSpace
 from harness.sweep.spec import SweepSpec
 
 MODES = ("quick", "brute")
@@ -65,6 +67,7 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
         help=f"upper bound of each concurrency search (default {defaults.SEARCH_MAX_CONCURRENCY})",
     )
     add_workers_flag(p)
+    add_generator_flags(p)
     p.add_argument("--cost", help="cost per hour per configuration, e.g. cpu:1=0.20,gpu:1=2.50")
     p.add_argument("--output", metavar="DIR", help="run folder (default results/<timestamp>-search-<model>)")
     p.add_argument("--label", default="", help="a label for this run in reports")
@@ -103,6 +106,7 @@ def search_job(args: argparse.Namespace) -> tuple[Job, SearchPlan]:
         max_concurrency=args.max_concurrency,
         label=args.label,
         **input_data_fields(args),
+        **generator_fields(args),
     )
     budget = parse_seconds(args.budget, "--budget") if args.budget else None
     plan = SearchPlan(space=space, mode=args.mode, costs=parse_costs(args.cost) if args.cost else {})

@@ -12,11 +12,13 @@ from pathlib import Path
 from harness import defaults
 from harness.analysis.capacity import STABLE_WINDOWS
 from harness.cli.flags import (
+    add_generator_flags,
     add_input_data_flags,
     add_level_flags,
     add_metrics_flag,
     add_server_flags,
     add_workers_flag,
+    generator_fields,
     input_data_fields,
     level_fields,
     parse_workers,
@@ -90,20 +92,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--label", default="", help="a label for this run in reports and comparisons")
     add_metrics_flag(p)
     add_distributed_flags(p)
-    p.add_argument(
-        "--saturation-cpu",
-        type=float,
-        default=defaults.SATURATION_CPU_PERCENT,
-        metavar="PERCENT",
-        help="a load-generator process at or above this CPU (percent of one core) flags its level "
-        f"client-saturated (default {defaults.SATURATION_CPU_PERCENT:g}; Locust's --saturation-cpu)",
-    )
-    p.add_argument(
-        "--request-timeout",
-        default=f"{defaults.REQUEST_TIMEOUT_S:g}s",
-        help="a request unanswered this long fails; a window of failures ends the run "
-        f"(default {defaults.REQUEST_TIMEOUT_S:g}s)",
-    )
+    add_generator_flags(p)
     add_input_data_flags(p)
     p.set_defaults(handler=_run)
 
@@ -193,16 +182,9 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         master_bind=args.master_bind,
         master_port=args.master_port,
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
-        request_timeout_s=parse_seconds(args.request_timeout, "--request-timeout"),
-        saturation_cpu=_saturation_cpu(args.saturation_cpu),
+        **generator_fields(args),
         **input_data_fields(args),
     )
-
-
-def _saturation_cpu(percent: float) -> float:
-    if not percent > 0:
-        raise ConfigError(f"--saturation-cpu must be a CPU percent above 0 (one core is 100), not {percent:g}")
-    return percent
 
 
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:

@@ -1,5 +1,6 @@
-"""`harness search`'s proposer: the configuration search's generator (harness.sweep.search: quick or brute) proposes
-a configuration, the session measures it as one curve, the generator reacts; the run's `search` section ranks them."""
+"""`harness search`'s proposer: the configuration search's generator (harness.sweep.configuration_search, quick or
+brute) proposes a configuration, the session measures it as one curve, the generator reacts; the run's `search`
+section ranks them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from harness.analysis.verdict import cost_per_million
 from harness.measure.job import CurveSpec
 from harness.record.model import Curve, InstanceGroup, Run, SearchResult, SearchRow
 from harness.record.sysinfo import host_info
-from harness.sweep.search import Candidate, Outcome, SearchSpace, brute_next, quick_next
+from harness.sweep.configuration_search import Candidate, Outcome, SearchSpace, brute_next, quick_next
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import ControlClient
 from harness.triton.variants import check_deployment

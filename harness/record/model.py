@@ -1,9 +1,17 @@
 """The run record: small frozen dataclasses that cross module boundaries, and their versioned JSON form.
 
 Schema history (``schema_version``):
-  1 - first version: metadata, slo, curves of levels (closed-loop ``concurrency`` and open-loop ``rate``
-      levels), per-level measurement windows, capacity, rate-search probes.
-Readers accept every version up to ``SCHEMA_VERSION`` and refuse newer ones explicitly.
+  1 - 2026-11: metadata, slo, curves of levels (closed-loop ``concurrency`` and open-loop ``rate`` levels),
+      per-level measurement windows, capacity, rate-search probes. Fields were appended within version 1 as the
+      harness grew (a reader of the time ignored what it did not know, a newer one fills in defaults); the capacity
+      rule changed under it too (the level index, the unstable-level judgement).
+  2 - 2026-12: ``capacity.reached`` (False: a lower bound, the highest load measured still met the SLO), and the
+      fields appended since (see docs/run.schema.json). A version 1 run is read with its capacities decided again
+      by today's rule (harness.analysis.capacity.upgraded), so an old run and a new one compare alike.
+Appending a field keeps the version: readers ignore what they do not know and fill in a default for what is
+missing. A field whose meaning changes, or a rule whose recorded result would read differently, bumps it, with
+the reader of the older version beside it. Readers accept every version up to ``SCHEMA_VERSION`` and refuse newer
+ones explicitly.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Any, Literal
 
 from harness.errors import ResultsError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999")
 Mode = Literal["concurrency", "rate"]
 
@@ -145,6 +153,9 @@ class Capacity:
     at_rate: float | None = None
     level_index: int | None = None  # which of the curve's levels: stored, so no reader searches for it again
     from_unstable: bool = False  # decided on an unstable level's worst window: evidence with a caveat
+    # False: a lower bound (no level at a higher load was measured and throughput still grew); None: recorded
+    # before this field (schema 1), decided again when read (harness.record.store)
+    reached: bool | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from harness.analysis.capacity import upgraded
 from harness.errors import ResultsError
 from harness.record.model import PERCENTILES, Level, Run, run_from_dict, run_to_dict
 
@@ -195,7 +196,7 @@ def load_run(path: str | Path) -> Run:
             )
     else:
         data = _parse_json(text, path)
-    return run_from_dict(data, source=str(path))
+    return upgraded(run_from_dict(data, source=str(path)))
 
 
 def _run_file_in(folder: Path) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.analysis.capacity import capacity_of, curve_labels
+from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels
 from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
 from harness.record.model import Curve, Run
@@ -113,7 +113,8 @@ def _header(run: Run) -> str:
 
 
 def capacity_sentence(run: Run, curve: Curve) -> str:
-    """One line per curve: 'cpu:2 sustains 812 req/s within p99 <= 100 ms (at concurrency 8)'."""
+    """One line per curve: 'cpu:2 sustains 812 req/s within p99 <= 100 ms (at concurrency 8)', or 'at least 812'
+    where the highest load measured still met the SLO."""
     label = curve_label(run, curve)
     if curve.skipped_reason is not None:
         return f"{label}: skipped: {curve.skipped_reason}"
@@ -123,7 +124,8 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
     if cap.max_rps_within_slo is None or level is None:
         return f"{label} does not meet {run.slo} at any error-free level measured"
     unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
-    return f"{label} sustains {fmt_num(cap.max_rps_within_slo)} req/s within {run.slo} (at {load_label(level)}{unstable})"
+    bound = f"; {NOT_REACHED}" if cap.reached is False else ""
+    return f"{label} sustains {capacity_text(cap)} within {run.slo} (at {load_label(level)}{unstable}{bound})"
 
 
 def shared_host_note(run: Run) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from harness.analysis.capacity import STABLE_WINDOWS, probe_passes
-from harness.record.counters import StatsSnapshot
+from harness.analysis.capacity import PLATEAU_GAIN, STABLE_WINDOWS, probe_passes
 from harness.record.model import Level, ServerTimes, Slo, Window
+from harness.record.server_statistics import StatsSnapshot
 
 
 def is_stable(windows: Sequence[Window], tolerance: float) -> bool:
@@ -82,11 +82,11 @@ def server_delta(before: StatsSnapshot, after: StatsSnapshot) -> tuple[ServerTim
 
 
 @dataclass(frozen=True)
-class AutoConcurrency:
+class ConcurrencySearch:
     """Model Analyzer-style search: double the concurrency until throughput stops growing or the SLO breaks."""
 
     slo: Slo
-    min_gain: float = 0.05
+    min_gain: float = PLATEAU_GAIN
     limit: int = 1024
 
     def next_level(self, levels: Sequence[Level]) -> int | None:

@@ -19,12 +19,12 @@ from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLost
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
 from harness.load.histogram import LatencyHistogram
-from harness.record.counters import StatsSnapshot
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
+from harness.record.server_statistics import StatsSnapshot
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
 from harness.sweep.rules import (
-    AutoConcurrency,
+    ConcurrencySearch,
     RateSearch,
     drain_poll_s,
     is_stable,
@@ -163,7 +163,7 @@ def sweep_variant(
 
 
 def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
-    search = AutoConcurrency(spec.slo, limit=spec.max_concurrency)
+    search = ConcurrencySearch(spec.slo, limit=spec.max_concurrency)
     planned = list(spec.concurrency or ())
     while True:
         users = planned.pop(0) if spec.concurrency else search.next_level(curve.levels)

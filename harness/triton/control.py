@@ -15,7 +15,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from harness.errors import ConfigError, GpuUnavailable, ModelError, ServerError
-from harness.record.counters import StatsSnapshot
+from harness.record.server_statistics import StatsSnapshot
 from harness.triton.repository import is_model_name
 
 # Triton datatype -> numpy dtype for the inputs we generate.

@@ -3,6 +3,7 @@ the probe evidence (checked against an exact binomial computed here with integer
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from fractions import Fraction
 
@@ -12,13 +13,15 @@ from harness.analysis.capacity import (
     binomial_cdf,
     capacity,
     capacity_of,
+    capacity_text,
     curve_labels,
     meets_slo,
     probe_passes,
     slo_evidence,
     stability_advice,
+    upgraded,
 )
-from harness.record.model import Slo, Window
+from harness.record.model import SCHEMA_VERSION, Capacity, Slo, Window
 from helpers.factories import curve, level, run
 
 SLO = Slo("p99", 100.0)
@@ -105,3 +108,46 @@ def test_curve_labels_qualify_only_as_far_as_needed() -> None:
 def test_stability_advice_names_the_flags() -> None:
     text = stability_advice({"window_s": 2.0, "max_windows": 6, "stability": 0.1})
     assert "--window 4 (was 2)" in text and "--max-windows 12 (was 6)" in text and "--stability 0.2 (was 0.1)" in text
+
+
+def test_a_capacity_at_the_highest_load_measured_is_a_lower_bound_unless_throughput_had_stopped_growing() -> None:
+    broke_above = capacity([level(1, 100.0, 10.0), level(2, 180.0, 20.0), level(4, 190.0, 150.0)], SLO)
+    assert (broke_above.max_rps_within_slo, broke_above.reached) == (180.0, True)
+    served_no_more_above = capacity([level(2, 180.0, 20.0), level(4, 170.0, 60.0)], SLO)  # within, but less
+    assert (served_no_more_above.max_rps_within_slo, served_no_more_above.reached) == (180.0, True)
+    growing = capacity([level(1, 100.0, 10.0), level(2, 180.0, 20.0)], SLO)
+    assert (growing.max_rps_within_slo, growing.reached) == (180.0, False)
+    plateau = capacity([level(4, 180.0, 20.0), level(8, 188.0, 40.0)], SLO)  # +4.4 %: saturated, more only queues
+    assert (plateau.max_rps_within_slo, plateau.reached) == (188.0, True)
+    edge = capacity([level(4, 180.0, 20.0), level(8, 189.0, 40.0)], SLO)  # +5 % exactly: still growing
+    assert edge.reached is False
+    assert capacity([level(1, 100.0, 10.0)], SLO).reached is False  # one level: nothing says where the limit is
+
+
+def test_open_loop_levels_are_ordered_by_their_offered_rate() -> None:
+    measured_in_search_order = [
+        level(None, 200.0, 20.0, mode="rate", offered=200.0),
+        level(None, 150.0, 15.0, mode="rate", offered=150.0),
+    ]
+    assert capacity(measured_in_search_order, SLO).reached is False  # 200 was the highest rate offered
+    beyond = [*measured_in_search_order, level(None, 230.0, 400.0, mode="rate", offered=300.0)]
+    assert capacity(beyond, SLO).reached is True
+
+
+def test_capacity_text_says_at_least_for_a_lower_bound_and_nothing_for_an_old_run() -> None:
+    assert capacity_text(capacity([level(1, 100.0, 10.0)], SLO)) == "at least 100 req/s"
+    assert capacity_text(capacity([level(1, 100.0, 10.0), level(2, 110.0, 500.0)], SLO)) == "100 req/s"
+    assert capacity_text(Capacity(max_rps_within_slo=100.0)) == "100 req/s"  # recorded before the rule
+    assert capacity_text(Capacity()) == "none"
+
+
+def test_a_schema_1_run_is_read_with_its_capacities_decided_again() -> None:
+    levels = (level(1, 100.0, 10.0), level(2, 180.0, 20.0))
+    old = dataclasses.replace(
+        run([dataclasses.replace(curve("CPU", 1, levels), capacity=Capacity(max_rps_within_slo=100.0))]),
+        schema_version=1,
+    )
+    new = upgraded(old)
+    assert new.schema_version == SCHEMA_VERSION == 2
+    assert new.curves[0].capacity == capacity(levels, SLO) and new.curves[0].capacity.max_rps_within_slo == 180.0
+    assert upgraded(new) is new  # a current run is left as it is

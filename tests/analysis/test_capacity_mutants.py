@@ -60,7 +60,7 @@ def test_capacity_is_the_best_level_not_the_last_and_a_tie_goes_to_the_stable_on
 
 def test_capacity_names_its_load_in_the_mode_of_its_level_rounded_to_a_thousandth() -> None:
     by_rate = capacity([level(None, 123.45678, 10.0, mode="rate", offered=125.0)], SLO)
-    assert by_rate == Capacity(max_rps_within_slo=123.457, at_concurrency=None, at_rate=125.0, level_index=0)
+    assert by_rate == Capacity(max_rps_within_slo=123.457, at_concurrency=None, at_rate=125.0, level_index=0, reached=False)
     by_users = capacity([level(8, 50.0, 10.0, offered=60.0)], SLO)
     assert (by_users.at_concurrency, by_users.at_rate) == (8, None)
     rate_with_users = capacity([level(3, 50.0, 10.0, mode="rate", offered=50.0)], SLO)

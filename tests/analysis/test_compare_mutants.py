@@ -60,6 +60,7 @@ def test_rows_against_the_baseline_exactly() -> None:
         capacity_note="baseline",
         latency_note="baseline",
         capacity_unstable=False,
+        capacity_reached=True,  # concurrency 4 breaks the SLO
     )
     assert other == CompareRow(
         label="other cpu:1",
@@ -76,6 +77,7 @@ def test_rows_against_the_baseline_exactly() -> None:
         capacity_note="",
         latency_note="",
         capacity_unstable=True,
+        capacity_reached=False,  # its highest load met the SLO, throughput still growing (201 -> 247.5)
     )
 
 
@@ -93,7 +95,7 @@ def test_the_table_as_users_read_it() -> None:
     ]
     assert cells == [
         ["base cpu:1", "200", "concurrency 2", "baseline", "85", "baseline", "1", "40%"],
-        ["other cpu:1", "248", "concurrency 4 (from an unstable level)", "1.24x", "90", "1.06x", "1", "40%"],
+        ["other cpu:1", "at least 248", "concurrency 4 (from an unstable level)", "1.24x", "90", "1.06x", "1", "40%"],
     ]
     assert compare_table([]) == (
         ["curve", "capacity req/s", "at", "vs baseline", "p99 ms @ - req/s", "vs baseline", "avg batch", "queue share"],

@@ -4,7 +4,14 @@ from typing import Literal
 
 import pytest
 
-from harness.analysis.verdict import cost_per_million, decide, format_verdict, parse_costs, replicas_needed
+from harness.analysis.verdict import (
+    cost_per_million,
+    decide,
+    format_verdict,
+    parse_costs,
+    replicas_needed,
+    verdict_table,
+)
 from harness.errors import ConfigError, ResultsError
 from harness.record.model import Curve, Slo
 from helpers.factories import curve, run, sweep
@@ -160,7 +167,7 @@ def test_unstable_levels_are_evidence_with_a_caveat() -> None:
         ("a cpu:1", 280.0, True),
         ("b cpu:2", 490.0, True),
     ]
-    assert verdict.sentence.startswith("A GPU is not necessary: b cpu:2 sustains 490 req/s (from unstable levels)")
+    assert verdict.sentence.startswith("A GPU is not necessary: b cpu:2 sustains at least 490 req/s (from unstable levels)")
     assert "--window" in verdict.sentence and "--max-windows" in verdict.sentence and "--stability" in verdict.sentence
     assert "none stays within" not in verdict.sentence
 
@@ -177,3 +184,22 @@ def test_none_stays_within_only_when_none_did() -> None:
     verdict = decide([run([slow])], 100.0, SLO)
     assert verdict.sentence.endswith(f"none stays within {SLO} at any measured load.")
     assert verdict.rows[0].capacity_rps is None
+
+
+def test_a_cpu_measured_only_below_the_target_leaves_the_question_open() -> None:
+    """cpu:1's highest level (concurrency 2) still met the SLO with throughput growing: it may well reach 500 req/s,
+    so 'a GPU is necessary' would be a guess; the gpu:1 that meets is named, not recommended."""
+    cpu = curve("CPU", 1, sweep([(1, 100.0, 10.0), (2, 180.0, 20.0)]))
+    gpu = curve("GPU", 1, sweep([(1, 400.0, 5.0), (4, 900.0, 30.0), (8, 950.0, 200.0)]))
+    verdict = decide([run([cpu, gpu])], 500.0, SLO, {"gpu:1": 2.5})
+    assert verdict.sentence == (
+        "Not decided: cpu:1 (at least 180 req/s) still met p99 <= 50 ms at the highest load measured, below the "
+        "500 req/s target; measure higher loads (--concurrency auto, a higher --max-concurrency, or --rate auto) "
+        "before concluding that a GPU is necessary. Meanwhile gpu:1 sustains 900 req/s, at $1.39 per million requests."
+    )
+    assert (verdict.meets, verdict.closest) == (("gpu:1",), None)
+    assert verdict_table(verdict)[1][0][1:3] == ["at least 180", "not measured up to it"]
+    reached = curve("CPU", 1, sweep([(1, 100.0, 10.0), (2, 180.0, 20.0), (4, 185.0, 300.0)]))
+    assert decide([run([reached, gpu])], 500.0, SLO).sentence.startswith("A GPU is necessary: no CPU configuration")
+    above = decide([run([cpu, gpu])], 150.0, SLO)  # a lower bound above the target answers it
+    assert above.sentence.startswith("A GPU is not necessary: cpu:1 sustains at least 180 req/s")

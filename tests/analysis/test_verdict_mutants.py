@@ -16,9 +16,14 @@ ADVICE = (
 
 
 def _curves():  # noqa: ANN202
-    cpu1 = curve("CPU", 1, sweep([(1, 100.0, 10.0), (2, 180.0, 20.0)]))
-    cpu2 = curve("CPU", 2, [level(1, 150.0, 10.0), level(2, 260.0, 40.0, stable=False, spread=(0.0, 0.0, 0.0))])
-    gpu1 = curve("GPU", 1, sweep([(1, 400.0, 5.0), (4, 900.0, 30.0)]))
+    """Each measured curve runs past its capacity (a level at a higher load breaks the SLO): capacities reached."""
+    cpu1 = curve("CPU", 1, sweep([(1, 100.0, 10.0), (2, 180.0, 20.0), (4, 190.0, 150.0)]))
+    cpu2 = curve(
+        "CPU",
+        2,
+        [level(1, 150.0, 10.0), level(2, 260.0, 40.0, stable=False, spread=(0.0, 0.0, 0.0)), level(4, 270.0, 300.0)],
+    )
+    gpu1 = curve("GPU", 1, sweep([(1, 400.0, 5.0), (4, 900.0, 30.0), (8, 950.0, 200.0)]))
     gpu2 = curve("GPU", 2, skipped="no GPU on this host")
     return cpu1, cpu2, gpu1, gpu2
 
@@ -28,9 +33,9 @@ def test_every_row_of_a_mixed_run() -> None:
     an unstable level (flat windows), unpriced; gpu:1 900 meets alone at $2.50 / 1.8e6 x 1e6 = $1.39."""
     verdict = decide([run(list(_curves()), label="x")], 500.0, SLO, {"cpu:1": 0.2, "gpu:1": 2.5})
     assert verdict.rows == (
-        VerdictRow("cpu:1", False, 180.0, False, 3, 0.2, 3 * 0.2 / (500 * 3600) * 1e6),
-        VerdictRow("cpu:2", False, 260.0, False, 2, None, None, from_unstable=True, advice=ADVICE),
-        VerdictRow("gpu:1", True, 900.0, True, 1, 2.5, 2.5 / (500 * 3600) * 1e6),
+        VerdictRow("cpu:1", False, 180.0, False, 3, 0.2, 3 * 0.2 / (500 * 3600) * 1e6, reached=True),
+        VerdictRow("cpu:2", False, 260.0, False, 2, None, None, from_unstable=True, advice=ADVICE, reached=True),
+        VerdictRow("gpu:1", True, 900.0, True, 1, 2.5, 2.5 / (500 * 3600) * 1e6, reached=True),
         VerdictRow("gpu:2", True, None, False, None, None, None, skipped_reason="no GPU on this host"),
     )
     assert (verdict.meets, verdict.closest) == (("gpu:1",), "gpu:1")
@@ -70,7 +75,9 @@ def test_a_stable_capacity_gets_no_advice_and_a_curve_without_levels_is_skipped(
     empty = curve("CPU", 4, [])
     verdict = decide([run([curve("CPU", 1, [level(1, 600.0, 10.0)]), empty], label="x")], 500.0, SLO)
     assert verdict.rows[0].advice == "" and verdict.rows[1].skipped_reason == "no levels"
-    assert verdict.sentence == "A GPU is not necessary: cpu:1 sustains 600 req/s at p99 <= 100 ms, above the 500 req/s target."
+    assert verdict.sentence == (
+        "A GPU is not necessary: cpu:1 sustains at least 600 req/s at p99 <= 100 ms, above the 500 req/s target."
+    )
 
 
 def test_meeting_the_target_exactly_counts() -> None:
@@ -90,7 +97,7 @@ def test_the_cheapest_pick_wins_over_the_biggest_and_unpriced_capacity_counts_as
 def test_only_gpus_measured_leaves_the_question_open() -> None:
     verdict = decide([run([curve("GPU", 1, [level(1, 900.0, 5.0)])], label="x")], 500.0, SLO, {"gpu:1": 2.5})
     assert verdict.sentence == (
-        "Only GPU configurations were measured: gpu:1 sustains 900 req/s at p99 <= 100 ms, above the 500 req/s "
+        "Only GPU configurations were measured: gpu:1 sustains at least 900 req/s at p99 <= 100 ms, above the 500 req/s "
         "target, at $1.39 per million requests; measure a CPU configuration to tell whether a GPU is necessary."
     )
 
@@ -104,7 +111,7 @@ def test_rows_without_capacity_keep_their_price_and_a_cpu_within_no_slo_is_said(
     assert verdict.rows[2] == VerdictRow("gpu:2", True, None, False, None, 5.0, None, skipped_reason="no GPU on this host")
     assert verdict.sentence == (
         "A GPU is necessary: no CPU configuration reaches 500 req/s at p99 <= 100 ms "
-        "(none stays within p99 <= 100 ms); gpu:1 sustains 900 req/s."
+        "(none stays within p99 <= 100 ms); gpu:1 sustains at least 900 req/s."
     )
 
 

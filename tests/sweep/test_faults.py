@@ -1,5 +1,6 @@
-"""Fault injection with real processes: what a sweep leaves behind when its server dies or hangs, its model
-will not load, its disk fills up, a port is taken, or it is stopped by Ctrl-C or SIGTERM.
+"""Fault injection with real processes: what a measuring command (harness sweep, harness search) leaves behind when
+its server dies or hangs, its model will not load, its disk fills up, a port is taken, or it is stopped by Ctrl-C
+or SIGTERM.
 
 Each fault must leave a valid run folder holding every finished level and a one-line cause, a non-zero exit
 where the run did not complete, and no process of its own still running. (Worker SIGKILL: tests/load.)
@@ -34,19 +35,26 @@ ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
 QUICK = ["--warmup", "0.5s", "--window", "0.5s", "--max-windows", "4", "--workers", "1"]
 LEVELS = ["--concurrency", "1,2,4,8,16,32,64"]
+# Each measuring command with levels enough to be cut mid-run: a sweep's list, a search's one configuration whose
+# concurrency search climbs (identity keeps growing to 64 users on this machine).
+MEASURING = {
+    "sweep": LEVELS,
+    "search": ["--kinds", "cpu", "--counts", "1", "--threads", "1", "--max-batch-sizes", "0", "--queue-delays-us", "off"],
+}
 
 
 class Sweep:
-    """`harness sweep` as a child process with its own tritonserver, output captured to files."""
+    """A measuring command (`harness sweep` unless told) as a child process with its own tritonserver, output
+    captured to files."""
 
-    def __init__(self, folder: Path, *args: str, sigint_ignored: bool = False) -> None:
-        self.folder = folder
-        self.out, self.err = folder.parent / "sweep.out", folder.parent / "sweep.err"
+    def __init__(self, folder: Path, *args: str, sigint_ignored: bool = False, command: str = "sweep") -> None:
+        self.folder, self.command = folder, command
+        self.out, self.err = folder.parent / f"{command}.out", folder.parent / f"{command}.err"
         # sigint_ignored: as a script's background job (`harness sweep ... &`) inherits it
         ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
-                [*HARNESS, "sweep", "--output", str(folder), *args],
+                [*HARNESS, command, "--output", str(folder), *args],
                 cwd=ROOT,
                 stdout=out,
                 stderr=err,
@@ -122,8 +130,9 @@ def _finished_levels_kept(run: Run, at_least: int) -> None:
     assert all(lv.requests > 0 and lv.failures == 0 for lv in finished)
 
 
-def test_server_sigkill_mid_level_ends_the_run_at_once(tmp_path: Path) -> None:
-    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, *QUICK)
+@pytest.mark.parametrize("command", MEASURING)
+def test_server_sigkill_mid_level_ends_the_run_at_once(command: str, tmp_path: Path) -> None:
+    sweep = Sweep(tmp_path / "run", "--model", "identity", *MEASURING[command], *QUICK, command=command)
     sweep.wait_levels(1)
     server = sweep.server()
     server.kill()
@@ -132,14 +141,26 @@ def test_server_sigkill_mid_level_ends_the_run_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - killed < 15, "the sweep should stop at once, not after the level's budget"
     run = _interrupted(sweep, code, 3, "tritonserver exited (killed by signal 9)")
     _finished_levels_kept(run, 1)
-    assert sweep.err.read_text().strip().splitlines()[-1].startswith("harness sweep: error: tritonserver exited")
+    assert sweep.err.read_text().strip().splitlines()[-1].startswith(f"harness {command}: error: tritonserver exited")
     html = (sweep.folder / "report.html").read_text()
     assert '<p class="banner warn">This run was interrupted: tritonserver exited (killed by signal 9)' in html
+    _says_how_it_ended(sweep, run, "server-lost")
     sweep.assert_nothing_left()
 
 
-def test_server_sigstop_mid_level_is_caught_by_the_request_timeout(tmp_path: Path) -> None:
-    sweep = Sweep(tmp_path / "run", "--model", "identity", *LEVELS, *QUICK, "--request-timeout", "2s")
+def _says_how_it_ended(sweep: Sweep, run: Run, stopped: str) -> None:
+    """A search records and prints how it ended (it once printed "ended: done" above a lost server's error)."""
+    if sweep.command != "search":
+        return
+    assert run.search is not None and run.search.stopped == stopped
+    assert f"ended: {stopped})" in sweep.out.read_text()
+
+
+@pytest.mark.parametrize("command", MEASURING)
+def test_server_sigstop_mid_level_is_caught_by_the_request_timeout(command: str, tmp_path: Path) -> None:
+    sweep = Sweep(
+        tmp_path / "run", "--model", "identity", *MEASURING[command], *QUICK, "--request-timeout", "2s", command=command
+    )
     sweep.wait_levels(1)
     server = sweep.server()
     server.suspend()
@@ -147,6 +168,7 @@ def test_server_sigstop_mid_level_is_caught_by_the_request_timeout(tmp_path: Pat
     run = _interrupted(sweep, code, 3, "")
     assert run.metadata.interrupted.split(" (at ")[0] in sweep.err.read_text()
     _finished_levels_kept(run, 1)
+    _says_how_it_ended(sweep, run, "server-lost")
     sweep.assert_nothing_left()
 
 
@@ -244,25 +266,33 @@ def test_a_port_already_taken(tmp_path: Path) -> None:
     assert f"port {port}" in lines[0] and "already in use" in lines[0]
 
 
-# Each signal and each phase once (the full cross cost ~40 s more; both signals raise KeyboardInterrupt in the main
-# greenlet, harness.cli.sweep.stop_on_signals). Ctrl-C's sweep starts with SIGINT ignored, as a script's background
-# job does: the sweep must still stop (it ran to its end there before it set its own handler).
+# Each signal and each phase once per command (the full cross cost ~40 s more; both signals raise KeyboardInterrupt in
+# the main greenlet, harness.measure.signals.stop_on_signals). Ctrl-C's run starts with SIGINT ignored, as a script's
+# background job does: it must still stop (a sweep ran to its end there before it set its own handler).
 @pytest.mark.parametrize(
-    ("sig", "phase"), [(signal.SIGINT, "warm-up"), (signal.SIGTERM, "window")], ids=["ctrl-c-warm-up", "sigterm-window"]
+    ("command", "sig", "phase"),
+    [
+        ("sweep", signal.SIGINT, "warm-up"),
+        ("sweep", signal.SIGTERM, "window"),
+        ("search", signal.SIGINT, "window"),
+        ("search", signal.SIGTERM, "warm-up"),
+    ],
+    ids=["sweep-ctrl-c-warm-up", "sweep-sigterm-window", "search-ctrl-c-window", "search-sigterm-warm-up"],
 )
-def test_stopping_the_sweep_keeps_the_finished_levels(sig: int, phase: str, tmp_path: Path) -> None:
+def test_stopping_a_run_keeps_the_finished_levels(command: str, sig: int, phase: str, tmp_path: Path) -> None:
     timing = ["--warmup", "4s", "--window", "0.5s"] if phase == "warm-up" else ["--warmup", "0.5s", "--window", "4s"]
     sweep = Sweep(
         tmp_path / "run",
         "--model",
         "identity",
-        *LEVELS,
+        *MEASURING[command],
         "--max-windows",
         "3",
         "--workers",
         "1",
         *timing,
         sigint_ignored=sig == signal.SIGINT,
+        command=command,
     )
     sweep.wait_levels(1, timeout=150)
     time.sleep(2.0)  # level 2: 2 s into its 4 s warm-up, or 1.5 s into its first 4 s window
@@ -273,6 +303,8 @@ def test_stopping_the_sweep_keeps_the_finished_levels(sig: int, phase: str, tmp_
     assert run.metadata.interrupted.endswith(f"(at cpu:1 concurrency 2, {where})")
     assert [lv.concurrency for lv in run.curves[0].levels] == [1]
     _finished_levels_kept(run, 1)
+    _says_how_it_ended(sweep, run, "interrupted")
+    assert not sweep.err.read_text().strip(), "a stop asked for is said by the summary, not as an error"
     sweep.assert_nothing_left()
 
 

@@ -15,8 +15,8 @@ import pytest
 
 from harness import defaults
 from harness.analysis.capacity import RATE_SHORTFALL
-from harness.record.counters import StatsSnapshot
 from harness.record.model import InstanceGroup, Level, Slo
+from harness.record.server_statistics import StatsSnapshot
 from harness.sweep.checks import (
     COUNT_TOLERANCE,
     LITTLE_TOLERANCE,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.record.counters import StatsSnapshot
 from harness.record.model import InstanceGroup, Slo
+from harness.record.server_statistics import StatsSnapshot
 from harness.sweep.rules import DRAIN_POLL_S, drain_poll_s, queue_drained
 from harness.sweep.runner import LevelRunner
 from harness.sweep.spec import SweepSpec

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.record.counters import StatsSnapshot
 from harness.record.model import Latency, Level, Slo, Window
-from harness.sweep.rules import OVERLOAD_HEADROOM, AutoConcurrency, RateSearch, failure_ceiling, is_stable, server_delta
+from harness.record.server_statistics import StatsSnapshot
+from harness.sweep.rules import OVERLOAD_HEADROOM, ConcurrencySearch, RateSearch, failure_ceiling, is_stable, server_delta
 
 
 def window(rps: float, p99: float, requests: int = 100) -> Window:
@@ -93,7 +93,7 @@ def test_server_delta_without_requests_is_none() -> None:
 
 
 def test_auto_concurrency_doubles_until_gain_stops_or_slo_breaks() -> None:
-    search = AutoConcurrency(Slo("p99", 10.0), min_gain=0.05)
+    search = ConcurrencySearch(Slo("p99", 10.0), min_gain=0.05)
     assert search.next_level([]) == 1
     assert search.next_level([level(100, 2, concurrency=1)]) == 2
     assert search.next_level([level(100, 2, concurrency=1), level(180, 3, concurrency=2)]) == 4
@@ -105,7 +105,7 @@ def test_auto_concurrency_doubles_until_gain_stops_or_slo_breaks() -> None:
 
 
 def test_auto_concurrency_respects_its_limit() -> None:
-    assert AutoConcurrency(Slo(), limit=8).next_level([level(100, 2, concurrency=8)]) is None
+    assert ConcurrencySearch(Slo(), limit=8).next_level([level(100, 2, concurrency=8)]) is None
 
 
 SLO = Slo("p99", 10.0)

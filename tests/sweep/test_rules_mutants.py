@@ -3,9 +3,9 @@ boundaries of the stability rule, the server deltas' rounding and empty cases, t
 
 from __future__ import annotations
 
-from harness.record.counters import StatsSnapshot
 from harness.record.model import Level, ServerTimes, Window
-from harness.sweep.rules import AutoConcurrency, RateSearch, is_stable, server_delta
+from harness.record.server_statistics import StatsSnapshot
+from harness.sweep.rules import ConcurrencySearch, RateSearch, is_stable, server_delta
 from helpers.factories import SLO, level
 
 
@@ -75,13 +75,13 @@ def test_no_request_between_snapshots_gives_nothing() -> None:
 
 
 def test_concurrency_doubles_up_to_the_limit_itself() -> None:
-    search = AutoConcurrency(SLO, limit=8)
+    search = ConcurrencySearch(SLO, limit=8)
     assert search.next_level([level(2, 100.0, 10.0), level(4, 200.0, 10.0)]) == 8
     assert search.next_level([level(4, 100.0, 10.0), level(8, 200.0, 10.0)]) is None
 
 
 def test_concurrency_keeps_doubling_at_exactly_the_minimum_gain() -> None:
-    search = AutoConcurrency(SLO, min_gain=0.5)
+    search = ConcurrencySearch(SLO, min_gain=0.5)
     assert search.next_level([level(1, 100.0, 10.0), level(2, 150.0, 10.0)]) == 4
     assert search.next_level([level(1, 100.0, 10.0), level(2, 149.0, 10.0)]) is None
 

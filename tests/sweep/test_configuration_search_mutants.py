@@ -5,7 +5,7 @@ rule at its edge, a skipped kind, configurations without a capacity. Expected li
 from __future__ import annotations
 
 from harness.record.model import InstanceGroup
-from harness.sweep.search import (
+from harness.sweep.configuration_search import (
     SATURATED,
     Candidate,
     Outcome,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.record.model import InstanceGroup
-from harness.sweep.search import (
+from harness.sweep.configuration_search import (
     Candidate,
     Outcome,
     SearchSpace,
