@@ -9,8 +9,9 @@ if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
   else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 fi
-# Guards first (seconds): style and import order, then the import contracts between the rooms.
+# Guards first (seconds): style, formatting and import order, the import contracts between the rooms, the types.
 .venv/bin/ruff check --quiet .
 .venv/bin/ruff format --check --quiet . || { echo "ruff format would change the files above: run .venv/bin/ruff format ." >&2; exit 1; }
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
+.venv/bin/mypy  # the rooms listed under [tool.mypy] in pyproject.toml
 exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"

@@ -20,7 +20,7 @@ from harness import __version__
 from harness.cli.flags import add_server_flags
 from harness.cli.parse import parse_int_list, parse_url
 from harness.errors import ConfigError, GpuUnavailable, ModelError, UnknownModel
-from harness.record.model import InstanceGroup, LatencyRow, Metadata, Run, Slo
+from harness.record.model import InstanceGroup, Kind, LatencyRow, Metadata, Run, Slo
 from harness.record.store import save_run
 from harness.record.sysinfo import git_revision, host_info, package_versions
 from harness.report.latency_section import HEADERS, latency_cells
@@ -87,7 +87,8 @@ def _rows(
     """Every row of one model (float or int8): Triton CPU, Triton GPU, in-process CPU, in-process GPU."""
     spec_batches = _batches(control, model, batches)
     rows: list[LatencyRow] = []
-    for device in ("CPU", "GPU"):
+    devices: tuple[Kind, ...] = ("CPU", "GPU")
+    for device in devices:
         rows += _triton_rows(control, url, model, precision, device, spec_batches, args)
         rows += _inprocess_rows(control, repository, model, precision, device, spec_batches, args)
     control.unload(model)
@@ -101,10 +102,10 @@ def _batches(control: ControlClient, model: str, batches: list[int]) -> list[int
 
 
 def _triton_rows(
-    control: ControlClient, url: str, model: str, precision: str, device: str, batches: list[int], args: argparse.Namespace
+    control: ControlClient, url: str, model: str, precision: str, device: Kind, batches: list[int], args: argparse.Namespace
 ) -> list[LatencyRow]:
     threads = args.threads if device == "CPU" else None
-    group = InstanceGroup(device, 1, threads=threads)  # type: ignore[arg-type]
+    group = InstanceGroup(device, 1, threads=threads)
     base = LatencyRow(model=model, precision=precision, path="triton", device=device, batch_size=0)
     try:
         load_variant(control, model, Variant(group))

@@ -10,6 +10,7 @@ from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
 from harness.cli.parse import parse_slo
 from harness.errors import ConfigError
+from harness.record.model import Run, Slo
 from harness.record.store import load_run
 
 
@@ -80,6 +81,6 @@ def run_verdict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decision(runs: list, args: argparse.Namespace, slo) -> Verdict:  # type: ignore[no-untyped-def]
+def _decision(runs: list[Run], args: argparse.Namespace, slo: Slo | None) -> Verdict:
     costs = parse_costs(args.cost) if args.cost else None
     return decide(runs, args.target_rps, slo or runs[0].slo, costs)

@@ -143,9 +143,9 @@ def check_local_address(host: str) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((host, 0))
     except (OSError, UnicodeError) as exc:
+        why = (exc.strerror if isinstance(exc, OSError) else None) or exc
         raise ConfigError(
-            f"--master-bind {host}: not an address of this machine ({exc.strerror or exc}); give one "
-            "of its own addresses, or 0.0.0.0 for all"
+            f"--master-bind {host}: not an address of this machine ({why}); give one of its own addresses, or 0.0.0.0 for all"
         ) from None
 
 

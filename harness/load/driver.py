@@ -22,13 +22,13 @@ import gevent
 from locust.argument_parser import get_parser
 from locust.env import Environment
 from locust.event import Events
-from locust.rpc import Message
-from locust.runners import STATE_INIT, STATE_STOPPED, STATE_STOPPING, MasterRunner
+from locust.runners import MasterRunner
 
 import harness.locustfile as locustfile
 from harness import defaults
 from harness.errors import LoadError, WorkersLostError
 from harness.load.aggregate import Aggregator, Tally
+from harness.load.locust_internals import stop_workers
 from harness.load.plugin import aggregator_of, install, roster_of
 from harness.load.roster import LostWorker, Roster, worker_command
 from harness.load.users import TritonOpenLoopUser, TritonUser
@@ -281,27 +281,3 @@ class LoadDriver:
         for worker in self._workers:
             stop_child(worker)
         self._workers = []
-
-
-STOP_POLL_S = 0.02
-
-
-def stop_workers(runner: MasterRunner, timeout_s: float = 60.0) -> None:
-    """MasterRunner.stop, waiting for the workers' users to reach 0 in STOP_POLL_S steps instead of its 1 s ones:
-    a worker stops its users within milliseconds (the engines' stop is one command), and a sweep stops after every
-    level, so each level cost a second of nothing. Same steps as Locust 2.47's, in the same order: the events, the
-    stopping state (a worker reporting it stopped while the master runs would have its users moved to the others),
-    the stop messages, the wait, the test_stop event."""
-    if runner.state in (STATE_INIT, STATE_STOPPED, STATE_STOPPING):
-        return
-    environment = runner.environment
-    environment.events.test_stopping.fire(environment=environment)
-    runner.final_user_classes_count = {**runner.reported_user_classes_count}
-    runner.update_state(STATE_STOPPING)
-    runner._users_dispatcher = None  # as Locust's stop: no dispatch while the workers stop
-    for client in runner.clients.all:
-        runner.server.send_to_client(Message("stop", None, client.id))
-    deadline = time.monotonic() + timeout_s
-    while runner.user_count != 0 and time.monotonic() < deadline:
-        gevent.sleep(STOP_POLL_S)
-    environment.events.test_stop.fire(environment=environment)

@@ -9,6 +9,12 @@ from typing import Any
 
 from harness import defaults
 
+TOTAL_USERS_OPTION = "harness_total_users"
+"""Set by the master in its parsed options, which Locust ships to every worker with each spawn: the test's total
+users (workers never receive Locust's own num_users; open-loop users split --target-rps by it)."""
+START_AT_OPTION = "harness_start_at"
+"""Set the same way: the wall-clock instant every open-loop schedule of the test is phased on."""
+
 
 @dataclass(frozen=True)
 class LoadOptions:
@@ -45,9 +51,8 @@ class LoadOptions:
             latency_file=get("latency_file", ""),
             report_interval_s=float(get("report_interval", cls.report_interval_s)),
             saturation_cpu=float(get("saturation_cpu", cls.saturation_cpu)),
-            # a worker gets the master's total as harness_total_users (Locust never sends it num_users)
-            num_users=max(int(get("harness_total_users", 0) or get("num_users", 1) or 1), 1),
-            start_at=float(get("harness_start_at", 0.0)),
+            num_users=max(int(get(TOTAL_USERS_OPTION, 0) or get("num_users", 1) or 1), 1),
+            start_at=float(get(START_AT_OPTION, 0.0)),
             input_data=get("input_data", ""),
             shapes=get("shape", ""),
         )

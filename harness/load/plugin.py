@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
-from harness.load.options import LoadOptions, triton_endpoint
+from harness.load.options import START_AT_OPTION, TOTAL_USERS_OPTION, LoadOptions, triton_endpoint
 from harness.load.roster import Roster, host_label, install_worker
 from harness.load.senders import ASK, GIVE, SenderRegistry
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
@@ -57,11 +58,30 @@ def _early_report_interval() -> None:
 _early_report_interval()
 
 log = logging.getLogger("harness")
-_CONTEXT_ATTR = "harness_context"
-_AGGREGATOR_ATTR = "harness_aggregator"
-_SENDERS_ATTR = "harness_senders"
-_ROSTER_ATTR = "harness_roster"
-_TIMELINE_ATTR = "harness_timeline"
+
+
+@dataclass
+class HarnessState:
+    """Everything the harness keeps on a Locust Environment, declared here (as Locust declares its Environment's own
+    attributes), under the one attribute STATE_ATTRIBUTE."""
+
+    context: LoadContext  # this process's load: options, engine, counters
+    aggregator: Aggregator | None = None  # off workers: the exact merge of the workers' histograms
+    senders: SenderRegistry | None = None  # off workers: open-loop global sender indices
+    roster: Roster | None = None  # on a master: the accepted, refused and lost workers
+    timeline: LatencyTimeline | None = None  # with a web UI: the live exact p50/p99 chart
+    sampler: gevent.Greenlet | None = None  # feeds the timeline
+
+
+STATE_ATTRIBUTE = "harness"
+
+
+def state_of(environment: Environment) -> HarnessState:
+    state = getattr(environment, STATE_ATTRIBUTE, None)
+    assert isinstance(state, HarnessState), "harness.load.plugin.install was not called on this environment"
+    return state
+
+
 OPEN_LOOP_USER = "TritonOpenLoopUser"  # users.py imports this module, so the class is known here by name
 
 
@@ -163,16 +183,16 @@ def _options(environment: Environment) -> LoadOptions:
 
 
 def context_of(environment: Environment) -> LoadContext:
-    return getattr(environment, _CONTEXT_ATTR)
+    return state_of(environment).context
 
 
 def aggregator_of(environment: Environment) -> Aggregator | None:
-    return getattr(environment, _AGGREGATOR_ATTR, None)
+    return state_of(environment).aggregator
 
 
 def roster_of(environment: Environment) -> Roster | None:
     """The master's accepted and lost workers (None off a master)."""
-    return getattr(environment, _ROSTER_ATTR, None)
+    return state_of(environment).roster
 
 
 @events.init.add_listener
@@ -183,7 +203,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
 def install(environment: Environment) -> None:
     """Attach the load context (and, off workers, the aggregator) and bind the listeners to this environment."""
     options = _options(environment)
-    setattr(environment, _CONTEXT_ATTR, LoadContext(options))
+    setattr(environment, STATE_ATTRIBUTE, HarnessState(LoadContext(options)))
     if not isinstance(environment.runner, MasterRunner):
         _choose_engine()
     handlers = environment.events
@@ -198,8 +218,7 @@ def install(environment: Environment) -> None:
             lambda data, **_: data.__setitem__("harness", context_of(environment).flush().to_message())
         )
         return
-    aggregator = Aggregator()
-    setattr(environment, _AGGREGATOR_ATTR, aggregator)
+    state_of(environment).aggregator = Aggregator()
     handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
     if environment.web_ui is not None:
         _extend_web_ui(environment)
@@ -209,7 +228,7 @@ def _extend_web_ui(environment: Environment) -> None:
     """The exact-latency tab with its live chart, closed loop ticked by default, no open-loop start without a rate."""
     web_ui = environment.web_ui
     assert web_ui is not None
-    setattr(environment, _TIMELINE_ATTR, LatencyTimeline())
+    state_of(environment).timeline = LatencyTimeline()
     register_latency_tab(web_ui, lambda: latency_document(environment))
     tick_by_default(web_ui, lambda names: [name for name in names if name != OPEN_LOOP_USER] or names)
     guard_start(web_ui, lambda chosen, form: _open_loop_refusal(environment, chosen, form))
@@ -240,7 +259,7 @@ def _install_roster(environment: Environment) -> None:
         context.host = host_label(runner.master_host, runner.master_port)
         install_worker(environment, context.host, engine_name())
     elif isinstance(runner, MasterRunner):
-        setattr(environment, _ROSTER_ATTR, Roster(environment))
+        state_of(environment).roster = Roster(environment)
     else:
         context.host = host_label()
 
@@ -260,8 +279,7 @@ def _register_sender_messages(environment: Environment) -> None:
     if runner is None:
         return
     if not isinstance(runner, WorkerRunner):
-        registry = SenderRegistry()
-        setattr(environment, _SENDERS_ATTR, registry)
+        registry = state_of(environment).senders = SenderRegistry()
 
         def give(msg: Any, **_: Any) -> None:
             pairs = registry.assign(str(msg.node_id), float(msg.data["test"]), list(msg.data["keys"]))
@@ -291,13 +309,13 @@ def ask_sender_index(environment: Environment, user_index: int) -> None:
 def _on_test_start(environment: Environment) -> None:
     if isinstance(environment.runner, MasterRunner) and environment.parsed_options is not None:
         # Workers never receive Locust's own num_users; open-loop users split --target-rps by the total users.
-        environment.parsed_options.harness_total_users = environment.runner.target_user_count
+        setattr(environment.parsed_options, TOTAL_USERS_OPTION, environment.runner.target_user_count)
     if not isinstance(environment.runner, WorkerRunner) and environment.parsed_options is not None:
         # The instant every open-loop schedule of this test is phased on (workers get it with their spawn job).
-        environment.parsed_options.harness_start_at = time.time()
-        registry = getattr(environment, _SENDERS_ATTR, None)
-        if registry is not None:
-            registry.reset(environment.parsed_options.harness_start_at)
+        start_at = time.time()
+        setattr(environment.parsed_options, START_AT_OPTION, start_at)
+        if (registry := state_of(environment).senders) is not None:
+            registry.reset(start_at)
     context = context_of(environment)
     context.restart(_options(environment))  # the web UI form may have changed them
     _check_input_data(environment, context)
@@ -306,11 +324,11 @@ def _on_test_start(environment: Environment) -> None:
         aggregator.reset()
     if isinstance(environment.runner, LocalRunner):
         context.reporter = gevent.spawn(_report_locally, environment)
-    timeline = _timeline_of(environment)
-    if timeline is not None:
-        timeline.clear()
-        if getattr(environment, "harness_sampler", None) is None:
-            environment.harness_sampler = gevent.spawn(_sample_timeline, environment, timeline)
+    state = state_of(environment)
+    if state.timeline is not None:
+        state.timeline.clear()
+        if state.sampler is None:
+            state.sampler = gevent.spawn(_sample_timeline, environment, state.timeline)
 
 
 def _check_input_data(environment: Environment, context: LoadContext) -> None:
@@ -324,10 +342,6 @@ def _check_input_data(environment: Environment, context: LoadContext) -> None:
     except HarnessError as exc:
         log.error("%s", exc)
         context.refuse(str(exc))
-
-
-def _timeline_of(environment: Environment) -> LatencyTimeline | None:
-    return getattr(environment, _TIMELINE_ATTR, None)
 
 
 def _sample_timeline(environment: Environment, timeline: LatencyTimeline) -> None:
@@ -411,7 +425,7 @@ def latency_document(environment: Environment) -> dict[str, Any]:
             for name, w in total.workers.items()
         },
         "client_saturated": total.max_cpu_percent >= threshold,
-        "timeline": timeline.as_list() if (timeline := _timeline_of(environment)) is not None else [],
+        "timeline": timeline.as_list() if (timeline := state_of(environment).timeline) is not None else [],
         "written_at": time.time(),
     }
 

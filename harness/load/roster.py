@@ -162,14 +162,15 @@ class Roster:
         self.accepted[client_id] = WorkerInfo(client_id, data["host"], data["engine"], int(data["pid"]))
 
     def _refuse(self, client_id: str, reason: str) -> None:
+        from harness.load.locust_internals import drop_from_dispatch  # imports Locust: only in a Locust process
+
         self.refused.append(reason)
         self.notify(f"refused worker {reason}")
         runner = self.runner
         node = runner.clients.get(client_id)
         if node is not None:
             del runner.clients[client_id]
-            if runner._users_dispatcher is not None:  # noqa: SLF001 - Locust offers no public way to drop a worker
-                runner._users_dispatcher.remove_worker(node)  # noqa: SLF001
+            drop_from_dispatch(runner, node)
         runner.send_message(REFUSED, {"reason": reason}, client_id=client_id)
 
     def mark_lost(self, client_id: str, reason: str) -> LostWorker | None:

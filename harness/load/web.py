@@ -149,6 +149,7 @@ def tick_by_default(web_ui: WebUI, default_classes: Callable[[list[str]], list[s
         if available:
             web_ui.template_args["available_user_classes"] = default_classes(available)
 
+    # Locust calls this method on every page load and offers no hook around it: replaced on this one instance.
     web_ui.update_template_args = update_then_narrow  # type: ignore[method-assign]
 
 

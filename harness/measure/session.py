@@ -65,17 +65,7 @@ def default_folder(job: Job) -> Path:
 
 def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSettings:
     """What the load driver needs of a spec: every field once, here."""
-    external = (
-        {
-            "expect_workers": spec.expect_workers,
-            "master_bind": spec.master_bind,
-            "master_port": spec.master_port,
-            "startup_timeout_s": spec.expect_workers_max_wait_s,
-        }
-        if spec.expect_workers
-        else {}
-    )  # external workers join a master on --master-bind instead of the run's own local children
-    return DriverSettings(
+    settings = DriverSettings(
         triton_url=grpc_url,
         model=spec.model,
         workers=spec.workers,
@@ -86,7 +76,16 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         request_timeout_s=spec.request_timeout_s,
         input_data=spec.input_data,
         shapes=" ".join(spec.shapes),
-        **external,
+    )
+    if not spec.expect_workers:
+        return settings
+    # external workers join a master on --master-bind instead of the run's own local children
+    return replace(
+        settings,
+        expect_workers=spec.expect_workers,
+        master_bind=spec.master_bind,
+        master_port=spec.master_port,
+        startup_timeout_s=spec.expect_workers_max_wait_s,
     )
 
 

@@ -25,6 +25,7 @@ from harness.errors import ResultsError
 SCHEMA_VERSION = 2
 PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999")
 Mode = Literal["concurrency", "rate"]
+Kind = Literal["CPU", "GPU"]  # an instance group's device kind
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Slo:
 
 @dataclass(frozen=True)
 class InstanceGroup:
-    kind: Literal["CPU", "GPU"] = "CPU"
+    kind: Kind = "CPU"
     count: int = 1
     # "override": deployed by the harness from --instances; "deployed": measured as the server already serves it.
     # Runs written before this field read as "override" (the only kind there was).

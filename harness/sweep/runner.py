@@ -397,7 +397,8 @@ def summarize_level(
     rps = merged.rps  # per worker: its requests over its own covered time, summed
     cpu = merged.max_cpu_percent
     scheduled = merged.scheduled_rps if rate else None
-    short = bool(rate) and not delivered_rate(rate, rps, scheduled, sum(w.duration_s for w in windows[-len(counted) :]))
+    span_s = sum(w.duration_s for w in windows[-len(counted) :])
+    short = rate is not None and rate > 0 and not delivered_rate(rate, rps, scheduled, span_s)
     flags = _flags(stable, cpu >= spec.saturation_cpu, short, rate, merged.max_send_lag_ms, merged.total("dropped"))
     over, sample = _slo_count(tallies, spec)
     latency = _rounded(merged.hist)

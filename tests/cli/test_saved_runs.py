@@ -7,7 +7,7 @@ its worst window (lowest throughput, highest p99), and the capacity is the highe
          gpu:1   skipped
   noisy  cpu:2   c1 150/20, c2 300/50 unstable, windows +-5 %: worst 285/52.5 -> 285 req/s, from an unstable level;
                  c4 400/90 unstable, windows +-20 %: worst p99 108 (over), so it does not count
-  gpu    gpu:1   c1 300/5, c2 600/8, c4 900/30                                -> 900 req/s at concurrency 4
+  gpu    gpu:1   c1 300/5, c2 600/8, c4 900/30, c8 950/150                    -> 900 req/s at concurrency 4
 The pages are read as HTML (tables, cells, the verdict banner), never as text that the embedded runs contain anyway.
 """
 
@@ -56,7 +56,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ],
         label="noisy",
     )
-    gpu = f.run([f.curve("GPU", 1, f.sweep([(1, 300.0, 5.0), (2, 600.0, 8.0), (4, 900.0, 30.0)]))], label="gpu")
+    gpu = f.run(
+        [f.curve("GPU", 1, f.sweep([(1, 300.0, 5.0), (2, 600.0, 8.0), (4, 900.0, 30.0), (8, 950.0, 150.0)]))], label="gpu"
+    )
     skipped = f.run([f.curve("GPU", 1, skipped="no GPU on this host")], label="skipped")
     folders = {"cpu": cpu, "noisy": noisy, "gpu": gpu, "skipped": skipped}
     paths = {}
