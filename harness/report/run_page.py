@@ -108,6 +108,8 @@ def _header(run: Run) -> str:
     items = [capacity_sentence(run, c) for c in run.curves]
     items += [why for c in run.curves if (why := saturation_sentence(run, c, curve_label(run, c)))]
     parts.append('<ul class="capacity">' + "".join(f"<li>{html_page.esc(i)}</li>" for i in items) + "</ul>")
+    if (no_gpu := no_gpu_note(run)) is not None:
+        parts.append(html_page.banner(no_gpu, "warn gpu"))
     parts.append(html_page.banner(shared_host_note(run), "info"))
     return "\n".join(parts)
 
@@ -126,6 +128,24 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
     unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
     bound = f"; {NOT_REACHED}" if cap.reached is False else ""
     return f"{label} sustains {capacity_text(cap)} within {run.slo} (at {load_label(level)}{unstable}{bound})"
+
+
+GPU_CHECK = "scripts/gpu_check.sh"
+
+
+def no_gpu_note(run: Run) -> str | None:
+    """A run that measured no GPU says so plainly, with what would measure one: the question is 'is a GPU necessary?'
+    (None for a run with a measured GPU curve, and for runs that measure no load curves, like `harness latency`)."""
+    if not run.curves or any(c.instance_group.kind == "GPU" and c.levels for c in run.curves):
+        return None
+    skipped = [c.skipped_reason for c in run.curves if c.instance_group.kind == "GPU" and c.skipped_reason]
+    why = f"the GPU instance group was skipped ({skipped[0]})" if skipped else "no GPU instance group was asked for"
+    model = run.metadata.model or "MODEL"
+    return (
+        f"No GPU was measured in this run: {why}, so it says what CPUs sustain, not whether a GPU would do better. "
+        f"On a machine with an NVIDIA GPU, `harness sweep --model {model} --instances cpu:1,gpu:1` measures both, "
+        f"and `{GPU_CHECK}` runs the project's GPU check (its output goes under results/gpu/)."
+    )
 
 
 def shared_host_note(run: Run) -> str:

@@ -195,7 +195,7 @@ def test_serve_until_stopped(stop_signal: int, tmp_path: Path) -> None:
             assert np.array_equal(control.infer("identity", inputs)["OUTPUT0"], inputs["INPUT0"])
 
         proc.send_signal(stop_signal)
-        assert proc.wait(timeout=60) == 130  # README "Stopping": Ctrl-C and SIGTERM alike
+        assert proc.wait(timeout=60) == 130  # Ctrl-C and SIGTERM alike (docs/serving-and-load.md, "Stopping")
         for reader in readers:
             reader.join(timeout=10)
         stdout += [line for line in iter(out.get, None)]

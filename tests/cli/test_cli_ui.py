@@ -15,7 +15,7 @@ import pytest
 
 from helpers.processes import HARNESS, alive, command_lines, harness_ui, orphaned_shm, shm_regions, stop_process
 
-INTERRUPTED = 130  # README "Stopping": Ctrl-C and SIGTERM alike
+INTERRUPTED = 130  # Ctrl-C and SIGTERM alike (docs/serving-and-load.md, "Stopping")
 LOGIN = "operator:s3cret-for-tests"
 
 

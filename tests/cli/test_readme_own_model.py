@@ -1,4 +1,5 @@
-"""README's "Your own model" walkthrough, run as written: the commands are read from the README itself."""
+"""The "Your own model" walkthrough (docs/own-model.md, linked from the README), run as written: the commands are
+read from the page itself."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ torch.jit.trace(build_mnist_cnn(), torch.randn(2, 1, 28, 28)).save("my_model.pt"
 
 
 def walkthrough() -> list[list[str]]:
-    """The bash block of the README's 'Your own model' section, one argv per command (continuations joined)."""
-    section = (ROOT / "README.md").read_text().split("### Your own model", 1)[1]
+    """The first bash block of docs/own-model.md, one argv per command (continuations joined)."""
+    section = (ROOT / "docs" / "own-model.md").read_text().split("## From a model file to a verdict", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     return [shlex.split(line) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 SCREENSHOT = Path("/tmp/locust_ui.png")
 TAB_SCREENSHOT = Path("/tmp/locust_ui_exact_latency.png")
 WAIT_S = 30.0
-INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C (README: "Stopping")
+INTERRUPTED = 130  # harness ui stopped by SIGTERM or Ctrl-C (docs/serving-and-load.md: "Stopping")
 
 
 # No report for this long after Stop: every worker's last one is in (the engine's drain after Stop takes up to

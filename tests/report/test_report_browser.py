@@ -13,7 +13,7 @@ from harness.record.model import Run, Slo
 from harness.report.compare_page import write_compare
 from harness.report.run_page import write_report
 from helpers.browser import BrowserPage, chromium_page
-from helpers.factories import cpu_gpu_run, rate_run
+from helpers.factories import cpu_gpu_run, curve, rate_run, run, sweep
 
 pytestmark = pytest.mark.browser
 PLOT = ".js-plotly-plot"
@@ -54,3 +54,34 @@ def test_compare_page_lists_every_curve_and_toggles_log_axes(tmp_path: Path) -> 
         browser.page.wait_for_function(f"document.querySelector('{PLOT}').layout.xaxis.type === 'log'")
         assert browser.page.evaluate(f"document.querySelector('{PLOT}').layout.yaxis.type") == "log"
         assert browser.errors == [] and browser.blocked == []
+
+
+def _first_plot(browser: BrowserPage, expression: str) -> object:
+    return browser.page.evaluate(f"document.querySelector('{PLOT}').{expression}")
+
+
+def test_latencies_far_under_the_slo_start_on_a_log_scale_and_a_run_without_gpu_says_so(tmp_path: Path) -> None:
+    """The main job's first report: p99 of 2-6 ms under p99 <= 100 ms drew a flat line at the bottom of a linear axis."""
+    fast = run([curve("CPU", 1, sweep([(1, 500.0, 2.0), (2, 900.0, 3.0), (4, 1100.0, 6.0)]))], slo=Slo("p99", 100.0))
+    near = run([curve("CPU", 1, sweep([(1, 500.0, 2.0), (2, 900.0, 3.0), (4, 1100.0, 6.0)]))], slo=Slo("p99", 10.0))
+    write_report(fast, tmp_path / "fast.html")
+    write_report(near, tmp_path / "near.html")
+    with chromium_page() as browser:
+        _open(browser, tmp_path / "fast.html", 3)
+        assert _first_plot(browser, "layout.yaxis.type") == "log"
+        assert _first_plot(browser, "layout.updatemenus[1].active") == 1  # the "log latency" button shows as chosen
+        gpu = browser.page.locator(".banner.gpu")
+        assert gpu.count() == 1 and gpu.text_content().startswith("No GPU was measured in this run")
+        assert "scripts/gpu_check.sh" in (gpu.text_content() or "")
+        _open(browser, tmp_path / "near.html", 3)
+        assert _first_plot(browser, "layout.yaxis.type") == "linear"
+        assert browser.errors == [] and browser.blocked == []
+
+
+def test_a_run_with_a_measured_gpu_has_no_gpu_warning(tmp_path: Path) -> None:
+    measured = run([curve("CPU", 1, sweep([(1, 100.0, 10.0)])), curve("GPU", 1, sweep([(1, 400.0, 5.0)]))])
+    write_report(measured, tmp_path / "report.html")
+    with chromium_page() as browser:
+        _open(browser, tmp_path / "report.html", 3)
+        assert browser.page.locator(".banner.gpu").count() == 0
+        assert browser.page.locator(".banner.warn").count() == 0
