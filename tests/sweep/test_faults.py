@@ -300,7 +300,8 @@ def test_stopping_a_run_keeps_the_finished_levels(command: str, sig: int, phase:
     code = sweep.wait(timeout=60)
     run = _interrupted(sweep, code, 130, "stopped by Ctrl-C or SIGTERM")
     where = "warm-up" if phase == "warm-up" else "window 1"
-    assert run.metadata.interrupted.endswith(f"(at cpu:1 concurrency 2, {where})")
+    group = "cpu:1" if command == "sweep" else "cpu:1x1"  # the search's configuration names its threads
+    assert run.metadata.interrupted.endswith(f"(at {group} concurrency 2, {where})")
     assert [lv.concurrency for lv in run.curves[0].levels] == [1]
     _finished_levels_kept(run, 1)
     _says_how_it_ended(sweep, run, "interrupted")
