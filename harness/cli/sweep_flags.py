@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from harness.cli.parse import (
     thread_warnings,
 )
 from harness.errors import ConfigError
+from harness.net import bind_error
 from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
 
@@ -138,15 +138,11 @@ def check_distributed_flags(args: argparse.Namespace) -> None:
 
 
 def check_local_address(host: str) -> None:
-    """The master can only listen on an address of this machine: try binding it (port 0, released at once)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((host, 0))
-    except (OSError, UnicodeError) as exc:
-        why = (exc.strerror if isinstance(exc, OSError) else None) or exc
+    """The master can only listen on an address of this machine."""
+    if (why := bind_error(host)) is not None:
         raise ConfigError(
             f"--master-bind {host}: not an address of this machine ({why}); give one of its own addresses, or 0.0.0.0 for all"
-        ) from None
+        )
 
 
 def spec_from_args(args: argparse.Namespace) -> SweepSpec:

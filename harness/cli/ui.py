@@ -8,7 +8,6 @@ here: it patches the process for gevent.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import socket
 import time
 from datetime import datetime
@@ -20,7 +19,7 @@ from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
 from harness.load.ui_processes import LocustUi, UiSettings
 from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment
-from harness.net import LOOPBACK
+from harness.net import LOOPBACK, bind_error, is_loopback
 from harness.triton.control import ControlClient
 from harness.triton.input_data import random_inputs, read_input_data
 from harness.triton.server import open_source
@@ -129,12 +128,8 @@ def _print_ready(args: argparse.Namespace, ui: LocustUi, grpc_url: str, login: b
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Locust's server does: TIME_WAIT is no clash
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(f"cannot serve the web UI on {host}:{port} ({exc.strerror}); pick another --web-port") from exc
+    if (why := bind_error(host, port)) is not None:
+        raise ConfigError(f"cannot serve the web UI on {host}:{port} ({why}); pick another --web-port")
 
 
 def _prepare_model(control: ControlClient, model: str, load: bool) -> None:
@@ -158,7 +153,7 @@ def _check_input_data(control: ControlClient, args: argparse.Namespace) -> None:
 
 def _check_exposure(web_host: str, asked: bool) -> bool:
     """Whether the web UI must ask for a login: when asked, and always beyond loopback (then with credentials)."""
-    exposed = not _is_loopback(web_host)
+    exposed = not is_loopback(web_host)
     if (exposed or asked) and credentials_from_environment() is None:
         where = f"--web-host {web_host or '*'} serves the web UI beyond this machine" if exposed else "--web-login"
         raise ConfigError(
@@ -168,17 +163,8 @@ def _check_exposure(web_host: str, asked: bool) -> bool:
     return exposed or asked
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # '', '*', or a name: it may be reachable from elsewhere
-        return False
-
-
 def _remote_hint(args: argparse.Namespace, master_port: int) -> str:
-    if _is_loopback(args.master_bind):
+    if is_loopback(args.master_bind):
         return "remote workers: restart with --master-bind 0.0.0.0 (the master listens on loopback only)"
     return (
         f"remote workers join with:\n  locust -f harness/locustfile.py --worker --master-host "
