@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 exec .venv/bin/harness sweep --model mnist_cnn --instances cpu:1,cpu:2 --concurrency auto \
-  --warmup 2s --window 2s --max-windows 6 --slo p99=100ms "$@"
+  --warmup 1s --window 2s --max-windows 6 --slo p99=100ms "$@"

@@ -9,6 +9,7 @@ heartbeats, says so at once, and hands the loss to the level being measured (fla
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
 import sys
@@ -36,6 +37,17 @@ from harness.net import LOOPBACK, free_port
 from harness.procs import start_child, stop_child
 
 MONITOR_INTERVAL_S = 0.25
+
+
+class _AllAtOnce(logging.Filter):
+    """A sweep starts every user of a level at once on purpose (the level's warm-up absorbs the start): Locust's
+    warning about a spawn rate over 100 per worker is noise on the sweep's terminal, once per level above 100 users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "spawn rate is very high" not in record.getMessage()
+
+
+ALL_AT_ONCE = _AllAtOnce()  # one instance: adding it again is a no-op
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,7 @@ class LoadDriver:
                 "choose another --master-port or --master-bind"
             ) from None
         install(self.environment)
+        logging.getLogger("locust.runners").addFilter(ALL_AT_ONCE)
         self.roster.compare_options = True  # a sweep's options are fixed: a worker with others is refused
 
     @property
