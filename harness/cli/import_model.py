@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.cli.variants import add_variant_flags
 from harness.errors import ConfigError
 
 
@@ -29,7 +30,8 @@ def add_import_parser(commands: argparse._SubParsersAction) -> None:
         metavar="NAME:DTYPE:DIMS",
         help="an output, in order (default: read from the file, or found by running it once)",
     )
-    p.add_argument("--force", action="store_true", help="replace a model of that name")
+    p.add_argument("--force", action="store_true", help="replace a model of that name (and its variants)")
+    add_variant_flags(p, required=False)
     p.set_defaults(handler=run_import)
 
 
@@ -47,7 +49,9 @@ def run_import(args: argparse.Namespace) -> int:
     inputs = tuple(mi.parse_tensor(text, "--input") for text in args.input)
     outputs = tuple(mi.parse_tensor(text, "--output") for text in args.output)
     signature = mi.read_signature(source, fmt, inputs, outputs)
-    folder = mi.write_model(repository, args.name, source, signature, args.force)
+    if args.variants:
+        _import_with_variants(args, repository, source, signature)
+    folder = repository / args.name if args.variants else mi.write_model(repository, args.name, source, signature, args.force)
     runtime = "onnxruntime" if fmt == "onnx" else "torch"
     print(f"imported {source} ({fmt.replace('_', '.')}) as {folder}/ (Python backend running {runtime})")
     for kind, tensors in (("input", signature.inputs), ("output", signature.outputs)):
@@ -64,3 +68,18 @@ def run_import(args: argparse.Namespace) -> int:
         )
         print(mi.config_text(native), end="")
     return 0
+
+
+def _import_with_variants(args: argparse.Namespace, repository: Path, source: Path, signature: object) -> None:
+    """The import and its variants, written together (or nothing, on an error): harness.cli.variants runs them."""
+    from harness.cli.variants import make_and_report
+    from harness.triton.model_import import Signature, stage
+    from harness.triton.model_variants import Original
+    from harness.triton.variant_file import parse_variants
+
+    assert isinstance(signature, Signature)
+    variants = parse_variants(args.variants)
+    original = Original(args.name, signature, path=source)
+    make_and_report(
+        args, repository, original, variants, lambda staging: stage(staging.folder(args.name), args.name, source, signature)
+    )

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from harness import __version__
-from harness.cli import import_model, latency, saved_runs, search, serve, sweep_flags, ui
+from harness.cli import import_model, latency, saved_runs, search, serve, sweep_flags, ui, variants
 from harness.errors import INTERRUPTED_EXIT, HarnessError
 
 Register = Callable[[argparse._SubParsersAction], None]
@@ -21,6 +21,7 @@ COMMANDS: tuple[Register, ...] = (
     serve.add_serve_parser,
     serve.add_models_parser,
     import_model.add_import_parser,
+    variants.add_variants_parser,
     ui.add_ui_parser,
     sweep_flags.add_sweep_parser,
     search.add_search_parser,

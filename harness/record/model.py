@@ -160,6 +160,22 @@ class Capacity:
 
 
 @dataclass(frozen=True)
+class Agreement:
+    """A variant's agreement with its original (harness.analysis.agreement decides it): what `harness variants`
+    writes into the variant's folder (variant.json) and a curve of that variant carries into run.json."""
+
+    variant: str  # "int8", "onnx", "onnx-int8", "bf16", "fp16"
+    original: str  # the model it was made from
+    inputs: str = ""  # what it was checked on: "seeded random (seed 0, 256 entries)" or "--input-data PATH (N entries)"
+    top1: float | None = None  # worst top-1 agreement over classifier-shaped outputs; None: none is one
+    max_abs_diff: float = 0.0  # worst over outputs
+    mean_abs_diff: float = 0.0  # worst over outputs
+    bound: str = ""  # the bound it was judged against, e.g. "top1>=0.99, max-abs=0.01 x max|original|"
+    below_bound: bool = False  # written but marked: no verdict recommends it without saying so
+    why: str = ""  # which output misses the bound, and by how much
+
+
+@dataclass(frozen=True)
 class Curve:
     """One instance-group configuration of one model: its levels and capacity."""
 
@@ -174,6 +190,7 @@ class Curve:
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None
     configuration: str = ""  # a curve measured as deployed is named after the served configuration
+    variant: Agreement | None = None  # a variant of another model (its variant.json); None: an original
 
 
 @dataclass(frozen=True)
@@ -208,6 +225,8 @@ class LatencyRow:
     min_ms: float | None = None
     max_ms: float | None = None
     skipped_reason: str | None = None
+    variant: str = ""  # "fp32" (the model itself), "int8", "onnx", "onnx-int8", "bf16"...; "" in older runs
+    agreement: str = ""  # its agreement with the original, as harness.analysis.agreement.agreement_text says
 
 
 @dataclass(frozen=True)
@@ -296,6 +315,7 @@ def _curve(data: dict[str, Any]) -> Curve:
     values["levels"] = tuple(_level(lv) for lv in data.get("levels", []))
     values["probes"] = tuple(_level(lv) for lv in data.get("probes", []))
     values["capacity"] = _build(Capacity, data.get("capacity") or {})
+    values["variant"] = _build(Agreement, data["variant"]) if data.get("variant") else None
     return _build(Curve, values)
 
 

@@ -3,7 +3,10 @@
 It loads the file beside it (TorchScript, torch.export program or ONNX, as 1/harness_model.json says) on the
 device of its instance (model_instance_kind / model_instance_device_id, through serving.pick_device, as the bundled
 models do), and runs one forward pass per execute() over every request's inputs, concatenated on the batch
-dimension when the model batches. Never imported by the harness itself: it runs inside Triton's stub.
+dimension when the model batches. A variant's manifest may add "autocast" (bfloat16 / float16: the forward pass
+runs under torch.autocast, floating outputs come back as float32) and "devices" ("cpu": int8 kernels exist for
+CPUs only; "gpu": fp16 pays only there). Runs inside Triton's stub; the harness imports `runner_for` to run a
+model folder in-process (the agreement of a variant is measured with the very code Triton runs).
 """
 
 from __future__ import annotations
@@ -27,10 +30,18 @@ class TritonPythonModel:
         self.inputs = [(t["name"], np.dtype(t["dtype"])) for t in manifest["inputs"]]
         self.outputs = list(manifest["outputs"])
         self.batching = bool(manifest["batching"])
-        threads = configure_threads()
+        threads = configure_threads(args)
         name = args.get("model_name", "model")
-        device = pick_device(args.get("model_instance_kind", "CPU"), args.get("model_instance_device_id", 0), name)
-        self.run = _runner(manifest["format"], os.path.join(here, manifest["file"]), device, threads)
+        kind = args.get("model_instance_kind", "CPU")
+        if manifest.get("devices") == "gpu" and kind.upper() != "GPU":
+            raise RuntimeError(
+                f"{name} is a GPU-only variant ({manifest.get('autocast')} autocast): give it a GPU instance group"
+            )
+        cpu_only = "dynamic int8 quantization" if manifest.get("devices") == "cpu" else None
+        device = pick_device(kind, args.get("model_instance_device_id", 0), name, cpu_only)
+        self.run = make_runner(
+            manifest["format"], os.path.join(here, manifest["file"]), device, threads, manifest.get("autocast")
+        )
 
     def execute(self, requests: list) -> list:
         import triton_python_backend_utils as pb_utils  # Only exists inside Triton's Python backend stub.
@@ -63,7 +74,17 @@ class TritonPythonModel:
         self.run = None
 
 
-def _runner(fmt: str, path: str, device: Any, threads: int) -> Any:
+def runner_for(version_folder: str, device: str = "cpu", threads: int = 1) -> Any:
+    """A model folder's version (NAME/1) as a callable, in this process: inputs in order -> outputs in order."""
+    import torch
+
+    with open(os.path.join(version_folder, "harness_model.json")) as handle:
+        manifest = json.load(handle)
+    path = os.path.join(version_folder, manifest["file"])
+    return make_runner(manifest["format"], path, torch.device(device), threads, manifest.get("autocast"))
+
+
+def make_runner(fmt: str, path: str, device: Any, threads: int, autocast: str | None = None) -> Any:
     """inputs (numpy, in order) -> outputs (numpy, in order) for the model file."""
     if fmt == "onnx":
         import onnxruntime
@@ -83,10 +104,14 @@ def _runner(fmt: str, path: str, device: Any, threads: int) -> Any:
     else:
         module = torch.export.load(path).module().to(device)
 
+    dtype = getattr(torch, autocast) if autocast else None
+
     def run(inputs: list[np.ndarray]) -> list[np.ndarray]:
-        with torch.inference_mode():
-            result = module(*[torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in inputs])
+        tensors = [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in inputs]
+        with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            result = module(*tensors)
         results = result if isinstance(result, (tuple, list)) else (result,)
-        return [r.detach().cpu().numpy() for r in results]
+        # Under autocast the outputs are bf16/fp16: the config declares what the original answers (float32).
+        return [(r.float() if dtype is not None and r.is_floating_point() else r).detach().cpu().numpy() for r in results]
 
     return run

@@ -310,41 +310,84 @@ def check_name(name: str) -> None:
         raise ConfigError(f"--name {name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit")
 
 
+class Staging:
+    """Model folders written under hidden names in the repository and renamed into place together by commit();
+    whatever was not committed is removed on exit, so an error (a bad file, a failed export) leaves nothing behind.
+    With force, a model's old folder goes only once its new one is in."""
+
+    def __init__(self, repository: Path, force: bool, fix: str = "pick another --name or add --force") -> None:
+        self.repository, self.force, self.fix = repository, force, fix
+        self.staged: dict[str, Path] = {}
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for folder in self.staged.values():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def check(self, name: str) -> None:
+        """Refused when NAME exists without force (checked before any work, and again when staged)."""
+        check_name(name)
+        if (self.repository / name).exists() and not self.force:
+            raise ConfigError(f"model {name!r} already exists in {self.repository}; {self.fix}")
+
+    def folder(self, name: str) -> Path:
+        """The hidden folder that becomes repository/NAME at commit."""
+        self.check(name)
+        self.staged[name] = self.repository / f".{name}.import-{os.getpid()}"
+        shutil.rmtree(self.staged[name], ignore_errors=True)
+        return self.staged[name]
+
+    def commit(self) -> list[Path]:
+        placed = []
+        for name, folder in list(self.staged.items()):
+            target, old = self.repository / name, self.repository / f".{name}.replaced-{os.getpid()}"
+            try:
+                if target.exists():
+                    target.rename(old)
+                folder.rename(target)
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+            del self.staged[name]
+            placed.append(target)
+        return placed
+
+
 def write_model(repository: Path, name: str, source: Path, signature: Signature, force: bool) -> Path:
-    """repository/NAME/{config.pbtxt, 1/model.py, 1/serving.py, 1/harness_model.json, 1/<model file>}, written
-    under a hidden temporary name and renamed into place; with force, the old folder goes only once the new is in."""
-    check_name(name)
-    target = repository / name
-    if target.exists() and not force:
-        raise ConfigError(f"model {name!r} already exists in {repository}; pick another --name or add --force")
-    staging = repository / f".{name}.import-{os.getpid()}"
-    old = repository / f".{name}.replaced-{os.getpid()}"
-    try:
-        _stage(staging, name, source, signature)
-        if target.exists():
-            target.rename(old)
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return target
+    """repository/NAME/{config.pbtxt, 1/model.py, 1/serving.py, 1/harness_model.json, 1/<model file>}, staged and
+    renamed into place (Staging)."""
+    with Staging(repository, force) as staging:
+        stage(staging.folder(name), name, source, signature)
+        return staging.commit()[0]
 
 
-def _stage(folder: Path, name: str, source: Path, signature: Signature) -> None:
+def stage(
+    folder: Path,
+    name: str,
+    source: Path,
+    signature: Signature,
+    manifest: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    note: str = "",
+) -> None:
+    """Write a model folder: `manifest` adds to 1/harness_model.json (a variant's autocast, devices), `config` to
+    config.pbtxt (a variant's instance group), `note` heads config.pbtxt's comment."""
     version = folder / "1"
     version.mkdir(parents=True)
     (folder / "config.pbtxt").write_text(
-        f"# Imported by `harness import-model` from {source.name} ({signature.format}).\n"
-        + config_text(python_config(name, signature))
+        f"# {note or f'Imported by `harness import-model` from {source.name} ({signature.format}).'}\n"
+        + config_text({**python_config(name, signature), **(config or {})})
     )
     shutil.copyfile(source, version / FILE_NAMES[signature.format])
     shutil.copyfile(RUNTIME, version / "model.py")
     shutil.copyfile(SERVING, version / "serving.py")
-    manifest = {
+    written = {
         "format": signature.format,
         "file": FILE_NAMES[signature.format],
         "batching": signature.batching,
         "inputs": [{"name": t.name, "dtype": np.dtype(NUMPY_DTYPES[t.datatype]).name} for t in signature.inputs],
         "outputs": [t.name for t in signature.outputs],
+        **(manifest or {}),
     }
-    (version / "harness_model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    (version / "harness_model.json").write_text(json.dumps(written, indent=2) + "\n")

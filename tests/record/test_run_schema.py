@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness.record.model import LatencyRow, Run, SearchResult, SearchRow
+from harness.record.model import Agreement, LatencyRow, Run, SearchResult, SearchRow
 from harness.record.store import RUN_FILE, save_run
 from helpers import factories as f
 
@@ -74,6 +74,7 @@ def test_a_run_without_the_sections_validates(tmp_path: Path) -> None:
     ("definition", "model"),
     [
         ("latency_row", LatencyRow),
+        ("agreement", Agreement),
         ("search", SearchResult),
         ("search_row", SearchRow),
     ],
@@ -92,7 +93,7 @@ def test_every_field_of_a_run_is_in_the_schema() -> None:
 @pytest.mark.parametrize(
     ("where", "change"),
     [
-        ("latency row precision", lambda d: d["latency"][0].update(precision="fp16")),
+        ("latency row precision", lambda d: d["latency"][0].update(precision="fp8")),
         ("latency row path", lambda d: d["latency"][0].update(path="http")),
         ("latency row without median", lambda d: d["latency"][0].pop("median_ms")),
         ("latency row batch 0", lambda d: d["latency"][0].update(batch_size=0)),
