@@ -140,8 +140,17 @@ def agreement_text(agreement: Agreement | None) -> str:
     """A table cell: 'top-1 0.998', 'max abs 0.0012', with 'BELOW BOUND' when it is; '-' for an original."""
     if agreement is None:
         return NONE
-    figure = f"top-1 {agreement.top1:.4g}" if agreement.top1 is not None else f"max abs {agreement.max_abs_diff:.3g}"
+    figure = f"top-1 {agreement.top1:.4f}" if agreement.top1 is not None else f"max abs {agreement.max_abs_diff:.3g}"
     return f"{figure} BELOW BOUND" if agreement.below_bound else figure
+
+
+def variant_note(agreement: Agreement | None) -> str:
+    """What a curve of a variant says beside its capacity: 'int8 of mnist_cnn, top-1 0.992', and when it is below
+    its bound, 'BELOW BOUND (top1>=0.99): logits: top-1 agreement 0.93 < 0.99'. '' for an original."""
+    if agreement is None:
+        return ""
+    note = f"{agreement.variant} of {agreement.original}, {agreement_text(agreement)}"
+    return f"{note} ({agreement.bound}): {agreement.why}" if agreement.below_bound else note
 
 
 AGREEMENT_HEADERS = ("variant", "model", "status", "top-1", "max abs diff", "mean abs diff", "within bound")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from harness.analysis.agreement import variant_note
 from harness.analysis.capacity import capacity_of, curve_labels, run_labels
 from harness.errors import ConfigError
 from harness.record.model import Curve, Level, Run, Slo
@@ -58,6 +59,7 @@ class CompareRow:
     latency_note: str
     capacity_unstable: bool = False  # the capacity was decided on an unstable level's worst window
     capacity_reached: bool | None = None  # False: a lower bound (the highest load measured still met the SLO)
+    variant: str = ""  # a variant's note (harness.analysis.agreement.variant_note); "" for an original
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ def _row(entry: MeasuredCurve, s: _Stats, b: _Stats, is_base: bool, percentile: 
         latency_note=BASELINE if is_base else _noise_note(s.near, b.near, "p99") if percentile == "p99" else "",
         capacity_unstable=s.unstable,
         capacity_reached=s.reached,
+        variant=variant_note(entry.curve.variant),
     )
 
 
@@ -225,6 +228,10 @@ def compare_table(rows: Sequence[CompareRow]) -> tuple[list[str], list[list[str]
         ]
         for r in rows
     ]
+    if any(r.variant for r in rows):  # variants compared: each beside its agreement with the original
+        headers.insert(1, "variant (agreement)")
+        for r, row in zip(rows, cells, strict=True):
+            row.insert(1, r.variant or "original")
     return headers, cells
 
 

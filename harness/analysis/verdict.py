@@ -6,8 +6,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from harness.analysis.agreement import variant_note
 from harness.analysis.capacity import capacity_of, curve_labels, stability_advice
 from harness.errors import ConfigError, ResultsError
 from harness.record.model import Curve, Run, Slo
@@ -30,6 +31,8 @@ class VerdictRow:
     from_unstable: bool = False  # the capacity was decided on an unstable level's worst window
     advice: str = ""  # for an unstable capacity: the flags that would make its levels stable
     reached: bool | None = None  # False: a lower bound (the highest load measured still met the SLO)
+    variant: str = ""  # a variant's note: what it is of, and its agreement (harness.analysis.agreement.variant_note)
+    below_bound: bool = False  # a variant whose answers stray beyond its bound: picked only when nothing else meets
 
     @property
     def short_of_target(self) -> bool:
@@ -75,6 +78,12 @@ def decide(runs: Sequence[Run], target_rps: float, slo: Slo, costs: dict[str, fl
 
 
 def _row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float], advice: str) -> VerdictRow:
+    row = _measured_row(curve, key, target, slo, costs, advice)
+    below = curve.variant is not None and curve.variant.below_bound
+    return replace(row, variant=variant_note(curve.variant), below_bound=below) if curve.variant else row
+
+
+def _measured_row(curve: Curve, key: str, target: float, slo: Slo, costs: dict[str, float], advice: str) -> VerdictRow:
     is_gpu = curve.instance_group.kind == "GPU"
     per_hour = costs.get(str(curve.instance_group))
     if curve.skipped_reason is not None or not curve.levels:
@@ -111,7 +120,8 @@ def cost_per_million(replicas: int, cost_per_hour: float, target_rps: float) -> 
 
 
 def _sentence(rows: list[VerdictRow], target: float, slo: Slo) -> tuple[str, str | None]:
-    """The answer, and the config it names; a capacity it rests on that came from unstable levels says so."""
+    """The answer, and the config it names; a capacity it rests on that came from unstable levels says so, and a
+    variant whose answers stray beyond its agreement bound is picked only when nothing else meets, and named so."""
     cpus = [r for r in rows if not r.is_gpu]
     if cpu_pick := _pick([r for r in cpus if r.meets]):
         return _not_necessary(cpu_pick, target, slo) + _caveat([cpu_pick]), cpu_pick.config
@@ -128,10 +138,15 @@ def _sentence(rows: list[VerdictRow], target: float, slo: Slo) -> tuple[str, str
 
 def _caveat(named: list[VerdictRow]) -> str:
     unstable = [r for r in named if r.from_unstable]
-    if not unstable:
-        return ""
-    configs = ", ".join(r.config for r in unstable)
-    return f" Caveat: {configs} measured from unstable levels (judged on their worst windows); {unstable[0].advice}."
+    strays = [r for r in named if r.below_bound]
+    text = ""
+    if unstable:
+        configs = ", ".join(r.config for r in unstable)
+        text += f" Caveat: {configs} measured from unstable levels (judged on their worst windows); {unstable[0].advice}."
+    for row in strays:
+        text += f" Caveat: {row.config} is a variant BELOW its agreement bound ({row.variant}): its answers differ"
+        text += " from the original's."
+    return text
 
 
 def _not_necessary(pick: VerdictRow, target: float, slo: Slo) -> str:
@@ -174,7 +189,9 @@ def _none_meets(closest: VerdictRow | None, target: float, slo: Slo) -> str:
 
 
 def _pick(rows: list[VerdictRow]) -> VerdictRow | None:
-    """The cheapest per million requests where costs are known, else the highest capacity."""
+    """The cheapest per million requests where costs are known, else the highest capacity; a variant below its
+    agreement bound only when no other configuration meets."""
+    rows = [r for r in rows if not r.below_bound] or rows
     priced = [r for r in rows if r.cost_per_million is not None]
     return min(priced, key=lambda r: r.cost_per_million or 0.0) if priced else _highest(rows)
 
@@ -185,7 +202,8 @@ def _highest(rows: list[VerdictRow]) -> VerdictRow | None:
 
 def _sustains(row: VerdictRow) -> str:
     unstable = " (from unstable levels)" if row.from_unstable else ""
-    return f"{row.config} sustains {fmt_bound(row.capacity_rps, row.reached)} req/s{unstable}"
+    variant = f" ({row.variant.split(' (')[0]})" if row.variant else ""
+    return f"{row.config}{variant} sustains {fmt_bound(row.capacity_rps, row.reached)} req/s{unstable}"
 
 
 def _cost(row: VerdictRow) -> str:
@@ -206,6 +224,10 @@ def verdict_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
         ]
         for r in verdict.rows
     ]
+    if any(r.variant for r in verdict.rows):  # variants weighed: each beside its agreement with the original
+        headers.insert(1, "variant (agreement)")
+        for r, row in zip(verdict.rows, cells, strict=True):
+            row.insert(1, r.variant or "original")
     return headers, cells
 
 

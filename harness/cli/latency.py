@@ -1,5 +1,6 @@
 """`harness latency --model M`: single-request latency for batch 1..N, the network in-process vs through Triton,
-on CPU and (where there is one) GPU, float vs int8 where the repository has `<model>_int8`.
+on CPU and (where there is one) GPU, for the model and each of its variants in the repository (those `harness
+variants` wrote, found by their variant.json, each with its agreement; and a hand-made `<model>_int8` sibling).
 
 One client, one request in flight: what a lone user sees and the floor under every capacity curve. The table goes
 to the terminal as it is measured; the rows go to a run folder (run.json `latency`, report.html), which
@@ -17,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness import __version__
+from harness.analysis.agreement import agreement_text
 from harness.cli.flags import add_server_flags
 from harness.cli.parse import parse_int_list, parse_url
 from harness.errors import ConfigError, GpuUnavailable, ModelError, UnknownModel
@@ -30,6 +32,7 @@ from harness.triton.control import ControlClient, make_inputs
 from harness.triton.probe import ProbeResult, probe
 from harness.triton.repository import resolve_repository
 from harness.triton.server import open_server
+from harness.triton.variant_file import variants_of
 from harness.triton.variants import Variant, load_variant
 
 
@@ -63,8 +66,8 @@ def run_latency(args: argparse.Namespace) -> int:
             ControlClient(server.endpoints.grpc_url) as control,
         ):
             run = replace(run, metadata=replace(run.metadata, triton_version=control.server_version()))
-            for model, precision in _precisions(control, args.model):
-                for row in _rows(control, server.endpoints.grpc_url, repository, model, precision, batches, args):
+            for base in _variant_rows(control, repository, args.model):
+                for row in _rows(control, server.endpoints.grpc_url, repository, base, batches, args):
                     run = replace(run, latency=run.latency + (row,))
                     save_run(run, folder)
                     print(_line(latency_cells(row)), flush=True)
@@ -74,24 +77,38 @@ def run_latency(args: argparse.Namespace) -> int:
     return 0
 
 
-def _precisions(control: ControlClient, model: str) -> list[tuple[str, str]]:
+PRECISIONS = {"fp32": "float", "int8": "int8", "onnx": "float", "onnx-int8": "int8", "bf16": "bf16", "fp16": "fp16"}
+
+
+def _variant_rows(control: ControlClient, repository: Path, model: str) -> list[LatencyRow]:
+    """A row template per model to time: the model itself, then its variants (variant.json), or a hand-made
+    `<model>_int8` sibling as the bundled mnist_cnn_int8 (no agreement recorded)."""
     known = dict(control.repository_models())
     if model not in known:
         raise UnknownModel(model, known)
-    return [(model, "float")] + ([(f"{model}_int8", "int8")] if f"{model}_int8" in known else [])
+    rows = [LatencyRow(model=model, precision="float", path="", device="", batch_size=0, variant="fp32")]
+    found = [(name, a) for name, a in variants_of(repository, model) if name in known]
+    for name, agreement in found:
+        precision = PRECISIONS.get(agreement.variant, "float")
+        rows.append(
+            replace(rows[0], model=name, precision=precision, variant=agreement.variant, agreement=agreement_text(agreement))
+        )
+    if not found and f"{model}_int8" in known:
+        rows.append(replace(rows[0], model=f"{model}_int8", precision="int8", variant="int8", agreement="not measured"))
+    return rows
 
 
 def _rows(
-    control: ControlClient, url: str, repository: Path, model: str, precision: str, batches: list[int], args: argparse.Namespace
+    control: ControlClient, url: str, repository: Path, base: LatencyRow, batches: list[int], args: argparse.Namespace
 ) -> list[LatencyRow]:
-    """Every row of one model (float or int8): Triton CPU, Triton GPU, in-process CPU, in-process GPU."""
-    spec_batches = _batches(control, model, batches)
+    """Every row of one model (the original or a variant): Triton CPU, Triton GPU, in-process CPU, in-process GPU."""
+    spec_batches = _batches(control, base.model, batches)
     rows: list[LatencyRow] = []
     devices: tuple[Kind, ...] = ("CPU", "GPU")
     for device in devices:
-        rows += _triton_rows(control, url, model, precision, device, spec_batches, args)
-        rows += _inprocess_rows(control, repository, model, precision, device, spec_batches, args)
-    control.unload(model)
+        rows += _triton_rows(control, url, replace(base, path="triton", device=device), device, spec_batches, args)
+        rows += _inprocess_rows(control, repository, replace(base, path="in-process", device=device), spec_batches, args)
+    control.unload(base.model)
     return rows
 
 
@@ -102,11 +119,11 @@ def _batches(control: ControlClient, model: str, batches: list[int]) -> list[int
 
 
 def _triton_rows(
-    control: ControlClient, url: str, model: str, precision: str, device: Kind, batches: list[int], args: argparse.Namespace
+    control: ControlClient, url: str, base: LatencyRow, device: Kind, batches: list[int], args: argparse.Namespace
 ) -> list[LatencyRow]:
+    model = base.model
     threads = args.threads if device == "CPU" else None
     group = InstanceGroup(device, 1, threads=threads)
-    base = LatencyRow(model=model, precision=precision, path="triton", device=device, batch_size=0)
     try:
         load_variant(control, model, Variant(group))
     except (GpuUnavailable, ModelError) as exc:
@@ -116,15 +133,9 @@ def _triton_rows(
 
 
 def _inprocess_rows(
-    control: ControlClient,
-    repository: Path,
-    model: str,
-    precision: str,
-    device: str,
-    batches: list[int],
-    args: argparse.Namespace,
+    control: ControlClient, repository: Path, base: LatencyRow, batches: list[int], args: argparse.Namespace
 ) -> list[LatencyRow]:
-    base = LatencyRow(model=model, precision=precision, path="in-process", device=device, batch_size=0)
+    model, device = base.model, base.device
     reason = _inprocess_skip(repository, model, device)
     if reason:
         return [replace(base, batch_size=b, skipped_reason=reason) for b in batches]
@@ -148,8 +159,8 @@ def _inprocess_rows(
 
 
 def _inprocess_skip(repository: Path, model: str, device: str) -> str | None:
-    if inprocess.builder(repository, model) is None:
-        return f"no build_{model}() in the repository's _nets/nets.py"
+    if not inprocess.has_network(repository, model):
+        return f"no build_{model}() in the repository's _nets/nets.py, nor an imported model file"
     if device == "GPU" and not inprocess.gpu_available():
         return "no GPU (torch sees no CUDA device)"
     return None
@@ -167,12 +178,12 @@ def _row(base: LatencyRow, batch: int, result: ProbeResult) -> LatencyRow:
     )
 
 
-_WIDTHS = (16, 9, 10, 6, 5, 4, 9, 9, 9, 9)
+_WIDTHS = (20, 9, 9, 10, 6, 5, 4, 9, 9, 9, 9)  # model, variant, precision, path, device: left-aligned
 
 
 def _line(cells: Sequence[str]) -> str:
     """A row as it is measured, in fixed columns (the table is printed one row at a time: progress)."""
-    fixed = [f"{cell:<{w}}" if i < 4 else f"{cell:>{w}}" for i, (cell, w) in enumerate(zip(cells, _WIDTHS, strict=False))]
+    fixed = [f"{cell:<{w}}" if i < 5 else f"{cell:>{w}}" for i, (cell, w) in enumerate(zip(cells, _WIDTHS, strict=False))]
     return "  ".join(fixed + list(cells[len(_WIDTHS) :])).rstrip()
 
 

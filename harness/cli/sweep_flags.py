@@ -34,7 +34,7 @@ from harness.cli.parse import (
 )
 from harness.errors import ConfigError
 from harness.net import bind_error
-from harness.record.model import InstanceGroup
+from harness.record.model import Agreement, InstanceGroup
 from harness.sweep.spec import SweepSpec
 
 
@@ -52,7 +52,16 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sweep", help="measure a model under rising load per instance group; write a run + report")
-    p.add_argument("--model", required=True, help="model name in the repository")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="model name in the repository; several, comma-separated (NAME,NAME_int8), are curves of one run",
+    )
+    p.add_argument(
+        "--variants",
+        metavar="LIST",
+        help="also sweep these variants of --model (made by `harness variants`), e.g. int8,onnx: NAME_int8, NAME_onnx",
+    )
     add_server_flags(p)
     p.add_argument(
         "--instances",
@@ -156,8 +165,11 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     workers = parse_workers(args.workers)
     check_distributed_flags(args)
     workers = args.expect_workers or workers  # open-loop levels run one sender per worker
+    models = _models(args)
     return SweepSpec(
-        model=args.model,
+        model=models[0],
+        models=models if len(models) > 1 else (),
+        agreements=_agreements(args, models),
         instances=_instances(args),
         slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
@@ -181,6 +193,38 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         **generator_fields(args),
         **input_data_fields(args),
     )
+
+
+def _models(args: argparse.Namespace) -> tuple[str, ...]:
+    """--model NAME[,NAME...] and --variants LIST: every model the sweep measures, the original first."""
+    from harness.triton.variant_file import parse_variants, variant_model
+
+    names = [name.strip() for name in args.model.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--model {args.model!r}: give a model name")
+    variants = parse_variants(args.variants) if args.variants else ()
+    names += [variant_model(names[0], v) for v in variants]
+    return tuple(dict.fromkeys(names))
+
+
+def _agreements(args: argparse.Namespace, models: tuple[str, ...]) -> tuple[tuple[str, Agreement], ...]:
+    """The variant.json of each model that is a variant, from a local repository (a --url server's repository is
+    not here to read: its curves carry no agreement). A --variants model missing there is one line, before any load."""
+    from harness.triton.repository import model_names, resolve_repository
+    from harness.triton.variant_file import read_variant
+
+    if args.url and not args.model_repository:
+        return ()
+    repository = resolve_repository(args.model_repository)
+    if args.variants:
+        known = model_names(repository)
+        for name in models[1:]:
+            if name not in known:
+                raise ConfigError(
+                    f"--variants: no model {name!r} in {repository}; make it first with harness variants --model "
+                    f"{models[0]} --variants {args.variants}"
+                )
+    return tuple((name, a) for name in models if (a := read_variant(repository, name)) is not None)
 
 
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:

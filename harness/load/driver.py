@@ -281,6 +281,13 @@ class LoadDriver:
             stop_workers(self.runner)
             gevent.sleep(self.settings.report_interval_s)  # let the last reports of this level arrive
 
+    def restart(self, settings: DriverSettings) -> None:
+        """The same run on another model (an original, then its variants: issue 22). Workers take --model when they
+        start, so they start again with the new settings; the sweep's flags refuse external workers here."""
+        self.close()
+        self.settings, self._lost = settings, []
+        self.__enter__()
+
     def close(self) -> None:
         if self._monitor is not None:
             self._monitor.kill()

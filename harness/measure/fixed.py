@@ -1,7 +1,11 @@
-"""`harness sweep`'s proposer: the curves the user listed (--instances), in their order, each measured once."""
+"""`harness sweep`'s proposer: the curves the user listed (--instances), in their order, each measured once; with
+several models (--model NAME,VARIANT or --variants), each model under every group, the original first."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from harness.errors import UnknownModel
 from harness.measure.job import CurveSpec
 from harness.record.model import Curve, Run
 from harness.sweep.spec import SweepSpec
@@ -12,16 +16,23 @@ from harness.triton.variants import check_deployment
 class FixedCurves:
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
-        self._left = list(spec.instances)
+        self._left = [(model, group) for model in spec.all_models for group in spec.instances]
         groups = ", ".join(map(str, spec.instances))
-        self.title = f"sweeping [bold]{spec.model}[/] on {groups}"
-        self.planned_levels = len(spec.concurrency or spec.rates or ()) * len(spec.instances) or None
+        self.title = f"sweeping [bold]{', '.join(spec.all_models)}[/] on {groups}"
+        self.planned_levels = len(spec.concurrency or spec.rates or ()) * len(self._left) or None
 
     def check(self, control: ControlClient) -> None:
-        check_deployment(control, self.spec.model, self.spec.instances)
+        known = dict(control.repository_models())
+        for model in self.spec.all_models:
+            if model not in known:
+                raise UnknownModel(model, known)
+            check_deployment(control, model, self.spec.instances)
 
     def next(self) -> CurveSpec | None:
-        return CurveSpec(self.spec, self._left.pop(0)) if self._left else None
+        if not self._left:
+            return None
+        model, group = self._left.pop(0)
+        return CurveSpec(replace(self.spec, model=model), group)
 
     def measured(self, curve: Curve) -> None:
         return None

@@ -386,15 +386,18 @@ def utilization_figure(series: Sequence[Series], host_cores: int | None = None) 
 
 
 def latency_by_batch(rows: Sequence[Any]) -> go.Figure:
-    """Median single-request latency against batch size, one line per (precision, path, device), the p90 as the
-    upper error bar: the in-process line is the floor, the gap to the Triton line is what serving adds."""
-    keys = sorted({(r.precision, r.path, r.device) for r in rows if r.median_ms is not None})
+    """Median single-request latency against batch size, one line per (variant, path, device) (the precision in runs
+    written before variants), the p90 as the upper error bar: the in-process line is the floor, the gap to the
+    Triton line is what serving adds."""
+
+    def line_of(r: Any) -> tuple[str, str, str]:
+        return (r.variant or r.precision, r.path, r.device)
+
+    keys = sorted({line_of(r) for r in rows if r.median_ms is not None})
     colors = palette(len(keys))
     traces = []
     for key, color in zip(keys, colors, strict=True):
-        points = sorted(
-            (r for r in rows if (r.precision, r.path, r.device) == key and r.median_ms is not None), key=lambda r: r.batch_size
-        )
+        points = sorted((r for r in rows if line_of(r) == key and r.median_ms is not None), key=lambda r: r.batch_size)
         name = " ".join(key)
         traces.append(
             go.Scatter(

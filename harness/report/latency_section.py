@@ -8,19 +8,35 @@ from harness.record.model import LatencyRow, Run
 from harness.report import charts, html_page
 from harness.textfmt import NONE, fmt_num
 
-HEADERS = ("model", "precision", "path", "device", "batch", "n", "median ms", "p90 ms", "min ms", "max ms", "note")
+HEADERS = (
+    "model",
+    "variant",
+    "precision",
+    "path",
+    "device",
+    "batch",
+    "n",
+    "median ms",
+    "p90 ms",
+    "min ms",
+    "max ms",
+    "agreement",
+    "note",
+)
 
 
 def latency_cells(row: LatencyRow) -> list[str]:
     figures = [row.median_ms, row.p90_ms, row.min_ms, row.max_ms]
     return [
         row.model,
+        row.variant or NONE,
         row.precision,
         row.path,
         row.device,
         str(row.batch_size),
         str(row.calls) if row.calls else NONE,
         *(fmt_num(v) if v is not None else NONE for v in figures),
+        row.agreement or NONE,
         row.skipped_reason or "",
     ]
 

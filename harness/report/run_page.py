@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.analysis.agreement import variant_note
 from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels
 from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
@@ -127,7 +128,8 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
         return f"{label} does not meet {run.slo} at any error-free level measured"
     unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
     bound = f"; {NOT_REACHED}" if cap.reached is False else ""
-    return f"{label} sustains {capacity_text(cap)} within {run.slo} (at {load_label(level)}{unstable}{bound})"
+    variant = f" [{variant_note(curve.variant)}]" if curve.variant else ""
+    return f"{label} sustains {capacity_text(cap)} within {run.slo} (at {load_label(level)}{unstable}{bound}){variant}"
 
 
 GPU_CHECK = "scripts/gpu_check.sh"

@@ -97,7 +97,9 @@ class SweepState:
 
 
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
-    settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("instances", "slo", "model", "label")}
+    # agreements: each variant's curve records its own (Curve.variant)
+    skipped = ("instances", "slo", "model", "label", "agreements")
+    settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in skipped}
     settings["load_engine"] = engine_name()  # compiled or Python: the Python one costs several times the client CPU
     metadata = Metadata(
         harness_version=__version__,
@@ -131,6 +133,7 @@ def sweep_variant(
         batch_size=spec.batch_size,
         max_batch_size=spec.max_batch_size,
         dynamic_batching=spec.dynamic_batching,
+        variant=spec.agreement_of(spec.model),
     )
     if group.source == "deployed":  # measured as served: nothing is loaded or unloaded
         config = served_config(control, spec.model)
@@ -149,7 +152,8 @@ def sweep_variant(
             return replace(curve, skipped_reason=str(exc))
     curve = replace(curve, model_config=config)
     state.save(current=curve)
-    measure = LevelRunner(spec, control, driver, progress, name=curve.configuration or f"{group}", health=health)
+    name = curve.configuration or (f"{spec.model} {group}" if spec.models else f"{group}")
+    measure = LevelRunner(spec, control, driver, progress, name=name, health=health)
     measure.server = server
     try:
         if spec.mode == "rate":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness import defaults
-from harness.record.model import InstanceGroup, Slo
+from harness.record.model import Agreement, InstanceGroup, Slo
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,19 @@ class SweepSpec:
     request_timeout_s: float = defaults.REQUEST_TIMEOUT_S  # a request unanswered this long fails: how a hung server is caught
     input_data: str = ""  # --input-data: requests cycle through this data's entries; "": seeded random tensors
     shapes: tuple[str, ...] = ()  # --shape NAME:DIMS, for the variable dimensions of --input-data
+    # --model NAME,NAME_int8 or --model NAME --variants int8,onnx: every model measured, the original first, each
+    # under every instance group (one curve per model and group); () measures `model` alone.
+    models: tuple[str, ...] = ()
+    # (model, its variant.json) of those that are variants, read from a local repository when the flags are parsed
+    agreements: tuple[tuple[str, Agreement], ...] = ()
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        return self.models or (self.model,)
+
+    def agreement_of(self, model: str) -> Agreement | None:
+        """What a curve of `model` records as its variant: its agreement with the original, None for an original."""
+        return dict(self.agreements).get(model)
 
     @property
     def mode(self) -> str:

@@ -2,8 +2,9 @@
 
 A bundled model's network is built by `build_<model>()` in the repository's `_nets/nets.py` and run by the same
 `run_batched` the Triton stub uses (`_nets/serving.py`), so the two paths differ only by what the server adds
-(gRPC, queueing, the stub's shared memory). Models without a builder (identity, fixed_delay, a user's own) have no
-in-process path: the caller records why. torch is imported only when this path is used.
+(gRPC, queueing, the stub's shared memory). A model written by `harness import-model` or `harness variants` runs
+through the same runtime its Triton stub runs (harness.triton.imported_model.runner_for). Models with neither
+(identity, fixed_delay) have no in-process path: the caller records why. torch is imported only when this path is used.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def builder(repository: Path, model: str) -> Callable[[], Any] | None:
     return getattr(nets, f"build_{model}", None) if nets else None
 
 
+def has_network(repository: Path, model: str) -> bool:
+    """Whether the model can run in this process: a bundled builder, or an imported model's file."""
+    return _imported(repository, model) or builder(repository, model) is not None
+
+
+def _imported(repository: Path, model: str) -> bool:
+    return (repository / model / "1" / "harness_model.json").is_file()
+
+
 def gpu_available() -> bool:
     import torch
 
@@ -60,20 +70,30 @@ def time_in_process(
     """Warm up, then time `calls` forward passes of the model's network on `device`, one at a time."""
     import torch
 
-    build = builder(repository, model)
-    serving = _load(repository, "serving")
-    if build is None or serving is None:
-        raise LookupError(f"{model} has no build_{model}() in the repository's _nets/nets.py")
     torch.set_num_threads(threads)  # as a Triton instance with `threads` intra-op threads
-    module = build().to(device).eval()
-    (array,) = inputs.values()
+    forward = _forward(repository, model, device, threads)
+    arrays = list(inputs.values())
     for _ in range(max(warmup, 1)):
-        serving.run_batched(module, [array], device, array.dtype)
+        forward(arrays)
     samples = []
     for _ in range(calls):
         started = time.perf_counter_ns()
-        serving.run_batched(module, [array], device, array.dtype)
+        forward(arrays)
         if device != "cpu":
             torch.cuda.synchronize()
         samples.append((time.perf_counter_ns() - started) / 1e6)
     return summarize(samples)
+
+
+def _forward(repository: Path, model: str, device: str, threads: int) -> Callable[[list[np.ndarray]], Any]:
+    """One forward pass over the inputs, by the code the model's Triton stub runs."""
+    if _imported(repository, model):
+        from harness.triton.imported_model import runner_for
+
+        return runner_for(str(repository / model / "1"), device, threads)
+    build = builder(repository, model)
+    serving = _load(repository, "serving")
+    if build is None or serving is None:
+        raise LookupError(f"{model} has no build_{model}() in the repository's _nets/nets.py")
+    module = build().to(device).eval()
+    return lambda arrays: serving.run_batched(module, arrays[:1], device, arrays[0].dtype)
