@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 from harness.load.arrivals import schedule
 from harness.load.engine import compiled as native_engine
 from harness.load.engine.link import Batch, EngineLink
+from harness.load.engine.validation import Expected
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
 from helpers.recorder import recorded, recording
@@ -271,3 +272,44 @@ def test_a_cached_engine_that_no_longer_runs_is_rebuilt(monkeypatch: pytest.Monk
     assert native_engine.build() == stale
     printed = subprocess.run([str(stale), "--schedule", "4", "constant", "0", "2"], capture_output=True, text=True)
     assert printed.stdout.split() == ["0.25", "0.5"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
+def test_responses_are_checked_against_their_entrys_expected_outputs(
+    engine_choice: str, control: ControlClient, triton_url: str
+) -> None:
+    """identity answers its input: entries whose expected outputs differ fail with one line naming the entry and the
+    output, the same in both engines; a difference within tolerance, and a right answer, are successes."""
+    control.load("identity")
+    rng = np.random.default_rng(3)
+    inputs = [rng.standard_normal((1, 16)).astype(np.float32) for _ in range(4)]
+    payloads = [serialize_request("identity", {"INPUT0": array}) for array in inputs]
+    wrong_value = inputs[1].copy()
+    wrong_value[0, 2] += 0.5
+    other_class = int(np.argmin(inputs[3][0]))
+    wrong_top1 = inputs[3].copy()
+    wrong_top1[0, other_class] = inputs[3].max() + 1.0
+
+    def expected(array: np.ndarray, atol: float = 0.0, top1: bool = False) -> list[Expected]:
+        return [Expected("OUTPUT0", "FP32", (1, 16), array.tobytes(), atol, 0.0, top1)]
+
+    expect = [
+        expected(inputs[0]),
+        expected(wrong_value),
+        expected(inputs[2] + np.float32(1e-7), atol=1e-6),
+        expected(wrong_top1, top1=True),
+    ]
+    link = EngineLink(triton_url, payloads, 10.0)
+    try:
+        link.configure(triton_url, payloads, 10.0, expect)
+        latencies, errors = run_lanes(link, 1, 40)
+    finally:
+        link.close()
+    messages = {message for _, message in errors}
+    assert messages == {
+        f"validation: entry 1, output 'OUTPUT0': {float(inputs[1][0, 2]):.9g} at element 2, "
+        f"expected {float(wrong_value[0, 2]):.9g}",
+        f"validation: entry 3, output 'OUTPUT0': top-1 class {int(np.argmax(inputs[3][0]))} in row 0, expected {other_class}",
+    }
+    assert len(errors) >= 18 and len(latencies) >= 18  # one lane, entries in turn: half of them wrong

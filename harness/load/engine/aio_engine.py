@@ -11,8 +11,8 @@ a child:
     python -m harness.load.engine.aio_engine        (spoken to over stdin/stdout; see harness.load.engine.link)
 
 The frames, the commands and the results frame are defined once, in harness.load.engine.protocol (the compiled
-engine speaks the same). Open-loop latency counts from each request's intended send time. No gevent, no Locust,
-no tritonclient.
+engine speaks the same). Open-loop latency counts from each request's intended send time. No gevent, no Locust;
+tritonclient only where responses are checked (harness.load.engine.validation, a config with "expect").
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import grpc
 from harness.load.arrivals import arrival_gaps
 from harness.load.engine import protocol
 from harness.load.engine.protocol import Batch
+from harness.load.engine.validation import Validator
 
 _METHOD = "/inference.GRPCInferenceService/ModelInfer"
 _FLUSH_S = 0.005  # as the compiled engine's kFlushS: short frames keep the Locust process's bursts short
@@ -64,20 +65,26 @@ class Engine:
         self.errors: list[tuple[int, str]] = []
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
+        self.validator: Validator | None = None  # checks each response against its entry's expected outputs
 
-    def configure(self, url: str, payloads: list[bytes], timeout: float) -> None:
+    def configure(self, url: str, payloads: list[bytes], timeout: float, expect: list | None = None) -> None:
         if self.channel is None:
             options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
             self.channel = grpc.aio.insecure_channel(url, options=options)
             self.call = self.channel.unary_unary(_METHOD, _registered_method=True)
         self.payloads, self.sends, self.timeout = payloads or [b""], 0, timeout
+        self.validator = Validator(expect) if expect else None
 
-    def next_request(self) -> bytes:
-        """The request the next send carries: the configured ones in turn, across lanes and schedules (as the
-        compiled engine does)."""
-        payload = self.payloads[self.sends % len(self.payloads)]
+    def next_request(self) -> int:
+        """The index of the request the next send carries: the configured ones in turn, across lanes and schedules
+        (as the compiled engine does); the index also names the entry whose outputs its response must carry."""
+        index = self.sends % len(self.payloads)
         self.sends += 1
-        return payload
+        return index
+
+    def invalid(self, index: int, response: bytes) -> str | None:
+        """Why a successful response is wrong for its entry (a failure of the level), None when it is right."""
+        return self.validator.check(index, response) if self.validator is not None else None
 
     def set_lanes(self, count: int) -> None:
         while len(self.lanes) < count:
@@ -95,9 +102,9 @@ class Engine:
     async def _lane(self, lane: _Lane) -> None:
         clock, record, generation = time.perf_counter, self.latencies.append, self.generation
         while not lane.retired:
-            started = clock()
+            started, index = clock(), self.next_request()
             try:
-                await self.call(self.next_request(), timeout=self.timeout)
+                response = await self.call(self.payloads[index], timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
                 if self.generation != generation:
                     return
@@ -111,6 +118,9 @@ class Engine:
             if self.generation != generation:
                 return
             self.backoff_s = 0.0
+            if wrong := self.invalid(index, response):
+                self.errors.append((min(int((clock() - started) * 1e6), 0xFFFFFFFF), wrong))
+                continue
             record(min(int((clock() - started) * 1e6), 0xFFFFFFFF))
 
     def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None = None) -> None:
@@ -157,15 +167,19 @@ class Engine:
     async def _send_at(self, intended: float) -> None:
         """One open-loop request; its latency counts from when it was meant to leave. One sent before a stop is
         not reported (the stop zeroed the count in flight)."""
-        generation = self.generation
+        generation, index = self.generation, self.next_request()
         try:
-            await self.call(self.next_request(), timeout=self.timeout)
+            response = await self.call(self.payloads[index], timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             if self.generation == generation:
                 self.errors.append((int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"))
         else:
             if self.generation == generation:
-                self.latencies.append(min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF))
+                micros = min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF)
+                if wrong := self.invalid(index, response):
+                    self.errors.append((micros, wrong))
+                else:
+                    self.latencies.append(micros)
         finally:
             if self.generation == generation:
                 self.in_flight -= 1
@@ -211,7 +225,7 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
         except asyncio.IncompleteReadError:
             return  # the Locust process went away
         if message["op"] == protocol.CONFIG:
-            engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]))
+            engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]), message.get("expect"))
         elif message["op"] == protocol.LANES:
             engine.set_lanes(int(message["n"]))
         elif message["op"] == protocol.SCHEDULE:

@@ -15,6 +15,7 @@ from typing import Any
 from harness.load.engine import protocol
 from harness.load.engine.compiled import engine_command
 from harness.load.engine.protocol import Batch
+from harness.load.engine.validation import Expected
 from harness.procs import stop_child
 
 
@@ -30,10 +31,14 @@ class EngineLink:
         self.configure(url, payload, timeout_s)
         self._seq = 0
 
-    def configure(self, url: str, payload: bytes | Sequence[bytes], timeout_s: float) -> None:
-        """One request, or several that the engine sends in turn (--input-data entries)."""
+    def configure(
+        self, url: str, payload: bytes | Sequence[bytes], timeout_s: float, expect: Sequence[Sequence[Expected]] = ()
+    ) -> None:
+        """One request, or several that the engine sends in turn (--input-data entries); with `expect`, per request
+        the outputs its response must carry (a wrong one is an error: harness.load.engine.validation)."""
         requests = {"payload": payload} if isinstance(payload, bytes) else {"payloads": list(payload)}
-        self._send({"op": protocol.CONFIG, "url": url, **requests, "timeout": timeout_s})
+        checks = {"expect": [[want.frame() for want in entry] for entry in expect]} if expect else {}
+        self._send({"op": protocol.CONFIG, "url": url, **requests, "timeout": timeout_s, **checks})
 
     def set_lanes(self, count: int) -> int:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""

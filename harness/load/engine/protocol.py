@@ -8,7 +8,12 @@ Frames in both directions are a 4-byte big-endian length followed by a msgpack m
                                                                        one per --input-data entry): each send takes
                                                                        the next, in turn, across lanes and schedules;
                                                                        a config starts again from the first. A single
-                                                                       "payload": bytes is accepted as well.
+                                                                       "payload": bytes is accepted as well. Optional
+                                                                       "expect": per payload, the outputs its response
+                                                                       must carry, [[name, datatype, shape, bytes,
+                                                                       atol, rtol, top1], ...]: a response that does
+                                                                       not is an error "validation: entry I, output
+                                                                       'NAME': ..." (rule: harness.load.engine.validation)
   {"op": "lanes", "n": int, "seq": int}                                keep n requests in flight (closed loop)
   {"op": "schedule", "id": int, "rps": float, "arrivals": str, "seed": int, "max_in_flight": int,
    "start": float}                                                     open loop: send on a seeded schedule whose

@@ -3,8 +3,8 @@
 //
 // Why: grpc.aio costs more client CPU per request than perf_analyzer; this engine costs less than either
 // (scripts/bench_load_generator.py measures all three; the README quotes the figures). Requests go out as the pre-serialized
-// ModelInferRequest bytes through a generic stub (no protobuf here); replies are not parsed: Triton reports
-// failures in the status.
+// ModelInferRequest bytes through a generic stub (no protobuf library here); replies are not parsed (Triton reports
+// failures in the status) unless the config asks for them to be checked ("expect": a minimal wire reader below).
 //
 // Spoken to over stdin/stdout in frames: a 4-byte big-endian length, then a msgpack map. The protocol (the frame,
 // the commands, the results frame) is defined in harness/load/engine/protocol.py, which both Python sides use;
@@ -29,6 +29,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <limits>
@@ -176,10 +177,19 @@ const char* StatusName(grpc::StatusCode code) {
   return index >= 0 && index < 17 ? names[index] : "UNKNOWN";
 }
 
+// An output a response must carry (harness/load/engine/validation.py: the rule and the messages, the same here).
+struct Expected {
+  std::string name, datatype, data;
+  std::vector<int64_t> shape;
+  double atol = 0.0, rtol = 0.0;
+  bool top1 = false;
+};
+
 // What the reader thread hands the engine: a parsed command frame.
 struct Command {
   std::string op, url, payload, arrivals;
   std::vector<std::string> payloads;
+  std::vector<std::vector<Expected>> expect;  // per payload; empty: responses are not checked
   double timeout = 30.0, rps = 0.0;
   bool has_start = false;
   double start = 0.0;  // wall-clock seconds of the schedule's origin
@@ -198,6 +208,7 @@ struct Call : Tag {
   double origin = 0.0;  // when its latency starts: the send (closed loop) or the intended send (open loop)
   bool lane = false;
   uint64_t generation = 0;
+  size_t entry = 0;  // which payload it carries: the entry whose expected outputs its response must carry
   Call() : Tag{kCall} {}
 };
 
@@ -205,6 +216,102 @@ struct Wake : Tag {
   grpc::Alarm alarm;
   Wake() : Tag{kWake} {}
 };
+
+// A minimal protobuf wire reader for ModelInferResponse: field 5 (outputs: InferOutputTensor, whose field 1 is
+// the name) and field 6 (raw_output_contents), in order; everything else is skipped. Only read when checking.
+bool ReadVarint(const char*& at, const char* end, uint64_t* value) {
+  *value = 0;
+  for (int shift = 0; at < end && shift < 64; shift += 7) {
+    uint8_t byte = static_cast<uint8_t>(*at++);
+    *value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return true;
+  }
+  return false;
+}
+
+// Calls fn(field, bytes) for each length-delimited field of a message; false on a malformed one.
+template <typename Fn>
+bool ForEachBytesField(const char* at, const char* end, Fn fn) {
+  while (at < end) {
+    uint64_t key = 0, size = 0;
+    if (!ReadVarint(at, end, &key)) return false;
+    switch (key & 7) {
+      case 0: if (!ReadVarint(at, end, &size)) return false; break;
+      case 1: at += 8; break;
+      case 5: at += 4; break;
+      case 2:
+        if (!ReadVarint(at, end, &size) || size > static_cast<uint64_t>(end - at)) return false;
+        fn(key >> 3, std::string(at, size));
+        at += size;
+        break;
+      default: return false;
+    }
+  }
+  return at == end;
+}
+
+bool ParseOutputs(const std::string& response, std::map<std::string, std::string>* outputs) {
+  std::vector<std::string> names, contents;
+  bool ok = ForEachBytesField(response.data(), response.data() + response.size(), [&](uint64_t field, std::string bytes) {
+    if (field == 5) {
+      std::string name;
+      ForEachBytesField(bytes.data(), bytes.data() + bytes.size(), [&](uint64_t f, std::string v) { if (f == 1) name = v; });
+      names.push_back(name);
+    } else if (field == 6) {
+      contents.push_back(std::move(bytes));
+    }
+  });
+  for (size_t i = 0; i < names.size() && i < contents.size(); i++) (*outputs)[names[i]] = contents[i];
+  return ok;
+}
+
+std::string Format(double value) {
+  char text[64];
+  snprintf(text, sizeof text, "%.9g", value);
+  return text;
+}
+
+template <typename T>
+std::vector<double> Values(const std::string& bytes) {
+  std::vector<double> values(bytes.size() / sizeof(T));
+  for (size_t i = 0; i < values.size(); i++) {
+    T value;
+    memcpy(&value, bytes.data() + i * sizeof(T), sizeof(T));
+    values[i] = static_cast<double>(value);
+  }
+  return values;
+}
+
+// How `got` differs from `want` ("" when it does not), as harness.load.engine.validation.mismatch says it.
+std::string Mismatch(const Expected& want, const std::string& got) {
+  if (got.size() != want.data.size())
+    return std::to_string(got.size()) + " bytes, expected " + std::to_string(want.data.size());
+  bool fp32 = want.datatype == "FP32", floating = fp32 || want.datatype == "FP64";
+  if (want.top1 && floating && want.shape.size() >= 2 && want.shape.back() >= 2) {
+    std::vector<double> a = fp32 ? Values<float>(got) : Values<double>(got);
+    std::vector<double> b = fp32 ? Values<float>(want.data) : Values<double>(want.data);
+    size_t classes = static_cast<size_t>(want.shape.back());
+    for (size_t row = 0; row * classes < a.size(); row++) {
+      size_t top_a = 0, top_b = 0;
+      for (size_t c = 1; c < classes; c++) {
+        if (a[row * classes + c] > a[row * classes + top_a]) top_a = c;
+        if (b[row * classes + c] > b[row * classes + top_b]) top_b = c;
+      }
+      if (top_a != top_b)
+        return "top-1 class " + std::to_string(top_a) + " in row " + std::to_string(row) + ", expected " + std::to_string(top_b);
+    }
+    return "";
+  }
+  if (got == want.data) return "";
+  if (!floating) return "differs from the expected bytes";
+  std::vector<double> a = fp32 ? Values<float>(got) : Values<double>(got);
+  std::vector<double> b = fp32 ? Values<float>(want.data) : Values<double>(want.data);
+  for (size_t i = 0; i < a.size(); i++) {
+    if (!(std::fabs(a[i] - b[i]) <= want.atol + want.rtol * std::fabs(b[i])))
+      return Format(a[i]) + " at element " + std::to_string(i) + ", expected " + Format(b[i]);
+  }
+  return "";
+}
 
 class Engine {
  public:
@@ -240,6 +347,7 @@ class Engine {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
   std::vector<grpc::ByteBuffer> payloads_;  // the requests, sent in turn (--input-data entries, or one)
+  std::vector<std::vector<Expected>> expect_;  // per payload, the outputs its response must carry (may be empty)
   size_t next_payload_ = 0;
   double timeout_ = 30.0;
   int lanes_target_ = 0, lanes_running_ = 0;
@@ -334,7 +442,8 @@ class Engine {
     call->context.set_deadline(std::chrono::system_clock::now() +
                                std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                    std::chrono::duration<double>(timeout_)));
-    const grpc::ByteBuffer& payload = payloads_[next_payload_++ % payloads_.size()];
+    call->entry = next_payload_++ % payloads_.size();
+    const grpc::ByteBuffer& payload = payloads_[call->entry];
     call->reader = stub_->PrepareUnaryCall(&call->context, kMethod, payload, &cq_);
     call->reader->StartCall();
     call->reader->Finish(&call->response, &call->status, call);
@@ -348,7 +457,10 @@ class Engine {
     uint32_t micros = static_cast<uint32_t>(std::min((Now() - call->origin) * 1e6, 4294967295.0));
     bool unavailable = call->status.error_code() == grpc::StatusCode::UNAVAILABLE;
     backoff_s_ = unavailable ? std::min(std::max(backoff_s_ * 2, kBackoffMinS), kBackoffMaxS) : 0.0;
-    if (call->status.ok()) {
+    std::string wrong = call->status.ok() ? Invalid(call) : "";
+    if (!wrong.empty()) {
+      errors_.emplace_back(micros, wrong);  // a wrong answer is a failure of the level
+    } else if (call->status.ok()) {
       latencies_.push_back(micros);
     } else {
       errors_.emplace_back(micros, std::string(StatusName(call->status.error_code())) + ": " +
@@ -363,6 +475,24 @@ class Engine {
     } else {
       Start(true, Now());
     }
+  }
+
+  // Why a successful response is wrong for its entry ("" when it is right, or when nothing is checked).
+  std::string Invalid(Call* call) {
+    if (expect_.empty()) return "";
+    std::vector<grpc::Slice> slices;
+    call->response.Dump(&slices);
+    std::string bytes;
+    for (const grpc::Slice& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    std::map<std::string, std::string> outputs;
+    ParseOutputs(bytes, &outputs);
+    for (const Expected& want : expect_[call->entry % expect_.size()]) {
+      auto found = outputs.find(want.name);
+      std::string problem = found == outputs.end() ? "missing from the response" : Mismatch(want, found->second);
+      if (!problem.empty())
+        return "validation: entry " + std::to_string(call->entry) + ", output '" + want.name + "': " + problem;
+    }
+    return "";
   }
 
   void SendDue() {
@@ -462,6 +592,7 @@ class Engine {
         payloads_.emplace_back(&slice, 1);
       }
       next_payload_ = 0;
+      expect_ = command.expect;
       timeout_ = command.timeout;
     } else if (command.op == "lanes") {
       SetLanes(static_cast<int>(command.n));
@@ -549,6 +680,27 @@ class Engine {
     return fread(buffer, 1, size, stdin) == size;
   }
 
+  // "expect": per payload, [[name, datatype, shape, bytes, atol, rtol, top1], ...] (protocol.py).
+  static void ReadExpect(const msgpack::object& value, std::vector<std::vector<Expected>>* expect) {
+    for (uint32_t i = 0; i < value.via.array.size; i++) {
+      const msgpack::object& entry = value.via.array.ptr[i];
+      std::vector<Expected> outputs;
+      for (uint32_t j = 0; entry.type == msgpack::type::ARRAY && j < entry.via.array.size; j++) {
+        const msgpack::object* item = entry.via.array.ptr[j].via.array.ptr;
+        Expected want;
+        want.name = item[0].as<std::string>();
+        want.datatype = item[1].as<std::string>();
+        want.shape = item[2].as<std::vector<int64_t>>();
+        want.data.assign(item[3].via.bin.ptr, item[3].via.bin.size);
+        want.atol = item[4].as<double>();
+        want.rtol = item[5].as<double>();
+        want.top1 = item[6].as<bool>();
+        outputs.push_back(want);
+      }
+      expect->push_back(outputs);
+    }
+  }
+
   static bool ReadFrame(Command* command) {
     unsigned char header[4];
     if (!ReadExactly(reinterpret_cast<char*>(header), 4)) return false;
@@ -570,6 +722,7 @@ class Engine {
           command->payloads.emplace_back(item.via.bin.ptr, item.via.bin.size);
         }
       }
+      else if (key == "expect" && value.type == msgpack::type::ARRAY) ReadExpect(value, &command->expect);
       else if (key == "arrivals") command->arrivals = value.as<std::string>();
       else if (key == "timeout") command->timeout = value.as<double>();
       else if (key == "rps") command->rps = value.as<double>();
