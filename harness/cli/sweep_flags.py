@@ -103,6 +103,13 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     add_distributed_flags(p)
     add_generator_flags(p)
     add_input_data_flags(p)
+    p.add_argument(
+        "--validate-outputs",
+        action="store_true",
+        help="check each response of a variant against its original's outputs for the same request (the same top-1 "
+        "class, or within 1%% of the largest |value|): a mismatch fails its level. --input-data's validation_data, "
+        "when the file has it, is checked with or without this flag",
+    )
     p.set_defaults(handler=_run)
 
 
@@ -170,6 +177,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         model=models[0],
         models=models if len(models) > 1 else (),
         agreements=_agreements(args, models),
+        validate_outputs=_validate_outputs(args, models),
         instances=_instances(args),
         slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
@@ -205,6 +213,12 @@ def _models(args: argparse.Namespace) -> tuple[str, ...]:
     variants = parse_variants(args.variants) if args.variants else ()
     names += [variant_model(names[0], v) for v in variants]
     return tuple(dict.fromkeys(names))
+
+
+def _validate_outputs(args: argparse.Namespace, models: tuple[str, ...]) -> bool:
+    if args.validate_outputs and not (args.variants or len(models) > 1):
+        raise ConfigError("--validate-outputs checks variants against their original: add --variants or --model NAME,VARIANT")
+    return bool(args.validate_outputs)
 
 
 def _agreements(args: argparse.Namespace, models: tuple[str, ...]) -> tuple[tuple[str, Agreement], ...]:

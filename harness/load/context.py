@@ -29,7 +29,7 @@ class LoadContext:
         self.host = ""  # this generator's machine, stamped on every delta (set by the plugin)
         self.pump_greenlet: Any = None  # spawned by the closed-loop user (this module stays gevent-free)
         self.source = RequestSource(options)
-        self.steering = EngineSteering(options, self.source.payloads, launch)
+        self.steering = EngineSteering(options, self.source.payloads, launch, self.source.checks)
         self.counters = LoadCounters()
 
     @property

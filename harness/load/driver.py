@@ -68,6 +68,7 @@ class DriverSettings:
     request_timeout_s: float = defaults.REQUEST_TIMEOUT_S
     input_data: str = ""  # --input-data: the path every worker reads (the same path on a remote worker's machine)
     shapes: str = ""  # --shape, as one Locust option: 'tokens:64 mask:64'
+    validate_outputs: str = ""  # --validate-outputs MODEL: each response checked against MODEL's (the original's)
 
 
 class LoadDriver:
@@ -127,6 +128,8 @@ class LoadDriver:
             s.input_data,
             "--shape",
             s.shapes,
+            "--validate-outputs",
+            s.validate_outputs,
         ]
 
     def _start_master(self) -> None:

@@ -33,6 +33,7 @@ class LoadOptions:
     start_at: float = 0.0  # the test's common start instant (wall clock), set by the master at test start
     input_data: str = ""  # --input-data: requests cycle through this data's entries; "": seeded random tensors
     shapes: str = ""  # --shape: 'NAME:D1,D2 [NAME:D ...]', variable dimensions of --input-data
+    validate_against: str = ""  # --validate-outputs MODEL: each response checked against MODEL's outputs; "": none
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -55,6 +56,7 @@ class LoadOptions:
             start_at=float(get(START_AT_OPTION, 0.0)),
             input_data=get("input_data", ""),
             shapes=get("shape", ""),
+            validate_against=get("validate_outputs", ""),
         )
 
 

@@ -171,6 +171,14 @@ def add_options(parser: Any) -> None:
         default="",
         help="sizes of variable input dimensions (random or --input-data), batch excluded: NAME:D1,D2 [NAME:D ...]",
     )
+    group.add_argument(
+        "--validate-outputs",
+        env_var="LOCUST_VALIDATE_OUTPUTS",
+        default="",
+        metavar="MODEL",
+        help="check each response against MODEL's outputs for the same request (a variant against its original): "
+        "the same top-1 class, or within 1%% of the largest |value|; a mismatch is a failure",
+    )
 
 
 def _options(environment: Environment) -> LoadOptions:

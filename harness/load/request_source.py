@@ -6,6 +6,13 @@ Built on first use (a gRPC call to the server), forgotten when a test starts (th
 have changed). An unknown model is not a crash: the request is built empty, so every request fails with the
 server's own message, counted as a failure. Bad --input-data or --shape is the user's to fix: raised, once per
 test, and nothing is sent.
+
+Answers checked under load (harness.load.engine.validation): with --input-data's validation_data, each response
+must carry its entry's outputs (equal, floats within DATA_ATOL + DATA_RTOL x |expected|: a batched request may
+differ from one alone in the last float bits); with --validate-outputs MODEL (a variant against its original),
+MODEL's own outputs for the same request, asked of the server once per request before any load, and judged by
+the agreement rule (harness.analysis.agreement): the same top-1 class for classifier outputs, within 1% of the
+largest |value| for others.
 """
 
 from __future__ import annotations
@@ -13,11 +20,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from harness.errors import ConfigError, HarnessError
+import numpy as np
+
+from harness.analysis.agreement import RELATIVE_MAX_ABS, is_classifier
+from harness.errors import ConfigError, HarnessError, ModelError
+from harness.load.engine.validation import Expected
 from harness.load.options import LoadOptions
-from harness.triton.control import ControlClient
-from harness.triton.input_data import random_inputs, read_input_data, shape_items
+from harness.triton.control import ControlClient, ModelSpec, make_inputs
+from harness.triton.input_data import parse_shapes, read_input_data, shape_items
 from harness.triton.request import serialize_request
+
+DATA_ATOL, DATA_RTOL = 1e-6, 1e-5  # validation_data's float tolerance
+Checks = tuple[tuple[Expected, ...], ...]  # per payload, the outputs its response must carry
 
 
 def connect(url: str) -> ControlClient:
@@ -30,6 +44,7 @@ class RequestSource:
         self._connect = connect
         self._control: ControlClient | None = None
         self._payloads: tuple[bytes, ...] | None = None
+        self._checks: Checks = ()
         self._error: HarnessError | None = None  # bad --input-data, raised again without reading it again
 
     def restart(self, options: LoadOptions) -> None:
@@ -37,7 +52,7 @@ class RequestSource:
         if options.triton_url != self.options.triton_url:
             self.close()
         self.options = options
-        self._payloads, self._error = None, None
+        self._payloads, self._checks, self._error = None, (), None
 
     def payload(self) -> bytes:
         """The first (with seeded random inputs, the only) serialized request."""
@@ -56,6 +71,11 @@ class RequestSource:
                 raise
         return self._payloads
 
+    def checks(self) -> Checks:
+        """Per payload, the outputs its response must carry (built with the payloads); () when nothing is checked."""
+        self.payloads()
+        return self._checks
+
     def _prepare(self) -> tuple[bytes, ...]:
         options = self.options
         if self._control is None:
@@ -63,14 +83,29 @@ class RequestSource:
         try:
             spec = self._control.model_spec(options.model)
             if not options.input_data:
-                return (random_inputs(spec, options.batch_size, options.input_seed, shape_items(options.shapes)),)
+                inputs = make_inputs(spec, options.batch_size, options.input_seed, parse_shapes(shape_items(options.shapes)))
+                self._checks = self._reference_checks(spec, (inputs,))
+                return (serialize_request(options.model, inputs),)
         except ConfigError:
             raise  # a bad --shape: the user's to fix; nothing is sent
         except HarnessError:
             # Let every request fail with the server's message (unknown model...): counted, not a crash.
             return (serialize_request(options.model, {}),)
         data = read_input_data(Path(options.input_data), spec, shape_items(options.shapes), options.batch_size)
+        self._checks = tuple(_checks_of(spec, out, DATA_ATOL, DATA_RTOL) for out in data.expected)
+        self._checks = self._checks or self._reference_checks(spec, data.inputs)
         return data.payloads
+
+    def _reference_checks(self, spec: ModelSpec, requests: tuple[dict[str, np.ndarray], ...]) -> Checks:
+        """--validate-outputs MODEL: MODEL's outputs for each request, judged by the agreement rule."""
+        reference = self.options.validate_against
+        if not reference or self._control is None:
+            return ()
+        try:
+            answers = [self._control.infer(reference, request) for request in requests]
+        except HarnessError as exc:
+            raise ModelError(f"--validate-outputs {reference}: its outputs for the same requests failed ({exc})") from exc
+        return tuple(_checks_of(spec, answer, 0.0, 0.0, agreement=True) for answer in answers)
 
     def close(self) -> None:
         """Close the control channel explicitly (one left to the GC can hang the process's exit)."""
@@ -78,3 +113,17 @@ class RequestSource:
             self._control.close()
             self._control = None
         self._payloads = None
+
+
+def _checks_of(
+    spec: ModelSpec, outputs: dict[str, np.ndarray], atol: float, rtol: float, agreement: bool = False
+) -> tuple[Expected, ...]:
+    """One request's expected outputs; with `agreement`, classifier outputs by top-1, others within 1% of max|value|."""
+    datatypes = {t.name: t.datatype for t in spec.outputs}
+    checks = []
+    for name, array in outputs.items():
+        top1 = agreement and is_classifier(array)
+        tolerance = RELATIVE_MAX_ABS * float(np.abs(array).max(initial=0.0)) if agreement else atol
+        data = np.ascontiguousarray(array).tobytes()
+        checks.append(Expected(name, datatypes.get(name, "FP32"), tuple(array.shape), data, tolerance, rtol, top1))
+    return tuple(checks)

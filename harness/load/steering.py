@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Callable
 
 from harness.load.arrivals import check_rate, sender_phase_s, sender_rate, sender_seed
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
+from harness.load.engine.validation import Expected
 from harness.load.options import LoadOptions
 
 log = logging.getLogger("harness")
@@ -34,9 +36,17 @@ def launch_engine(url: str, payload: Payloads, timeout_s: float) -> EngineLink:
 
 
 class EngineSteering:
-    def __init__(self, options: LoadOptions, payload: Callable[[], Payloads], launch: Launch = launch_engine) -> None:
+    def __init__(
+        self,
+        options: LoadOptions,
+        payload: Callable[[], Payloads],
+        launch: Launch = launch_engine,
+        checks: Callable[[], Sequence[Sequence[Expected]]] = tuple,
+    ) -> None:
         self.options = options
         self._payload = payload
+        self._checks = checks  # per payload, the outputs its response must carry (none by default)
+        self._link_checks: Sequence[Sequence[Expected]] = ()
         self._launch = launch
         self._link: EngineLink | None = None
         self._link_payload: Payloads = b""
@@ -63,12 +73,13 @@ class EngineSteering:
         Under a lock: preparing and starting yield (gRPC, fork), and users start concurrently.
         """
         with self._lock:
-            payload, options = self._payload(), self.options
+            payload, options, checks = self._payload(), self.options, self._checks()
             if self._link is None:
                 self._link = self._launch(options.triton_url, payload, options.request_timeout_s)
-            elif self._link_payload != payload:
-                self._link.configure(options.triton_url, payload, options.request_timeout_s)
-            self._link_payload = payload
+                self._link_payload, self._link_checks = payload, ()
+            if self._link_payload != payload or self._link_checks != checks:
+                self._link.configure(options.triton_url, payload, options.request_timeout_s, checks)
+            self._link_payload, self._link_checks = payload, checks
             return self._link
 
     def owns(self, link: EngineLink) -> bool:

@@ -76,6 +76,7 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         request_timeout_s=spec.request_timeout_s,
         input_data=spec.input_data,
         shapes=" ".join(spec.shapes),
+        validate_outputs=spec.reference_of(spec.model),  # --validate-outputs: a variant's original
     )
     if not spec.expect_workers:
         return settings

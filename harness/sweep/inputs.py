@@ -13,7 +13,11 @@ from harness.triton.input_data import random_inputs, read_input_data
 
 
 def check_input_data(run: Run, control: ControlClient, spec: SweepSpec) -> Run:
-    """The run with what its requests carry; bad data is a ConfigError (one line) and nothing is measured."""
+    """The run with what its requests carry; bad data is a ConfigError (one line) and nothing is measured.
+    --validate-outputs: each variant's original is loaded, so the workers can ask it for the expected outputs."""
+    for original in {spec.reference_of(model) for model in spec.all_models} - {""}:
+        if not control.is_ready(original):
+            control.load(original)
     if not spec.input_data and not spec.shapes:
         return run
     if not control.is_ready(spec.model):

@@ -42,10 +42,16 @@ class SweepSpec:
     models: tuple[str, ...] = ()
     # (model, its variant.json) of those that are variants, read from a local repository when the flags are parsed
     agreements: tuple[tuple[str, Agreement], ...] = ()
+    validate_outputs: bool = False  # --validate-outputs: each variant's responses checked against its original's
 
     @property
     def all_models(self) -> tuple[str, ...]:
         return self.models or (self.model,)
+
+    def reference_of(self, model: str) -> str:
+        """--validate-outputs: the model whose outputs `model`'s responses must agree with ("": none)."""
+        agreement = self.agreement_of(model)
+        return agreement.original if self.validate_outputs and agreement is not None else ""
 
     def agreement_of(self, model: str) -> Agreement | None:
         """What a curve of `model` records as its variant: its agreement with the original, None for an original."""

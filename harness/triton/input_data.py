@@ -56,7 +56,7 @@ def load_entries(path: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]
     if path.is_dir():
         raw = _folder_entries(path, spec, shapes or {})
     elif path.is_file():
-        raw = [(entry, path) for entry in _json_entries(path, spec)]
+        raw = [(entry, path) for entry in _json_entries(path, spec, shapes or {})]
     else:
         raise ConfigError(f"--input-data {path}: no such file or folder")
     if not raw:
@@ -64,41 +64,104 @@ def load_entries(path: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]
     return [_checked(i, entry, spec, shapes or {}, where) for i, (entry, where) in enumerate(raw)]
 
 
-def _json_entries(path: Path, spec: ModelSpec) -> list[Entry]:
+def _json_document(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--input-data {path}: unreadable JSON ({exc})") from exc
-    entries = document.get("data") if isinstance(document, dict) else None
-    if not isinstance(entries, list):
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise ConfigError(f'--input-data {path}: expected perf_analyzer\'s format, {{"data": [{{INPUT: ...}}, ...]}}')
-    by_name = {t.name: t for t in spec.inputs}
+    return document
+
+
+def _json_entries(path: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> list[Entry]:
+    return _tensors_of(_json_document(path)["data"], spec.inputs, spec, shapes, path, "input")
+
+
+def _tensors_of(
+    entries: list[Any],
+    tensors: tuple[TensorSpec, ...],
+    spec: ModelSpec,
+    shapes: dict[str, tuple[int, ...]],
+    path: Path,
+    kind: str,
+) -> list[Entry]:
+    """perf_analyzer's entries ("data", or "validation_data" for outputs) as arrays, each shaped as the model takes it."""
+    by_name = {t.name: t for t in tensors}
     result = []
     for index, entry in enumerate(entries):
+        if isinstance(entry, list):
+            raise ConfigError(
+                f"--input-data {path}: entry {index} is a list: perf_analyzer's sequence streams (for sequence models) "
+                "are not supported; give one object of tensors per request"
+            )
         if not isinstance(entry, dict):
-            raise ConfigError(f"--input-data {path}: entry {index} is not an object of inputs")
-        result.append({name: _json_value(value, by_name.get(name), index, name, path) for name, value in entry.items()})
+            raise ConfigError(f"--input-data {path}: entry {index} is not an object of {kind}s")
+        result.append(
+            {
+                name: _json_value(value, by_name.get(name), index, name, path, spec, shapes, kind)
+                for name, value in entry.items()
+            }
+        )
     return result
 
 
-def _json_value(value: Any, tensor: TensorSpec | None, index: int, name: str, path: Path) -> np.ndarray:
+def _json_value(
+    value: Any,
+    tensor: TensorSpec | None,
+    index: int,
+    name: str,
+    path: Path,
+    spec: ModelSpec,
+    shapes: dict[str, tuple[int, ...]],
+    kind: str = "input",
+) -> np.ndarray:
+    """One tensor as perf_analyzer reads it: values (nested, or flattened row-major), {"content": values or {"b64"}},
+    {"b64": ...}, each with an optional "shape"; without one, flat values take the model's (or --shape's) shape."""
     if tensor is None:
-        raise ConfigError(f"--input-data {path}: entry {index} has input {name!r}, which the model does not have")
+        raise ConfigError(f"--input-data {path}: entry {index} has {kind} {name!r}, which the model does not have")
     dtype = _dtype(tensor, path)
     shape = value.get("shape") if isinstance(value, dict) else None
+    content = value.get("content", value) if isinstance(value, dict) else value
     try:
-        if isinstance(value, dict) and "b64" in value:
-            array = np.frombuffer(base64.b64decode(value["b64"]), dtype=dtype)
+        if isinstance(content, dict) and "b64" in content:
+            array = np.frombuffer(base64.b64decode(content["b64"]), dtype=dtype.newbyteorder("<")).astype(dtype)
         else:
-            array = np.asarray(value.get("content") if isinstance(value, dict) else value)
+            array = np.asarray(content)
             if array.size and not np.can_cast(array.dtype, dtype, casting="same_kind"):
                 raise ConfigError(
-                    f"--input-data {path}: entry {index}, input {name!r}: {array.dtype} values for a {tensor.datatype} input"
+                    f"--input-data {path}: entry {index}, {kind} {name!r}: {array.dtype} values for a {tensor.datatype} {kind}"
                 )
             array = array.astype(dtype)
-        return array.reshape(shape) if shape is not None else array
+        if shape is not None:
+            return array.reshape(shape)
+        return _unflattened(array, shapes.get(name) or per_entry_shape(tensor, spec))
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--input-data {path}: entry {index}, input {name!r}: {exc}") from exc
+        raise ConfigError(f"--input-data {path}: entry {index}, {kind} {name!r}: {exc}") from exc
+
+
+def _unflattened(array: np.ndarray, declared: tuple[int, ...]) -> np.ndarray:
+    """perf_analyzer's flattened row-major values, reshaped to a fully known shape of as many elements."""
+    known = -1 not in declared
+    if array.ndim == 1 and len(declared) != 1 and known and array.size == int(np.prod(declared, dtype=np.int64)):
+        return array.reshape(declared)
+    return array
+
+
+def load_expected(path: Path, spec: ModelSpec, entries: int) -> list[Entry] | None:
+    """perf_analyzer's "validation_data": per entry, the outputs its response must carry; None when absent."""
+    if not path.is_file() or path.suffix.lower() not in (".json", ""):
+        return None
+    document = _json_document(path)
+    validation = document.get("validation_data")
+    if validation is None:
+        return None
+    if not isinstance(validation, list) or len(validation) != entries:
+        count = len(validation) if isinstance(validation, list) else "no list of"
+        raise ConfigError(
+            f"--input-data {path}: validation_data has {count} entries for {entries} data entries; they must align"
+        )
+    return _tensors_of(validation, spec.outputs, spec, {}, path, "output")
 
 
 def _folder_entries(folder: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]]) -> list[tuple[Entry, Path]]:
@@ -198,6 +261,8 @@ class InputData:
     payloads: tuple[bytes, ...]  # serialized ModelInferRequests, in the order requests cycle through them
     path: str
     shapes: dict[str, list[list[int]]]  # per input, the distinct entry shapes (batch dimension excluded)
+    inputs: tuple[Entry, ...] = ()  # per request, the arrays it carries (batched)
+    expected: tuple[Entry, ...] = ()  # per request, its validation_data outputs (batched); () without validation_data
 
     def summary(self) -> dict[str, Any]:
         return {"path": self.path, "entries": len(self.payloads), "shapes": self.shapes}
@@ -209,13 +274,15 @@ def read_input_data(path: Path, spec: ModelSpec, shape_flags: list[str] | tuple[
     wanted = parse_shapes(list(shape_flags))
     check_shapes(spec, wanted)
     entries = load_entries(path, spec, wanted)
-    payloads = tuple(serialize_request(spec.name, batched(entry, spec, batch_size)) for entry in entries)
+    requests = tuple(batched(entry, spec, batch_size) for entry in entries)
+    payloads = tuple(serialize_request(spec.name, request) for request in requests)
+    expected = tuple(batched(entry, spec, batch_size) for entry in load_expected(path, spec, len(entries)) or ())
     sent: dict[str, list[list[int]]] = {}
     for entry in entries:
         for name, array in entry.items():
             if list(array.shape) not in sent.setdefault(name, []):
                 sent[name].append(list(array.shape))
-    return InputData(payloads, str(path.resolve()), sent)
+    return InputData(payloads, str(path.resolve()), sent, requests, expected)
 
 
 def random_inputs(spec: ModelSpec, batch_size: int, seed: int, shape_flags: list[str] | tuple[str, ...]) -> bytes:

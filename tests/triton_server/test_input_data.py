@@ -58,7 +58,8 @@ def test_npy_folder_per_entry(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("document", "expected"),
     [
-        ({"data": [{"image": [1.0, 2.0, 3.0, 4.0]}]}, "entry 0, input 'image': shape [4]"),
+        ({"data": [{"image": [1.0, 2.0, 3.0]}]}, "entry 0, input 'image': shape [3]"),  # 3 values for [2, 2]
+        ({"data": [[{"image": [1.0] * 4, "ids": [1]}]]}, "entry 0 is a list: perf_analyzer's sequence streams"),
         ({"data": [{"image": {"content": [1, 2, 3, 4], "shape": [2, 2]}}]}, "entry 0 has no input 'ids'"),
         ({"data": [{"image": {"content": [1.5] * 4, "shape": [2, 2]}, "ids": [0.5]}]}, "entry 0, input 'ids': float64"),
         ({"data": [{"x": [1]}]}, "entry 0 has input 'x', which the model does not have"),
