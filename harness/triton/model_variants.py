@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -326,14 +328,35 @@ def _require(module: str, purpose: str) -> None:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """torch's and onnxruntime's warnings (deprecations, 'consider pre-processing') say nothing to a user here."""
+    """torch's and onnxruntime's warnings (deprecations, 'consider pre-processing') and the graph torch.onnx prints
+    when an export fails say nothing to a user here (the failure is said in one line)."""
     logging.disable(logging.WARNING)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _stdout_closed():
             warnings.simplefilter("ignore")
             yield
     finally:
         logging.disable(logging.NOTSET)
+
+
+@contextlib.contextmanager
+def _stdout_closed() -> Iterator[None]:
+    """File descriptors 1 and 2 to /dev/null: torch's C++ side prints graphs and deprecation warnings there, past
+    Python's sys.stdout and warnings (errors still come back as exceptions, said in one line)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def _first_line(exc: BaseException) -> str:
