@@ -52,16 +52,17 @@ def parse_shapes(items: list[str]) -> dict[str, tuple[int, ...]]:
 
 
 def load_entries(path: Path, spec: ModelSpec, shapes: dict[str, tuple[int, ...]] | None = None) -> list[Entry]:
-    """Every entry of the data at `path`, each input checked for presence, dtype and shape."""
+    """Every entry of the data at `path`, each input checked for presence, dtype and shape. In a JSON file, --shape
+    shapes the entries that give none, and an entry's own "shape" overrides it (as perf_analyzer reads them)."""
     if path.is_dir():
-        raw = _folder_entries(path, spec, shapes or {})
+        raw, checked_shapes = _folder_entries(path, spec, shapes or {}), shapes or {}
     elif path.is_file():
-        raw = [(entry, path) for entry in _json_entries(path, spec, shapes or {})]
+        raw, checked_shapes = [(entry, path) for entry in _json_entries(path, spec, shapes or {})], {}
     else:
         raise ConfigError(f"--input-data {path}: no such file or folder")
     if not raw:
         raise ConfigError(f"--input-data {path}: no entries found")
-    return [_checked(i, entry, spec, shapes or {}, where) for i, (entry, where) in enumerate(raw)]
+    return [_checked(i, entry, spec, checked_shapes, where) for i, (entry, where) in enumerate(raw)]
 
 
 def _json_document(path: Path) -> dict[str, Any]:
@@ -135,7 +136,12 @@ def _json_value(
             array = array.astype(dtype)
         if shape is not None:
             return array.reshape(shape)
-        return _unflattened(array, shapes.get(name) or per_entry_shape(tensor, spec))
+        wanted = shapes.get(name)
+        if wanted is not None and array.size != int(np.prod(wanted, dtype=np.int64)):
+            raise ConfigError(
+                f"--input-data {path}: entry {index}, {kind} {name!r}: shape {list(array.shape)}, --shape gives {list(wanted)}"
+            )
+        return array.reshape(wanted) if wanted is not None else _unflattened(array, per_entry_shape(tensor, spec))
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"--input-data {path}: entry {index}, {kind} {name!r}: {exc}") from exc
 
