@@ -18,6 +18,7 @@ from harness.analysis.capacity import STABLE_WINDOWS, capacity, delivered_rate, 
 from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
+from harness.load.engine.validation import PREFIX as VALIDATION_PREFIX
 from harness.load.histogram import LatencyHistogram
 from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
 from harness.record.server_statistics import StatsSnapshot
@@ -251,8 +252,9 @@ class LevelRunner:
             self._check(self.driver.take_window(), warmup=True)  # warm-up: discarded
             self._windows(status, tallies, snapshots, rate, searching)
         except CUT_SHORT:
-            if tallies:
-                level = summarize_level(spec, users, rate, tallies, snapshots)
+            counted = tallies[: len(snapshots) - 1]  # a window cut before its statistics were read is not counted
+            if counted:
+                level = summarize_level(spec, users, rate, counted, snapshots)
                 self.cut_short = replace(level, flags=level.flags + ("interrupted",))
             raise
         finally:
@@ -338,7 +340,8 @@ class LevelRunner:
         """A window in which every request failed, or none completed, means the server is gone or hung."""
         if (cause := self.health()) is not None:
             raise ServerLostError(cause)
-        if tally.requests and tally.failures == tally.requests:
+        wrong_answers = (tally.first_error or "").startswith(VALIDATION_PREFIX)  # answered, just not as expected
+        if tally.requests and tally.failures == tally.requests and not wrong_answers:
             raise ServerLostError(f"every request of a window failed ({tally.failures}): {tally.first_error}")
         if not warmup and tally.requests == 0:
             raise ServerLostError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +44,13 @@ class Encoder(nn.Module):  # a transformer encoder layer written out (attention,
 
 cnn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 14 * 14, 64),
                     nn.ReLU(), nn.Linear(64, 10)).eval()
-fragile = nn.Linear(64, 10)  # one outlier weight sets int8's scale: every other weight rounds to 0
-with torch.no_grad():
-    fragile.weight.normal_(0, 0.01)
+fragile = nn.Linear(64, 10)  # one outlier weight sets int8's scale: every other weight rounds to 0, so where x[0] < 0
+with torch.no_grad():         # int8 answers class 1 (all logits 0 but class 0's) and fp32 answers 1 or 9
+    fragile.weight.zero_()
+    fragile.bias.zero_()
     fragile.weight[0, 0] = 50.0
+    fragile.weight[1, 1:] = -0.02
+    fragile.weight[9, 1:] = 0.02
 convs = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
 
 class Histogram(nn.Module):  # an operator no ONNX opset has
@@ -76,6 +80,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-W", "ignore", "-c", EXPORT, str(folder)], check=True, timeout=180, capture_output=True)
     digits = folder / "digits"  # the CNN's agreement is checked on these (--input-data), recomputed below
     digits.mkdir()
+    (folder / "flips").mkdir()  # for fragile: fp32 answers class 9 (sum of x[1:] > 0), int8 class 1
+    np.save(folder / "flips" / "0.npy", np.concatenate([[-1.0], np.ones(63)]).astype(np.float32))
     for i, image in enumerate(np.random.default_rng(1).standard_normal((40, 1, 28, 28)).astype(np.float32)):
         np.save(digits / f"{i:02d}.npy", image)
     return folder
@@ -216,3 +222,62 @@ def test_a_model_with_no_readable_network_is_refused(tmp_path: Path) -> None:
         result.returncode == 2
         and "neither imported (harness import-model) nor is it built by build_identity()" in result.stderr
     )
+
+
+QUICK = ["--instances", "cpu:1", "--warmup", "0.3s", "--window", "0.5s", "--max-windows", "3", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def served(imported: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from harness.triton.server import LocalServer
+
+    with LocalServer(imported[0], tmp_path_factory.mktemp("triton") / "triton.log") as server:
+        yield server.endpoints.grpc_url
+
+
+def _sweep(url: str, repository: Path, folder: Path, *args: str) -> dict:
+    result = harness("sweep", "--url", url, "--model-repository", repository, "--output", folder, *QUICK, *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((folder / "run.json").read_text())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["cnn", "encoder"])
+def test_a_sweep_of_the_original_and_its_variants_names_each_with_its_agreement(
+    imported: tuple[Path, dict[str, str]], served: str, tmp_path: Path, name: str
+) -> None:
+    repository = imported[0]
+    run = _sweep(
+        served, repository, tmp_path / "run", "--model", name, "--variants", "int8,onnx,onnx-int8", "--concurrency", "1,2"
+    )
+    curves = run["curves"]
+    assert [c["model"] for c in curves] == [name, f"{name}_int8", f"{name}_onnx", f"{name}_onnx_int8"]
+    assert curves[0]["variant"] is None
+    for curve in curves[1:]:
+        assert curve["variant"] == _variant(repository, curve["model"])  # run.json carries the variant's own record
+    for curve in curves:
+        assert [lv["concurrency"] for lv in curve["levels"]] == [1, 2]
+        assert all(lv["failures"] == 0 and lv["requests"] > 0 for lv in curve["levels"])
+    verdict = harness("verdict", tmp_path / "run", "--target-rps", "1", "--slo", "p99=1000ms")
+    assert verdict.returncode == 0, verdict.stderr
+    assert "variant (agreement)" in verdict.stdout and f"int8 of {name}, top-1 " in verdict.stdout
+
+
+@pytest.mark.integration
+def test_validate_outputs_fails_a_variant_whose_answers_differ_and_the_verdict_says_so(
+    imported: tuple[Path, dict[str, str]], files: Path, served: str, tmp_path: Path
+) -> None:
+    repository = imported[0]
+    flips = files / "flips"
+    run = _sweep(served, repository, tmp_path / "run", "--model", "fragile", "--variants", "int8", "--concurrency", "1",
+                 "--validate-outputs", "--input-data", flips)  # fmt: skip
+    original, int8 = run["curves"]
+    assert original["levels"][0]["failures"] == 0  # the original is not checked against itself
+    (level,) = int8["levels"]
+    assert level["failures"] == level["requests"] > 0  # its one entry: fp32 answers class 9, int8 class 1
+    assert level["first_error"] == "validation: entry 0, output 'output__0': top-1 class 1 in row 0, expected 9"
+    plain = _sweep(served, repository, tmp_path / "plain", "--model", "fragile_int8", "--concurrency", "1")
+    assert plain["curves"][0]["levels"][0]["failures"] == 0 and plain["curves"][0]["variant"]["below_bound"] is True
+    verdict = harness("verdict", tmp_path / "plain", "--target-rps", "1", "--slo", "p99=1000ms")
+    sentence = verdict.stdout.splitlines()[0]  # one model: its curve is named by its instance group
+    assert "Caveat: cpu:1 is a variant BELOW its agreement bound (int8 of fragile, top-1 0.7" in sentence

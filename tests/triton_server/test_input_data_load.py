@@ -316,3 +316,36 @@ def test_a_shape_for_an_input_the_model_lacks_is_one_line(control: ControlClient
     ]
     refused = json.loads((tmp_path / "run" / "run.json").read_text())["metadata"]  # the run folder says so too
     assert refused["complete"] is False and refused["interrupted"].startswith("--shape TOKENS: model 'identity'")
+
+
+def test_validation_data_is_checked_under_load(control: ControlClient, triton_url: str, tmp_path: Path) -> None:
+    """identity answers its input: an entry whose validation_data says otherwise fails each time it is sent, named in
+    the level's first error; the right entries succeed. Triton's own success count says every request was served."""
+    control.load("identity")
+    data = tmp_path / "data.json"
+    wrong = [3.0] * 16
+    wrong[5] = 7.5
+    document = {
+        "data": [{"INPUT0": [1.0] * 16}, {"INPUT0": [3.0] * 16}],
+        "validation_data": [{"OUTPUT0": [1.0] * 16}, {"OUTPUT0": wrong}],
+    }
+    data.write_text(json.dumps(document))
+    before = control.statistics("identity").success_count
+    result = harness(
+        "sweep",
+        "--url",
+        triton_url,
+        "--model",
+        "identity",
+        "--input-data",
+        str(data),
+        "--output",
+        str(tmp_path / "run"),
+        *QUICK,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (level,) = _levels(_sweep_run(tmp_path / "run"))
+    assert level["first_error"] == "validation: entry 1, output 'OUTPUT0': 3 at element 5, expected 7.5"
+    assert abs(level["failures"] - level["requests"] / 2) <= 1  # one lane, the entries in turn: every second one
+    served = control.statistics("identity").success_count - before
+    assert served >= level["requests"]  # Triton served them all: the failures are the harness's check, not the server

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 _FLOATS = {"FP32": np.float32, "FP64": np.float64}
+PREFIX = "validation: "  # every mismatch message starts so: a wrong answer, not a server that failed to answer
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Validator:
         for want in self.expect[index % len(self.expect)]:
             problem = "missing from the response" if want.name not in got else mismatch(want, got[want.name])
             if problem:
-                return f"validation: entry {index}, output {want.name!r}: {problem}"
+                return f"{PREFIX}entry {index}, output {want.name!r}: {problem}"
         return None
 
 
