@@ -174,21 +174,20 @@ def _onnx(original: Original, example: list[np.ndarray], folder: Path) -> Made:
     if original.format == "onnx":
         raise Refused(f"{original.name} is an ONNX model already: its fp32 runs on ONNX Runtime")
     path = folder / FILE_NAMES["onnx"]
-    names = {
-        "input_names": [t.name for t in original.signature.inputs],
-        "output_names": [t.name for t in original.signature.outputs],
-    }
+    inputs = [t.name for t in original.signature.inputs]
+    outputs = [t.name for t in original.signature.outputs]
     args = tuple(torch.from_numpy(a) for a in example)
     try:
         with _quiet():
             if original.format == "torch_export":
                 _require("onnxscript", "the ONNX export of a torch.export program")
                 program = torch.export.load(str(original.path))
-                torch.onnx.export(program, args, str(path), dynamo=True, verbose=False, **names)
+                torch.onnx.export(program, args, str(path), dynamo=True, input_names=inputs, output_names=outputs)
             else:
                 module = _module(original) if original.build is not None else torch.jit.load(str(original.path))
+                axes = _dynamic_axes(original.signature)
                 torch.onnx.export(
-                    module, args, str(path), dynamic_axes=_dynamic_axes(original.signature), dynamo=False, **names
+                    module, args, str(path), dynamic_axes=axes, dynamo=False, input_names=inputs, output_names=outputs
                 )
     except ConfigError:
         raise

@@ -149,10 +149,11 @@ def _reader(calibration: CheckInputs | None, original: Original) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
     names = [t.name for t in original.signature.inputs]
+    batches = calibration.batches
 
-    class Batches(CalibrationDataReader):  # type: ignore[misc]
+    class Batches(CalibrationDataReader):
         def __init__(self) -> None:
-            self._left = iter(calibration.batches)
+            self._left = iter(batches)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self._left, None)

@@ -54,6 +54,7 @@ def test_one_model_reads_as_before() -> None:
         (["--model", "m", "--variants", "bf16"], "--variants: no model 'm_bf16' in"),
         (["--model", "m", "--variants", "int4"], "int4 is not a variant"),
         (["--model", "m", "--validate-outputs"], "--validate-outputs checks variants against their original"),
+        (["--model", "m,m_int8", "--expect-workers", "2"], "which --expect-workers cannot"),
     ],
 )
 def test_bad_variant_flags_are_one_line(repository: Path, argv: list[str], expected: str) -> None:
