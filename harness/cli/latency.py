@@ -38,7 +38,7 @@ from harness.triton.variants import Variant, load_variant
 
 def add_latency_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
-        "latency", help="single-request latency per batch size: in-process torch vs Triton, CPU vs GPU, float vs int8"
+        "latency", help="single-request latency per batch size: in-process vs Triton, CPU vs GPU, the model and its variants"
     )
     p.add_argument("--model", required=True, help="model name in the repository")
     add_server_flags(p)
