@@ -49,6 +49,14 @@ def mnist_recorder(triton_url: str, tmp_path: Path) -> Iterator[Path]:
         yield record
 
 
+def _sweep_identity(triton_url: str, data: Path, folder: Path) -> None:
+    """harness sweep of identity, one lane, sending --input-data `data`, written to `folder`."""
+    result = harness(
+        "sweep", "--url", triton_url, "--model", "identity", "--input-data", str(data), "--output", str(folder), *QUICK
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def _sweep_run(folder: Path) -> dict:
     return json.loads((folder / "run.json").read_text())
 
@@ -73,19 +81,7 @@ def test_sweep_sends_each_json_entry_in_turn(
             }
         )
     )
-    result = harness(
-        "sweep",
-        "--url",
-        triton_url,
-        "--model",
-        "identity",
-        "--input-data",
-        str(data),
-        "--output",
-        str(tmp_path / "run"),
-        *QUICK,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    _sweep_identity(triton_url, data, tmp_path / "run")
     seen = recorded(identity_recorder)
     assert len(seen) == control.statistics("identity").success_count  # every request the server executed
     assert seen == cycle([1.0, 2.0, 3.0], len(seen))  # one lane: the entries in turn, from the first
@@ -331,19 +327,7 @@ def test_validation_data_is_checked_under_load(control: ControlClient, triton_ur
     }
     data.write_text(json.dumps(document))
     before = control.statistics("identity").success_count
-    result = harness(
-        "sweep",
-        "--url",
-        triton_url,
-        "--model",
-        "identity",
-        "--input-data",
-        str(data),
-        "--output",
-        str(tmp_path / "run"),
-        *QUICK,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    _sweep_identity(triton_url, data, tmp_path / "run")
     (level,) = _levels(_sweep_run(tmp_path / "run"))
     assert level["first_error"] == "validation: entry 1, output 'OUTPUT0': 3 at element 5, expected 7.5"
     assert abs(level["failures"] - level["requests"] / 2) <= 1  # one lane, the entries in turn: every second one
