@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -54,3 +56,8 @@ class Proposer(Protocol):
 
     def summary(self, run: Run) -> list[str]:
         """Lines for the terminal after the run's own summary."""
+
+
+def command_line() -> str:
+    """The command as the user typed it, for the run's metadata."""
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -13,7 +13,6 @@ from __future__ import annotations
 from harness.load.driver import DriverSettings, LoadDriver
 
 # isort: split
-import shlex
 import sys
 from dataclasses import replace
 from datetime import datetime
@@ -22,7 +21,7 @@ from pathlib import Path
 from harness.errors import HarnessError, UnknownModel
 from harness.measure.budget import Budget
 from harness.measure.ending import DEFECT, DONE, INTERRUPTED, RUNNING, Ending, ending_of
-from harness.measure.job import Job, Proposer
+from harness.measure.job import Job, Proposer, command_line
 from harness.measure.signals import stop_on_signals
 from harness.measure.summary import print_summary
 from harness.record.model import Run
@@ -120,7 +119,7 @@ class _Life:
         if spec.model not in known:
             raise UnknownModel(spec.model, known)
         self.proposer.check(control)
-        run = new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), _command_line())
+        run = new_run(spec, control.server_version(), host_info(), package_versions(), git_revision(), command_line())
         self.state = SweepState(check_input_data(run, control, spec), self.folder)
         self.state.save()
 
@@ -177,7 +176,7 @@ class _Life:
         return ending
 
     def _unstarted_run(self) -> Run:
-        return new_run(self.job.spec, "", host_info(), package_versions(), git_revision(), _command_line())
+        return new_run(self.job.spec, "", host_info(), package_versions(), git_revision(), command_line())
 
 
 def _save_quietly(state: SweepState, interrupted: str) -> None:
@@ -185,7 +184,3 @@ def _save_quietly(state: SweepState, interrupted: str) -> None:
         state.save(complete=False, interrupted=interrupted)
     except HarnessError:
         pass
-
-
-def _command_line() -> str:
-    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
