@@ -10,6 +10,12 @@ percentile q held exactly, that count would be Binomial(n, 1 - q). Far more than
 SLO, far fewer is evidence it holds (one-sided tests at ALPHA); in between the probe is doubtful and measured
 longer, and one still doubtful at the end of its budget passes: it showed no evidence of failing.
 
+Failed requests are evidence the same way, against a budget of their own (failure_budget: the SLO's tail, at most
+FAILURE_SHARE): a probe breaks on failures only where their count is improbable under that share, so one timeout
+among hundreds of requests no longer ends a search (it used to: any failure broke the probe, and its rate capped
+the search for the rest of the run). A level judged by its observed figures (meets_slo) keeps its failures within
+the budget's share. A failed request is never good: goodput counts the requests that succeeded within the limit.
+
 Pure: no I/O and no third-party imports.
 """
 
@@ -33,7 +39,11 @@ ALPHA = 0.05  # one-sided significance of the probe tests
 # Throughput that grew less than this from the next lower load has stopped growing: the server is saturated there
 # (the concurrency search stops on it too).
 PLATEAU_GAIN = 0.05
+# Failures allowed beside the SLO: the SLO's own tail (a p99.9 SLO allows 0.1 %), never more than this share: a p50
+# SLO allows half the requests to be slow, not half of them to fail.
+FAILURE_SHARE = 0.01
 Evidence = Literal["within", "breaks", "doubtful"]
+_EVIDENCE_ORDER: tuple[Evidence, ...] = ("within", "doubtful", "breaks")  # the worse of two is the later
 _QUANTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 
 
@@ -60,8 +70,12 @@ def judged(level: Level, percentile: str) -> Judged:
 
 
 def meets_slo(level: Level, slo: Slo) -> bool:
-    """Served requests, none failed, and the judged SLO percentile within the limit."""
-    return level.requests > 0 and level.failures == 0 and judged(level, slo.percentile).latency_ms <= slo.limit_ms
+    """Served requests, failures within the budget's share, and the judged SLO percentile within the limit."""
+    return (
+        level.requests > 0
+        and level.failures <= failure_budget(slo) * level.requests
+        and judged(level, slo.percentile).latency_ms <= slo.limit_ms
+    )
 
 
 def capacity(levels: Sequence[Level], slo: Slo) -> Capacity:
@@ -162,23 +176,43 @@ def delivered_rate(offered: float, achieved: float, scheduled: float | None, spa
 
 def slo_evidence(over: int, sample: int, slo: Slo) -> Evidence:
     """What `over` of `sample` requests slower than the SLO limit say about the SLO percentile."""
+    return share_evidence(over, sample, 1.0 - _QUANTILES[slo.percentile])
+
+
+def failure_budget(slo: Slo) -> float:
+    """The share of requests that may fail beside the SLO: its tail, at most FAILURE_SHARE."""
+    return min(FAILURE_SHARE, 1.0 - _QUANTILES[slo.percentile])
+
+
+def failure_evidence(failures: int, requests: int, slo: Slo) -> Evidence:
+    """What `failures` of `requests` say about the failure budget: tested as the SLO's tail is (slo_evidence)."""
+    return share_evidence(failures, requests, failure_budget(slo))
+
+
+def share_evidence(count: int, sample: int, share: float) -> Evidence:
+    """Whether `count` of `sample` is evidence that the true share is above `share` ("breaks"), below it
+    ("within"), or neither ("doubtful"): one-sided binomial tests at ALPHA."""
     if sample <= 0:
         return "doubtful"
-    tail = 1.0 - _QUANTILES[slo.percentile]
-    if binomial_cdf(over - 1, sample, tail) > 1.0 - ALPHA:  # P(X >= over) < ALPHA
+    if binomial_cdf(count - 1, sample, share) > 1.0 - ALPHA:  # P(X >= count) < ALPHA
         return "breaks"
-    if binomial_cdf(over, sample, tail) < ALPHA:  # P(X <= over) < ALPHA
+    if binomial_cdf(count, sample, share) < ALPHA:  # P(X <= count) < ALPHA
         return "within"
     return "doubtful"
 
 
 def probe_evidence(level: Level, slo: Slo) -> Evidence:
-    """A search probe: failed requests or an undelivered rate break it; otherwise the SLO count decides."""
-    if level.requests == 0 or level.failures > 0 or not delivered(level):
+    """A search probe: no request served or an undelivered rate break it; otherwise the worse of what its
+    failures and its SLO count say ("breaks" over "doubtful" over "within")."""
+    if level.requests == 0 or not delivered(level):
         return "breaks"
+    # No failure says nothing either way: the SLO count alone decides when the probe has measured enough.
+    failed = failure_evidence(level.failures, level.requests, slo) if level.failures else "within"
     if level.slo_over is None:  # a level recorded without the count: only the observed percentile
-        return "within" if meets_slo(level, slo) else "breaks"
-    return slo_evidence(level.slo_over, level.slo_sample, slo)
+        slow: Evidence = "within" if meets_slo(level, slo) else "breaks"
+    else:
+        slow = slo_evidence(level.slo_over, level.slo_sample, slo)
+    return max(failed, slow, key=_EVIDENCE_ORDER.index)
 
 
 def probe_passes(level: Level, slo: Slo) -> bool:
@@ -203,6 +237,13 @@ def binomial_cdf(k: int, n: int, p: float) -> float:
         log_pmf += math.log((n - j) / (j + 1)) + step
     top = max(logs)
     return min(math.exp(top) * sum(math.exp(v - top) for v in logs), 1.0)
+
+
+def goodput(achieved_rps: float, requests: int, good: int) -> float:
+    """Requests per second that succeeded within the SLO limit (AIPerf's goodput): the achieved rate times the share
+    of the level's requests that were good, so a level whose every request was good has goodput == achieved.
+    `good` is counted, never estimated from percentiles: harness.load.aggregate.Tally.succeeded_within_ms."""
+    return achieved_rps * good / requests if requests > 0 else 0.0
 
 
 def curve_labels(runs: Sequence[Run], with_run: bool | None = None) -> list[tuple[int, Curve, str]]:

@@ -36,7 +36,7 @@ def test_capacity_skips_failing_slow_and_empty_levels() -> None:
     levels = (
         level(1, 100.0, 10.0),
         level(2, 200.0, 20.0),
-        level(8, 350.0, 40.0, failures=3),
+        level(8, 350.0, 40.0, failures=106),  # of 10,500 requests: over the 1 % a p99 SLO allows to fail
         level(16, 380.0, 120.0),
         level(32, 0.0, 0.0, requests=0),  # served nothing: never a capacity, whatever its latency reads
     )
@@ -44,6 +44,18 @@ def test_capacity_skips_failing_slow_and_empty_levels() -> None:
     assert (cap.max_rps_within_slo, cap.at_concurrency, cap.level_index, cap.from_unstable) == (200.0, 2, 1, False)
     assert capacity(levels, Slo("p99", 5.0)).max_rps_within_slo is None
     assert not meets_slo(levels[4], Slo("p99", 1000.0))
+
+
+def test_a_few_failures_within_the_budget_do_not_disqualify_a_level() -> None:
+    """The rule that replaced 'no failure at all': 3 timeouts of 10,500 requests are 0.03 %, within the 1 % a p99
+    SLO leaves (its latency percentile already counts their times); a p99.9 SLO leaves 0.1 %: 10 of 10,500."""
+    levels = (level(2, 200.0, 20.0), level(8, 350.0, 40.0, failures=3))
+    assert capacity(levels, SLO).max_rps_within_slo == 350.0
+    assert meets_slo(level(8, 350.0, 40.0, failures=105), SLO)
+    assert meets_slo(level(8, 350.0, 40.0, failures=10), Slo("p999", 100.0))
+    assert not meets_slo(level(8, 350.0, 40.0, failures=11), Slo("p999", 100.0))
+    assert meets_slo(level(8, 350.0, 40.0, failures=105), Slo("p50", 100.0))  # at most 1 %, whatever the tail
+    assert not meets_slo(level(8, 350.0, 40.0, failures=106), Slo("p50", 100.0))
 
 
 def test_an_unstable_level_is_judged_on_its_worst_window() -> None:
@@ -92,7 +104,14 @@ def test_a_probe_fails_on_failures_or_an_undelivered_rate_not_on_a_noisy_maximum
     noisy = level(None, 50.0, 150.0, mode="rate", offered=50.0, stable=False, slo_over=1, slo_sample=150)
     assert probe_passes(noisy, SLO)  # observed p99 150 ms > 100, one slow request of 150: no evidence
     assert not probe_passes(level(None, 40.0, 10.0, mode="rate", offered=50.0, slo_over=0, slo_sample=900), SLO)
-    assert not probe_passes(level(None, 50.0, 10.0, mode="rate", offered=50.0, failures=1, slo_over=0), SLO)
+    # 1,500 requests: a p99 SLO allows 15 failures; 24 have P(X >= 24) = 0.02 under that share: evidence
+    assert not probe_passes(level(None, 50.0, 10.0, mode="rate", offered=50.0, failures=24, slo_over=0), SLO)
+
+
+def test_one_failed_request_is_no_evidence_against_a_probe() -> None:
+    """The defect users met: one timeout broke a probe, and its rate capped the search for the rest of the run."""
+    one_timeout = level(None, 50.0, 10.0, mode="rate", offered=50.0, failures=1, slo_over=1, slo_sample=1500)
+    assert probe_passes(one_timeout, SLO)
 
 
 def test_curve_labels_qualify_only_as_far_as_needed() -> None:

@@ -8,17 +8,23 @@ import math
 from fractions import Fraction
 
 from harness.analysis.capacity import (
+    ALPHA,
     DRAW_NOISE_SIGMAS,
+    FAILURE_SHARE,
     binomial_cdf,
     capacity,
     capacity_of,
     curve_labels,
     delivered,
     delivered_rate,
+    failure_budget,
+    failure_evidence,
+    goodput,
     judged,
     meets_slo,
     probe_evidence,
     run_labels,
+    share_evidence,
     slo_evidence,
     stability_advice,
 )
@@ -125,6 +131,61 @@ def test_no_sample_is_doubtful_and_one_slow_request_of_one_breaks_a_p99() -> Non
 
 def test_a_probe_of_one_good_request_without_a_count_is_within() -> None:
     assert probe_evidence(level(None, 10.0, 50.0, mode="rate", offered=10.0, requests=1), SLO) == "within"
+
+
+# --- failures as evidence --------------------------------------------------------------------------------------------
+
+
+def test_the_failure_budget_is_the_slo_tail_at_most_one_percent() -> None:
+    assert FAILURE_SHARE == 0.01
+    assert failure_budget(Slo("p50", 10.0)) == 0.01  # half may be slow, not half may fail
+    assert failure_budget(Slo("p90", 10.0)) == 0.01
+    assert failure_budget(Slo("p99", 10.0)) == 0.01
+    assert math.isclose(failure_budget(Slo("p999", 10.0)), 0.001)
+
+
+def test_failure_evidence_breaks_exactly_where_the_count_is_improbable_under_the_budget() -> None:
+    """300 requests at a 1 % budget (3 expected): P(X >= 7) < ALPHA <= P(X >= 6), by the exact sum. No failure at
+    all is 'within' from 299 requests (0.99^299 < ALPHA), as the SLO count is."""
+    assert 1 - _exact_cdf(6, 300, 0.01) < ALPHA <= 1 - _exact_cdf(5, 300, 0.01)
+    assert [failure_evidence(k, 300, SLO) for k in (0, 1, 6, 7)] == ["within", "doubtful", "doubtful", "breaks"]
+    assert (failure_evidence(0, 298, SLO), failure_evidence(0, 299, SLO)) == ("doubtful", "within")
+    assert failure_evidence(1, 3000, Slo("p999", 10.0)) == "doubtful"  # the tighter budget of a p99.9 SLO
+    assert failure_evidence(1, 3000, SLO) == "within"
+    assert share_evidence(0, 0, 0.5) == "doubtful"
+
+
+def _probe(failures: int, requests: int, over: int, sample: int):  # noqa: ANN202
+    return level(None, 100.0, 10.0, mode="rate", offered=100.0, failures=failures, requests=requests, slo_over=over,
+                 slo_sample=sample)  # fmt: skip
+
+
+def test_a_probe_is_the_worse_of_what_its_failures_and_its_slo_count_say() -> None:
+    assert probe_evidence(_probe(1, 300, 0, 600), SLO) == "doubtful"  # failures doubtful, SLO within
+    assert probe_evidence(_probe(7, 300, 0, 600), SLO) == "breaks"  # failures break, SLO within
+    assert probe_evidence(_probe(1, 300, 20, 600), SLO) == "breaks"  # failures doubtful, SLO breaks
+    assert probe_evidence(_probe(1, 3000, 20, 600), SLO) == "breaks"  # failures within, SLO breaks
+    assert probe_evidence(_probe(1, 3000, 0, 600), SLO) == "within"
+    assert probe_evidence(_probe(1, 3000, 3, 300), SLO) == "doubtful"  # failures within, SLO doubtful
+
+
+def test_no_failure_leaves_the_decision_to_the_slo_count() -> None:
+    """200 counted requests without a failure are too few to show the failure share within 1 %; they show nothing
+    against it either: the SLO count over every window (600, none slow) decides."""
+    assert probe_evidence(_probe(0, 200, 0, 600), SLO) == "within"
+    assert probe_evidence(_probe(0, 200, 0, 200), SLO) == "doubtful"
+
+
+def test_a_level_without_a_slo_count_is_judged_on_its_observed_figures_and_failure_evidence() -> None:
+    assert probe_evidence(level(None, 10.0, 50.0, mode="rate", offered=10.0, requests=300, failures=1), SLO) == "doubtful"
+    assert probe_evidence(level(None, 10.0, 50.0, mode="rate", offered=10.0, requests=300, failures=7), SLO) == "breaks"
+    assert probe_evidence(level(None, 10.0, 150.0, mode="rate", offered=10.0, requests=3000), SLO) == "breaks"
+
+
+def test_goodput_is_the_achieved_rate_times_the_good_share() -> None:
+    assert goodput(100.0, 300, 240) == 80.0
+    assert goodput(100.0, 300, 300) == 100.0
+    assert goodput(100.0, 0, 0) == 0.0
 
 
 def test_binomial_cdf_is_exactly_one_at_n_and_exact_at_the_switch_to_the_normal() -> None:

@@ -154,6 +154,18 @@ def test_a_noisy_failure_below_a_later_pass_is_ignored() -> None:
     assert search.next_rate([ok(100), flaky, ok(200), bad(400)]) == 300
 
 
+def test_one_timeout_does_not_cap_the_search() -> None:
+    """One failed request of 1,000 used to break its probe, and the probe's rate bounded every later one: the search
+    stopped climbing there for the rest of the run. Failures are evidence with a bound now: it climbs on."""
+    search = RateSearch(SLO, start_rps=100, tolerance=0.05)
+    timeout = level(200, 5, concurrency=None, offered=200, failures=1, over=1)
+    assert search.next_rate([ok(100), timeout]) == 400
+    assert search.next_rate([ok(100), timeout, bad(400)]) == 300
+    # failures on evidence still break it: 25 of 1,000 where a p99 SLO allows 1 %
+    failing = level(200, 5, concurrency=None, offered=200, failures=25, over=25)
+    assert search.next_rate([ok(100), failing]) == 150
+
+
 def test_a_failed_first_probe_halves_only_on_evidence() -> None:
     search = RateSearch(SLO, start_rps=100)
     assert search.next_rate([bad(100)]) == 50
