@@ -33,6 +33,7 @@ class WorkerDelta:
     sent: bytes = b""  # open loop: wall-clock send times (float64, native order), for the merged arrival CV
     host: str = ""  # which machine and engine sent these requests (recorded per level)
     engine: str = ""
+    failed_hist: str = ""  # encoded histogram of the failures' times (they are in hist too): never good requests
 
     def to_message(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,19 +98,28 @@ class Tally:
 
     hist: LatencyHistogram = field(default_factory=LatencyHistogram)
     workers: dict[str, WorkerTally] = field(default_factory=dict)
+    failed_hist: LatencyHistogram = field(default_factory=LatencyHistogram)  # the failures among hist
 
     def add(self, worker: str, delta: WorkerDelta) -> None:
         self.hist.add_encoded(delta.hist)
+        self.failed_hist.add_encoded(delta.failed_hist)
         self.workers.setdefault(worker, WorkerTally()).add(delta)
 
     def merge(self, other: Tally) -> None:
         self.hist.add(other.hist)
+        self.failed_hist.add(other.failed_hist)
         for worker, tally in other.workers.items():
             self.workers.setdefault(worker, WorkerTally()).merge(tally)
 
     @property
     def requests(self) -> int:
         return sum(w.requests for w in self.workers.values())
+
+    def succeeded_within_ms(self, limit_ms: float) -> int:
+        """Requests that succeeded within limit_ms, counted exactly from the histograms (to their 0.1 %
+        resolution): every request within the limit, less the failures within it."""
+        within = self.hist.count - self.hist.count_above_ms(limit_ms)
+        return within - (self.failed_hist.count - self.failed_hist.count_above_ms(limit_ms))
 
     @property
     def failures(self) -> int:

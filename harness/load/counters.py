@@ -27,6 +27,7 @@ class LoadCounters:
     def reset(self) -> None:
         """A fresh window (and a fresh first error), from now."""
         self.hist = LatencyHistogram()
+        self.failed_hist = LatencyHistogram()  # the failures among hist: never good, however fast (goodput)
         self.requests = 0
         self.failures = 0
         self.late_sends = 0
@@ -59,6 +60,7 @@ class LoadCounters:
         self.requests += 1
         if error is not None:
             self.failures += 1
+            self.failed_hist.record_seconds(seconds)
             self.first_error = self.first_error or error
 
     def refuse(self, message: str) -> None:
@@ -72,6 +74,7 @@ class LoadCounters:
             hist=self.hist.encode() if self.hist.count else "",
             requests=self.requests,
             failures=self.failures,
+            failed_hist=self.failed_hist.encode() if self.failed_hist.count else "",
             t0=self._t0,
             t1=now,
             cpu_s=cpu - self._cpu0 - self._engine_cpu0,

@@ -143,6 +143,9 @@ class Level:
     # open loop: sends the level's schedules drew (made + dropped at the cap) per second over the counted windows; a
     # Poisson draw differs from offered_rps by sampling noise, which harness.analysis.capacity.delivered allows for
     scheduled_rps: float | None = None
+    # requests per second that succeeded within the sweep's SLO limit (AIPerf's goodput), counted exactly from the
+    # merged histograms of the counted windows (harness.analysis.capacity.goodput); None in runs written before it
+    goodput_rps: float | None = None
 
 
 @dataclass(frozen=True)

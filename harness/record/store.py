@@ -52,6 +52,7 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "arrivals_cv",
     "inconsistent",
     "scheduled_rps",
+    "goodput_rps",
 )
 
 
@@ -148,6 +149,7 @@ def _level_cells(level: Level) -> list[Any]:
         level.arrivals_cv,
         ";".join(level.inconsistent),
         level.scheduled_rps,
+        level.goodput_rps,
     ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness import __version__, defaults
-from harness.analysis.capacity import STABLE_WINDOWS, capacity, delivered_rate, probe_evidence
+from harness.analysis.capacity import STABLE_WINDOWS, capacity, delivered_rate, goodput, probe_evidence
 from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.engine.compiled import engine_name
@@ -452,6 +452,7 @@ def summarize_level(
         arrivals_cv=round(cv, 4) if cv is not None else None,
         inconsistent=inconsistent,
         scheduled_rps=round(scheduled, 3) if scheduled is not None else None,
+        goodput_rps=round(goodput(rps, merged.requests, merged.succeeded_within_ms(spec.slo.limit_ms)), 3),
     )
 
 

@@ -142,14 +142,14 @@ def cpu_gpu_run(label: str = "base") -> Run:
 
 
 def rate_run(label: str = "rate") -> Run:
-    """An open-loop run with late sends and rate-search probes."""
+    """An open-loop run with late sends, goodput (falling behind throughput past the SLO) and rate-search probes."""
     levels = tuple(
-        level(None, achieved, p99, mode="rate", offered=offered, late_sends=late, max_send_lag_ms=lag)
-        for offered, achieved, p99, late, lag in (
-            (100.0, 100.0, 10.0, 0, 0.4),
-            (200.0, 199.0, 14.0, 0, 0.8),
-            (400.0, 380.0, 70.0, 12, 4.0),
-            (600.0, 450.0, 300.0, 240, 35.0),
+        level(None, achieved, p99, mode="rate", offered=offered, late_sends=late, max_send_lag_ms=lag, goodput_rps=good)
+        for offered, achieved, p99, late, lag, good in (
+            (100.0, 100.0, 10.0, 0, 0.4, 100.0),
+            (200.0, 199.0, 14.0, 0, 0.8, 199.0),
+            (400.0, 380.0, 70.0, 12, 4.0, 376.2),
+            (600.0, 450.0, 300.0, 240, 35.0, 121.5),
         )
     )
     probes = (
@@ -174,9 +174,11 @@ def tally(
 ) -> Tally:
     """One worker's window as the sweep's master merges it: `requests` answered in `latency_ms` each (of them
     `failures` failed) over `seconds`, with the given CPU use, send lag and drops."""
-    hist = LatencyHistogram()
-    for _ in range(requests):
+    hist, failed = LatencyHistogram(), LatencyHistogram()
+    for index in range(requests):
         hist.record_seconds(latency_ms / 1000.0)
+        if index < failures:
+            failed.record_seconds(latency_ms / 1000.0)
     merged = Tally()
     merged.add(
         worker,
@@ -184,6 +186,7 @@ def tally(
             hist=hist.encode(),
             requests=requests,
             failures=failures,
+            failed_hist=failed.encode() if failures else "",
             t0=0.0,
             t1=seconds,
             cpu_s=cpu_percent / 100.0 * seconds,

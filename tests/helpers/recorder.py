@@ -49,9 +49,33 @@ def load_recorder(url: str, model: str, input_name: str, datatype: str, dims: li
         "instance_group": [{"kind": "KIND_CPU", "count": 1}],
         "parameters": {"record_to": {"string_value": str(record_to)}},
     }
+    load_python_model(url, config, MODEL_PY)
+
+
+def load_python_model(url: str, config: dict, model_py: str) -> None:
+    """Load a Python-backend model from its config and model.py source through Triton's load API (override files)."""
     client = grpcclient.InferenceServerClient(url)
     try:
-        client.load_model(model, config=json.dumps(config), files={"file:1/model.py": MODEL_PY.encode()})
+        client.load_model(config["name"], config=json.dumps(config), files={"file:1/model.py": model_py.encode()})
+    finally:
+        client.close()
+
+
+@contextmanager
+def serving(url: str, config: dict, model_py: str) -> Iterator[None]:
+    """A Python-backend model (config and model.py source) served for the block under config's name; unloaded after
+    it (the next load of that name brings the repository's own files back)."""
+    load_python_model(url, config, model_py)
+    try:
+        yield
+    finally:
+        _unload(url, config["name"])
+
+
+def _unload(url: str, model: str) -> None:
+    client = grpcclient.InferenceServerClient(url)
+    try:
+        client.unload_model(model)
     finally:
         client.close()
 
@@ -93,8 +117,4 @@ def recording(url: str, model: str, input_name: str, datatype: str, dims: list[i
     try:
         yield record_to
     finally:
-        client = grpcclient.InferenceServerClient(url)
-        try:
-            client.unload_model(model)
-        finally:
-            client.close()
+        _unload(url, model)

@@ -48,6 +48,15 @@ def test_levels_csv_has_a_row_per_level_and_one_per_skipped_curve(tmp_path: Path
     assert rows[-1]["achieved_rps"] == ""
 
 
+def test_levels_csv_carries_goodput_and_leaves_it_empty_for_older_levels(tmp_path: Path) -> None:
+    for name, run in (("new", rate_run()), ("old", cpu_gpu_run())):
+        save_run(run, tmp_path / name)
+        with open(tmp_path / name / "levels.csv", newline="") as handle:
+            cells = [row["goodput_rps"] for row in csv.DictReader(handle) if row["achieved_rps"]]
+        assert cells == ["" if lv.goodput_rps is None else str(lv.goodput_rps) for c in run.curves for lv in c.levels]
+    assert set(cells) == {""}  # cpu_gpu_run's levels predate goodput
+
+
 def test_report_embeds_the_run_exactly(tmp_path: Path) -> None:
     run = rate_run()
     write_report(run, tmp_path / "report.html")
