@@ -5,6 +5,7 @@ Pure: no plotting, no file I/O."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -60,6 +61,7 @@ class CompareRow:
     capacity_unstable: bool = False  # the capacity was decided on an unstable level's worst window
     capacity_reached: bool | None = None  # False: a lower bound (the highest load measured still met the SLO)
     variant: str = ""  # a variant's note (harness.analysis.agreement.variant_note); "" for an original
+    goodput_rps: float | None = None  # the most requests/s that succeeded within the SLO limit, at any level
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,22 @@ def comparison_rows(runs: Sequence[Run], baseline: int = 0, slo: Slo | None = No
     percentile = (slo or runs[baseline].slo).percentile
     common = common_throughput([e.curve for e in entries])
     base_stats = _stats(base.curve, slo, common, percentile)
-    return [_row(e, _stats(e.curve, slo, common, percentile), base_stats, e is base, percentile, common) for e in entries]
+    return [
+        dataclasses.replace(
+            _row(e, _stats(e.curve, slo, common, percentile), base_stats, e is base, percentile, common),
+            goodput_rps=peak_goodput(e.curve, runs[e.run_index].slo, slo),
+        )
+        for e in entries
+    ]
+
+
+def peak_goodput(curve: Curve, recorded: Slo, slo: Slo | None = None) -> float | None:
+    """The most requests per second the curve served that succeeded within the SLO limit, at any of its levels.
+    None where the levels did not record goodput (older runs), or where slo's limit is not the one they were
+    counted against (recorded): goodput is counted from histograms that runs do not keep, never re-derived."""
+    if slo is not None and slo.limit_ms != recorded.limit_ms:
+        return None
+    return max((lv.goodput_rps for lv in curve.levels if lv.goodput_rps is not None), default=None)
 
 
 def _stats(curve: Curve, slo: Slo | None, common: float | None, percentile: str) -> _Stats:
@@ -214,6 +231,7 @@ def compare_table(rows: Sequence[CompareRow]) -> tuple[list[str], list[list[str]
         "vs baseline",
         "avg batch",
         "queue share",
+        "max goodput req/s",
     ]
     cells = [
         [
@@ -225,6 +243,7 @@ def compare_table(rows: Sequence[CompareRow]) -> tuple[list[str], list[list[str]
             _vs(r.latency_ratio, r.latency_note),
             fmt_num(r.avg_batch),
             fmt_share(r.queue_share),
+            fmt_num(r.goodput_rps),
         ]
         for r in rows
     ]

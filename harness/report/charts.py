@@ -20,7 +20,7 @@ GREY = "#8a8a8a"
 MARKER_KEY = (
     "● stable level &nbsp; ○ grey edge: unstable (windows disagree) &nbsp; "
     "✕ client-saturated (load generator was the limit) &nbsp; ☆ capacity within the SLO &nbsp; "
-    "◆ rate-search probe"
+    "◆ rate-search probe &nbsp; ○ dotted: goodput (requests/s that succeeded within the SLO limit)"
 )
 SERVER_PARTS = (
     ("queue", "queue"),
@@ -120,7 +120,25 @@ def _curve_traces(s: Series) -> list[Trace]:
     if s.curve.probes:
         probe = {"symbol": "diamond", "size": 6}
         traces.append((_extra(s, s.curve.probes, "rate-search probe", probe), _ys(s.curve.probes)))
+    if good := [lv for lv in levels if lv.goodput_rps is not None]:
+        traces.append((_goodput_trace(s, good, [lv.goodput_rps or 0.0 for lv in good]), _ys(good)))
     return [*traces, (main, _ys(levels))]
+
+
+def _goodput_trace(s: Series, levels: Sequence[Level], x: list[float], y: list[float] | None = None) -> go.Scatter:
+    """A curve's goodput, dotted beside its throughput: at x (the levels' goodput on a throughput axis, y then set
+    by the percentile menu) or goodput as y against x (the offered rate)."""
+    return go.Scatter(
+        x=x,
+        y=y,
+        name=f"{s.label} goodput",
+        legendgroup=s.label,
+        mode="lines+markers",
+        line={"color": s.color, "width": 1, "dash": "dot"},
+        marker={"symbol": "circle-open", "size": 7, "color": s.color},
+        text=["<b>goodput</b><br>" + hover_text(lv, s.curve) for lv in levels],
+        hovertemplate=f"%{{text}}<extra>{html.escape(s.label)}</extra>",
+    )
 
 
 def _extra(s: Series, levels: Sequence[Level], what: str, marker: dict[str, Any], x: list[float] | None = None) -> go.Scatter:
@@ -147,7 +165,8 @@ def _level_markers(levels: Sequence[Level], color: str) -> dict[str, Any]:
 
 def _slo_trace(series: Sequence[Series], slo: Slo) -> Trace:
     """The SLO as a line trace, not a layout shape: shapes take log10 coordinates on log axes."""
-    xs = [lv.achieved_rps for s in series for lv in (*s.curve.levels, *s.curve.probes) if lv.achieved_rps > 0]
+    levels = [lv for s in series for lv in (*s.curve.levels, *s.curve.probes)]
+    xs = [x for lv in levels for x in (lv.achieved_rps, lv.goodput_rps) if x]
     span = [min(xs) * 0.9, max(xs) * 1.05] if xs else [0.0, 1.0]
     trace = go.Scatter(
         x=span,
@@ -209,7 +228,8 @@ def hover_text(level: Level, curve: Curve) -> str:
     lat, server = level.latency_ms, level.server_us
     lines = [
         f"<b>{load_label(level)}</b>",
-        f"achieved {fmt_num(level.achieved_rps)} req/s, {fmt_num(level.achieved_ips)} inf/s (batch {curve.batch_size})",
+        f"achieved {fmt_num(level.achieved_rps)} req/s, {fmt_num(level.achieved_ips)} inf/s (batch {curve.batch_size})"
+        + ("" if level.goodput_rps is None else f" · goodput {fmt_num(level.goodput_rps)} req/s within the SLO limit"),
         " · ".join(f"{percentile_name(p)} {fmt_num(lat.get(p))}" for p in PERCENTILES) + " ms",
         f"mean {fmt_num(lat.mean)} · max {fmt_num(lat.max)} ms",
         f"requests {level.requests} · failures {level.failures} · avg batch {fmt_num(level.avg_batch)}",
@@ -289,8 +309,9 @@ def server_breakdown(series: Sequence[Series]) -> go.Figure | None:
 
 
 def rate_figure(series: Sequence[Series]) -> go.Figure | None:
-    """Open-loop levels: achieved against offered rate (the ideal diagonal, rate-search probes as diamonds), and
-    the generator's max send lag with its late sends written on each point. None without rate-mode levels."""
+    """Open-loop levels: achieved (and, dotted, goodput) against offered rate (the ideal diagonal, rate-search
+    probes as diamonds), and the generator's max send lag with its late sends written on each point. None without
+    rate-mode levels."""
     rated = [(s, sorted((lv for lv in s.curve.levels if lv.mode == "rate"), key=_offered)) for s in series]
     rated = [(s, levels) for s, levels in rated if levels]
     if not rated:
@@ -305,6 +326,9 @@ def rate_figure(series: Sequence[Series]) -> go.Figure | None:
             textposition="top center",
         )
         fig.add_trace(lag, row=1, col=2)
+        if good := [lv for lv in levels if lv.goodput_rps is not None]:
+            goodput = _goodput_trace(s, good, [_offered(lv) for lv in good], [lv.goodput_rps or 0.0 for lv in good])
+            fig.add_trace(goodput.update(showlegend=False), row=1, col=1)
         if probes := sorted((p for p in s.curve.probes if p.mode == "rate"), key=_offered):
             probe = _extra(s, probes, "rate-search probe", {"symbol": "diamond", "size": 7}, [_offered(p) for p in probes])
             fig.add_trace(probe.update(y=[p.achieved_rps for p in probes]), row=1, col=1)

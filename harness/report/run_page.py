@@ -21,6 +21,7 @@ LEVEL_HEADERS = (
     "load",
     "req/s",
     "inf/s",
+    "goodput req/s",
     "p50 ms",
     "p90 ms",
     "p99 ms",
@@ -125,7 +126,7 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
         return f"{label}: no level measured"
     cap, level = capacity_of(curve, None)
     if cap.max_rps_within_slo is None or level is None:
-        return f"{label} does not meet {run.slo} at any error-free level measured"
+        return f"{label} does not meet {run.slo} at any level measured"
     unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
     bound = f"; {NOT_REACHED}" if cap.reached is False else ""
     variant = f" [{variant_note(curve.variant)}]" if curve.variant else ""
@@ -183,6 +184,7 @@ def _levels_table(series: charts.Series) -> str:
             load_label(lv),
             fmt_num(lv.achieved_rps),
             fmt_num(lv.achieved_ips),
+            fmt_num(lv.goodput_rps),
             *(fmt_num(lv.latency_ms.get(p)) for p in ("p50", "p90", "p99", "p999")),
             fmt_num(lv.latency_ms.mean),
             fmt_num(lv.latency_ms.max),

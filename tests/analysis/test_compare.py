@@ -13,6 +13,7 @@ from harness.analysis.compare import (
     differs_significantly,
     format_table,
     latency_at,
+    peak_goodput,
     t_critical_95,
 )
 from harness.errors import ConfigError
@@ -79,8 +80,20 @@ def test_format_table_aligns_one_line_per_curve() -> None:
     text = format_table(comparison_rows([run([_baseline_curve(), _faster_curve()], label="a")]))
     lines = text.splitlines()
     assert len(lines) == 4 and "p99 ms @ 320 req/s" in lines[0]
-    assert lines[2].startswith("cpu:1 ") and lines[2].endswith("30%")
+    assert lines[2].startswith("cpu:1 ") and lines[2].split()[-2:] == ["30%", "-"]  # no goodput recorded: "-"
     assert lines[3].startswith("cpu:2 ") and "1.50x" in lines[3]
+
+
+def test_peak_goodput_is_the_best_level_counted_against_the_same_limit() -> None:
+    """Goodput is counted from histograms a run does not keep: a comparison at another SLO limit cannot re-derive it
+    and says so (None, "-"); the percentile does not enter goodput, so another percentile at the same limit keeps it."""
+    levels = (level(1, 100.0, 10.0, goodput_rps=99.0), level(2, 200.0, 90.0, goodput_rps=150.0), level(4, 250.0, 300.0))
+    rows = comparison_rows([run([curve("CPU", 1, levels)])])
+    assert rows[0].goodput_rps == 150.0
+    assert format_table(rows).splitlines()[2].split()[-1] == "150"
+    assert comparison_rows([run([curve("CPU", 1, levels)])], slo=Slo("p50", 100.0))[0].goodput_rps == 150.0
+    assert comparison_rows([run([curve("CPU", 1, levels)])], slo=Slo("p99", 50.0))[0].goodput_rps is None
+    assert peak_goodput(curve("CPU", 1, levels[2:]), Slo("p99", 100.0)) is None  # recorded before goodput
 
 
 def test_latency_at_interpolates_on_the_first_crossing() -> None:
