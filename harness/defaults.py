@@ -69,6 +69,8 @@ SWEEP_STABILITY = 0.10
 """The last STABLE_WINDOWS windows (harness.analysis.capacity) must agree within this share."""
 SWEEP_MAX_CONCURRENCY = 256
 """Upper bound of the closed-loop concurrency search (--concurrency auto)."""
+SWEEP_RATE_START = "probe"
+"""Where --rate auto starts (--rate-start): 'probe' is the rate a short closed-loop start probe served, else a rate."""
 
 # --- harness search (the configuration search: shorter levels, several configurations) ---------------------------
 SEARCH_WARMUP_S = 1.0

@@ -4,6 +4,7 @@ only when the command runs, so `harness --help` and the other commands stay ligh
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -79,6 +80,13 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--queue-delay-us", type=int, help="dynamic batching max queue delay in microseconds")
     p.add_argument("--concurrency", default="auto", help="closed-loop levels, e.g. 1,2,4,8, or auto (default)")
     p.add_argument("--rate", help="open-loop levels in requests/s across all workers, e.g. 100,200,400, or auto")
+    p.add_argument(
+        "--rate-start",
+        default=defaults.SWEEP_RATE_START,
+        metavar="RPS|probe",
+        help="--rate auto: the rate of the search's first probe; 'probe' (default): what a short closed-loop probe "
+        "served. Only a starting point: the search doubles or halves from it to the capacity, whatever it is",
+    )
     p.add_argument("--arrivals", choices=["constant", "poisson"], default=defaults.ARRIVALS, help="open-loop arrivals")
     p.add_argument(
         "--seed", type=int, default=defaults.SEED, help=f"seed of input data and Poisson schedules (default {defaults.SEED})"
@@ -183,6 +191,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         concurrency=None if rate_text else concurrency,
         rates=tuple(parse_float_list(args.rate, "--rate")) if rate_text and rate_text != "auto" else None,
         rate_auto=rate_text == "auto",
+        rate_start=_rate_start(args.rate_start, rate_text == "auto"),
         batch_size=args.batch_size,
         max_batch_size=args.max_batch_size,
         dynamic_batching=None if args.dynamic_batching is None else args.dynamic_batching == "on",
@@ -244,6 +253,24 @@ def _agreements(args: argparse.Namespace, models: tuple[str, ...]) -> tuple[tupl
                     f"{models[0]} --variants {args.variants}"
                 )
     return tuple((name, a) for name in models if (a := read_variant(repository, name)) is not None)
+
+
+def _rate_start(text: str, rate_auto: bool) -> float | None:
+    """--rate-start: a positive rate, or None for the closed-loop start probe; only with --rate auto."""
+    if text.strip().lower() == defaults.SWEEP_RATE_START:
+        return None
+    if not rate_auto:
+        raise ConfigError(f"--rate-start {text} starts the capacity search: give --rate auto too, or drop --rate-start")
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise ConfigError(
+            f"--rate-start: {text!r} is not a positive rate; give one in requests/s (e.g. 50), or 'probe' to start "
+            "where a closed-loop probe gets"
+        )
+    return rate
 
 
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:

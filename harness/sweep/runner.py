@@ -184,7 +184,7 @@ def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, sta
 
 def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
     planned = list(spec.rates or ())
-    search = RateSearch(spec.slo, start_rps=measure.closed_loop_rps() if spec.rate_auto and not planned else 10.0)
+    search = RateSearch(spec.slo, start_rps=_search_start(spec, measure) if spec.rate_auto and not planned else 10.0)
     state.save(current=curve)
     while True:
         rate = planned.pop(0) if planned else (search.next_rate(curve.probes) if spec.rate_auto else None)
@@ -198,6 +198,13 @@ def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: Swe
             curve = replace(curve, levels=curve.levels + (level,))
         curve = replace(curve, capacity=capacity(curve.levels, spec.slo))
         state.save(current=curve)
+
+
+def _search_start(spec: SweepSpec, measure: LevelRunner) -> float:
+    """Where the rate search starts: --rate-start, else what a short closed-loop probe served. The start only saves
+    probes: the search doubles from a start below capacity and halves (to just above what an overloaded probe
+    served) from one above it, so any start reaches the same capacity; the closed loop's throughput is near it."""
+    return spec.rate_start if spec.rate_start is not None else measure.closed_loop_rps()
 
 
 class LevelRunner:

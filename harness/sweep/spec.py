@@ -16,6 +16,7 @@ class SweepSpec:
     concurrency: tuple[int, ...] | None = None  # None: auto search (unless rates are given)
     rates: tuple[float, ...] | None = None  # open loop; () with rate_auto: capacity search
     rate_auto: bool = False
+    rate_start: float | None = None  # --rate-start: the rate search's first probe; None: the closed-loop start probe
     batch_size: int = defaults.BATCH_SIZE
     max_batch_size: int | None = None
     dynamic_batching: bool | None = None

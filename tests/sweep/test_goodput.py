@@ -18,7 +18,7 @@ import pytest
 
 from harness.load.aggregate import Tally, WorkerDelta
 from harness.load.counters import LoadCounters
-from harness.record.counters import StatsSnapshot
+from harness.record.server_statistics import StatsSnapshot
 from harness.record.model import InstanceGroup, Slo
 from harness.sweep.runner import summarize_level
 from harness.sweep.spec import SweepSpec
