@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from harness.analysis.capacity import capacity as decide_capacity
 from harness.load.aggregate import Tally, WorkerDelta
+from harness.load.counters import LoadCounters
 from harness.load.histogram import LatencyHistogram
 from harness.record.model import (
     Curve,
@@ -196,4 +197,16 @@ def tally(
             sent=array("d", sent).tobytes(),
         ),
     )
+    return merged
+
+
+def recorded_window(requests: Sequence[tuple[float, bool]], seconds: float = 1.0, worker: str = "w1") -> Tally:
+    """One worker's window of (latency ms, failed) requests as its counters record them (LoadCounters, what the
+    engines' results become), merged as the sweep's master does; the window spans `seconds`."""
+    counters = LoadCounters()
+    for latency_ms, failed in requests:
+        counters.record(latency_ms / 1000.0, "UNAVAILABLE" if failed else None)
+    delta = counters.flush(host="h", engine="python")
+    merged = Tally()
+    merged.add(worker, WorkerDelta.from_message({**delta.to_message(), "t0": 0.0, "t1": seconds}))
     return merged

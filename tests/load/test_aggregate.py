@@ -9,6 +9,7 @@ import pytest
 from harness.load.aggregate import Aggregator, Tally, WorkerDelta
 from harness.load.arrivals import schedule
 from harness.load.histogram import LatencyHistogram
+from helpers.factories import recorded_window
 
 
 def delta(latencies_s: list[float], t0: float, t1: float, cpu_s: float = 0.1, failures: int = 0) -> WorkerDelta:
@@ -83,3 +84,14 @@ def test_seeded_poisson_schedules_are_reproducible_and_have_the_right_rate() -> 
     assert first != schedule(200.0, "poisson", seed=4, count=4000)
     assert abs(4000 / first[-1] - 200.0) < 15.0  # mean rate within ~7 % over 4000 arrivals
     assert schedule(100.0, "constant", seed=0, count=3) == [0.01, 0.02, 0.03]
+
+
+def test_good_requests_are_the_successes_within_the_limit_however_fast_a_failure_was() -> None:
+    """At 10 ms: 1, 2, 9 and exactly 10 ms succeed within it; 11 and 50 ms are slow; a 3 ms failure (the server
+    refused) and a 30 s timeout are never good. Merged from two workers: 4 + 2 good."""
+    merged = recorded_window([(1, False), (2, False), (9, False), (10, False), (3, True), (50, False)])
+    merged.merge(recorded_window([(4, False), (5, False), (11, False), (30_000, True)], worker="w2"))
+    assert merged.requests == 10 and merged.failures == 2
+    assert merged.succeeded_within_ms(10.0) == 6
+    assert merged.succeeded_within_ms(2.999) == 2  # the 3 ms failure is within this limit too, and still not good
+    assert merged.succeeded_within_ms(60_000.0) == 8

@@ -10,51 +10,28 @@ requests is known before the sweep runs: an independent count, not the histogram
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from harness.load.aggregate import Tally, WorkerDelta
-from harness.load.counters import LoadCounters
 from harness.record.server_statistics import StatsSnapshot
 from harness.record.model import InstanceGroup, Slo
 from harness.sweep.runner import summarize_level
 from harness.sweep.spec import SweepSpec
+from helpers.factories import recorded_window
 from helpers.processes import harness
 from helpers.recorder import serving
 
 SPEC = SweepSpec(model="m", instances=(InstanceGroup(),), slo=Slo("p99", 100.0))
 
 
-def window(requests: Sequence[tuple[float, bool]], seconds: float = 1.0, worker: str = "w1") -> Tally:
-    """One worker's window of (latency ms, failed) requests, recorded by its counters and merged as the master does."""
-    counters = LoadCounters()
-    for latency_ms, failed in requests:
-        counters.record(latency_ms / 1000.0, "UNAVAILABLE" if failed else None)
-    delta = counters.flush(host="h", engine="python")
-    tally = Tally()
-    tally.add(worker, WorkerDelta.from_message({**delta.to_message(), "t0": 0.0, "t1": seconds}))
-    return tally
-
-
-def test_good_requests_are_the_successes_within_the_limit_however_fast_a_failure_was() -> None:
-    """At 10 ms: 1, 2, 9 and exactly 10 ms succeed within it; 11 and 50 ms are slow; a 3 ms failure (the server
-    refused) and a 30 s timeout are never good. Merged from two workers: 4 + 2 good."""
-    merged = window([(1, False), (2, False), (9, False), (10, False), (3, True), (50, False)])
-    merged.merge(window([(4, False), (5, False), (11, False), (30_000, True)], worker="w2"))
-    assert merged.requests == 10 and merged.failures == 2
-    assert merged.succeeded_within_ms(10.0) == 6
-    assert merged.succeeded_within_ms(2.999) == 2  # the 3 ms failure is within this limit too, and still not good
-    assert merged.succeeded_within_ms(60_000.0) == 8
-
-
 def test_a_level_counts_its_goodput_over_the_counted_windows_only() -> None:
     """Four 1 s windows; the last three count: 80 good, 15 slow (150 ms > 100) and 5 fast failures in each, so 240 of
     300 requests at 100 req/s: goodput 80 req/s. The first window (every request good) is not counted."""
     counted = [(5.0, False)] * 80 + [(150.0, False)] * 15 + [(2.0, True)] * 5
-    tallies = [window([(5.0, False)] * 100), *(window(counted) for _ in range(3))]
+    tallies = [recorded_window([(5.0, False)] * 100), *(recorded_window(counted) for _ in range(3))]
     snapshots = [StatsSnapshot(success_count=95 * i) for i in range(5)]
     level = summarize_level(SPEC, 1, None, tallies, snapshots)
     assert (level.achieved_rps, level.requests, level.failures) == (100.0, 300, 15)
@@ -64,7 +41,7 @@ def test_a_level_counts_its_goodput_over_the_counted_windows_only() -> None:
 
 def test_goodput_is_not_the_achieved_rate_read_off_a_percentile() -> None:
     """p99 within the limit says 'at least 99 % good', not how many: 2 slow of 299 leave 297 good."""
-    tallies = [window([(5.0, False)] * 99 + [(150.0, False)] * (1 if i else 0)) for i in range(3)]
+    tallies = [recorded_window([(5.0, False)] * 99 + [(150.0, False)] * (1 if i else 0)) for i in range(3)]
     level = summarize_level(SPEC, 1, None, tallies, [StatsSnapshot()] * 4)
     assert level.latency_ms.p99 <= SPEC.slo.limit_ms and level.requests == 299
     assert level.goodput_rps == round(299 / 3 * 297 / 299, 3)
