@@ -155,6 +155,14 @@ def test_failure_evidence_breaks_exactly_where_the_count_is_improbable_under_the
     assert share_evidence(0, 0, 0.5) == "doubtful"
 
 
+def test_the_slo_count_is_judged_against_the_slo_tail_not_the_failure_budget() -> None:
+    """A p50 SLO allows half the requests over its limit: 40 of 100 is evidence it holds (P(X <= 40) = 0.028 at
+    0.5), however far over the 1 % that may fail."""
+    assert _exact_cdf(40, 100, 0.5) < ALPHA
+    assert slo_evidence(40, 100, Slo("p50", 10.0)) == "within"
+    assert failure_evidence(40, 100, Slo("p50", 10.0)) == "breaks"
+
+
 def _probe(failures: int, requests: int, over: int, sample: int):  # noqa: ANN202
     return level(None, 100.0, 10.0, mode="rate", offered=100.0, failures=failures, requests=requests, slo_over=over,
                  slo_sample=sample)  # fmt: skip
@@ -186,6 +194,7 @@ def test_goodput_is_the_achieved_rate_times_the_good_share() -> None:
     assert goodput(100.0, 300, 240) == 80.0
     assert goodput(100.0, 300, 300) == 100.0
     assert goodput(100.0, 0, 0) == 0.0
+    assert goodput(50.0, 1, 1) == 50.0  # one request, good: all of the rate
 
 
 def test_binomial_cdf_is_exactly_one_at_n_and_exact_at_the_switch_to_the_normal() -> None:
