@@ -24,7 +24,11 @@ pytestmark = pytest.mark.integration
 DELAY_MS = 10.0  # fixed_delay's config.pbtxt
 SLO = "p99=60ms"
 QUICK = ["--model", "fixed_delay", "--slo", SLO, "--warmup", "1s", "--window", "1s", "--max-windows", "4", "--workers", "1"]
-GRID_SHARES = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)  # of the theory's capacity: one step is 5 % of it
+# Of the theory's capacity, one step 5 % of it. The levels straddle the capacity rather than sit on it: measured,
+# one instance serves 95-96 req/s, so a level at 95 runs at utilisation 0.99, where a constant open loop meets a
+# 60 ms p99 or not by chance (the grid put capacity at 90 in one run, 95 in the next); 92.5 (0.965) passes and
+# 97.5 (1.02, its queue growing through the level) fails, so the grid's own noise stays under one step.
+GRID_SHARES = (0.725, 0.775, 0.825, 0.875, 0.925, 0.975, 1.025)
 FAR = 10.0  # the search starts this many times below and above the theory's capacity
 
 
