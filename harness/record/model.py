@@ -8,6 +8,9 @@ Schema history (``schema_version``):
   2 - 2026-12: ``capacity.reached`` (False: a lower bound, the highest load measured still met the SLO), and the
       fields appended since (see docs/run.schema.json). A version 1 run is read with its capacities decided again
       by today's rule (harness.analysis.capacity.upgraded), so an old run and a new one compare alike.
+  3 - 2026-12: failed requests are evidence with a bound (a level meets its SLO with failures up to the failure
+      budget, harness.analysis.capacity.failure_budget; before, one failure disqualified it), and ``goodput_rps``
+      per level. A version 1 or 2 run is read with its capacities decided again by today's rule.
 Appending a field keeps the version: readers ignore what they do not know and fill in a default for what is
 missing. A field whose meaning changes, or a rule whose recorded result would read differently, bumps it, with
 the reader of the older version beside it. Readers accept every version up to ``SCHEMA_VERSION`` and refuse newer
@@ -22,7 +25,7 @@ from typing import Any, Literal
 
 from harness.errors import ResultsError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999")
 Mode = Literal["concurrency", "rate"]
 Kind = Literal["CPU", "GPU"]  # an instance group's device kind

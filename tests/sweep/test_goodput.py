@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.record.server_statistics import StatsSnapshot
 from harness.record.model import InstanceGroup, Slo
+from harness.record.server_statistics import StatsSnapshot
 from harness.sweep.runner import summarize_level
 from harness.sweep.spec import SweepSpec
 from helpers.factories import recorded_window
