@@ -5,12 +5,12 @@ Schema history (``schema_version``):
       per-level measurement windows, capacity, rate-search probes. Fields were appended within version 1 as the
       harness grew (a reader of the time ignored what it did not know, a newer one fills in defaults); the capacity
       rule changed under it too (the level index, the unstable-level judgement).
-  2 - 2026-12: ``capacity.reached`` (False: a lower bound, the highest load measured still met the SLO), and the
-      fields appended since (see docs/run.schema.json). A version 1 run is read with its capacities decided again
-      by today's rule (harness.analysis.capacity.upgraded), so an old run and a new one compare alike.
-  3 - 2026-12: failed requests are evidence with a bound (a level meets its SLO with failures up to the failure
-      budget, harness.analysis.capacity.failure_budget; before, one failure disqualified it), and ``goodput_rps``
-      per level. A version 1 or 2 run is read with its capacities decided again by today's rule.
+  2 - 2026-12: two rules whose recorded results read differently: ``capacity.reached`` (False: a lower bound, the
+      highest load measured still met the SLO), and failed requests as evidence with a bound (a level meets its
+      SLO with failures up to the failure budget, harness.analysis.capacity.failure_budget; before, one failure
+      disqualified it). Appended with it: ``goodput_rps`` per level, and the fields listed in docs/run.schema.json.
+      A version 1 run is read with its capacities decided again by today's rules
+      (harness.analysis.capacity.upgraded), so an old run and a new one compare alike.
 Appending a field keeps the version: readers ignore what they do not know and fill in a default for what is
 missing. A field whose meaning changes, or a rule whose recorded result would read differently, bumps it, with
 the reader of the older version beside it. Readers accept every version up to ``SCHEMA_VERSION`` and refuse newer
@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from harness.errors import ResultsError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 PERCENTILES: tuple[str, ...] = ("p50", "p90", "p95", "p99", "p999")
 Mode = Literal["concurrency", "rate"]
 Kind = Literal["CPU", "GPU"]  # an instance group's device kind

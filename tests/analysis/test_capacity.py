@@ -167,14 +167,14 @@ def test_a_schema_1_run_is_read_with_its_capacities_decided_again() -> None:
         schema_version=1,
     )
     new = upgraded(old)
-    assert new.schema_version == SCHEMA_VERSION == 3
+    assert new.schema_version == SCHEMA_VERSION == 2
     assert new.curves[0].capacity == capacity(levels, SLO) and new.curves[0].capacity.max_rps_within_slo == 180.0
     assert upgraded(new) is new  # a current run is left as it is
 
 
-def test_a_schema_2_run_is_read_with_the_failure_rule_of_today() -> None:
-    """Schema 2 disqualified a level for one failed request; today 3 of 5,400 are within a p99 SLO's budget."""
+def test_a_schema_1_run_is_read_with_the_failure_rule_of_today() -> None:
+    """Schema 1 disqualified a level for one failed request; today 3 of 5,400 are within a p99 SLO's budget."""
     levels = (level(1, 100.0, 10.0), level(2, 180.0, 20.0, failures=3))
     recorded = Capacity(max_rps_within_slo=100.0, at_concurrency=1, level_index=0, reached=True)
-    old = dataclasses.replace(run([dataclasses.replace(curve("CPU", 1, levels), capacity=recorded)]), schema_version=2)
+    old = dataclasses.replace(run([dataclasses.replace(curve("CPU", 1, levels), capacity=recorded)]), schema_version=1)
     assert upgraded(old).curves[0].capacity.max_rps_within_slo == 180.0
