@@ -12,10 +12,13 @@ One replica (record.model.QueueFit):
   beyond the simulated server part, added percentile by percentile (as if the two rose together: an upper bound
   when they are independent).
 
-Fitted from Triton's statistics: the execution time from its compute time per request (each request of a batch
-counts the batch's time) against the requests per execution; the service CV from its queue time on open-loop
-levels, inverting Allen-Cunneen's M/G/c wait (exact for one server: Pollaczek-Khinchine); where no level queued
-enough to tell, a CV of 1 is assumed, and the fit says so.
+Fitted from Triton's statistics and the client's percentiles: the execution time from Triton's compute time per
+request (each request of a batch counts the batch's time) against the requests per execution; the overhead from the
+client's latency beyond Triton's request time; the service CV as the one (of CV_GRID) whose predicted percentiles
+rise with load as the measured ones do. (Triton's queue time was tried first, inverting Allen-Cunneen's M/G/c wait:
+on fixed_delay it grows ~10 % faster than M/D/1 while the client's tail does not, which read as a CV of 0.4 and
+overpredicted p99 by 20-25 %.) Where no two levels, one of them queueing, can tell, a CV of 1 is assumed and the
+fit says so.
 
 Replicas are not one server with N times the instances: each replica keeps its own queue and gets its share of
 the arrivals. `random` balancing (each request to a replica drawn at random) leaves each replica Poisson arrivals
@@ -50,8 +53,9 @@ SIM_REQUESTS = 100_000  # per simulation: ~40 ms; p99 within ~2 % of theory at 8
 SIM_SEED = 23
 WARMUP_SHARE = 0.1  # the first requests see an empty system, not the steady state: left out
 ASSUMED_CV = 1.0  # exponential service, when no level says otherwise: waits more than any CV below it
-MAX_CV = 3.0
-CV_MIN_UTILISATION, CV_MAX_UTILISATION = 0.3, 0.95  # below, the queue is too short to tell the CV; above, unstable
+CV_GRID = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0)  # the service CVs a fit chooses among
+CV_MIN_UTILISATION = 0.3  # a fit reads the CV only with a level at least this busy: below, hardly anyone queues
+FIT_PERCENTILES = ("p50", "p90", "p95", "p99")  # what the CV is chosen to match (p99.9 rests on too few requests)
 CAPACITY_TOLERANCE = 0.005  # relative: the bisection stops within half a percent of the boundary
 DETERMINISTIC_CV = 0.02  # a gap or execution CV below this is simulated as constant
 
@@ -243,20 +247,56 @@ def fit_queue(curve: Curve, levels: Sequence[Level] | None = None) -> QueueFit:
             "queueing model on; measure it again (open loop, Poisson arrivals)"
         )
     limit = batch_limit(curve)
-    points = [(requests_per_execution(lv, curve.batch_size), _compute_ms(lv)) for lv in chosen]
-    service, extra = _execution_times(points, limit)
-    servers = curve.instance_group.count
-    cv = _service_cv([lv for lv, (b, _) in zip(chosen, points, strict=True) if b <= 1.1], servers)
-    skeleton = QueueFit(
-        servers=servers,
+    service, extra = _execution_times([(requests_per_execution(lv, curve.batch_size), _compute_ms(lv)) for lv in chosen], limit)
+    base = QueueFit(
+        servers=curve.instance_group.count,
         service_ms=service,
-        service_cv=ASSUMED_CV if cv is None else cv,
+        service_cv=ASSUMED_CV,
         batch_limit=limit,
         per_extra_request_ms=extra,
         overhead_mean_ms=max(0.0, statistics.median(_outside_ms(lv) for lv in chosen)),
-        cv_assumed=cv is None,
+        cv_assumed=True,
     )
-    return replace(skeleton, overhead_ms=_overhead_percentiles(chosen, skeleton))
+    if not _shows_variability(chosen, base):
+        return _with_overhead(base, _inside_percentiles(base, chosen))[0]
+    fits = [
+        _with_overhead(replace(base, service_cv=cv, cv_assumed=False), _inside_percentiles(base, chosen, cv)) for cv in CV_GRID
+    ]
+    return min(fits, key=lambda pair: pair[1])[0]
+
+
+def _shows_variability(levels: Sequence[Level], fit: QueueFit) -> bool:
+    """Two levels or more, one of them queueing: how the tail grows between them tells the service CV."""
+    busiest = max(lv.achieved_rps for lv in levels) / saturation_rps(fit)
+    return len({round(lv.achieved_rps, 1) for lv in levels}) >= 2 and busiest >= CV_MIN_UTILISATION
+
+
+def _inside_percentiles(fit: QueueFit, levels: Sequence[Level], cv: float | None = None) -> list[tuple[Level, list[float]]]:
+    """Each level the server kept up with, and the simulated time in Triton at PERCENTILES (at service CV cv)."""
+    bare = replace(fit, service_cv=fit.service_cv if cv is None else cv, overhead_ms=(0.0,) * len(PERCENTILES))
+    rows = []
+    for lv in levels:
+        prediction = predict(bare, level_load(lv))  # zero overhead per percentile; the mean stays: closed loops think
+        if not prediction.overloaded and delivered(lv):
+            rows.append((lv, [prediction.latency_ms[p] for p in PERCENTILES]))
+    return rows
+
+
+def _with_overhead(fit: QueueFit, rows: list[tuple[Level, list[float]]]) -> tuple[QueueFit, float]:
+    """The fit with its overhead per percentile (the median over levels of measured minus simulated, floored at 0
+    and non-decreasing), and how far its predictions then miss the levels (sum of squared log ratios, p50-p99)."""
+    if not rows:
+        return replace(fit, overhead_ms=(fit.overhead_mean_ms,) * len(PERCENTILES)), math.inf
+    columns = zip(*([lv.latency_ms.get(p) - inside[i] for i, p in enumerate(PERCENTILES)] for lv, inside in rows), strict=True)
+    medians = [max(0.0, statistics.median(column)) for column in columns]
+    overhead = tuple(max(medians[: i + 1]) for i in range(len(medians)))
+    misfit = sum(
+        math.log(lv.latency_ms.get(p) / (inside[i] + overhead[i])) ** 2
+        for lv, inside in rows
+        for i, p in enumerate(PERCENTILES)
+        if p in FIT_PERCENTILES
+    )
+    return replace(fit, overhead_ms=overhead), misfit
 
 
 def batch_limit(curve: Curve) -> int:
@@ -286,36 +326,6 @@ def _execution_times(points: list[tuple[float, float]], limit: int) -> tuple[flo
     return per_request, per_request
 
 
-def _service_cv(levels: Sequence[Level], servers: int) -> float | None:
-    """The service time's CV from Triton's mean queue time on open-loop levels that queued: Allen-Cunneen's
-    Wq = C(c, a) / (c / S - rate) * (ca^2 + cs^2) / 2, solved for cs, with ca the level's measured arrivals CV."""
-    estimates = []
-    for lv in levels:
-        if lv.mode != "rate" or lv.server_us is None or not delivered(lv):
-            continue
-        service, rate = _compute_ms(lv), lv.achieved_rps / 1000.0  # ms, per ms
-        offered = rate * service
-        wait_probability = erlang_c(servers, offered)
-        if not CV_MIN_UTILISATION <= offered / servers <= CV_MAX_UTILISATION or wait_probability < 0.1:
-            continue
-        arrivals_cv = 1.0 if lv.arrivals_cv is None else lv.arrivals_cv
-        squared = 2 * (lv.server_us.queue / 1000.0) * (servers / service - rate) / wait_probability - arrivals_cv**2
-        estimates.append(math.sqrt(min(max(squared, 0.0), MAX_CV**2)))
-    return statistics.median(estimates) if estimates else None
-
-
-def erlang_c(servers: int, offered: float) -> float:
-    """Probability that a Poisson arrival waits at M/M/c with `offered` = rate x service time (Erlang C)."""
-    if offered >= servers:
-        return 1.0
-    term, total = 1.0, 1.0
-    for k in range(1, servers):  # sum of a^k / k! for k < c, built term by term
-        term *= offered / k
-        total += term
-    last = term * offered / servers * servers / (servers - offered)
-    return last / (total + last)
-
-
 def _compute_ms(level: Level) -> float:
     return level.server_us.compute / 1000.0 if level.server_us else 0.0
 
@@ -334,20 +344,6 @@ def level_load(level: Level) -> Load:
         rate = level.scheduled_rps or level.offered_rps or level.achieved_rps
         return Load(rate_rps=rate, arrivals_cv=1.0 if level.arrivals_cv is None else level.arrivals_cv)
     return Load(users=level.concurrency or 1)
-
-
-def _overhead_percentiles(levels: Sequence[Level], fit: QueueFit) -> tuple[float, ...]:
-    """Per percentile, the median over levels of measured latency minus the simulated time in Triton (levels the
-    server kept up with), floored at 0 and made non-decreasing across percentiles."""
-    rows = []
-    for lv in levels:
-        prediction = predict(replace(fit, overhead_ms=(0.0,) * len(PERCENTILES), overhead_mean_ms=0.0), level_load(lv))
-        if not prediction.overloaded and delivered(lv):
-            rows.append([lv.latency_ms.get(p) - prediction.latency_ms[p] for p in PERCENTILES])
-    if not rows:
-        return (fit.overhead_mean_ms,) * len(PERCENTILES)
-    medians = [max(0.0, statistics.median(column)) for column in zip(*rows, strict=True)]
-    return tuple(max(medians[: i + 1]) for i in range(len(medians)))
 
 
 # --- cross-check ------------------------------------------------------------------------------------------------
