@@ -87,8 +87,9 @@ LOCUST_MODEL = "mnist_cnn"
 WEB_PORT = 8089
 """Locust's own web UI port."""
 
+# --- harness plan ------------------------------------------------------------------------------------------------
 PLAN_HEADROOM = 0.2
-"""`harness plan`: a fleet must carry the traffic's rate times (1 + this) within the SLO (20 % spare)."""
+"""A fleet must carry the traffic's rate times (1 + this) within the SLO (20 % spare)."""
 
 
 def cache_dir() -> Path:

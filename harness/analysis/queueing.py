@@ -149,7 +149,7 @@ def _closed(fit: QueueFit, users: int, factors: list[float], rng: np.random.Gene
     think = fit.overhead_mean_ms
     pending = [(float(t), u) for u, t in enumerate(rng.uniform(0.0, think or 1e-6, users))]
     heapq.heapify(pending)
-    free, times, ends = [0.0] * fit.servers, [], []
+    free, times, ends = [0.0] * fit.servers, list[float](), list[float]()
     for factor in factors:
         if len(times) >= len(factors):
             break

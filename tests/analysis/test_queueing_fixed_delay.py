@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,9 +34,9 @@ from harness.analysis.traffic import peak_traffic
 from harness.record.model import Curve, Level, Metadata, QueueFit, Run, Slo
 from harness.record.store import load_run
 from helpers import queueing_theory as theory
+from helpers.processes import harness
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 CAPACITY_SLO = Slo("p90", 40.0)
 FIT_RATES = (20.0, 30.0, 40.0)  # one instance at utilisation 0.2-0.43: a queue to read the CV from, and a held-out
 SHARES = (0.5, 0.7, 0.85, 1.0, 1.15)  # of the predicted capacity
@@ -46,13 +44,13 @@ WINDOW_S = {1: 6, 2: 4, 4: 3}  # 3 windows a level: 18, 12, 9 s, about 500-3,500
 
 
 def sweep(triton_url: str, folder: Path, instances: int, rates: tuple[float, ...], window_s: int) -> Curve:
-    command = [
-        *(sys.executable, "-m", "harness.cli", "sweep", "--url", triton_url, "--model", "fixed_delay"),
-        *("--instances", f"cpu:{instances}", "--rate", ",".join(f"{r:.1f}" for r in rates), "--arrivals", "poisson"),
-        *("--warmup", "1s", "--window", f"{window_s}s", "--max-windows", "3", "--stability", "99%", "--workers", "1"),
-        *("--slo", "p90=40ms", "--output", str(folder)),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    result = harness(
+        *("sweep", "--url", triton_url, "--model", "fixed_delay", "--instances", f"cpu:{instances}"),
+        *("--rate", ",".join(f"{r:.1f}" for r in rates), "--arrivals", "poisson", "--warmup", "1s"),
+        *("--window", f"{window_s}s", "--max-windows", 3, "--stability", "99%", "--workers", 1),
+        *("--slo", "p90=40ms", "--output", folder),
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return load_run(folder).curves[0]
 
