@@ -89,6 +89,10 @@ LOCUST_MODEL = "mnist_cnn"
 WEB_PORT = 8089
 """Locust's own web UI port."""
 
+# --- harness plan ------------------------------------------------------------------------------------------------
+PLAN_HEADROOM = 0.2
+"""A fleet must carry the traffic's rate times (1 + this) within the SLO (20 % spare)."""
+
 
 def cache_dir() -> Path:
     """The one cache folder of the harness (the compiled engine, perf_analyzer): $XDG_CACHE_HOME/triton-harness,

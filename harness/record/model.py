@@ -8,9 +8,11 @@ Schema history (``schema_version``):
   2 - 2026-12: two rules whose recorded results read differently: ``capacity.reached`` (False: a lower bound, the
       highest load measured still met the SLO), and failed requests as evidence with a bound (a level meets its
       SLO with failures up to the failure budget, harness.analysis.capacity.failure_budget; before, one failure
-      disqualified it). Appended with it: ``goodput_rps`` per level, and the fields listed in docs/run.schema.json.
-      A version 1 run is read with its capacities decided again by today's rules
-      (harness.analysis.capacity.upgraded), so an old run and a new one compare alike.
+      disqualified it). Appended with it: ``goodput_rps`` per level, the optional ``plan`` section (`harness plan`,
+      with a ``version`` of its own, ``PLAN_VERSION``: its fields follow a queueing model that may change apart from
+      the run; a reader refuses a newer plan by name), and the fields listed in docs/run.schema.json. A version 1
+      run is read with its capacities decided again by today's rules (harness.analysis.capacity.upgraded), so an
+      old run and a new one compare alike.
 Appending a field keeps the version: readers ignore what they do not know and fill in a default for what is
 missing. A field whose meaning changes, or a rule whose recorded result would read differently, bumps it, with
 the reader of the older version beside it. Readers accept every version up to ``SCHEMA_VERSION`` and refuse newer
@@ -260,6 +262,106 @@ class SearchResult:
     stopped: str = ""  # why the search ended: "done", "budget"
 
 
+PLAN_VERSION = 1  # the plan section's own version: its fields follow the queueing model, which may change apart
+
+
+@dataclass(frozen=True)
+class QueueFit:
+    """One replica of a candidate as a queue (fitted and used by harness.analysis.queueing): `servers` instances
+    behind Triton's one FIFO queue; an execution of b requests takes service_ms + per_extra_request_ms * (b - 1),
+    gamma distributed with CV service_cv; overhead outside Triton's queue and compute is added per percentile."""
+
+    servers: int
+    service_ms: float
+    service_cv: float
+    batch_limit: int = 1  # requests one execution may hold (dynamic batching), 1 without
+    per_extra_request_ms: float = 0.0
+    overhead_mean_ms: float = 0.0  # client, network, gRPC front end and send lag: latency minus Triton's request time
+    overhead_ms: tuple[float, ...] = ()  # the same at each of PERCENTILES
+    cv_assumed: bool = False  # no level was loaded enough to measure the service time's variability
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One measured level predicted by a fit that did not see it."""
+
+    level_index: int
+    load: str  # "60 req/s offered", "concurrency 4"
+    metric: str  # the SLO percentile ("p99"), or "req/s" for a level the server fell behind on
+    measured: float
+    predicted: float
+    error: float  # predicted / measured - 1
+
+
+@dataclass(frozen=True)
+class PlanCandidate:
+    """A measured configuration as the plan sees it: its fit, how well the fit predicts, its price."""
+
+    configuration: str
+    kind: str  # "CPU" or "GPU"
+    fit: QueueFit | None = None
+    capacity_rps: float | None = None  # predicted for one replica: the highest Poisson rate within the SLO
+    measured_capacity_rps: float | None = None  # the highest measured level within the SLO
+    held_out: tuple[HeldOut, ...] = ()
+    error_mean: float | None = None  # mean of |error| over the held-out levels
+    error_max: float | None = None
+    price_per_hour: float | None = None  # None: measured and shown, not costed
+    energy_j_per_1k: float | None = None  # GPU energy per 1,000 requests, where measured
+    note: str = ""  # why it was not fitted, or what the fit had to assume
+
+
+@dataclass(frozen=True)
+class FleetPart:
+    configuration: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class FleetChoice:
+    """The cheapest fleet of one option (CPU only, GPU only, mixed) for one traffic step."""
+
+    option: str
+    parts: tuple[FleetPart, ...]
+    capacity_rps: float  # predicted, within the SLO
+    cost_per_hour: float
+    predicted_ms: float | None  # the SLO percentile at the step's rate (a mixed fleet: its worst part's)
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    time: str  # as the traffic file wrote it ("peak" for a single rate)
+    offset_s: float
+    rps: float
+    choices: tuple[FleetChoice, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """One option over the whole traffic: what it costs and what its largest fleet is."""
+
+    option: str
+    cost_per_day: float
+    cost_per_million: float | None
+    energy_j_per_1k: float | None  # per 1,000 requests, where every configuration in it was measured
+    peak: FleetChoice
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """`harness plan`: per traffic step the cheapest fleet per option, from fitted queueing models."""
+
+    headroom: float  # fleets meet the SLO at rate x (1 + headroom)
+    step_s: float
+    balancing: str = "random"  # how a load balancer splits arrivals over replicas (harness.analysis.queueing)
+    steps: tuple[PlanStep, ...] = ()
+    options: tuple[PlanOption, ...] = ()
+    candidates: tuple[PlanCandidate, ...] = ()
+    break_even_rps: float | None = None  # above this rate a GPU-only fleet is the cheaper
+    sentence: str = ""
+    notes: tuple[str, ...] = ()
+    version: int = PLAN_VERSION
+
+
 @dataclass(frozen=True)
 class Run:
     metadata: Metadata
@@ -268,6 +370,7 @@ class Run:
     schema_version: int = SCHEMA_VERSION
     latency: tuple[LatencyRow, ...] = ()  # `harness latency` runs: the single-request table
     search: SearchResult | None = None  # `harness search` runs: configurations ranked, best CPU and GPU
+    plan: PlanResult | None = None  # `harness plan` runs: fleets, costs and the fitted models they rest on
 
 
 def run_to_dict(run: Run) -> dict[str, Any]:
@@ -293,6 +396,7 @@ def run_from_dict(data: Any, source: str = "run") -> Run:
             schema_version=version,
             latency=tuple(_build(LatencyRow, row) for row in data.get("latency", [])),
             search=_search(data["search"]) if data.get("search") else None,
+            plan=_plan(data["plan"], source) if data.get("plan") else None,
         )
     except (TypeError, KeyError, ValueError) as exc:
         raise ResultsError(f"{source}: malformed run ({exc})") from exc
@@ -329,3 +433,37 @@ def _search(data: dict[str, Any]) -> SearchResult:
     values = dict(data)
     values["configurations"] = tuple(_build(SearchRow, row) for row in data.get("configurations", []))
     return _build(SearchResult, values)
+
+
+def _plan(data: dict[str, Any], source: str) -> PlanResult:
+    version = data.get("version", PLAN_VERSION)
+    if not isinstance(version, int) or version > PLAN_VERSION:
+        raise ResultsError(
+            f"{source}: plan version {version!r} is newer than this harness reads ({PLAN_VERSION}); upgrade harness"
+        )
+    values = dict(data)
+    values["steps"] = tuple(_plan_step(s) for s in data.get("steps", []))
+    values["options"] = tuple(_plan_option(o) for o in data.get("options", []))
+    values["candidates"] = tuple(_plan_candidate(c) for c in data.get("candidates", []))
+    values["notes"] = tuple(data.get("notes", ()))
+    return _build(PlanResult, values)
+
+
+def _fleet_choice(data: dict[str, Any]) -> FleetChoice:
+    return _build(FleetChoice, {**data, "parts": tuple(_build(FleetPart, p) for p in data.get("parts", []))})
+
+
+def _plan_step(data: dict[str, Any]) -> PlanStep:
+    return _build(PlanStep, {**data, "choices": tuple(_fleet_choice(c) for c in data.get("choices", []))})
+
+
+def _plan_option(data: dict[str, Any]) -> PlanOption:
+    return _build(PlanOption, {**data, "peak": _fleet_choice(data["peak"])})
+
+
+def _plan_candidate(data: dict[str, Any]) -> PlanCandidate:
+    values = dict(data)
+    fit = data.get("fit")
+    values["fit"] = _build(QueueFit, {**fit, "overhead_ms": tuple(fit.get("overhead_ms", ()))}) if fit else None
+    values["held_out"] = tuple(_build(HeldOut, h) for h in data.get("held_out", []))
+    return _build(PlanCandidate, values)

@@ -12,7 +12,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from harness.analysis.compare import load_label
-from harness.record.model import PERCENTILES, Curve, Level, Slo
+from harness.record.model import PERCENTILES, Curve, Level, PlanResult, Slo
 from harness.textfmt import fmt_num, percentile_name
 
 HEIGHT = 520
@@ -442,4 +442,63 @@ def latency_by_batch(rows: Sequence[Any]) -> go.Figure:
     fig = go.Figure(traces)
     fig.update_layout(**_base_layout(), xaxis_title="batch size", yaxis_title="single-request latency (ms)")
     fig.update_xaxes(type="log", dtick=0.30102999566)  # powers of two
+    return fig
+
+
+def plan_fleet(plan: PlanResult) -> go.Figure:
+    """One panel per option: the traffic as a line, and under it the chosen fleet's predicted capacity within the
+    SLO as bars stacked by configuration (replicas x one replica's capacity), step by step."""
+    names = [o.option for o in plan.options]
+    per_replica = {c.configuration: c.capacity_rps or 0.0 for c in plan.candidates}
+    configurations = sorted({p.configuration for s in plan.steps for c in s.choices for p in c.parts})
+    colors = dict(zip(configurations, palette(len(configurations)), strict=True))
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.08)
+    times, in_legend = [s.time for s in plan.steps], set()
+    for row, name in enumerate(names, start=1):
+        choices = [next(c for c in s.choices if c.option == name) for s in plan.steps]
+        for configuration in configurations:
+            replicas = [sum(p.replicas for p in c.parts if p.configuration == configuration) for c in choices]
+            if any(replicas):
+                bars = go.Bar(x=times, y=[n * per_replica[configuration] for n in replicas], name=configuration)
+                bars.update(
+                    legendgroup=configuration,
+                    showlegend=configuration not in in_legend,  # once, where it is first drawn
+                    marker={"color": colors[configuration]},
+                    customdata=replicas,
+                    hovertemplate=f"{html.escape(configuration)}: %{{customdata}} replicas, %{{y:.0f}} req/s<extra></extra>",
+                )
+                fig.add_trace(bars, row=row, col=1)
+                in_legend.add(configuration)
+        traffic = go.Scatter(x=times, y=[s.rps for s in plan.steps], name="traffic", mode="lines+markers")
+        fig.add_trace(traffic.update(legendgroup="traffic", showlegend=row == 1, line={"color": "black"}), row=row, col=1)
+        fig.update_yaxes(title_text="req/s", row=row, col=1)
+    fig.update_layout(**_base_layout(top=60), barmode="stack")
+    fig.update_layout(height=max(HEIGHT, 260 * len(names)))
+    return fig
+
+
+def prediction_check(plan: PlanResult) -> go.Figure | None:
+    """Every held-out level: predicted against measured (SLO percentile, or req/s where the server fell behind),
+    one colour per candidate, with the diagonal where a prediction is exact. None without held-out levels."""
+    checked = [c for c in plan.candidates if c.held_out]
+    if not checked:
+        return None
+    traces = []
+    for c, color in zip(checked, palette(len(checked)), strict=True):
+        points = go.Scatter(x=[h.measured for h in c.held_out], y=[h.predicted for h in c.held_out], name=c.configuration)
+        points.update(
+            mode="markers",
+            marker={"color": color, "size": 9},
+            customdata=[
+                f"{h.load}: {h.metric} measured {fmt_num(h.measured)}, predicted {fmt_num(h.predicted)} "
+                f"({h.error * 100:+.1f} %)"
+                for h in c.held_out
+            ],
+            hovertemplate=f"%{{customdata}}<extra>{html.escape(c.configuration)}</extra>",
+        )
+        traces.append(points)
+    top = max(max(h.measured, h.predicted) for c in checked for h in c.held_out)
+    exact = go.Scatter(x=[0, top], y=[0, top], mode="lines", name="predicted = measured", hoverinfo="skip")
+    fig = go.Figure([*traces, exact.update(line={"color": GREY, "dash": "dot"})])
+    fig.update_layout(**_base_layout(), xaxis_title="measured", yaxis_title="predicted by a fit without that level")
     return fig

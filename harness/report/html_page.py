@@ -75,12 +75,21 @@ def preformatted(text: str) -> str:
     return f"<pre>{esc(text)}</pre>"
 
 
-def figure_sections(figures: Sequence[tuple[str, Figure]]) -> list[str]:
-    """A heading and a div per figure; plotly.js is inlined once, with the first, so the page opens offline."""
+FIGURE_DIV = '<div class="figure">'
+
+
+def figure_sections(figures: Sequence[tuple[str, Figure]], plotlyjs: bool = True) -> list[str]:
+    """A heading and a div per figure; plotly.js is inlined once, with the first, so the page opens offline
+    (plotlyjs=False: the page already carries it, see has_figures)."""
     config = {"displaylogo": False, "responsive": True}
     return [
-        f'<h2>{esc(heading)}</h2>\n<div class="figure">'
-        + fig.to_html(full_html=False, include_plotlyjs=i == 0, config=config)
+        f"<h2>{esc(heading)}</h2>\n{FIGURE_DIV}"
+        + fig.to_html(full_html=False, include_plotlyjs=plotlyjs and i == 0, config=config)
         + "</div>"
         for i, (heading, fig) in enumerate(figures)
     ]
+
+
+def has_figures(sections: Sequence[str]) -> bool:
+    """Whether sections already hold a figure (and with it plotly.js, 3.5 MB not worth inlining twice)."""
+    return any(FIGURE_DIV in section for section in sections)

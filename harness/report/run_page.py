@@ -14,6 +14,7 @@ from harness.record.model import Curve, Run
 from harness.record.store import embed_json, write_atomic
 from harness.report import charts, html_page
 from harness.report.latency_section import latency_sections
+from harness.report.plan_section import plan_sections
 from harness.report.search_section import search_sections
 from harness.textfmt import fmt_num
 
@@ -53,6 +54,7 @@ def render_report(run: Run) -> str:
         sections.append(html_page.banner("No level has been measured in this run yet.", "warn"))
     sections += latency_sections(run)
     sections += search_sections(run)
+    sections += plan_sections(run, plotlyjs=not html_page.has_figures(sections))
     sections += [_metadata(run), _model_configs(run), embed_json(run)]
     return html_page.page(f"{run.metadata.model or 'run'} {run.metadata.label}".strip(), sections)
 

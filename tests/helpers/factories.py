@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from array import array
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from harness.analysis.capacity import capacity as decide_capacity
+from harness.analysis.plan import make_plan, plan_candidates
+from harness.analysis.traffic import parse_traffic
 from harness.load.aggregate import Tally, WorkerDelta
 from harness.load.counters import LoadCounters
 from harness.load.histogram import LatencyHistogram
@@ -21,6 +25,7 @@ from harness.record.model import (
     Slo,
     Window,
 )
+from helpers.queueing_theory import md1_level
 
 SLO = Slo("p99", 100.0)  # frozen, so safe as a shared default
 
@@ -158,6 +163,31 @@ def rate_run(label: str = "rate") -> Run:
         level(None, 500.0, 150.0, mode="rate", offered=500.0),
     )
     return run([curve("CPU", 2, levels, probes=probes)], label=label)
+
+
+PLAN_SLO = Slo("p99", 40.0)
+PLAN_DAY = "time,rps\n00:00,40\n06:00,150\n12:00,900\n18:00,300\n"  # four 6-hour steps
+
+
+@functools.cache  # a run is immutable, and its plan takes a second of simulation
+def plan_run(label: str = "plan") -> Run:
+    """A `harness plan` run at p99 <= 40 ms over PLAN_DAY: cpu:1 (10 ms) and gpu:1 (1 ms, 50 J per 1,000
+    requests) measured as M/D/1 says, priced; cpu:2 measured as cpu:1 was (two instances that did not help),
+    without a price."""
+
+    def measured(kind: Literal["CPU", "GPU"], count: int, service_ms: float, rates: Sequence[float], **extra: Any) -> Curve:
+        levels = [dataclasses.replace(md1_level(r, service_ms), **extra) for r in rates]
+        return dataclasses.replace(curve(kind, count, levels, slo=PLAN_SLO, model="fixed_delay"), dynamic_batching=False)
+
+    curves = [
+        measured("CPU", 1, 10.0, (20, 40, 60)),
+        measured("CPU", 2, 10.0, (20, 40, 60)),
+        measured("GPU", 1, 1.0, (200, 400, 600), energy_j_per_1k=50.0),
+    ]
+    measured_run = run(curves, label=label, slo=PLAN_SLO, model="fixed_delay")
+    candidates = plan_candidates([measured_run], PLAN_SLO, {"cpu:1": 0.05, "gpu:1": 2.5})
+    plan = make_plan(candidates, parse_traffic(PLAN_DAY, "day.csv"), PLAN_SLO)
+    return dataclasses.replace(measured_run, plan=plan)
 
 
 def tally(

@@ -16,7 +16,21 @@ from typing import Any
 import jsonschema
 import pytest
 
-from harness.record.model import Agreement, LatencyRow, Run, SearchResult, SearchRow
+from harness.record.model import (
+    Agreement,
+    FleetChoice,
+    FleetPart,
+    HeldOut,
+    LatencyRow,
+    PlanCandidate,
+    PlanOption,
+    PlanResult,
+    PlanStep,
+    QueueFit,
+    Run,
+    SearchResult,
+    SearchRow,
+)
 from harness.record.store import RUN_FILE, save_run
 from helpers import factories as f
 
@@ -50,7 +64,7 @@ def full_run() -> Run:
         budget_s=60.0,
         stopped="budget",
     )
-    return dataclasses.replace(f.cpu_gpu_run(), latency=latency, search=search)
+    return dataclasses.replace(f.cpu_gpu_run(), latency=latency, search=search, plan=f.plan_run().plan)
 
 
 def written(run: Run, folder: Path) -> dict[str, Any]:
@@ -60,13 +74,13 @@ def written(run: Run, folder: Path) -> dict[str, Any]:
 
 def test_a_run_with_every_section_validates(tmp_path: Path) -> None:
     data = written(full_run(), tmp_path)
-    assert len(data["latency"]) == 2 and data["search"]["mode"] == "quick"
+    assert len(data["latency"]) == 2 and data["search"]["mode"] == "quick" and len(data["plan"]["steps"]) == 4
     jsonschema.validate(data, SCHEMA)
 
 
 def test_a_run_without_the_sections_validates(tmp_path: Path) -> None:
     data = written(f.rate_run(), tmp_path)
-    assert data["latency"] == [] and data["search"] is None
+    assert data["latency"] == [] and data["search"] is None and data["plan"] is None
     jsonschema.validate(data, SCHEMA)
 
 
@@ -77,6 +91,14 @@ def test_a_run_without_the_sections_validates(tmp_path: Path) -> None:
         ("agreement", Agreement),
         ("search", SearchResult),
         ("search_row", SearchRow),
+        ("plan", PlanResult),
+        ("plan_step", PlanStep),
+        ("fleet_choice", FleetChoice),
+        ("fleet_part", FleetPart),
+        ("plan_option", PlanOption),
+        ("plan_candidate", PlanCandidate),
+        ("queue_fit", QueueFit),
+        ("held_out", HeldOut),
     ],
 )
 def test_each_section_lists_exactly_the_model_fields(definition: str, model: type) -> None:
@@ -105,6 +127,13 @@ def test_every_field_of_a_run_is_in_the_schema() -> None:
         ("search row kind", lambda d: d["search"]["configurations"][0].update(kind="TPU")),
         ("search row negative capacity", lambda d: d["search"]["configurations"][0].update(capacity_rps=-1.0)),
         ("search not an object", lambda d: d.update(search=[])),
+        ("plan version", lambda d: d["plan"].update(version=2)),
+        ("plan option", lambda d: d["plan"]["options"][0].update(option="TPU only")),
+        ("plan fleet of no replicas", lambda d: d["plan"]["steps"][0]["choices"][0]["parts"][0].update(replicas=0)),
+        ("plan negative headroom", lambda d: d["plan"].update(headroom=-0.2)),
+        ("plan fit of no servers", lambda d: d["plan"]["candidates"][0]["fit"].update(servers=0)),
+        ("plan held-out metric", lambda d: d["plan"]["candidates"][0]["held_out"][0].update(metric="p42")),
+        ("plan not an object", lambda d: d.update(plan=[])),
     ],
 )
 def test_the_sections_constrain_their_values(where: str, change: Any, tmp_path: Path) -> None:

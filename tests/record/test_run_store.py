@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ResultsError
-from harness.record.model import SCHEMA_VERSION, run_from_dict, run_to_dict
+from harness.record.model import PLAN_VERSION, SCHEMA_VERSION, run_from_dict, run_to_dict
 from harness.record.store import LEVEL_COLUMNS, embed_json, extract_embedded, load_run, save_run
 from harness.report.compare_page import write_compare
 from harness.report.run_page import write_report
-from helpers.factories import cpu_gpu_run, rate_run
+from helpers.factories import cpu_gpu_run, plan_run, rate_run
 
 
-@pytest.mark.parametrize("make", [cpu_gpu_run, rate_run])
+@pytest.mark.parametrize("make", [cpu_gpu_run, rate_run, plan_run])
 def test_save_then_load_gives_back_the_same_run(tmp_path: Path, make) -> None:
     run = make()
     save_run(run, tmp_path / "run")
@@ -92,6 +92,21 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     data = run_to_dict(cpu_gpu_run()) | {"schema_version": SCHEMA_VERSION + 1}
     (tmp_path / "run.json").write_text(json.dumps(data))
     with pytest.raises(ResultsError, match="newer than this harness reads"):
+        load_run(tmp_path)
+
+
+def test_a_run_written_before_the_plan_section_reads_without_one(tmp_path: Path) -> None:
+    data = run_to_dict(cpu_gpu_run())
+    del data["plan"]
+    (tmp_path / "run.json").write_text(json.dumps(data))
+    assert load_run(tmp_path) == cpu_gpu_run()
+
+
+def test_a_newer_plan_is_refused_by_name(tmp_path: Path) -> None:
+    data = run_to_dict(plan_run())
+    data["plan"]["version"] = PLAN_VERSION + 1
+    (tmp_path / "run.json").write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match="plan version 2 is newer than this harness reads"):
         load_run(tmp_path)
 
 

@@ -6,14 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Locator
 
 from harness.analysis.compare import measured_curves
+from harness.analysis.plan import fleet_text
 from harness.analysis.verdict import decide
 from harness.record.model import Run, Slo
 from harness.report.compare_page import write_compare
 from harness.report.run_page import write_report
 from helpers.browser import BrowserPage, chromium_page
-from helpers.factories import cpu_gpu_run, curve, rate_run, run, sweep
+from helpers.factories import cpu_gpu_run, curve, plan_run, rate_run, run, sweep
 
 pytestmark = pytest.mark.browser
 PLOT = ".js-plotly-plot"
@@ -85,3 +87,40 @@ def test_a_run_with_a_measured_gpu_has_no_gpu_warning(tmp_path: Path) -> None:
         _open(browser, tmp_path / "report.html", 3)
         assert browser.page.locator(".banner.gpu").count() == 0
         assert browser.page.locator(".banner.warn").count() == 0
+
+
+def _figure_after(browser: BrowserPage, heading: str) -> Locator:
+    """The plot drawn under the h2 that reads `heading`."""
+    return browser.page.locator("h2", has_text=heading).locator("xpath=following-sibling::div[1]").locator(PLOT)
+
+
+def test_the_plan_section_shows_the_answer_the_fleets_the_costs_and_the_fits(tmp_path: Path) -> None:
+    planned = plan_run()
+    plan = planned.plan
+    assert plan is not None
+    write_report(planned, tmp_path / "report.html")
+    with chromium_page(height=2400) as browser:
+        _open(browser, tmp_path / "report.html", 6)  # the run's four figures and the plan's two
+        page = browser.page
+        assert page.locator("h2", has_text="Plan").count() == 1
+        assert page.locator("p.plan-answer").text_content() == plan.sentence
+        options = page.locator("table.plan-options tbody tr")
+        assert [options.nth(i).locator("td").first.text_content() for i in range(options.count())] == [
+            o.option for o in plan.options
+        ]
+        assert options.nth(0).locator("td").nth(1).text_content() == fleet_text(plan.options[0].peak)
+        candidates = page.locator("table.plan-candidates tbody tr td:first-child").all_text_contents()
+        assert candidates == ["cpu:1", "cpu:2", "gpu:1"]
+        assert page.locator(".banner.warn", has_text="cpu:2: no price given").count() == 1
+        fleet = _figure_after(browser, "fleet capacity")
+        titles = fleet.locator(".annotation-text").all_text_contents()
+        assert titles == [o.option for o in plan.options]  # one panel per option
+        assert set(fleet.locator(".legendtext").all_text_contents()) == {"traffic", "cpu:1", "gpu:1"}
+        bars = fleet.locator(".barlayer .point")
+        assert bars.count() == sum(len(c.parts) for s in plan.steps for c in s.choices)  # a bar per part per step
+        check = _figure_after(browser, "Held-out levels")
+        assert check.locator(".legendtext").all_text_contents() == ["cpu:1", "cpu:2", "gpu:1", "predicted = measured"]
+        assert check.locator(".scatterlayer .point").count() == sum(len(c.held_out) for c in plan.candidates)
+        page.locator("summary", has_text="cpu:1: 3 held-out levels").click()
+        assert page.locator("table.plan-held-out").first.locator("tbody tr").count() == 3
+        assert browser.errors == [] and browser.blocked == []
