@@ -77,6 +77,11 @@ SEARCH_WARMUP_S = 1.0
 SEARCH_WINDOW_S = 1.0
 SEARCH_MAX_WINDOWS = 6
 SEARCH_MAX_CONCURRENCY = 64
+SEARCH_KINDS = "cpu,gpu"
+SEARCH_COUNTS = "1,2,4"
+SEARCH_THREADS = "1,2"
+SEARCH_MAX_BATCH_SIZES = "0,8,32"  # 0: the model's own, dynamic batching off
+SEARCH_QUEUE_DELAYS_US = "off,500,2000"
 
 # --- Locust (harness ui, plain `locust -f`) -------------------------------------------------------------------------
 TRITON_GRPC_URL = f"{LOOPBACK}:8001"

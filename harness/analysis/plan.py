@@ -17,7 +17,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from harness.analysis.capacity import capacity_of, curve_labels
+from harness.analysis.agreement import variant_note
+from harness.analysis.capacity import capacity_of, curve_labels, run_labels
 from harness.analysis.queueing import cross_check, error_summary, fit_queue, predict_latency, predicted_capacity
 from harness.analysis.traffic import DAY_S, Traffic
 from harness.analysis.verdict import replicas_needed
@@ -28,6 +29,7 @@ from harness.record.model import (
     FleetChoice,
     FleetPart,
     PlanCandidate,
+    PlanConfirmation,
     PlanOption,
     PlanResult,
     PlanStep,
@@ -57,6 +59,7 @@ def candidate(curve: Curve, label: str, slo: Slo, costs: dict[str, float]) -> Pl
         measured_capacity_rps=capacity_of(curve, slo)[0].max_rps_within_slo,
         price_per_hour=price_of(curve, costs),
         energy_j_per_1k=energy_per_1k_requests(curve, slo),
+        agreement=variant_note(curve.variant),
     )
     if curve.skipped_reason is not None:
         return replace(base, note=f"skipped: {curve.skipped_reason}")
@@ -321,17 +324,23 @@ def plan_sentence(plan: PlanResult, traffic: Traffic, slo: Slo) -> str:
         return f"{head}, no fleet could be costed: {'; '.join(plan.notes) or 'no candidate was measured'}."
     best = min(plan.options, key=lambda o: o.cost_per_day)
     others = [o for o in plan.options if o is not best and fleet_text(o.peak) != fleet_text(best.peak)]
-    parts = [f"{head}, the cheapest is {_option_text(best, slo)}"]
-    parts += [f"{o.option}: {_option_text(o, slo)}" for o in others]
+    parts = [f"{head}, the cheapest is {_option_text(best, slo, plan.candidates)}"]
+    parts += [f"{o.option}: {_option_text(o, slo, plan.candidates)}" for o in others]
     if plan.break_even_rps is not None:
         parts.append(f"a GPU fleet is the cheaper above {fmt_num(plan.break_even_rps)} req/s")
     return "; ".join(parts) + ". " + _accuracy(plan.candidates)
 
 
-def _option_text(option: PlanOption, slo: Slo) -> str:
+def _option_text(option: PlanOption, slo: Slo, candidates: Sequence[PlanCandidate] = ()) -> str:
     predicted = option.peak.predicted_ms
     at = f", predicted {percentile_name(slo.percentile)} {fmt_num(predicted)} ms" if predicted is not None else ""
-    return f"{fleet_text(option.peak)} ({option.option}{at}) at {fmt_cost(option.cost_per_day)} a day"
+    variants = [c.agreement for c in candidates if c.agreement and c.configuration in _configurations(option.peak)]
+    said = "".join(f"; {note}" for note in variants)  # a variant is never recommended without its agreement
+    return f"{fleet_text(option.peak)} ({option.option}{at}{said}) at {fmt_cost(option.cost_per_day)} a day"
+
+
+def _configurations(choice: FleetChoice) -> set[str]:
+    return {part.configuration for part in choice.parts}
 
 
 def _accuracy(candidates: Sequence[PlanCandidate]) -> str:
@@ -341,3 +350,63 @@ def _accuracy(candidates: Sequence[PlanCandidate]) -> str:
     mean = sum(c.error_mean or 0.0 for c in checked) / len(checked)
     worst = max(c.error_max or 0.0 for c in checked)
     return f"Held-out levels were predicted within {fmt_share(mean)} on average (worst {fmt_share(worst)})."
+
+
+def plan_lines(runs: Sequence[Run]) -> list[str]:
+    """What `harness compare` and `harness verdict` say of the runs that hold a plan: its answer, by run label."""
+    return [f"plan of {label}: {run.plan.sentence}" for label, run in zip(run_labels(runs), runs, strict=True) if run.plan]
+
+
+# --- confirmation ---------------------------------------------------------------------------------------------
+
+CONFIRM_ERROR = 0.20  # a confirming level whose measured percentile the plan missed by more is said in the answer
+
+
+def confirmation_target(plan: PlanResult) -> FleetPart | None:
+    """The configuration a plan measures once more: the CPU-only fleet's at the peak (None: no CPU fleet)."""
+    cpu = next((o for o in plan.options if o.option == CPU_ONLY), None)
+    return cpu.peak.parts[0] if cpu is not None and cpu.peak.parts else None
+
+
+def replica_rate(plan: PlanResult, part: FleetPart) -> float:
+    """The rate one replica of the fleet gets at the traffic's peak (random split: the peak over the replicas)."""
+    peak = max((step.rps for step in plan.steps), default=0.0)
+    return peak / part.replicas
+
+
+def confirmed(plan: PlanResult, part: FleetPart, slo: Slo, measured_ms: float | None) -> PlanConfirmation:
+    """What the plan predicted for one replica at its share of the peak, against what was measured there."""
+    rate = replica_rate(plan, part)
+    fit = next((c.fit for c in plan.candidates if c.configuration == part.configuration), None)
+    predicted = predict_latency(fit, rate, slo.percentile) if fit is not None else None
+    error = predicted / measured_ms - 1.0 if predicted is not None and measured_ms else None
+    return PlanConfirmation(
+        configuration=part.configuration,
+        replicas=part.replicas,
+        rate_rps=round(rate, 3),
+        percentile=slo.percentile,
+        predicted_ms=None if predicted is None else round(predicted, 3),
+        measured_ms=None if measured_ms is None else round(measured_ms, 3),
+        error=None if error is None else round(error, 4),
+        missed=error is not None and abs(error) > CONFIRM_ERROR,
+    )
+
+
+def with_confirmation(plan: PlanResult, confirmation: PlanConfirmation) -> PlanResult:
+    """The plan with its confirming measurement, said in its answer (a miss over CONFIRM_ERROR is not hidden)."""
+    return replace(plan, confirmation=confirmation, sentence=f"{plan.sentence} {confirmation_text(confirmation)}")
+
+
+def confirmation_text(c: PlanConfirmation) -> str:
+    p = percentile_name(c.percentile)
+    at = f"one replica of {c.configuration} at {fmt_num(c.rate_rps)} req/s (its share of the peak over {c.replicas})"
+    if c.measured_ms is None or c.predicted_ms is None:
+        return f"Confirmation on {at}: not measured, the run ended first."
+    verdict = (
+        f"MISSED: the plan was off by {fmt_share(abs(c.error or 0.0))}, more than {fmt_share(CONFIRM_ERROR)}; "
+        "trust its replica counts less"
+        if c.missed
+        else f"within {fmt_share(abs(c.error or 0.0))}"
+    )
+    figures = f"{p} {fmt_num(c.measured_ms)} ms measured, {fmt_num(c.predicted_ms)} ms predicted"
+    return f"Confirmed on {at}: {figures} ({verdict})."

@@ -10,6 +10,7 @@ from harness import defaults
 from harness.analysis.capacity import STABLE_WINDOWS
 from harness.cli.parse import parse_seconds, parse_url
 from harness.errors import ConfigError
+from harness.record.model import Agreement
 from harness.triton.input_data import parse_shapes
 from harness.triton.repository import resolve_repository
 from harness.triton.server import ServerSource
@@ -132,3 +133,71 @@ def _saturation_cpu(percent: float) -> float:
     if not percent > 0:
         raise ConfigError(f"--saturation-cpu must be a CPU percent above 0 (one core is 100), not {percent:g}")
     return percent
+
+
+def add_model_flags(parser: argparse.ArgumentParser, what: str) -> None:
+    """--model (several: curves of one run) and --variants, for the commands that measure a model and its variants."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model name in the repository; several, comma-separated (NAME,NAME_int8), are curves of one run",
+    )
+    parser.add_argument(
+        "--variants",
+        metavar="LIST",
+        help=f"also {what} these variants of --model (made by `harness variants`), e.g. int8,onnx: NAME_int8, NAME_onnx",
+    )
+
+
+def model_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """add_model_flags' flags as SweepSpec fields: the models (the original first), their variants' agreements."""
+    models = _models(args)
+    return {
+        "model": models[0],
+        "models": models if len(models) > 1 else (),
+        "agreements": _agreements(args, models),
+        "validate_outputs": _validate_outputs(args, models),
+    }
+
+
+def _models(args: argparse.Namespace) -> tuple[str, ...]:
+    """--model NAME[,NAME...] and --variants LIST: every model the sweep measures, the original first."""
+    from harness.triton.variant_file import parse_variants, variant_model
+
+    names = [name.strip() for name in args.model.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--model {args.model!r}: give a model name")
+    variants = parse_variants(args.variants) if args.variants else ()
+    names += [variant_model(names[0], v) for v in variants]
+    if len(set(names)) > 1 and getattr(args, "expect_workers", None):
+        raise ConfigError(
+            "several models (--variants, --model A,B) restart the sweep's workers per model, which --expect-workers "
+            "cannot (workers started elsewhere keep their --model): sweep each model in a run of its own"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def _validate_outputs(args: argparse.Namespace, models: tuple[str, ...]) -> bool:
+    if getattr(args, "validate_outputs", False) and not (args.variants or len(models) > 1):
+        raise ConfigError("--validate-outputs checks variants against their original: add --variants or --model NAME,VARIANT")
+    return bool(getattr(args, "validate_outputs", False))
+
+
+def _agreements(args: argparse.Namespace, models: tuple[str, ...]) -> tuple[tuple[str, Agreement], ...]:
+    """The variant.json of each model that is a variant, from a local repository (a --url server's repository is
+    not here to read: its curves carry no agreement). A --variants model missing there is one line, before any load."""
+    from harness.triton.repository import model_names, resolve_repository
+    from harness.triton.variant_file import read_variant
+
+    if args.url and not args.model_repository:
+        return ()
+    repository = resolve_repository(args.model_repository)
+    if args.variants:
+        known = model_names(repository)
+        for name in models[1:]:
+            if name not in known:
+                raise ConfigError(
+                    f"--variants: no model {name!r} in {repository}; make it first with harness variants --model "
+                    f"{models[0]} --variants {args.variants}"
+                )
+    return tuple((name, a) for name in models if (a := read_variant(repository, name)) is not None)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 
 from harness import __version__
-from harness.cli import import_model, latency, saved_runs, search, serve, sweep_flags, ui, variants
+from harness.cli import import_model, latency, plan, saved_runs, search, serve, sweep_flags, ui, variants
 from harness.errors import INTERRUPTED_EXIT, HarnessError
 
 Register = Callable[[argparse._SubParsersAction], None]
@@ -26,6 +26,7 @@ COMMANDS: tuple[Register, ...] = (
     sweep_flags.add_sweep_parser,
     search.add_search_parser,
     latency.add_latency_parser,
+    plan.add_plan_parser,
     saved_runs.add_report_parser,
     saved_runs.add_compare_parser,
     saved_runs.add_verdict_parser,

@@ -105,6 +105,18 @@ def parse_percent(text: str, flag: str) -> float:
     return value
 
 
+def parse_share(text: str, flag: str) -> float:
+    """'20%' or '0.2' -> 0.2; 0 and above (a headroom may be 0 % or over 100 %)."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a share; use for example 20%") from None
+    if not (value >= 0 and value < float("inf")):
+        raise ConfigError(f"{flag}: {text!r} must be 0% or more")
+    return value
+
+
 def parse_url(text: str) -> str:
     """'host:port' (a gRPC endpoint) -> the same, checked."""
     host, _, port = (text or "").rpartition(":")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from harness.analysis.compare import comparison_rows, format_table
+from harness.analysis.plan import plan_lines
 from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
 from harness.cli.parse import parse_slo
@@ -66,6 +67,8 @@ def run_compare(args: argparse.Namespace) -> int:
     if verdict is not None:
         print(format_verdict(verdict), end="\n\n")
     print(format_table(comparison_rows(runs, baseline=args.baseline - 1, slo=slo)))
+    for line in plan_lines(runs):
+        print(f"\n{line}")
     write_compare(runs, Path(args.output), baseline=args.baseline - 1, slo=slo, verdict=verdict)
     print(f"\ncompare page: {args.output}")
     return 0
@@ -75,6 +78,8 @@ def run_verdict(args: argparse.Namespace) -> int:
     runs = [load_run(path) for path in args.runs]
     slo = parse_slo(args.slo) if args.slo else None
     print(format_verdict(_decision(runs, args, slo)))
+    for line in plan_lines(runs):
+        print(f"\n{line}")
     limits = [why for run in runs for curve in run.curves if (why := saturation_sentence(run, curve))]
     if limits:
         print("\nwhat saturated:\n" + "\n".join(f"  {why}" for why in limits))

@@ -50,15 +50,7 @@ def add_search_parser(commands: argparse._SubParsersAction) -> None:
         help="stop the search after this long, mid-configuration if need be, e.g. 10m "
         "(the run kept, incomplete; exit 6; default: none)",
     )
-    p.add_argument("--kinds", default="cpu,gpu", help="instance kinds to search (default cpu,gpu)")
-    p.add_argument("--counts", default="1,2,4", help="instance counts (default 1,2,4)")
-    p.add_argument("--threads", default="1,2", help="intra-op threads per CPU instance (default 1,2)")
-    p.add_argument(
-        "--max-batch-sizes",
-        default="0,8,32",
-        help="max_batch_size values; 0 keeps the model's own with dynamic batching off (default 0,8,32)",
-    )
-    p.add_argument("--queue-delays-us", default="off,500,2000", help="dynamic batching delays (default off,500,2000)")
+    add_space_flags(p)
     add_level_flags(p, defaults.SEARCH_WARMUP_S, defaults.SEARCH_WINDOW_S, defaults.SEARCH_MAX_WINDOWS)
     p.add_argument(
         "--max-concurrency",
@@ -85,18 +77,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def search_job(args: argparse.Namespace) -> tuple[Job, SearchPlan]:
     """Flags -> the run's Job and the search's plan: every bad value ends here in one line."""
-    kinds = tuple(k.strip().upper() for k in args.kinds.split(",") if k.strip())
-    if not kinds or any(k not in ("CPU", "GPU") for k in kinds):
-        raise ConfigError(f"--kinds {args.kinds!r}: use cpu, gpu or cpu,gpu")
-    delays = tuple(None if d.strip().lower() == "off" else _delay(d) for d in args.queue_delays_us.split(","))
-    mbs = tuple(_non_negative(v, "--max-batch-sizes") for v in args.max_batch_sizes.split(","))
-    space = SearchSpace(
-        kinds=kinds,
-        counts=tuple(parse_int_list(args.counts, "--counts")),
-        threads=tuple(parse_int_list(args.threads, "--threads")),
-        max_batch_sizes=mbs,
-        queue_delays_us=delays,
-    )
+    space = space_from_args(args)
     spec = SweepSpec(
         model=args.model,
         instances=(),
@@ -112,6 +93,43 @@ def search_job(args: argparse.Namespace) -> tuple[Job, SearchPlan]:
     plan = SearchPlan(space=space, mode=args.mode, costs=parse_costs(args.cost) if args.cost else {})
     output = Path(args.output) if args.output else None
     return Job("search", spec, server_source(args), output, budget_s=budget), plan
+
+
+def add_space_flags(p: argparse.ArgumentParser) -> None:
+    """What the configuration search may try (also `harness plan`'s candidates)."""
+    p.add_argument("--kinds", default=defaults.SEARCH_KINDS, help=f"instance kinds to search (default {defaults.SEARCH_KINDS})")
+    p.add_argument("--counts", default=defaults.SEARCH_COUNTS, help=f"instance counts (default {defaults.SEARCH_COUNTS})")
+    p.add_argument(
+        "--threads",
+        default=defaults.SEARCH_THREADS,
+        help=f"intra-op threads per CPU instance (default {defaults.SEARCH_THREADS})",
+    )
+    p.add_argument(
+        "--max-batch-sizes",
+        default=defaults.SEARCH_MAX_BATCH_SIZES,
+        help="max_batch_size values; 0 keeps the model's own with dynamic batching off "
+        f"(default {defaults.SEARCH_MAX_BATCH_SIZES})",
+    )
+    p.add_argument(
+        "--queue-delays-us",
+        default=defaults.SEARCH_QUEUE_DELAYS_US,
+        help=f"dynamic batching delays (default {defaults.SEARCH_QUEUE_DELAYS_US})",
+    )
+
+
+def space_from_args(args: argparse.Namespace) -> SearchSpace:
+    kinds = tuple(k.strip().upper() for k in args.kinds.split(",") if k.strip())
+    if not kinds or any(k not in ("CPU", "GPU") for k in kinds):
+        raise ConfigError(f"--kinds {args.kinds!r}: use cpu, gpu or cpu,gpu")
+    delays = tuple(None if d.strip().lower() == "off" else _delay(d) for d in args.queue_delays_us.split(","))
+    mbs = tuple(_non_negative(v, "--max-batch-sizes") for v in args.max_batch_sizes.split(","))
+    return SearchSpace(
+        kinds=kinds,
+        counts=tuple(parse_int_list(args.counts, "--counts")),
+        threads=tuple(parse_int_list(args.threads, "--threads")),
+        max_batch_sizes=mbs,
+        queue_delays_us=delays,
+    )
 
 
 def _delay(text: str) -> int:

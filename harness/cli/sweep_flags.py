@@ -16,11 +16,13 @@ from harness.cli.flags import (
     add_input_data_flags,
     add_level_flags,
     add_metrics_flag,
+    add_model_flags,
     add_server_flags,
     add_workers_flag,
     generator_fields,
     input_data_fields,
     level_fields,
+    model_fields,
     parse_workers,
     server_source,
 )
@@ -35,7 +37,7 @@ from harness.cli.parse import (
 )
 from harness.errors import ConfigError
 from harness.net import bind_error
-from harness.record.model import Agreement, InstanceGroup
+from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
 
 
@@ -53,16 +55,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("sweep", help="measure a model under rising load per instance group; write a run + report")
-    p.add_argument(
-        "--model",
-        required=True,
-        help="model name in the repository; several, comma-separated (NAME,NAME_int8), are curves of one run",
-    )
-    p.add_argument(
-        "--variants",
-        metavar="LIST",
-        help="also sweep these variants of --model (made by `harness variants`), e.g. int8,onnx: NAME_int8, NAME_onnx",
-    )
+    add_model_flags(p, what="sweep")
     add_server_flags(p)
     p.add_argument(
         "--instances",
@@ -180,12 +173,8 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     workers = parse_workers(args.workers)
     check_distributed_flags(args)
     workers = args.expect_workers or workers  # open-loop levels run one sender per worker
-    models = _models(args)
     return SweepSpec(
-        model=models[0],
-        models=models if len(models) > 1 else (),
-        agreements=_agreements(args, models),
-        validate_outputs=_validate_outputs(args, models),
+        **model_fields(args),
         instances=_instances(args),
         slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
@@ -210,49 +199,6 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         **generator_fields(args),
         **input_data_fields(args),
     )
-
-
-def _models(args: argparse.Namespace) -> tuple[str, ...]:
-    """--model NAME[,NAME...] and --variants LIST: every model the sweep measures, the original first."""
-    from harness.triton.variant_file import parse_variants, variant_model
-
-    names = [name.strip() for name in args.model.split(",") if name.strip()]
-    if not names:
-        raise ConfigError(f"--model {args.model!r}: give a model name")
-    variants = parse_variants(args.variants) if args.variants else ()
-    names += [variant_model(names[0], v) for v in variants]
-    if len(set(names)) > 1 and args.expect_workers:
-        raise ConfigError(
-            "several models (--variants, --model A,B) restart the sweep's workers per model, which --expect-workers "
-            "cannot (workers started elsewhere keep their --model): sweep each model in a run of its own"
-        )
-    return tuple(dict.fromkeys(names))
-
-
-def _validate_outputs(args: argparse.Namespace, models: tuple[str, ...]) -> bool:
-    if args.validate_outputs and not (args.variants or len(models) > 1):
-        raise ConfigError("--validate-outputs checks variants against their original: add --variants or --model NAME,VARIANT")
-    return bool(args.validate_outputs)
-
-
-def _agreements(args: argparse.Namespace, models: tuple[str, ...]) -> tuple[tuple[str, Agreement], ...]:
-    """The variant.json of each model that is a variant, from a local repository (a --url server's repository is
-    not here to read: its curves carry no agreement). A --variants model missing there is one line, before any load."""
-    from harness.triton.repository import model_names, resolve_repository
-    from harness.triton.variant_file import read_variant
-
-    if args.url and not args.model_repository:
-        return ()
-    repository = resolve_repository(args.model_repository)
-    if args.variants:
-        known = model_names(repository)
-        for name in models[1:]:
-            if name not in known:
-                raise ConfigError(
-                    f"--variants: no model {name!r} in {repository}; make it first with harness variants --model "
-                    f"{models[0]} --variants {args.variants}"
-                )
-    return tuple((name, a) for name in models if (a := read_variant(repository, name)) is not None)
 
 
 def _rate_start(text: str, rate_auto: bool) -> float | None:

@@ -308,6 +308,7 @@ class PlanCandidate:
     price_per_hour: float | None = None  # None: measured and shown, not costed
     energy_j_per_1k: float | None = None  # GPU energy per 1,000 requests, where measured
     note: str = ""  # why it was not fitted, or what the fit had to assume
+    agreement: str = ""  # a variant's agreement with its original (harness.analysis.agreement.variant_note); "" else
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,21 @@ class PlanOption:
 
 
 @dataclass(frozen=True)
+class PlanConfirmation:
+    """The chosen CPU configuration measured once more, open loop (Poisson) at the rate one replica of its fleet gets
+    at the traffic's peak: what the plan predicted there against what was measured."""
+
+    configuration: str
+    replicas: int  # of the chosen CPU-only fleet at the peak
+    rate_rps: float  # one replica's share of the peak (random split)
+    percentile: str  # the SLO's
+    predicted_ms: float | None
+    measured_ms: float | None  # None: the level could not be measured (the run ended first)
+    error: float | None = None  # predicted / measured - 1
+    missed: bool = False  # |error| over harness.analysis.plan.CONFIRM_ERROR: said in the answer
+
+
+@dataclass(frozen=True)
 class PlanResult:
     """`harness plan`: per traffic step the cheapest fleet per option, from fitted queueing models."""
 
@@ -360,6 +376,7 @@ class PlanResult:
     sentence: str = ""
     notes: tuple[str, ...] = ()
     version: int = PLAN_VERSION
+    confirmation: PlanConfirmation | None = None  # None: not measured (--from runs, no CPU fleet, the run ended)
 
 
 @dataclass(frozen=True)
@@ -446,6 +463,7 @@ def _plan(data: dict[str, Any], source: str) -> PlanResult:
     values["options"] = tuple(_plan_option(o) for o in data.get("options", []))
     values["candidates"] = tuple(_plan_candidate(c) for c in data.get("candidates", []))
     values["notes"] = tuple(data.get("notes", ()))
+    values["confirmation"] = _build(PlanConfirmation, data["confirmation"]) if data.get("confirmation") else None
     return _build(PlanResult, values)
 
 

@@ -15,6 +15,7 @@ from harness.analysis.compare import (
     different_hosts,
     measured_curves,
 )
+from harness.analysis.plan import plan_lines
 from harness.analysis.verdict import Verdict, verdict_table
 from harness.errors import ConfigError
 from harness.record.model import Run, Slo
@@ -57,6 +58,7 @@ def _header(runs: Sequence[Run], baseline: int, slo: Slo | None, verdict: Verdic
     ]
     if verdict is not None:
         parts.append(html_page.banner(verdict.sentence, "verdict"))
+    parts += [html_page.banner(line, "info plan") for line in plan_lines(runs)]
     if slo is None and len({r.slo for r in runs}) > 1:
         parts.append(html_page.banner(_MIXED_SLOS, "warn"))
     if different_hosts(runs):

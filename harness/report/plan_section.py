@@ -3,7 +3,7 @@ each option, and the candidates with their fitted queues and how well those pred
 
 from __future__ import annotations
 
-from harness.analysis.plan import fleet_text
+from harness.analysis.plan import confirmation_text, fleet_text
 from harness.record.model import PlanCandidate, PlanOption, Run
 from harness.report import charts, html_page
 from harness.textfmt import NONE, fmt_cost, fmt_num, fmt_share, percentile_name
@@ -31,6 +31,10 @@ def plan_sections(run: Run, plotlyjs: bool = True) -> list[str]:
         return []
     sections = ["<h2>Plan</h2>", f'<p class="plan-answer">{html_page.esc(plan.sentence)}</p>']
     sections += [html_page.banner(note, "warn") for note in plan.notes]
+    if (c := plan.confirmation) is not None:
+        sections.append(
+            html_page.banner(confirmation_text(c), "warn plan-confirmation" if c.missed else "info plan-confirmation")
+        )
     figures = [("Traffic and each option's fleet capacity within the SLO", charts.plan_fleet(plan))] if plan.options else []
     if (check := charts.prediction_check(plan)) is not None:
         figures.append(("Held-out levels: predicted against measured", check))

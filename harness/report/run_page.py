@@ -50,7 +50,7 @@ def render_report(run: Run) -> str:
     if series:
         sections += html_page.figure_sections(_figures(run, series))
         sections += ["<h2>Levels</h2>", *(_levels_table(s) for s in series)]
-    elif not run.latency:
+    elif not run.latency and run.plan is None:
         sections.append(html_page.banner("No level has been measured in this run yet.", "warn"))
     sections += latency_sections(run)
     sections += search_sections(run)
