@@ -11,13 +11,13 @@ import sys
 from collections.abc import Callable
 
 from harness import __version__
-from harness.cli import import_model, latency, plan, saved_runs, search, serve, sweep_flags, ui, variants
+from harness.cli import export, import_model, latency, plan, saved_runs, search, serve, sweep_flags, ui, variants
 from harness.errors import INTERRUPTED_EXIT, HarnessError
 
 Register = Callable[[argparse._SubParsersAction], None]
 
 COMMANDS: tuple[Register, ...] = (
-    # in the order of a user's path: serve and inspect, bring a model, watch load, measure, then read saved runs
+    # in the order of a user's path: serve and inspect, bring a model, watch load, measure, read saved runs, export them
     serve.add_serve_parser,
     serve.add_models_parser,
     import_model.add_import_parser,
@@ -30,6 +30,7 @@ COMMANDS: tuple[Register, ...] = (
     saved_runs.add_report_parser,
     saved_runs.add_compare_parser,
     saved_runs.add_verdict_parser,
+    export.add_export_parser,
 )
 
 
