@@ -46,6 +46,9 @@ MASTER_BIND = LOOPBACK
 MASTER_PORT_FOR_EXTERNAL_WORKERS = 5557
 """Locust's own default port: what compose and Kubernetes workers dial (local children get a free port)."""
 
+PROMETHEUS_BIND = LOOPBACK
+"""Where the Locust master serves its client metrics for Prometheus (--prometheus-port; off unless given)."""
+
 EXPECT_WORKERS_MAX_WAIT_S = 120.0
 """How long a sweep waits for the external workers it expects."""
 

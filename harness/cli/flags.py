@@ -10,6 +10,7 @@ from harness import defaults
 from harness.analysis.capacity import STABLE_WINDOWS
 from harness.cli.parse import parse_seconds, parse_url
 from harness.errors import ConfigError
+from harness.net import bind_error, free_port
 from harness.record.model import Agreement
 from harness.triton.input_data import parse_shapes
 from harness.triton.repository import resolve_repository
@@ -120,13 +121,51 @@ def add_generator_flags(parser: argparse.ArgumentParser) -> None:
         help="a request unanswered this long fails; a window of failures ends the run "
         f"(default {defaults.REQUEST_TIMEOUT_S:g}s)",
     )
+    add_prometheus_flags(parser)
 
 
 def generator_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "request_timeout_s": parse_seconds(args.request_timeout, "--request-timeout"),
         "saturation_cpu": _saturation_cpu(args.saturation_cpu),
+        **prometheus_fields(args),
     }
+
+
+def add_prometheus_flags(parser: argparse.ArgumentParser) -> None:
+    """The Locust master's client metrics for Prometheus (harness.load.client_metrics): every command that sends load."""
+    parser.add_argument(
+        "--prometheus-port",
+        metavar="PORT",
+        help="serve the load generator's metrics for Prometheus at http://ADDRESS:PORT/metrics while it runs "
+        "(0: a free port, printed; default: off)",
+    )
+    parser.add_argument(
+        "--prometheus-bind",
+        default=defaults.PROMETHEUS_BIND,
+        metavar="ADDRESS",
+        help=f"address of that endpoint (default {defaults.PROMETHEUS_BIND}; 0.0.0.0 lets another machine scrape it)",
+    )
+
+
+def prometheus_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """--prometheus-port and --prometheus-bind, checked now: a port that is no port, taken, or on an address not of
+    this machine is one line before anything starts; 0 becomes the free port chosen."""
+    bind = args.prometheus_bind
+    if args.prometheus_port is None:
+        return {"prometheus_port": None, "prometheus_bind": bind}
+    text = str(args.prometheus_port).strip()
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigError(f"--prometheus-port {text!r} is not a port; give 1-65535, or 0 for a free one")
+    if (why := bind_error(bind)) is not None:
+        raise ConfigError(
+            f"--prometheus-bind {bind}: cannot listen there ({why}); give an address of this machine, "
+            f"e.g. {defaults.PROMETHEUS_BIND} or 0.0.0.0"
+        )
+    port = int(text) or free_port()
+    if (why := bind_error(bind, port)) is not None:
+        raise ConfigError(f"--prometheus-port {text}: taken on {bind} ({why}); give another, or 0 for a free one")
+    return {"prometheus_port": port, "prometheus_bind": bind}
 
 
 def _saturation_cpu(percent: float) -> float:

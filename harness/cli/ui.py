@@ -14,9 +14,10 @@ from datetime import datetime
 from pathlib import Path
 
 from harness import defaults
-from harness.cli.flags import add_input_data_flags, add_server_flags, server_source
+from harness.cli.flags import add_input_data_flags, add_prometheus_flags, add_server_flags, prometheus_fields, server_source
 from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
+from harness.load.client_metrics import endpoint_url
 from harness.load.ui_processes import LocustUi, UiSettings
 from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment
 from harness.net import LOOPBACK, bind_error, is_loopback
@@ -64,6 +65,7 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
         help=f"inferences per request (default {defaults.BATCH_SIZE})",
     )
     add_input_data_flags(p)
+    add_prometheus_flags(p)
     p.set_defaults(handler=run_ui)
 
 
@@ -73,6 +75,7 @@ def run_ui(args: argparse.Namespace) -> int:
     source = server_source(args)
     login = _check_exposure(args.web_host, args.web_login)
     _check_port_free(args.web_host, args.web_port)
+    args.prometheus_port = prometheus_fields(args)["prometheus_port"]  # checked, and 0 made the free port chosen
     folder = Path("results") / f"ui-{datetime.now():%Y%m%d-%H%M%S}"
     signals = StopSignals()
     with open_source(source, folder / "triton.log") as server:
@@ -102,6 +105,8 @@ def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> li
     """The harness's Locust options for master and workers: --input-data as an absolute path (every process reads it)."""
     data = ["--input-data", str(Path(args.input_data).resolve())] if args.input_data else []
     shape = ["--shape", " ".join(args.shape)] if args.shape else []
+    port = args.prometheus_port
+    prometheus = [] if port is None else ["--prometheus-port", str(port), "--prometheus-bind", args.prometheus_bind]
     return [
         "--host",
         grpc_url,
@@ -113,6 +118,7 @@ def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> li
         str(folder / "latency.json"),
         *data,
         *shape,
+        *prometheus,
     ]
 
 
@@ -122,9 +128,15 @@ def _print_ready(args: argparse.Namespace, ui: LocustUi, grpc_url: str, login: b
         f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {grpc_url}, model "
         f"{args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
         f"{args.workers} local worker(s) connected; logs in {ui.settings.folder}/\n{_remote_hint(args, ui.master_port)}\n"
-        "Ctrl-C or SIGTERM to stop.",
+        f"{_metrics_line(args)}Ctrl-C or SIGTERM to stop.",
         flush=True,
     )
+
+
+def _metrics_line(args: argparse.Namespace) -> str:
+    if args.prometheus_port is None:
+        return ""
+    return f"client metrics for Prometheus: {endpoint_url(args.prometheus_bind, args.prometheus_port)}\n"
 
 
 def _check_port_free(host: str, port: int) -> None:

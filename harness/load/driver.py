@@ -29,6 +29,7 @@ import harness.locustfile as locustfile
 from harness import defaults
 from harness.errors import LoadError, WorkersLostError
 from harness.load.aggregate import Aggregator, Tally
+from harness.load.client_metrics import LevelLog, LoadCollector, MetricsEndpoint
 from harness.load.locust_internals import stop_workers
 from harness.load.plugin import aggregator_of, install, roster_of
 from harness.load.roster import LostWorker, Roster, worker_command
@@ -69,6 +70,8 @@ class DriverSettings:
     input_data: str = ""  # --input-data: the path every worker reads (the same path on a remote worker's machine)
     shapes: str = ""  # --shape, as one Locust option: 'tokens:64 mask:64'
     validate_outputs: str = ""  # --validate-outputs MODEL: each response checked against MODEL's (the original's)
+    prometheus_port: int | None = None  # client metrics for Prometheus on this port (0: a free one); None: none
+    prometheus_bind: str = defaults.PROMETHEUS_BIND
 
 
 class LoadDriver:
@@ -80,6 +83,8 @@ class LoadDriver:
         self.runner: MasterRunner | None = None
         self._lost: list[LostWorker] = []  # since the current level started
         self._monitor: gevent.Greenlet | None = None
+        self.levels = LevelLog()  # each level's measured windows, for the Prometheus endpoint
+        self.metrics: MetricsEndpoint | None = None
 
     @property
     def required(self) -> int:
@@ -154,6 +159,9 @@ class LoadDriver:
         install(self.environment)
         logging.getLogger("locust.runners").addFilter(ALL_AT_ONCE)
         self.roster.compare_options = True  # a sweep's options are fixed: a worker with others is refused
+        if s.prometheus_port is not None and self.metrics is None:  # kept across a restart
+            self.metrics = MetricsEndpoint(LoadCollector(self.levels.series), s.prometheus_bind, s.prometheus_port)
+            self.notify(f"client metrics for Prometheus: {self.metrics.url}")
 
     @property
     def roster(self) -> Roster:
@@ -259,11 +267,12 @@ class LoadDriver:
                 "and kept every level measured so far: restart the workers and run it again"
             )
 
-    def start_level(self, users: int, target_rps: float | None = None) -> None:
+    def start_level(self, users: int, target_rps: float | None = None, curve: str = "") -> None:
         """Spawn `users` closed-loop users, or open-loop senders sharing `target_rps` when it is given."""
         assert self.runner is not None and self.environment is not None
         self._poll_lost()
         self.check_workers()
+        self.levels.start(self.settings.model, curve, users, target_rps or None)
         options = self.environment.parsed_options
         options.num_users = users
         options.target_rps = float(target_rps or 0.0)
@@ -273,25 +282,36 @@ class LoadDriver:
         while self.runner.user_count < users and time.monotonic() < deadline:
             gevent.sleep(0.05)
 
-    def take_window(self) -> Tally:
-        return self.aggregator.take_window()
+    def take_window(self, measured: bool = True) -> Tally:
+        """What the workers reported since the previous call; a measured window (not a warm-up) also counts in the
+        level's client metrics."""
+        window = self.aggregator.take_window()
+        if measured:
+            self.levels.add(window)
+        return window
 
     def sleep(self, seconds: float) -> None:
         gevent.sleep(seconds)
 
     def stop_level(self) -> None:
+        self.levels.stop()
         if self.runner is not None:
             stop_workers(self.runner)
             gevent.sleep(self.settings.report_interval_s)  # let the last reports of this level arrive
 
     def restart(self, settings: DriverSettings) -> None:
         """The same run on another model (an original, then its variants: issue 22). Workers take --model when they
-        start, so they start again with the new settings; the sweep's flags refuse external workers here."""
+        start, so they start again with the new settings; the sweep's flags refuse external workers here. The
+        Prometheus endpoint stays up, with every level so far."""
+        metrics, self.metrics = self.metrics, None
         self.close()
-        self.settings, self._lost = settings, []
+        self.settings, self._lost, self.metrics = settings, [], metrics
         self.__enter__()
 
     def close(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         if self._monitor is not None:
             self._monitor.kill()
             self._monitor = None

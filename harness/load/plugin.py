@@ -30,6 +30,7 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
+from harness.load.client_metrics import LevelSeries, LoadCollector, MetricsEndpoint
 from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
 from harness.load.options import START_AT_OPTION, TOTAL_USERS_OPTION, LoadOptions, triton_endpoint
@@ -179,6 +180,21 @@ def add_options(parser: Any) -> None:
         help="check each response against MODEL's outputs for the same request (a variant against its original): "
         "the same top-1 class, or within 1%% of the largest |value|; a mismatch is a failure",
     )
+    group.add_argument(
+        "--prometheus-port",
+        env_var="LOCUST_PROMETHEUS_PORT",
+        type=int,
+        default=None,
+        help="the master serves the test's client metrics for Prometheus on this port (0: a free one; default: off)",
+        include_in_web_ui=False,
+    )
+    group.add_argument(
+        "--prometheus-bind",
+        env_var="LOCUST_PROMETHEUS_BIND",
+        default=defaults.PROMETHEUS_BIND,
+        help="address of the Prometheus endpoint",
+        include_in_web_ui=False,
+    )
 
 
 def _options(environment: Environment) -> LoadOptions:
@@ -206,6 +222,38 @@ def roster_of(environment: Environment) -> Roster | None:
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     install(environment)
+    _serve_client_metrics(environment)  # not in sweeps: their driver serves each level's figures itself
+
+
+def _serve_client_metrics(environment: Environment) -> None:
+    """--prometheus-port on a master or a local runner: the running test's merged figures, until Locust quits."""
+    options = environment.parsed_options
+    port = getattr(options, "prometheus_port", None)
+    if port is None or isinstance(environment.runner, WorkerRunner):
+        return
+    try:
+        endpoint = MetricsEndpoint(LoadCollector(lambda: [_test_series(environment)]), options.prometheus_bind, port)
+    except HarnessError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
+    log.info("client metrics for Prometheus: %s", endpoint.url)
+    environment.events.quitting.add_listener(lambda **_: endpoint.close())
+
+
+def _test_series(environment: Environment) -> LevelSeries:
+    """The running test as one series: users and (with open-loop users running) the target rate asked for."""
+    runner, options = environment.runner, context_of(environment).options
+    aggregator = aggregator_of(environment)
+    assert runner is not None and aggregator is not None
+    classes = runner.reported_user_classes_count if isinstance(runner, MasterRunner) else runner.user_classes_count
+    open_loop = classes.get(OPEN_LOOP_USER, 0) > 0  # a master's own count is its (no) users: the workers' is read
+    return LevelSeries(
+        model=options.model,
+        users=runner.user_count,
+        offered_rps=options.target_rps if open_loop else None,
+        running=runner.user_count > 0,
+        tally=aggregator.total,
+    )
 
 
 def install(environment: Environment) -> None:

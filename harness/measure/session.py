@@ -76,6 +76,8 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         input_data=spec.input_data,
         shapes=" ".join(spec.shapes),
         validate_outputs=spec.reference_of(spec.model),  # --validate-outputs: a variant's original
+        prometheus_port=spec.prometheus_port,
+        prometheus_bind=spec.prometheus_bind,
     )
     if not spec.expect_workers:
         return settings

@@ -233,10 +233,10 @@ class LevelRunner:
         users = START_PROBE_USERS * self.spec.workers
         status = LevelProgress(curve=self.name, level=f"closed-loop start probe ({users} users)", done_levels=self.done)
         self.progress(status)
-        self.driver.start_level(users)
+        self.driver.start_level(users, curve=self.name)
         try:
             self._sleep(self.spec.warmup_s)
-            self._check(self.driver.take_window(), warmup=True)
+            self._check(self.driver.take_window(measured=False), warmup=True)
             tally = self._window()
         finally:
             self.driver.stop_level()
@@ -253,10 +253,10 @@ class LevelRunner:
         tallies: list[Tally] = []
         snapshots: list[StatsSnapshot] = []
         self.cut_short = None
-        self.driver.start_level(users, target_rps=rate)
+        self.driver.start_level(users, target_rps=rate, curve=self.name)
         try:
             self._sleep(spec.warmup_s)
-            self._check(self.driver.take_window(), warmup=True)  # warm-up: discarded
+            self._check(self.driver.take_window(measured=False), warmup=True)  # warm-up: discarded
             self._windows(status, tallies, snapshots, rate, searching)
         except CUT_SHORT:
             counted = tallies[: len(snapshots) - 1]  # a window cut before its statistics were read is not counted

@@ -58,6 +58,9 @@ class SweepSpec:
         """What a curve of `model` records as its variant: its agreement with the original, None for an original."""
         return dict(self.agreements).get(model)
 
+    prometheus_port: int | None = None  # the master's client metrics for Prometheus; None: not served
+    prometheus_bind: str = defaults.PROMETHEUS_BIND
+
     @property
     def mode(self) -> str:
         return "rate" if (self.rates or self.rate_auto) else "concurrency"
