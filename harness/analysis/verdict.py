@@ -114,6 +114,33 @@ def replicas_needed(target_rps: float, capacity_rps: float) -> int:
     return max(1, math.ceil(target_rps / capacity_rps - 1e-9))  # tolerance: 500/250 must stay 2
 
 
+def example_rate(capacities: Sequence[float]) -> float:
+    """A round traffic about twice the best single-replica capacity (7,952 -> 20,000): large enough that every
+    configuration needs replicas, so the report's example says what each capacity means for a fleet."""
+    top = 2 * max(capacities)
+    step = 10 ** math.floor(math.log10(top))
+    return step * math.ceil(top / step - 1e-9)
+
+
+def example_fleet_sentence(run: Run, headroom: float) -> str | None:
+    """What each measured capacity means in replicas for an example traffic (linear scaling, headroom included);
+    None where no curve has a capacity. A lower-bound capacity gives an upper bound on replicas ("at most")."""
+    rows = [(label, *capacity_of(curve, None)) for _, curve, label in curve_labels([run])]
+    sized = [(label, cap) for label, cap, _ in rows if cap.max_rps_within_slo]
+    if not sized:
+        return None
+    rate = example_rate([cap.max_rps_within_slo or 0.0 for _, cap in sized])
+    fleets = [
+        f"{'at most ' if cap.reached is False else ''}{replicas_needed(rate * (1 + headroom), cap.max_rps_within_slo or 1.0)} "
+        f"of {label}"
+        for label, cap in sized
+    ]
+    return (
+        f"For example, {rate:,.0f} req/s within {run.slo} with {headroom:.0%} headroom takes {' or '.join(fleets)} "
+        "replicas (capacity scaled linearly; harness plan models queueing and a day of traffic)."
+    )
+
+
 def cost_per_million(replicas: int, cost_per_hour: float, target_rps: float) -> float:
     """Dollars per million requests when `replicas` servers carry the target load around the clock."""
     return replicas * cost_per_hour / (target_rps * 3600) * 1e6

@@ -10,6 +10,8 @@ from harness.analysis.agreement import variant_note
 from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels
 from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
+from harness.analysis.verdict import example_fleet_sentence
+from harness.defaults import PLAN_HEADROOM
 from harness.record.model import Curve, Run
 from harness.record.store import embed_json, write_atomic
 from harness.report import charts, html_page
@@ -112,6 +114,8 @@ def _header(run: Run) -> str:
     items = [capacity_sentence(run, c) for c in run.curves]
     items += [why for c in run.curves if (why := saturation_sentence(run, c, curve_label(run, c)))]
     parts.append('<ul class="capacity">' + "".join(f"<li>{html_page.esc(i)}</li>" for i in items) + "</ul>")
+    if (example := example_fleet_sentence(run, PLAN_HEADROOM)) is not None:
+        parts.append(f'<p class="example-fleet">{html_page.esc(example)}</p>')
     if (no_gpu := no_gpu_note(run)) is not None:
         parts.append(html_page.banner(no_gpu, "warn gpu"))
     parts.append(html_page.banner(shared_host_note(run), "info"))

@@ -7,6 +7,8 @@ import pytest
 from harness.analysis.verdict import (
     cost_per_million,
     decide,
+    example_fleet_sentence,
+    example_rate,
     format_verdict,
     parse_costs,
     replicas_needed,
@@ -203,3 +205,23 @@ def test_a_cpu_measured_only_below_the_target_leaves_the_question_open() -> None
     assert decide([run([reached, gpu])], 500.0, SLO).sentence.startswith("A GPU is necessary: no CPU configuration")
     above = decide([run([cpu, gpu])], 150.0, SLO)  # a lower bound above the target answers it
     assert above.sentence.startswith("A GPU is not necessary: cpu:1 sustains at least 180 req/s")
+
+
+def test_example_rate_is_a_round_rate_about_twice_the_best_capacity() -> None:
+    assert example_rate([4977.0, 7952.0]) == 20_000
+    assert example_rate([250.0, 400.0]) == 800
+    assert example_rate([500.0]) == 1_000  # exactly twice stays, no step up
+
+
+def test_example_fleet_says_what_each_capacity_means_in_replicas() -> None:
+    sized = run([_config("CPU", 1, 250.0), _config("CPU", 2, 400.0)], slo=SLO)
+    sentence = example_fleet_sentence(sized, headroom=0.2)
+    # 800 req/s x 1.2 = 960: 960/250 = 3.84 -> 4 replicas of cpu:1, 960/400 = 2.4 -> 3 of cpu:2
+    assert sentence is not None and "800 req/s within p99 <= 50 ms with 20% headroom takes 4 of cpu:1 or 3 of cpu:2" in sentence
+
+
+def test_example_fleet_of_a_lower_bound_is_an_upper_bound_on_replicas() -> None:
+    growing = curve("CPU", 1, sweep([(1, 100.0, 5.0), (2, 200.0, 6.0), (4, 400.0, 7.0)]), slo=SLO)
+    sentence = example_fleet_sentence(run([growing], slo=SLO), headroom=0.0)
+    assert sentence is not None and "takes at most 2 of cpu:1" in sentence
+    assert example_fleet_sentence(run([curve("GPU", 1, skipped="no GPU")], slo=SLO), headroom=0.2) is None

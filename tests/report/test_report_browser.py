@@ -62,7 +62,9 @@ def _first_plot(browser: BrowserPage, expression: str) -> object:
     return browser.page.evaluate(f"document.querySelector('{PLOT}').{expression}")
 
 
-def test_latencies_far_under_the_slo_start_on_a_log_scale_and_a_run_without_gpu_says_so(tmp_path: Path) -> None:
+def test_latencies_far_under_the_slo_start_on_a_log_scale_and_a_run_without_gpu_says_so_and_sizes_a_fleet(
+    tmp_path: Path,
+) -> None:
     """The main job's first report: p99 of 2-6 ms under p99 <= 100 ms drew a flat line at the bottom of a linear axis."""
     fast = run([curve("CPU", 1, sweep([(1, 500.0, 2.0), (2, 900.0, 3.0), (4, 1100.0, 6.0)]))], slo=Slo("p99", 100.0))
     near = run([curve("CPU", 1, sweep([(1, 500.0, 2.0), (2, 900.0, 3.0), (4, 1100.0, 6.0)]))], slo=Slo("p99", 10.0))
@@ -75,6 +77,9 @@ def test_latencies_far_under_the_slo_start_on_a_log_scale_and_a_run_without_gpu_
         gpu = browser.page.locator(".banner.gpu")
         assert gpu.count() == 1 and gpu.text_content().startswith("No GPU was measured in this run")
         assert "scripts/gpu_check.sh" in (gpu.text_content() or "")
+        # the answer in replicas for an example traffic: 2 x 1,100 -> 3,000 req/s; x 1.2 / 1,100 (a lower bound) -> 4
+        example = browser.page.locator(".example-fleet").text_content() or ""
+        assert example.startswith("For example, 3,000 req/s") and "at most 4 of cpu:1" in example
         _open(browser, tmp_path / "near.html", 3)
         assert _first_plot(browser, "layout.yaxis.type") == "linear"
         assert browser.errors == [] and browser.blocked == []
