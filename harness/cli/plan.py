@@ -92,10 +92,12 @@ def run_plan(args: argparse.Namespace) -> int:
     search = None if args.instances else SearchPlan(space=space_from_args(args), mode=args.mode, costs=costs)
     request = PlanRequest(traffic=traffic, costs=costs, headroom=headroom, search=search)
     budget = parse_seconds(args.budget, "--budget") if args.budget else None
-    job = Job("plan", spec, server_source(args), Path(args.output) if args.output else None, budget_s=budget)
+    proposer = PlanProposer(spec, request)
+    # the proposer's spec: the run records, and its workers start with, the arrivals the fit reads (Poisson)
+    job = Job("plan", proposer.spec, server_source(args), Path(args.output) if args.output else None, budget_s=budget)
     from harness.measure.session import measure  # imports Locust, which patches the process for gevent
 
-    return measure(job, PlanProposer(spec, request))
+    return measure(job, proposer)
 
 
 def _traffic(args: argparse.Namespace) -> Traffic:

@@ -132,8 +132,10 @@ class _Life:
             budget.check()
             if proposal.announce:
                 progress.say(proposal.announce)
-            if proposal.spec.model != driver.settings.model:  # a variant of the original (its workers take --model at start)
-                driver.restart(driver_settings(proposal.spec, driver.settings.triton_url, self.folder))
+            wanted = driver_settings(proposal.spec, driver.settings.triton_url, self.folder)
+            if wanted != driver.settings:  # another model or arrival process: workers take both at start
+                driver.restart(wanted)
+            probe.model = proposal.spec.model
             curve = sweep_variant(proposal.spec, proposal.group, control, driver, state, progress.update, probe, budget.health)
             curve = replace(curve, configuration=proposal.name) if proposal.name else curve
             state.finish_curve(curve)

@@ -45,5 +45,10 @@ def test_the_readme_plan_walkthrough_runs_as_written(tmp_path: Path) -> None:
     assert {c.configuration for c in run.plan.candidates} == {"cpu:1", "cpu:2"}
     assert all(c.fit is not None and c.error_mean is not None for c in run.plan.candidates)
     assert run.plan.confirmation is not None and run.plan.confirmation.measured_ms is not None
+    # what the queueing fit reads: Poisson arrivals (CV 1) in every level, the confirming one too; constant arrivals
+    # (CV near 0) once reached the workers while the plan said Poisson, and confirmed nothing
+    assert run.metadata.settings["arrivals"] == "poisson"
+    cvs = [lv.arrivals_cv for c in run.curves for lv in c.levels]
+    assert cvs and all(cv is not None and cv > 0.6 for cv in cvs), cvs
     assert f"plan: {run.plan.sentence}" in result.stdout
     assert (tmp_path / "results" / "my_plan" / "report.html").is_file()
