@@ -58,6 +58,10 @@ CV_MIN_UTILISATION = 0.3  # a fit reads the CV only with a level at least this b
 FIT_PERCENTILES = ("p50", "p90", "p95", "p99")  # what the CV is chosen to match (p99.9 rests on too few requests)
 CAPACITY_TOLERANCE = 0.005  # relative: the bisection stops within half a percent of the boundary
 DETERMINISTIC_CV = 0.02  # a gap or execution CV below this is simulated as constant
+# An open-loop level this busy (rate / saturation) has no steady state within a level's seconds: M/D/1 relaxes in
+# about S / (1 - sqrt(rho))^2, 25 s at rho 0.96 and S 10 ms, so its measured tail says how long the level ran, not
+# what the queue settles at. Its throughput is compared and it is left out of the service-CV fit.
+STEADY_UTILISATION = 0.9
 
 
 @dataclass(frozen=True)
@@ -276,8 +280,11 @@ def _inside_percentiles(fit: QueueFit, levels: Sequence[Level], cv: float | None
     bare = replace(fit, service_cv=fit.service_cv if cv is None else cv, overhead_ms=(0.0,) * len(PERCENTILES))
     rows = []
     for lv in levels:
-        prediction = predict(bare, level_load(lv))  # zero overhead per percentile; the mean stays: closed loops think
-        if not prediction.overloaded and delivered(lv):
+        load = level_load(lv)  # zero overhead per percentile; the mean stays: closed loops think
+        if not steady(bare, load) or not delivered(lv):
+            continue
+        prediction = predict(bare, load)
+        if not prediction.overloaded:
             rows.append((lv, [prediction.latency_ms[p] for p in PERCENTILES]))
     return rows
 
@@ -338,6 +345,11 @@ def _outside_ms(level: Level) -> float:
     return level.latency_ms.mean - inside / 1000.0
 
 
+def steady(fit: QueueFit, load: Load) -> bool:
+    """Whether a level's latency can be predicted as the queue's steady state (closed loops always settle)."""
+    return load.rate_rps is None or load.rate_rps < STEADY_UTILISATION * saturation_rps(fit)
+
+
 def level_load(level: Level) -> Load:
     """What a measured level offered, as a Load: its drawn rate and measured CV (open loop), or its users."""
     if level.mode == "rate":
@@ -362,10 +374,11 @@ def cross_check(curve: Curve, slo: Slo) -> tuple[HeldOut, ...]:
 
 
 def held_out(index: int, level: Level, fit: QueueFit, percentile: str) -> HeldOut:
-    """A level against the fit's prediction: its SLO percentile, or its throughput where the server fell behind
-    (an overloaded open-loop level's latency grows with its length: no steady state to predict)."""
-    prediction = predict(fit, level_load(level))
-    if prediction.overloaded or not delivered(level):
+    """A level against the fit's prediction: its SLO percentile, or its throughput where the server fell behind or
+    was nearly saturated (such an open-loop level's latency grows with its length: no steady state to predict)."""
+    load = level_load(level)
+    prediction = predict(fit, load)
+    if prediction.overloaded or not delivered(level) or not steady(fit, load):
         measured, predicted, metric = level.achieved_rps, min(prediction.throughput_rps, saturation_rps(fit)), "req/s"
     else:
         measured, predicted, metric = level.latency_ms.get(percentile), prediction.latency_ms[percentile], percentile
