@@ -13,6 +13,7 @@ The budget (the run's --budget) is shared by all of it; a run that ends early is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from harness.analysis.capacity import curve_labels
@@ -73,7 +74,7 @@ class PlanProposer:
                 return proposal
             self._inners.pop(0)
         if self.plan is None:
-            self.plan = self._plan()
+            self.plan = _off_the_event_loop(self._plan)
             return self._confirmation()
         return None
 
@@ -119,7 +120,7 @@ class PlanProposer:
     def section(self, run: Run, stopped: str, elapsed_s: float, budget_s: float | None) -> Run:
         if stopped == RUNNING and self.plan is None:
             return run  # planned once the candidates are measured, not after every curve
-        plan = self.plan or self._plan()  # a run that ended early is planned from what it measured
+        plan = self.plan or _off_the_event_loop(self._plan)  # a run that ended early is planned from what it measured
         if plan is None:
             return run
         if self.plan is None:
@@ -131,3 +132,12 @@ class PlanProposer:
         if run.plan is None:
             return ["\nplan: none (no candidate was measured)"]
         return [f"\nplan: {run.plan.sentence}", *(f"  note: {note}" for note in run.plan.notes)]
+
+
+def _off_the_event_loop(compute: Callable[[], PlanResult | None]) -> PlanResult | None:
+    """Run the plan's fits (tens of seconds of simulation) on an OS thread while the master's gevent loop goes on
+    answering its workers' heartbeats: computed on the loop, a plan of 22 candidates once outlasted Locust's
+    heartbeat timeout and the idle worker quit before the confirmation level."""
+    import gevent  # the session's process runs Locust's master, so gevent is there; imported here, not for unit use
+
+    return gevent.get_hub().threadpool.apply(compute)
