@@ -69,6 +69,7 @@ class DriverSettings:
     input_data: str = ""  # --input-data: the path every worker reads (the same path on a remote worker's machine)
     shapes: str = ""  # --shape, as one Locust option: 'tokens:64 mask:64'
     validate_outputs: str = ""  # --validate-outputs MODEL: each response checked against MODEL's (the original's)
+    schedule: str = ""  # --schedule: the trace every worker reads and replays (same path on a remote worker)
 
 
 class LoadDriver:
@@ -130,6 +131,8 @@ class LoadDriver:
             s.shapes,
             "--validate-outputs",
             s.validate_outputs,
+            "--schedule",
+            s.schedule,
         ]
 
     def _start_master(self) -> None:

@@ -76,6 +76,7 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         input_data=spec.input_data,
         shapes=" ".join(spec.shapes),
         validate_outputs=spec.reference_of(spec.model),  # --validate-outputs: a variant's original
+        schedule=spec.schedule,
     )
     if not spec.expect_workers:
         return settings
