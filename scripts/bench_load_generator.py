@@ -65,7 +65,7 @@ from typing import Any, Callable
 
 import perf_analyzer
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, LoadError
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
 from harness.load.histogram import LatencyHistogram
@@ -704,8 +704,8 @@ def open_table(args: argparse.Namespace) -> None:
                     runs.setdefault((name, rate), []).append(figures)
                     shown = ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
                     print(f"  round {index + 1} {name} {rate:g}: {shown}", flush=True)
-            if saved is not None:
-                save_open_runs(saved, runs)
+                if saved is not None:  # after each generator: a crash later in the round loses nothing measured
+                    save_open_runs(saved, runs)
     print_open(runs, rates)
 
 
@@ -756,7 +756,11 @@ def perf_rate_run(control: ControlClient, url: str, rate: float) -> Figures:
     """perf_analyzer at one constant request rate: its stable windows' latency, its CPU over the whole run."""
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     stats = control.statistics(OPEN_MODEL)
-    result = perf_analyzer.run(url, OPEN_MODEL, 0, measurement_ms=2000, request_rate=rate, max_trials=6)
+    try:
+        result = perf_analyzer.run(url, OPEN_MODEL, 0, measurement_ms=2000, request_rate=rate, max_trials=6)
+    except LoadError as exc:  # past the server's capacity its windows never agree: that rate is not measured
+        print(f"  perf_analyzer at {rate:g} req/s: not measured ({exc})", flush=True)
+        return dict.fromkeys(OPEN_KEYS, float("nan"))
     times, _ = server_delta(stats, control.statistics(OPEN_MODEL))
     after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
     cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
