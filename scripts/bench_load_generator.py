@@ -25,6 +25,16 @@ the README quotes its output.
    --jitter-rounds rounds on the same server: exact p50/p99 per run, the medians and spread, and the harness
    against perf_analyzer (target: within 5 %).
 
+5. Open loop against perf_analyzer (`--tables open`): on mnist_cnn with one CPU instance, `harness sweep --url` at
+   constant rates (--open-rates, one worker), perf_analyzer's request-rate mode (`--request-rate-range R:R`) at the
+   same rates, and the harness's closed loop (--open-closed-levels) for its CPU per request at the same rate
+   (interpolated between its levels), alternated for --open-rounds rounds on one server. Per rate: p50, p99,
+   client-added latency (client mean - Triton's mean request time), generator CPU per request (the harness: its
+   worker with its engine over the counted windows; perf_analyzer: its process over its run, start-up included),
+   the share of sends late (the harness: > 2 ms behind schedule) or delayed (perf_analyzer's own warning), the
+   harness's send lag p99 and arrivals CV; medians (min-max), then the targets of issue 21. docs/benchmarks.md
+   quotes it.
+
 The load generators share this machine's cores with tritonserver: on a small machine the figures are the
 client's and the server's together (the tables say how many cores).
 
@@ -32,11 +42,14 @@ client's and the server's together (the tables say how many cores).
         [--duration 8] [--no-perf-analyzer] [--cost-concurrency 16] [--rounds 3] [--cost-duration 10]
         [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,4000,6000,8000] [--jitter-rounds 5]
         [--jitter-duration 8] [--no-cost] [--no-levels] [--input-data PATH]
+        [--open-rates 500,1000,2000,4000] [--open-rounds 3] [--open-closed-levels 1,2,4,8] [--open-baseline DIR]
+        [--open-results FILE] [--open-python]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -46,12 +59,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
 import perf_analyzer
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, LoadError
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
 from harness.load.histogram import LatencyHistogram
@@ -68,6 +82,19 @@ from harness.triton.variants import Variant, load_variant
 MODEL = "identity"
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "triton_grpc.py"
 LOCUST = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
+
+
+@contextlib.contextmanager
+def served(prefix: str, model: str = MODEL, instances: int = 2) -> Iterator[tuple[Path, LocalServer, ControlClient]]:
+    """A temporary folder and our own tritonserver serving `model` on `instances` CPU instances, with its control
+    client: what every table measures against."""
+    with (
+        tempfile.TemporaryDirectory(prefix=prefix) as tmp,
+        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
+        ControlClient(server.endpoints.grpc_url) as control,
+    ):
+        load_variant(control, model, Variant(InstanceGroup("CPU", instances)))
+        yield Path(tmp), server, control
 
 
 def locust_level(url: str, users: int, workers: int, duration_s: int, folder: Path) -> dict[str, Any]:
@@ -161,13 +188,38 @@ def main() -> int:
     )
     parser.add_argument("--jitter-rounds", type=int, default=5, help="interleaved rounds of the jitter table")
     parser.add_argument("--jitter-duration", type=int, default=8, help="seconds per jitter run (default 8)")
+    parser.add_argument(
+        "--open-rates", default="500,1000,2000,4000", help="open table: constant rates, req/s (default 500,1000,2000,4000)"
+    )
+    parser.add_argument("--open-rounds", type=int, default=3, help="alternated rounds of the open table (default 3)")
+    parser.add_argument(
+        "--open-results",
+        metavar="FILE",
+        help="open table: add this run's rounds to the ones saved in FILE, and print the table over all of them",
+    )
+    parser.add_argument("--open-python", action="store_true", help="open table: also the harness on its Python engine")
+    parser.add_argument(
+        "--open-baseline", metavar="DIR", help="open table: also the harness of this checkout (before/after, same rounds)"
+    )
+    parser.add_argument(
+        "--open-closed-levels",
+        default="1,2,4,8",
+        help="open table: the closed-loop levels its CPU is read at (default 1,2,4,8)",
+    )
     args = parser.parse_args()
     left_out = {"cost"} if args.no_cost else set()
     left_out |= {"levels"} if args.no_levels else set()
     tables = [t.strip() for t in args.tables.split(",") if t.strip() and t.strip() not in left_out]
     print(f"machine: {os.cpu_count()} cores, shared by tritonserver and the load generators", flush=True)
     for table in tables:
-        {"levels": levels_table, "cost": cost_table, "workers": workers_table, "jitter": jitter_table}[table](args)
+        tables_by_name = {
+            "levels": levels_table,
+            "cost": cost_table,
+            "workers": workers_table,
+            "jitter": jitter_table,
+            "open": open_table,
+        }
+        tables_by_name[table](args)
     return 0
 
 
@@ -211,13 +263,8 @@ ENGINES = {"locust, compiled engine": "native", "locust, Python engine": "python
 
 def cost_table(args: argparse.Namespace) -> None:
     runs: dict[str, list[dict[str, float]]] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp,
-        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
-        ControlClient(server.endpoints.grpc_url) as control,
-    ):
+    with served("bench-cost-") as (tmp, server, control):
         url = server.endpoints.grpc_url
-        load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
         generators: dict[str, Callable[[int], dict[str, float]]] = {
             name: (
                 lambda index, engine=engine: cost_locust_run(
@@ -442,8 +489,17 @@ def workers_table(args: argparse.Namespace) -> None:
     )
 
 
-def sweep_levels(server: LocalServer, workers: int, folder: Path, *flags: str) -> list[dict[str, Any]]:
-    """A short `harness sweep --url` on the running server: 1 s warm-up, three 2 s windows per level."""
+def sweep_levels(
+    server: LocalServer,
+    workers: int,
+    folder: Path,
+    *flags: str,
+    model: str = MODEL,
+    checkout: Path = ROOT,
+    engine: str = "auto",
+) -> list[dict[str, Any]]:
+    """A short `harness sweep --url` on the running server: 1 s warm-up, three 2 s windows per level; the harness
+    of `checkout` (another git worktree, for a before/after comparison) and the load engine `engine` where given."""
     command = [
         sys.executable,
         "-m",
@@ -452,7 +508,7 @@ def sweep_levels(server: LocalServer, workers: int, folder: Path, *flags: str) -
         "--url",
         server.endpoints.grpc_url,
         "--model",
-        MODEL,
+        model,
         "--workers",
         str(workers),
         "--warmup",
@@ -469,7 +525,8 @@ def sweep_levels(server: LocalServer, workers: int, folder: Path, *flags: str) -
     ]
     if server.endpoints.metrics_url:
         command += ["--metrics-url", server.endpoints.metrics_url]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False, timeout=900)
+    env = {**os.environ, "PYTHONPATH": str(checkout), "HARNESS_LEAN_ENGINE": engine}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=checkout, check=False, timeout=900, env=env)
     if not (folder / "run.json").is_file():
         raise SystemExit(f"sweep failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
     return json.loads((folder / "run.json").read_text())["curves"][0]["levels"]
@@ -494,13 +551,8 @@ def generator_figures(level: dict[str, Any]) -> list[str]:
 
 def jitter_table(args: argparse.Namespace) -> None:
     runs: dict[str, list[dict[str, float]]] = {}
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-jitter-") as tmp,
-        LocalServer(BUNDLED_REPOSITORY, Path(tmp) / "triton.log") as server,
-        ControlClient(server.endpoints.grpc_url) as control,
-    ):
+    with served("bench-jitter-") as (tmp, server, control):
         url = server.endpoints.grpc_url
-        load_variant(control, MODEL, Variant(InstanceGroup("CPU", 2)))
         payload = serialize_request(MODEL, make_inputs(control.model_spec(MODEL), 1, 0))
         duration = args.jitter_duration
         generators: dict[str, Callable[[int], dict[str, float]]] = {
@@ -613,6 +665,191 @@ def print_jitter(runs: dict[str, list[dict[str, float]]]) -> None:
             ratio = statistics.median(r[key] for r in rs) / statistics.median(r[key] for r in pa)
             rows.append([name, key[:3], f"{ratio:.3f}x", "<= 1.05x", "yes" if ratio <= 1.05 else "NO"])
     print(text_table(["generator", "against perf_analyzer", "measured", "target", "met"], rows))
+
+
+# --- open loop against perf_analyzer's request-rate mode, mnist_cnn on one CPU instance --------------------------
+
+OPEN_MODEL = "mnist_cnn"
+OPEN_TARGETS = (1000.0, 2000.0)  # where the harness's p99 should be within 5 % of perf_analyzer's
+Figures = dict[str, float]
+
+
+def open_table(args: argparse.Namespace) -> None:
+    rates = [float(part) for part in args.open_rates.split(",")]
+    closed_levels = args.open_closed_levels
+    saved = Path(args.open_results) if args.open_results else None
+    runs = load_open_runs(saved)
+    done = max((len(rs) for rs in runs.values()), default=0)  # rounds saved before: the rotation goes on from there
+    with served("bench-open-", OPEN_MODEL, 1) as (tmp, server, control):
+        url = server.endpoints.grpc_url
+        generators: dict[str, Callable[[int], dict[float, Figures]]] = {
+            "harness open loop": lambda index: harness_open_run(server, rates, Path(tmp) / f"open{index}"),
+            "harness closed loop": lambda index: harness_closed_run(server, closed_levels, Path(tmp) / f"closed{index}"),
+        }
+        if args.open_python:
+            generators[PYTHON] = lambda index: harness_open_run(server, rates, tmp / f"py{index}", engine="python")
+        if args.open_baseline:  # the same sweep from another checkout (e.g. main), for before/after figures
+            baseline = Path(args.open_baseline).resolve()
+            generators[BASELINE] = lambda index: harness_open_run(server, rates, tmp / f"base{index}", baseline)
+        if not args.no_perf_analyzer:
+            try:
+                perf_analyzer.find_or_install()
+                generators["perf_analyzer"] = lambda _: {rate: perf_rate_run(control, url, rate) for rate in rates}
+            except HarnessError as exc:
+                print(f"perf_analyzer skipped: {exc}", flush=True)
+        names = list(generators)
+        for index in range(done, done + args.open_rounds):
+            for name in names[index % len(names) :] + names[: index % len(names)]:  # the order rotates
+                for rate, figures in generators[name](index).items():
+                    runs.setdefault((name, rate), []).append(figures)
+                    shown = ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
+                    print(f"  round {index + 1} {name} {rate:g}: {shown}", flush=True)
+                if saved is not None:  # after each generator: a crash later in the round loses nothing measured
+                    save_open_runs(saved, runs)
+    print_open(runs, rates)
+
+
+def load_open_runs(path: Path | None) -> dict[tuple[str, float], list[Figures]]:
+    """Rounds an earlier invocation saved (--open-results): rounds can be measured a few at a time."""
+    if path is None or not path.is_file():
+        return {}
+    return {(row["generator"], row["rate"]): row["runs"] for row in json.loads(path.read_text())}
+
+
+def save_open_runs(path: Path, runs: dict[tuple[str, float], list[Figures]]) -> None:
+    rows = [{"generator": name, "rate": rate, "runs": rs} for (name, rate), rs in runs.items()]
+    path.write_text(json.dumps(rows, indent=1, allow_nan=True))
+
+
+def harness_open_run(
+    server: LocalServer, rates: list[float], folder: Path, checkout: Path = ROOT, engine: str = "auto"
+) -> dict[float, Figures]:
+    """One `harness sweep --url` over the constant rates (one worker): its levels' figures by offered rate."""
+    rate_list = ",".join(f"{r:g}" for r in rates)
+    levels = sweep_levels(server, 1, folder, "--rate", rate_list, model=OPEN_MODEL, checkout=checkout, engine=engine)
+    return {float(level["offered_rps"]): harness_figures(level) for level in levels}
+
+
+def harness_closed_run(server: LocalServer, levels: str, folder: Path) -> dict[float, Figures]:
+    """The closed loop's levels by concurrency (closed_cpu_at reads its CPU per request between their rates)."""
+    measured = sweep_levels(server, 1, folder, "--concurrency", levels, model=OPEN_MODEL)
+    return {float(level["concurrency"]): harness_figures(level) for level in measured}
+
+
+def harness_figures(level: dict[str, Any]) -> Figures:
+    latency, server_us = level["latency_ms"], level.get("server_us") or {}
+    cpu = sum(worker["cpu_percent"] for worker in level["workers"])
+    lag = level.get("send_lag_us") or {}
+    return {
+        "rps": level["achieved_rps"],
+        "p50_ms": latency["p50"],
+        "p99_ms": latency["p99"],
+        "added_ms": latency["mean"] - server_us.get("request", float("nan")) / 1000.0,
+        "cpu_us": 1e6 * cpu / 100.0 / level["achieved_rps"] if level["achieved_rps"] else float("nan"),
+        "late_share": level.get("late_sends", 0) / level["requests"] if level["requests"] else float("nan"),
+        "lag_p99_us": lag.get("p99", float("nan")),
+        "cv": level.get("arrivals_cv") if level.get("arrivals_cv") is not None else float("nan"),
+    }
+
+
+def perf_rate_run(control: ControlClient, url: str, rate: float) -> Figures:
+    """perf_analyzer at one constant request rate: its stable windows' latency, its CPU over the whole run."""
+    before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    stats = control.statistics(OPEN_MODEL)
+    try:
+        result = perf_analyzer.run(url, OPEN_MODEL, 0, measurement_ms=2000, request_rate=rate, max_trials=6)
+    except LoadError as exc:  # past the server's capacity its windows never agree: that rate is not measured
+        print(f"  perf_analyzer at {rate:g} req/s: not measured ({exc})", flush=True)
+        return dict.fromkeys(OPEN_KEYS, float("nan"))
+    times, _ = server_delta(stats, control.statistics(OPEN_MODEL))
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
+    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    server_ms = times.request / 1000.0 if times else float("nan")
+    return {
+        "rps": result["rps"],
+        "p50_ms": result["p50_ms"],
+        "p99_ms": result["p99_ms"],
+        "added_ms": result["avg_ms"] - server_ms,
+        "cpu_us": 1e6 * cpu_s / (result["rps"] * wall),
+        "late_share": result["delayed_share"],
+        "lag_p99_us": float("nan"),
+        "cv": float("nan"),
+    }
+
+
+def closed_cpu_at(runs: dict[tuple[str, float], list[Figures]], rate: float) -> float:
+    """The closed loop's CPU per request at `rate`, interpolated between its levels' medians (nan outside them)."""
+    points = sorted(
+        (statistics.median(r["rps"] for r in rs), statistics.median(r["cpu_us"] for r in rs))
+        for (name, _), rs in runs.items()
+        if name == "harness closed loop"
+    )
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+        if x0 <= rate <= x1:
+            return y0 + (y1 - y0) * (rate - x0) / (x1 - x0)
+    return float("nan")
+
+
+BASELINE = "harness open loop, baseline checkout"
+PYTHON = "harness open loop, Python engine"
+OPEN_KEYS = ("rps", "p50_ms", "p99_ms", "added_ms", "cpu_us", "late_share", "lag_p99_us", "cv")
+
+
+def print_open(runs: dict[tuple[str, float], list[Figures]], rates: list[float]) -> None:
+    def spread(rs: list[Figures], key: str) -> str:
+        values = [r[key] for r in rs if r[key] == r[key]]  # nan: not measured
+        if not values:
+            return "-"
+        middle, low, high = statistics.median(values), min(values), max(values)
+        return f"{fmt_num(middle)} ({fmt_num(low)}-{fmt_num(high)})"
+
+    rounds = max((len(rs) for rs in runs.values()), default=0)
+    print(
+        f"\n{OPEN_MODEL} (1 CPU instance), open loop, constant arrivals, one load-generator process; median (min-max) "
+        f"of {rounds} alternated rounds; {os.cpu_count()} cores shared with tritonserver; {time.strftime('%Y-%m-%d')}"
+    )
+    headers = ["rate", "generator", "req/s", "p50 ms", "p99 ms", "client-added ms", "CPU us/req"]
+    headers += ["late/delayed", "send lag p99 us", "arrivals CV"]
+    rows = []
+    for rate in rates:
+        for name in ("harness open loop", BASELINE, PYTHON, "perf_analyzer"):
+            if rs := runs.get((name, rate)):
+                rows.append([fmt_num(rate), name, *(spread(rs, key) for key in OPEN_KEYS)])
+        closed = closed_cpu_at(runs, rate)
+        rows.append([fmt_num(rate), "harness closed loop (interpolated)", "", "", "", "", fmt_num(closed), "", "", ""])
+    print(text_table(headers, rows))
+    print(text_table(["rate", "target", "measured", "met"], open_targets(runs, rates)))
+
+
+def open_targets(runs: dict[tuple[str, float], list[Figures]], rates: list[float]) -> list[list[str]]:
+    """Issue 21's targets, each measured against the medians."""
+
+    def median(name: str, rate: float, key: str) -> float:
+        values = [r[key] for r in runs.get((name, rate), []) if r[key] == r[key]]
+        return statistics.median(values) if values else float("nan")
+
+    rows = []
+    for rate in rates:
+        ours = functools.partial(median, "harness open loop", rate)
+        pa = functools.partial(median, "perf_analyzer", rate)
+        closed = closed_cpu_at(runs, rate)
+        checks = [
+            ("CPU/req <= closed loop's", ours("cpu_us") / closed, ours("cpu_us") <= closed),
+            ("CPU/req < perf_analyzer's", ours("cpu_us") / pa("cpu_us"), ours("cpu_us") < pa("cpu_us")),
+        ]
+        if rate in OPEN_TARGETS:
+            checks.append(
+                ("p99 <= 1.05x perf_analyzer's", ours("p99_ms") / pa("p99_ms"), ours("p99_ms") <= 1.05 * pa("p99_ms"))
+            )
+        if rate == 1000.0:
+            added = ours("added_ms") - pa("added_ms")
+            rows.append([fmt_num(rate), "client-added <= perf_analyzer's", f"{added:+.3f} ms", "yes" if added <= 0 else "NO"])
+        if rate == 2000.0:
+            rows.append([fmt_num(rate), "arrivals CV <= 0.1", fmt_num(ours("cv")), "yes" if ours("cv") <= 0.1 else "NO"])
+            lag = ours("lag_p99_us")
+            rows.append([fmt_num(rate), "send lag p99 < 200 us", fmt_num(lag), "yes" if lag < 200 else "NO"])
+        rows += [[fmt_num(rate), what, f"{ratio:.2f}x", "yes" if met else "NO"] for what, ratio, met in checks]
+    return rows
 
 
 if __name__ == "__main__":

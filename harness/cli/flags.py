@@ -1,4 +1,5 @@
-"""Flags several commands share: where the server comes from, how long levels last, workers, input data."""
+"""Flags several commands share: where the server comes from, how long levels last, workers, input data,
+the open-loop traffic shape."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from harness import defaults
 from harness.analysis.capacity import STABLE_WINDOWS
 from harness.cli.parse import parse_seconds, parse_url
 from harness.errors import ConfigError
+from harness.load.arrivals import parse_arrivals
+from harness.load.trace import read_trace
 from harness.net import bind_error, free_port
 from harness.record.model import Agreement
 from harness.triton.input_data import parse_shapes
@@ -240,3 +243,29 @@ def _agreements(args: argparse.Namespace, models: tuple[str, ...]) -> tuple[tupl
                     f"{models[0]} --variants {args.variants}"
                 )
     return tuple((name, a) for name in models if (a := read_variant(repository, name)) is not None)
+
+
+def add_arrival_flags(p: argparse.ArgumentParser) -> None:
+    """--arrivals and --schedule: the open-loop traffic shape (docs/load-shapes.md); `harness ui` takes them too."""
+    p.add_argument(
+        "--arrivals",
+        metavar="KIND",
+        help="open-loop arrivals: constant (default), poisson, or gamma:CV (bursty above 1, e.g. gamma:3)",
+    )
+    p.add_argument(
+        "--schedule",
+        metavar="FILE",
+        help="replay recorded traffic: perf_analyzer's --request-intervals file (one interval in microseconds per "
+        "line) or a .csv of send offsets in seconds, looped; at its own rate, or scaled to each --rate",
+    )
+
+
+def arrival_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """--arrivals and --schedule as SweepSpec fields, checked now: a bad one is one line before any load."""
+    if args.schedule and args.arrivals:
+        raise ConfigError("--schedule replays a file's own arrivals; drop --arrivals, or drop --schedule")
+    arrivals = parse_arrivals(args.arrivals or defaults.ARRIVALS)
+    if not args.schedule:
+        return {"arrivals": arrivals}
+    trace = read_trace(args.schedule)
+    return {"arrivals": arrivals, "schedule": str(Path(args.schedule).resolve()), "trace": trace}

@@ -12,6 +12,7 @@ from pathlib import Path
 from harness import defaults
 from harness.analysis.capacity import STABLE_WINDOWS
 from harness.cli.flags import (
+    add_arrival_flags,
     add_generator_flags,
     add_input_data_flags,
     add_level_flags,
@@ -19,6 +20,7 @@ from harness.cli.flags import (
     add_model_flags,
     add_server_flags,
     add_workers_flag,
+    arrival_fields,
     generator_fields,
     input_data_fields,
     level_fields,
@@ -80,7 +82,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
         help="--rate auto: the rate of the search's first probe; 'probe' (default): what a short closed-loop probe "
         "served. Only a starting point: the search doubles or halves from it to the capacity, whatever it is",
     )
-    p.add_argument("--arrivals", choices=["constant", "poisson"], default=defaults.ARRIVALS, help="open-loop arrivals")
+    add_arrival_flags(p)
     p.add_argument(
         "--seed", type=int, default=defaults.SEED, help=f"seed of input data and Poisson schedules (default {defaults.SEED})"
     )
@@ -163,7 +165,11 @@ def check_local_address(host: str) -> None:
 
 
 def spec_from_args(args: argparse.Namespace) -> SweepSpec:
-    rate_text = (args.rate or "").strip().lower()
+    arrivals = arrival_fields(args)
+    trace = arrivals.get("trace")
+    if trace is not None and args.concurrency.strip().lower() != "auto":
+        raise ConfigError("--schedule replays open-loop sends; give --rate (or no rate: the file's own), not --concurrency")
+    rate_text = (args.rate or "").strip().lower() or (f"{trace.rate:.6g}" if trace is not None else "")
     concurrency = (
         None if args.concurrency.strip().lower() == "auto" else tuple(parse_int_list(args.concurrency, "--concurrency"))
     )
@@ -178,7 +184,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         instances=_instances(args),
         slo=parse_slo(args.slo),
         concurrency=None if rate_text else concurrency,
-        rates=tuple(parse_float_list(args.rate, "--rate")) if rate_text and rate_text != "auto" else None,
+        rates=tuple(parse_float_list(rate_text, "--rate")) if rate_text and rate_text != "auto" else None,
         rate_auto=rate_text == "auto",
         rate_start=_rate_start(args.rate_start, rate_text == "auto"),
         batch_size=args.batch_size,
@@ -190,7 +196,6 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         workers=workers,
         label=args.label,
         max_concurrency=args.max_concurrency,
-        arrivals=args.arrivals,
         seed=args.seed,
         expect_workers=args.expect_workers,
         master_bind=args.master_bind,
@@ -198,6 +203,7 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         expect_workers_max_wait_s=parse_seconds(args.expect_workers_max_wait, "--expect-workers-max-wait"),
         **generator_fields(args),
         **input_data_fields(args),
+        **arrivals,
     )
 
 

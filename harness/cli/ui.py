@@ -14,7 +14,15 @@ from datetime import datetime
 from pathlib import Path
 
 from harness import defaults
-from harness.cli.flags import add_input_data_flags, add_prometheus_flags, add_server_flags, prometheus_fields, server_source
+from harness.cli.flags import (
+    add_arrival_flags,
+    add_input_data_flags,
+    add_prometheus_flags,
+    add_server_flags,
+    arrival_fields,
+    prometheus_fields,
+    server_source,
+)
 from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
 from harness.load.client_metrics import endpoint_url
@@ -66,6 +74,7 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_input_data_flags(p)
     add_prometheus_flags(p)
+    add_arrival_flags(p)  # the open-loop user's; the web form can change --arrivals (--schedule is checked here)
     p.set_defaults(handler=run_ui)
 
 
@@ -73,6 +82,8 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.batch_size < 1:
         raise ConfigError("--workers and --batch-size must be at least 1")
     source = server_source(args)
+    traffic = arrival_fields(args)  # a bad --schedule is one line before anything starts
+    args.arrivals, args.schedule = traffic["arrivals"], traffic.get("schedule", "")
     login = _check_exposure(args.web_host, args.web_login)
     _check_port_free(args.web_host, args.web_port)
     args.prometheus_port = prometheus_fields(args)["prometheus_port"]  # checked, and 0 made the free port chosen
@@ -119,6 +130,9 @@ def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> li
         *data,
         *shape,
         *prometheus,
+        "--arrivals",
+        args.arrivals,
+        *(["--schedule", args.schedule] if args.schedule else []),
     ]
 
 

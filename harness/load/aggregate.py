@@ -34,6 +34,7 @@ class WorkerDelta:
     host: str = ""  # which machine and engine sent these requests (recorded per level)
     engine: str = ""
     failed_hist: str = ""  # encoded histogram of the failures' times (they are in hist too): never good requests
+    send_lag: str = ""  # open loop: encoded histogram of each send's lag behind schedule, microseconds
 
     def to_message(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,15 +100,18 @@ class Tally:
     hist: LatencyHistogram = field(default_factory=LatencyHistogram)
     workers: dict[str, WorkerTally] = field(default_factory=dict)
     failed_hist: LatencyHistogram = field(default_factory=LatencyHistogram)  # the failures among hist
+    send_lag: LatencyHistogram = field(default_factory=LatencyHistogram)  # open loop, every worker's merged
 
     def add(self, worker: str, delta: WorkerDelta) -> None:
         self.hist.add_encoded(delta.hist)
         self.failed_hist.add_encoded(delta.failed_hist)
+        self.send_lag.add_encoded(delta.send_lag)
         self.workers.setdefault(worker, WorkerTally()).add(delta)
 
     def merge(self, other: Tally) -> None:
         self.hist.add(other.hist)
         self.failed_hist.add(other.failed_hist)
+        self.send_lag.add(other.send_lag)
         for worker, tally in other.workers.items():
             self.workers.setdefault(worker, WorkerTally()).merge(tally)
 
@@ -160,6 +164,11 @@ class Tally:
     def arrivals_cv(self) -> float | None:
         """Inter-arrival CV of every worker's open-loop sends merged (None without open-loop sends)."""
         return merged_cv([w.sent for w in self.workers.values()])
+
+    @property
+    def sends(self) -> int:
+        """Open-loop sends made (their send times are what arrivals_cv measures)."""
+        return sum(len(w.sent) for w in self.workers.values())
 
 
 class Aggregator:

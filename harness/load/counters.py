@@ -35,6 +35,7 @@ class LoadCounters:
         self.dropped = 0
         self.in_flight = 0
         self.sent = array.array("d")
+        self.send_lag = LatencyHistogram()  # open loop: each send's lag behind its intended time, microseconds
         self.first_error: str | None = None
         self._t0 = time.time()
         self._cpu0 = time.process_time()
@@ -48,6 +49,7 @@ class LoadCounters:
         self.dropped += batch.dropped
         self.in_flight = batch.in_flight
         self.sent.extend(batch.sent)
+        self.send_lag.record_all_micros(batch.lags_us)
         record = self.hist.record_micros
         for micros in batch.latencies_us:
             record(micros)
@@ -86,6 +88,7 @@ class LoadCounters:
             host=host,
             engine=engine,
             sent=self.sent.tobytes(),
+            send_lag=self.send_lag.encode() if self.send_lag.count else "",
         )
         self._lifetime_requests += self.requests
         self._lifetime_failures += self.failures

@@ -72,6 +72,7 @@ class DriverSettings:
     validate_outputs: str = ""  # --validate-outputs MODEL: each response checked against MODEL's (the original's)
     prometheus_port: int | None = None  # client metrics for Prometheus on this port (0: a free one); None: none
     prometheus_bind: str = defaults.PROMETHEUS_BIND
+    schedule: str = ""  # --schedule: the trace every worker reads and replays (same path on a remote worker)
 
 
 class LoadDriver:
@@ -135,6 +136,8 @@ class LoadDriver:
             s.shapes,
             "--validate-outputs",
             s.validate_outputs,
+            "--schedule",
+            s.schedule,
         ]
 
     def _start_master(self) -> None:

@@ -7,6 +7,9 @@ workers, so percentiles are computed from merged counts and never averaged.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
+
 from hdrh.histogram import HdrHistogram
 
 from harness.record.model import Latency
@@ -25,6 +28,11 @@ class LatencyHistogram:
 
     def record_micros(self, micros: int) -> None:
         self._hist.record_value(min(max(micros, _LOWEST_US), _HIGHEST_US))
+
+    def record_all_micros(self, values: Iterable[int]) -> None:
+        """Many values at once: each distinct one recorded once with its count (values repeat to the microsecond)."""
+        for micros, count in Counter(values).items():
+            self._hist.record_value(min(max(micros, _LOWEST_US), _HIGHEST_US), count)
 
     def add(self, other: LatencyHistogram) -> None:
         if other.count:
@@ -50,6 +58,13 @@ class LatencyHistogram:
             if self._hist.get_lowest_equivalent_value(item.value_iterated_to) <= limit_us
         )
         return self.count - int(below)
+
+    def percentile_us(self, percentile: float) -> float:
+        return float(self._hist.get_value_at_percentile(percentile)) if self.count else 0.0
+
+    @property
+    def max_us(self) -> float:
+        return float(self._hist.get_max_value()) if self.count else 0.0
 
     def percentile_ms(self, percentile: float) -> float:
         return self._hist.get_value_at_percentile(percentile) / 1000.0 if self.count else 0.0

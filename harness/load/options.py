@@ -34,6 +34,7 @@ class LoadOptions:
     input_data: str = ""  # --input-data: requests cycle through this data's entries; "": seeded random tensors
     shapes: str = ""  # --shape: 'NAME:D1,D2 [NAME:D ...]', variable dimensions of --input-data
     validate_against: str = ""  # --validate-outputs MODEL: each response checked against MODEL's outputs; "": none
+    schedule: str = ""  # --schedule: a trace file to replay (harness.load.trace); "": --arrivals
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -57,6 +58,7 @@ class LoadOptions:
             input_data=get("input_data", ""),
             shapes=get("shape", ""),
             validate_against=get("validate_outputs", ""),
+            schedule=get("schedule", ""),
         )
 
 

@@ -30,12 +30,14 @@ from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 from harness import defaults
 from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
+from harness.load.arrivals import parse_arrivals
 from harness.load.client_metrics import LevelSeries, LoadCollector, MetricsEndpoint
 from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
 from harness.load.options import START_AT_OPTION, TOTAL_USERS_OPTION, LoadOptions, triton_endpoint
 from harness.load.roster import Roster, host_label, install_worker
 from harness.load.senders import ASK, GIVE, SenderRegistry
+from harness.load.trace import read_trace
 from harness.load.web import LatencyTimeline, guard_start, register_latency_tab, tick_by_default
 from harness.load.web_login import require_login
 
@@ -119,9 +121,16 @@ def add_options(parser: Any) -> None:
     group.add_argument(
         "--arrivals",
         env_var="LOCUST_ARRIVALS",
-        choices=["constant", "poisson"],
+        type=_arrivals,
         default=defaults.ARRIVALS,
-        help="open-loop inter-arrival times",
+        help="open-loop arrivals: constant, poisson, or gamma:CV (bursty above CV 1, e.g. gamma:3)",
+    )
+    group.add_argument(
+        "--schedule",
+        env_var="LOCUST_SCHEDULE",
+        default="",
+        help="open loop: replay this file (perf_analyzer's --request-intervals, one interval in microseconds per "
+        "line, or a .csv of send offsets in seconds), looped; at its own rate unless --target-rps is given",
     )
     group.add_argument(
         "--max-in-flight",
@@ -195,6 +204,14 @@ def add_options(parser: Any) -> None:
         help="address of the Prometheus endpoint",
         include_in_web_ui=False,
     )
+
+
+def _arrivals(text: str) -> str:
+    """--arrivals on the command line: a bad value is argparse's one-line error, not a traceback."""
+    try:
+        return parse_arrivals(text)
+    except HarnessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _options(environment: Environment) -> LoadOptions:
@@ -293,11 +310,20 @@ def _extend_web_ui(environment: Environment) -> None:
 
 
 def _open_loop_refusal(environment: Environment, chosen: list[str], form: dict[str, str]) -> str | None:
-    """Why a start would run an open-loop user that sends nothing (no target rate), or None when it would not."""
+    """Why a start would run an open-loop user that sends nothing (no target rate) or cannot send what it asks (a
+    bad arrival process or schedule file), or None when it would not."""
     if OPEN_LOOP_USER not in chosen:
         return None
+    parsed = environment.parsed_options
     try:
-        rate = float(form.get("target_rps", getattr(environment.parsed_options, "target_rps", 0.0)) or 0.0)
+        parse_arrivals(form.get("arrivals", getattr(parsed, "arrivals", "constant")) or "constant")
+        if schedule := form.get("schedule", getattr(parsed, "schedule", "")):
+            read_trace(schedule)
+            return None  # a schedule has a rate of its own
+    except HarnessError as exc:
+        return str(exc)
+    try:
+        rate = float(form.get("target_rps", getattr(parsed, "target_rps", 0.0)) or 0.0)
     except ValueError:
         return f"Target rps {form.get('target_rps')!r} is not a number: give requests/s, e.g. 100"
     if rate > 0:

@@ -34,7 +34,7 @@ REFUSED = "harness_refused"
 # gone for longer than this, it quit.
 ABSENT_GRACE_S = 3.0
 # The options that change what a worker sends; they must be the master's.
-COMPARED_OPTIONS = ("model", "batch_size", "input_seed", "arrivals")
+COMPARED_OPTIONS = ("model", "batch_size", "input_seed", "arrivals", "schedule")
 REFUSED_EXIT_CODE = 3
 
 
@@ -101,7 +101,7 @@ def mismatch(master: dict[str, Any], worker: dict[str, Any], options: bool = Tru
 def worker_command(master_host: str, master_port: int, parsed: Any) -> str:
     """The line that starts a worker anywhere, with the options the master checks."""
     options = compared_options(parsed)
-    extra = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in options.items())
+    extra = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in options.items() if value not in ("", None))
     return f"locust -f harness/locustfile.py --worker --master-host {master_host} --master-port {master_port} {extra}"
 
 

@@ -16,11 +16,21 @@ import time
 from collections.abc import Sequence
 from typing import Callable
 
-from harness.load.arrivals import check_rate, sender_phase_s, sender_rate, sender_seed
+from harness.load.arrivals import (
+    TRACE,
+    check_rate,
+    is_common_stream,
+    parse_arrivals,
+    sender_phase_s,
+    sender_rate,
+    sender_seed,
+)
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
+from harness.load.engine.protocol import Schedule
 from harness.load.engine.validation import Expected
 from harness.load.options import LoadOptions
+from harness.load.trace import Trace, read_trace
 
 log = logging.getLogger("harness")
 
@@ -56,6 +66,8 @@ class EngineSteering:
         self._acked = 0  # the last acknowledgement the pump has seen
         self._users_started = 0
         self._awaiting_index: set[int] = set()  # open-loop users waiting for their global sender index
+        self._trace: Trace | None = None  # --schedule as read (once per path)
+        self._engine_trace: tuple[float, ...] | None = None  # the gaps the engine replays now
 
     def restart(self, options: LoadOptions) -> None:
         """A new test: user indices count from 0 again; nobody waits for an index of the previous test."""
@@ -91,27 +103,50 @@ class EngineSteering:
         if self._link is not None:
             self._lanes_seq = self._link.set_lanes(self.lanes)
 
+    def open_loop_rate(self) -> float:
+        """The level's rate: --target-rps, or without it the --schedule file's own. A HarnessError in one line
+        where open-loop users cannot send: no positive rate (ZeroRateError), a bad --arrivals or schedule file."""
+        parse_arrivals(self.options.arrivals)
+        trace = self.trace()
+        if self.options.target_rps > 0 or trace is None:
+            return check_rate(self.options.target_rps)
+        return trace.rate
+
+    def trace(self) -> Trace | None:
+        """--schedule as read (ConfigError naming the line of a bad file); None without one."""
+        path = self.options.schedule
+        if path and (self._trace is None or self._trace.source != path):
+            self._trace = read_trace(path)
+        return self._trace if path else None
+
     def await_index(self, user_index: int) -> None:
         """An open-loop user starts: it sends once the master has given it a global sender index.
-        Refused at once (ZeroRateError) without a positive target rate: it would never send."""
-        check_rate(self.options.target_rps)
+        Refused at once (a HarnessError, see open_loop_rate) where it could not send what was asked."""
+        self.open_loop_rate()
         self._awaiting_index.add(user_index)
 
     def schedule(self, user_index: int, sender: int) -> None:
-        """User `user_index` sends as global sender `sender` of the level's num_users: its share of --target-rps,
-        phase-shifted on the common start instant (constant) or on its own seed (Poisson)."""
+        """User `user_index` sends as global sender `sender` of the level's num_users (harness.load.arrivals):
+        constant or Poisson, its share of the rate, phase-shifted on the common start instant or on its own seed;
+        gamma or a schedule file, its slots of the level's common stream."""
         if user_index not in self._awaiting_index:
             return  # stopped (or from another test) before the index came
         self._awaiting_index.discard(user_index)
-        options = self.options
-        start = (options.start_at or time.time()) + sender_phase_s(sender, options.target_rps)
-        self.engine().schedule(
-            user_index,
-            sender_rate(options.target_rps, options.num_users),
-            options.arrivals,
-            sender_seed(options.input_seed, sender),
-            options.max_in_flight,
-            start,
+        options, rate, trace = self.options, self.open_loop_rate(), self.trace()
+        kind = TRACE if trace is not None else options.arrivals
+        start = options.start_at or time.time()
+        link = self.engine()
+        if not is_common_stream(kind):
+            seed = sender_seed(options.input_seed, sender)
+            share = sender_rate(rate, options.num_users)
+            phased = start + sender_phase_s(sender, rate)
+            link.schedule(Schedule(user_index, share, kind, seed, options.max_in_flight, phased, sender, options.num_users))
+            return
+        if trace is not None and (gaps := trace.scaled(rate)) != self._engine_trace:
+            link.set_trace(gaps)
+            self._engine_trace = gaps
+        link.schedule(
+            Schedule(user_index, rate, kind, options.input_seed, options.max_in_flight, start, sender, options.num_users)
         )
 
     def unschedule(self, user_index: int) -> None:
@@ -142,3 +177,4 @@ class EngineSteering:
         if link is not None:
             link.close()
         self._lanes_seq = self._acked = 0
+        self._engine_trace = None

@@ -15,7 +15,7 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from harness.errors import HarnessError
-from harness.load.arrivals import ZeroRateError, check_rate
+from harness.load.arrivals import ZeroRateError
 from harness.load.context import LoadContext
 from harness.load.options import LoadOptions
 from harness.load.plugin import ask_sender_index, context_of
@@ -71,20 +71,24 @@ class TritonUser(_TritonUserBase):
 
 
 class TritonOpenLoopUser(_TritonUserBase):
-    """Open loop: requests leave on a schedule (constant or Poisson, --target-rps split over all users),
-    whether or not earlier ones were answered; latency counts from the intended send time."""
+    """Open loop: requests leave on a schedule (constant, Poisson, gamma:CV or a --schedule file, --target-rps
+    spread over all users), whether or not earlier ones were answered; latency counts from the intended send time."""
 
     def on_start(self) -> None:
         context = context_of(self.environment)
         try:
-            check_rate(context.options.target_rps)
-        except ZeroRateError as exc:
+            context.steering.open_loop_rate()
+        except HarnessError as exc:
             # Never an idle user that looks busy: the web UI's start form refuses this; a headless run says why,
             # and counts it as a failure with the reason (Locust's statistics and exit code, the run's first error).
-            log.error(
-                "%s needs a target rate: pass --target-rps (requests/s across all users); stopping this user",
-                type(self).__name__,
-            )
+            if isinstance(exc, ZeroRateError):
+                log.error(
+                    "%s needs a target rate: pass --target-rps (requests/s across all users), or --schedule FILE; "
+                    "stopping this user",
+                    type(self).__name__,
+                )
+            else:
+                log.error("%s cannot send: %s; stopping this user", type(self).__name__, exc)
             self.refused = True
             context.refuse(str(exc))
             self.environment.events.request.fire(

@@ -78,6 +78,7 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         validate_outputs=spec.reference_of(spec.model),  # --validate-outputs: a variant's original
         prometheus_port=spec.prometheus_port,
         prometheus_bind=spec.prometheus_bind,
+        schedule=spec.schedule,
     )
     if not spec.expect_workers:
         return settings

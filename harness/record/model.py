@@ -8,7 +8,8 @@ Schema history (``schema_version``):
   2 - 2026-12: two rules whose recorded results read differently: ``capacity.reached`` (False: a lower bound, the
       highest load measured still met the SLO), and failed requests as evidence with a bound (a level meets its
       SLO with failures up to the failure budget, harness.analysis.capacity.failure_budget; before, one failure
-      disqualified it). Appended with it: ``goodput_rps`` per level, the optional ``plan`` section (`harness plan`,
+      disqualified it). Appended with it: ``goodput_rps`` per level, ``send_lag_us`` (p50/p99/max) and
+      ``asked_arrivals_cv`` per open-loop level, the optional ``plan`` section (`harness plan`,
       with a ``version`` of its own, ``PLAN_VERSION``: its fields follow a queueing model that may change apart from
       the run; a reader refuses a newer plan by name), and the fields listed in docs/run.schema.json. A version 1
       run is read with its capacities decided again by today's rules (harness.analysis.capacity.upgraded), so an
@@ -100,6 +101,16 @@ class Window:
 
 
 @dataclass(frozen=True)
+class SendLag:
+    """Open loop: how far behind their intended times a level's sends left, in microseconds (exact percentiles
+    of the merged per-worker histograms). Latency counts from the intended time, so this lag is part of it."""
+
+    p50: float
+    p99: float
+    max: float
+
+
+@dataclass(frozen=True)
 class WorkerUse:
     """One load generator's share of a level: where its requests came from and what they cost it."""
 
@@ -151,6 +162,8 @@ class Level:
     # requests per second that succeeded within the sweep's SLO limit (AIPerf's goodput), counted exactly from the
     # merged histograms of the counted windows (harness.analysis.capacity.goodput); None in runs written before it
     goodput_rps: float | None = None
+    send_lag_us: SendLag | None = None  # open loop: the sends' lag behind schedule (None: closed loop, older runs)
+    asked_arrivals_cv: float | None = None  # open loop: the CV the arrival process asked for, arrivals_cv's target
 
 
 @dataclass(frozen=True)
@@ -433,6 +446,7 @@ def _level(data: dict[str, Any]) -> Level:
     values["flags"] = tuple(data.get("flags", ()))
     values["inconsistent"] = tuple(data.get("inconsistent", ()))
     values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
+    values["send_lag_us"] = _build(SendLag, data["send_lag_us"]) if data.get("send_lag_us") else None
     return _build(Level, values)
 
 

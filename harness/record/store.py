@@ -53,6 +53,10 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "inconsistent",
     "scheduled_rps",
     "goodput_rps",
+    "send_lag_p50_us",
+    "send_lag_p99_us",
+    "send_lag_max_us",
+    "asked_arrivals_cv",
 )
 
 
@@ -150,6 +154,8 @@ def _level_cells(level: Level) -> list[Any]:
         ";".join(level.inconsistent),
         level.scheduled_rps,
         level.goodput_rps,
+        *((lag.p50, lag.p99, lag.max) if (lag := level.send_lag_us) else (None, None, None)),
+        level.asked_arrivals_cv,
     ]
 
 

@@ -242,6 +242,8 @@ def hover_text(level: Level, curve: Curve) -> str:
         lines.append(
             f"late sends {level.late_sends} · max send lag {fmt_num(level.max_send_lag_ms)} ms · dropped {level.dropped}"
         )
+        if (lag := level.send_lag_us) is not None:
+            lines.append(f"send lag µs: p50 {fmt_num(lag.p50)} · p99 {fmt_num(lag.p99)} · max {fmt_num(lag.max)}")
     if level.flags:
         lines.append("flags: " + html.escape(", ".join(level.flags)))
     if level.first_error:

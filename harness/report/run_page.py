@@ -12,7 +12,7 @@ from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import example_fleet_sentence
 from harness.defaults import PLAN_HEADROOM
-from harness.record.model import Curve, Run
+from harness.record.model import Curve, Level, Run
 from harness.record.store import embed_json, write_atomic
 from harness.report import charts, html_page
 from harness.report.latency_section import latency_sections
@@ -36,7 +36,9 @@ LEVEL_HEADERS = (
     "client CPU %",
     "stable",
     "flags",
-    "arrivals CV",
+    "arrivals CV (asked)",
+    "late sends",
+    "send lag us p50 / p99 / max",
     "failed checks",
 )
 
@@ -199,12 +201,23 @@ def _levels_table(series: charts.Series) -> str:
             fmt_num(lv.client_cpu_percent),
             "yes" if lv.stable else "no",
             ", ".join(lv.flags),
-            fmt_num(lv.arrivals_cv),
+            _arrivals_cell(lv),
+            lv.late_sends if lv.mode == "rate" else "",
+            " / ".join(fmt_num(v) for v in (lv.send_lag_us.p50, lv.send_lag_us.p99, lv.send_lag_us.max))
+            if lv.send_lag_us
+            else "",
             "; ".join(lv.inconsistent),
         ]
         for lv in series.curve.levels
     ]
     return html_page.details(f"{series.label}: {len(rows)} levels", html_page.table(LEVEL_HEADERS, rows))
+
+
+def _arrivals_cell(level: Level) -> str:
+    """The measured inter-arrival CV, with the asked one beside it where the run recorded it."""
+    if level.asked_arrivals_cv is None:
+        return fmt_num(level.arrivals_cv)
+    return f"{fmt_num(level.arrivals_cv)} ({fmt_num(level.asked_arrivals_cv)})"
 
 
 def _metadata(run: Run) -> str:

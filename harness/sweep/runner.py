@@ -17,10 +17,11 @@ from harness import __version__, defaults
 from harness.analysis.capacity import STABLE_WINDOWS, capacity, delivered_rate, goodput, probe_evidence
 from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
+from harness.load.arrivals import asked_cv, cv_tolerance, keeps_schedule
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.validation import PREFIX as VALIDATION_PREFIX
 from harness.load.histogram import LatencyHistogram
-from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, Window, WorkerUse
+from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, SendLag, Window, WorkerUse
 from harness.record.server_statistics import StatsSnapshot
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
@@ -98,8 +99,8 @@ class SweepState:
 
 
 def new_run(spec: SweepSpec, triton_version: str, host: dict, versions: dict, revision: str, command: str) -> Run:
-    # agreements: each variant's curve records its own (Curve.variant)
-    skipped = ("instances", "slo", "model", "label", "agreements")
+    # agreements: each variant's curve records its own (Curve.variant); trace: the schedule file's gaps (its path is kept)
+    skipped = ("instances", "slo", "model", "label", "agreements", "trace")
     settings = {k: v for k, v in dataclasses.asdict(spec).items() if k not in skipped}
     settings["load_engine"] = engine_name()  # compiled or Python: the Python one costs several times the client CPU
     metadata = Metadata(
@@ -432,6 +433,8 @@ def summarize_level(
     if inconsistent:
         flags = (*flags, "inconsistent")
     cv = merged.arrivals_cv if rate else None
+    lag, asked, arrival_flags = _arrivals_check(spec, rate, merged, cv)
+    flags = (*flags, *arrival_flags)
     return Level(
         concurrency=None if rate else users,
         mode="rate" if rate else "concurrency",
@@ -460,7 +463,28 @@ def summarize_level(
         inconsistent=inconsistent,
         scheduled_rps=round(scheduled, 3) if scheduled is not None else None,
         goodput_rps=round(goodput(rps, merged.requests, merged.succeeded_within_ms(spec.slo.limit_ms)), 3),
+        send_lag_us=lag,
+        asked_arrivals_cv=asked,
     )
+
+
+def _arrivals_check(
+    spec: SweepSpec, rate: float | None, merged: Tally, cv: float | None
+) -> tuple[SendLag | None, float | None, tuple[str, ...]]:
+    """Open loop: the sends' lag, the CV asked for, and flags where the level did not send what it asked:
+    "send-lag" (its sends did not keep their spacing, arrivals.keeps_schedule) and "arrivals-cv-off" (the measured
+    CV is outside arrivals.cv_tolerance of the asked one)."""
+    if not rate:
+        return None, None, ()
+    hist, flags = merged.send_lag, []
+    lag = SendLag(p50=hist.percentile_us(50), p99=hist.percentile_us(99), max=hist.max_us) if hist.count else None
+    if lag is not None and not keeps_schedule(lag.p99, rate):
+        flags.append("send-lag")
+    trace = spec.trace.gaps_s if spec.trace else ()
+    asked = round(asked_cv(spec.arrival_kind, trace), 4)
+    if cv is not None and abs(cv - asked) > cv_tolerance(spec.arrival_kind, merged.sends - 1, trace):
+        flags.append("arrivals-cv-off")
+    return lag, asked, tuple(flags)
 
 
 def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:

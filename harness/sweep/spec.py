@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness import defaults
+from harness.load.arrivals import TRACE
+from harness.load.trace import Trace
 from harness.record.model import Agreement, InstanceGroup, Slo
 
 
@@ -44,6 +46,8 @@ class SweepSpec:
     # (model, its variant.json) of those that are variants, read from a local repository when the flags are parsed
     agreements: tuple[tuple[str, Agreement], ...] = ()
     validate_outputs: bool = False  # --validate-outputs: each variant's responses checked against its original's
+    schedule: str = ""  # --schedule FILE: the replayed trace's path, which every worker reads; "": --arrivals
+    trace: Trace | None = None  # that file as read (and checked) before any load
 
     @property
     def all_models(self) -> tuple[str, ...]:
@@ -60,6 +64,11 @@ class SweepSpec:
 
     prometheus_port: int | None = None  # the master's client metrics for Prometheus; None: not served
     prometheus_bind: str = defaults.PROMETHEUS_BIND
+
+    @property
+    def arrival_kind(self) -> str:
+        """What open-loop levels send: --arrivals, or "trace" with --schedule."""
+        return TRACE if self.trace else self.arrivals
 
     @property
     def mode(self) -> str:

@@ -21,6 +21,7 @@ from harness.record.model import (
     Level,
     Metadata,
     Run,
+    SendLag,
     ServerTimes,
     Slo,
     Window,
@@ -148,9 +149,22 @@ def cpu_gpu_run(label: str = "base") -> Run:
 
 
 def rate_run(label: str = "rate") -> Run:
-    """An open-loop run with late sends, goodput (falling behind throughput past the SLO) and rate-search probes."""
+    """An open-loop run with late sends (each level's send lag recorded as a distribution too, from a constant
+    schedule), goodput (falling behind throughput past the SLO) and rate-search probes."""
     levels = tuple(
-        level(None, achieved, p99, mode="rate", offered=offered, late_sends=late, max_send_lag_ms=lag, goodput_rps=good)
+        level(
+            None,
+            achieved,
+            p99,
+            mode="rate",
+            offered=offered,
+            late_sends=late,
+            max_send_lag_ms=lag,
+            goodput_rps=good,
+            send_lag_us=SendLag(p50=lag * 50, p99=lag * 800, max=lag * 1000),
+            arrivals_cv=0.02 + lag / 100,
+            asked_arrivals_cv=0.0,
+        )
         for offered, achieved, p99, late, lag, good in (
             (100.0, 100.0, 10.0, 0, 0.4, 100.0),
             (200.0, 199.0, 14.0, 0, 0.8, 199.0),
@@ -202,14 +216,17 @@ def tally(
     dropped: int = 0,
     worker: str = "w1",
     sent: Sequence[float] = (),
+    lags_us: Sequence[int] = (),
 ) -> Tally:
     """One worker's window as the sweep's master merges it: `requests` answered in `latency_ms` each (of them
-    `failures` failed) over `seconds`, with the given CPU use, send lag and drops."""
+    `failures` failed) over `seconds`, with the given CPU use, send lag (the worst, and each send's) and drops."""
     hist, failed = LatencyHistogram(), LatencyHistogram()
     for index in range(requests):
         hist.record_seconds(latency_ms / 1000.0)
         if index < failures:
             failed.record_seconds(latency_ms / 1000.0)
+    lags = LatencyHistogram()
+    lags.record_all_micros(lags_us)
     merged = Tally()
     merged.add(
         worker,
@@ -225,6 +242,7 @@ def tally(
             max_send_lag_ms=lag_ms,
             dropped=dropped,
             sent=array("d", sent).tobytes(),
+            send_lag=lags.encode() if lags.count else "",
         ),
     )
     return merged

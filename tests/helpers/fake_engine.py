@@ -8,8 +8,9 @@ the frames sent after the first "config", the frames sent before the acknowledge
 last of them carries the ack, as the real engines send the results so far with it), how long to wait before
 answering a command with a seq, and whether to exit right after the config frames (an engine that dies). A frame
 is {"lat": [us, ...], "err": [[us, message], ...], "cpu": s, "late", "max_lag_ms", "dropped", "in_flight",
-"sent": [wall-clock s, ...]}; "cpu" and "in_flight" carry on from the previous frame where not given. Each
-command is one JSON line of LOG (payload bytes as their length, "payloads" as a list of lengths).
+"sent": [wall-clock s, ...], "lag": [us, ...]}; "cpu" and "in_flight" carry on from the previous frame where not given. Each
+command is one JSON line of LOG (payload bytes as their length, "payloads" as a list of lengths, a trace's "gaps"
+as numbers).
 
 `command(script, tmp_path)` writes the script and returns the command line an EngineLink starts.
 """
@@ -63,7 +64,17 @@ def _batch(spec: dict[str, Any], ack: int | None = None) -> bytes:
         int(spec.get("dropped", 0)),
         int(_state["in_flight"]),
         array.array("d", spec.get("sent", [])),
+        array.array("I", spec.get("lag", [])),
     ).encode()
+
+
+def _loggable(key: str, value: Any) -> Any:
+    """A command's field as logged: a trace's gaps as numbers, other bytes as their length."""
+    if key == "gaps":
+        return list(array.array("d", value))
+    if isinstance(value, bytes):
+        return len(value)
+    return [len(p) for p in value] if key == "payloads" else value
 
 
 def main(script_path: str, log_path: str) -> int:
@@ -72,10 +83,7 @@ def main(script_path: str, log_path: str) -> int:
     configured = False
     with open(log_path, "a") as log:
         while (message := protocol.read_frame(stdin)) is not None:
-            logged = {
-                k: (len(v) if isinstance(v, bytes) else [len(p) for p in v] if k == "payloads" else v)
-                for k, v in message.items()
-            }
+            logged = {k: _loggable(k, v) for k, v in message.items()}
             log.write(json.dumps(logged) + "\n")
             log.flush()
             if message["op"] == protocol.QUIT:

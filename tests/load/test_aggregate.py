@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import array
 import random
 
 import pytest
 
 from harness.load.aggregate import Aggregator, Tally, WorkerDelta
 from harness.load.arrivals import schedule
+from harness.load.counters import LoadCounters
+from harness.load.engine.protocol import Batch
 from harness.load.histogram import LatencyHistogram
 from helpers.factories import recorded_window
 
@@ -95,3 +98,28 @@ def test_good_requests_are_the_successes_within_the_limit_however_fast_a_failure
     assert merged.succeeded_within_ms(10.0) == 6
     assert merged.succeeded_within_ms(2.999) == 2  # the 3 ms failure is within this limit too, and still not good
     assert merged.succeeded_within_ms(60_000.0) == 8
+
+
+def test_send_lags_merge_exactly_across_workers_and_windows() -> None:
+    """Each process counts its engine's lags (LoadCounters, from the results frames); the master's merge of their
+    deltas is one histogram of every lag, whichever worker and window it came in."""
+    rng = random.Random(3)
+    parts = [[int(rng.expovariate(1 / 40)) for _ in range(300)] for _ in range(4)]  # microseconds; zeros too
+    aggregator = Aggregator()
+    for index, lags in enumerate(parts):
+        counters = LoadCounters()
+        counters.take(Batch(array.array("I"), [], 0.0, lags_us=array.array("I", lags)))
+        aggregator.ingest(f"w{index % 2}", WorkerDelta.from_message(counters.flush("host", "native").to_message()))
+        if index == 1:
+            first = aggregator.take_window()
+    single = LatencyHistogram()
+    for micros in (v for lags in parts for v in lags):
+        single.record_micros(micros)
+    second = aggregator.take_window()
+    merged = Tally()
+    merged.merge(first)
+    merged.merge(second)
+    assert merged.send_lag.count == 1200 == aggregator.total.send_lag.count
+    assert [merged.send_lag.percentile_us(p) for p in (50, 99, 100)] == [single.percentile_us(p) for p in (50, 99, 100)]
+    assert merged.send_lag.max_us == single.max_us == max(max(lags) for lags in parts)
+    assert first.send_lag.count == 600

@@ -15,6 +15,7 @@ import pytest
 from harness.load.arrivals import merged_cv, sender_phase_s, sender_rate
 from harness.load.engine import compiled as native_engine
 from harness.load.engine.link import Batch, EngineLink
+from harness.load.engine.protocol import Schedule
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
 
@@ -61,7 +62,7 @@ def test_two_engines_as_two_senders_merge_into_a_constant_stream(control: Contro
     with engine_link("native", triton_url, payload) as first, engine_link("python", triton_url, payload) as second:
         start = time.time() + 0.3
         for sender, link in enumerate((first, second)):
-            link.schedule(1, sender_rate(rate, 2), "constant", 0, 1000, start + sender_phase_s(sender, rate))
+            link.schedule(Schedule(1, sender_rate(rate, 2), "constant", 0, 1000, start + sender_phase_s(sender, rate)))
         sent = [[t for b in collect(link, 2.0) for t in b.sent] for link in (first, second)]
     assert all(len(times) >= 70 for times in sent), [len(t) for t in sent]
     assert min(min(times) for times in sent) >= start  # nothing before the common start
@@ -81,7 +82,7 @@ def test_max_in_flight_drops_sends_instead_of_queueing(engine: str, control: Con
     before = control.statistics("fixed_delay").success_count
     with engine_link(engine, triton_url, payload) as link:
         started = time.time()
-        link.schedule(7, 300.0, "constant", 0, 1, started)
+        link.schedule(Schedule(7, 300.0, "constant", 0, 1, started))
         batches = collect(link, 2.0)
         elapsed = time.time() - started
     answered = sum(len(b.latencies_us) for b in batches)

@@ -36,8 +36,11 @@ def sweep_args(words: list[str]) -> argparse.Namespace:
 
 
 def expected_worker_words(args: argparse.Namespace, master_host: str) -> list[str]:
-    """What the master started with these flags prints for its workers (the sweep's --seed is --input-seed)."""
-    options = argparse.Namespace(model=args.model, batch_size=args.batch_size, input_seed=args.seed, arrivals=args.arrivals)
+    """What the master started with these flags prints for its workers (the sweep's --seed is --input-seed; no
+    --arrivals is constant; no --schedule is left out)."""
+    options = argparse.Namespace(
+        model=args.model, batch_size=args.batch_size, input_seed=args.seed, arrivals=args.arrivals or "constant"
+    )
     port = args.master_port
     return shlex.split(worker_command(master_host, port, options))
 

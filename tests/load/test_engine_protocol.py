@@ -70,12 +70,15 @@ def test_a_results_frame_carries_the_documented_fields_in_native_binary() -> Non
         dropped=1,
         in_flight=9,
         sent=array.array("d", [1700000000.25]),
+        lags_us=array.array("I", [42]),
     )
     message = msgpack.unpackb(batch.encode()[4:])
-    assert sorted(message) == sorted(["lat", "err", "cpu", "ack", "late", "max_lag_ms", "dropped", "in_flight", "sent"])
+    fields = ["lat", "err", "cpu", "ack", "late", "max_lag_ms", "dropped", "in_flight", "sent", "lag"]
+    assert sorted(message) == sorted(fields)
     assert struct.unpack("=2I", message["lat"]) == (1500, 0xFFFFFFFF)
     assert message["err"] == [[7000, "UNAVAILABLE: gone"]]
     assert struct.unpack("=d", message["sent"]) == (1700000000.25,)
+    assert struct.unpack("=I", message["lag"]) == (42,)
     assert (
         message["cpu"],
         message["ack"],
@@ -97,6 +100,7 @@ def test_a_results_frame_round_trips() -> None:
         dropped=3,
         in_flight=4,
         sent=array.array("d", [1.0, 2.0]),
+        lags_us=array.array("I", [7, 9]),
     )
     assert Batch.from_message(protocol.read_frame(io.BytesIO(batch.encode()))) == batch
 

@@ -273,6 +273,39 @@ def post_form(url: str, fields: list[tuple[str, str]]) -> Any:
         return json.load(response)
 
 
+def measured_rate(web: str) -> float:
+    """The merged request rate over 4 s of a running test (after 1 s), which is then stopped; none failed."""
+    time.sleep(1.0)
+    first = get_json(f"{web}/latency.json")["requests"]
+    time.sleep(4.0)
+    second = get_json(f"{web}/latency.json")
+    urllib.request.urlopen(urllib.request.Request(f"{web}/stop", data=b""), timeout=10).close()
+    assert second["failures"] == 0
+    return (second["requests"] - first) / 4.0
+
+
+def test_web_ui_form_checks_the_arrivals_and_replays_a_schedule_at_its_own_rate(
+    triton_url: str, control: ControlClient, tmp_path: Path
+) -> None:
+    """The start form's `arrivals` and `schedule` fields: a bad one is refused with its one-line reason before any
+    user starts; a good schedule file needs no Target rps and is replayed at its own rate (60 req/s here)."""
+    control.load("identity")
+    intervals = tmp_path / "intervals.txt"
+    intervals.write_text("\n".join(["5000", "5000", "40000"] * 10) + "\n")  # 3 sends per 50 ms: 60 req/s, bursty
+    form = [("user_count", "2"), ("spawn_rate", "2"), ("host", triton_url), ("user_classes", "TritonOpenLoopUser")]
+    with harness_ui(triton_url, "identity", 1, tmp_path) as (process, web):
+        bad = post_form(f"{web}/swarm", [*form, ("target_rps", "40"), ("arrivals", "gamma:0")])
+        assert not bad["success"] and "--arrivals 'gamma:0' is not an arrival process" in bad["message"]
+        bad = post_form(f"{web}/swarm", [*form, ("schedule", str(tmp_path / "missing.txt"))])
+        assert not bad["success"] and "missing.txt: cannot read it" in bad["message"]
+        assert get_json(f"{web}/latency.json")["requests"] == 0
+        started = post_form(f"{web}/swarm", [*form, ("target_rps", "0"), ("schedule", str(intervals))])
+        assert started["success"], started
+        rate = measured_rate(web)
+        assert 45 <= rate <= 75, rate  # 60 req/s from the file (reports arrive each second)
+        assert stop_process(process, signal.SIGTERM) == INTERRUPTED
+
+
 def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
     """What a user does in the browser's start form: pick TritonOpenLoopUser, set Target rps, start."""
     control.load("identity")
@@ -289,12 +322,6 @@ def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, contro
             ],
         )
         assert started["success"], started
-        time.sleep(1.0)
-        first = get_json(f"{web}/latency.json")["requests"]
-        time.sleep(4.0)
-        second = get_json(f"{web}/latency.json")
-        urllib.request.urlopen(urllib.request.Request(f"{web}/stop", data=b""), timeout=10).close()
-        rate = (second["requests"] - first) / 4.0
-        assert second["failures"] == 0
+        rate = measured_rate(web)
         assert 25 <= rate <= 55, rate  # 40 req/s offered across both users (reports arrive each second)
         assert stop_process(process, signal.SIGTERM) == INTERRUPTED

@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 from harness.load.arrivals import schedule
 from harness.load.engine import compiled as native_engine
 from harness.load.engine.link import Batch, EngineLink
+from harness.load.engine.protocol import Schedule
 from harness.load.engine.validation import Expected
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
@@ -36,7 +37,15 @@ def engine_choice(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize(
     ("rate", "kind", "seed"),
-    [(100.0, "poisson", 7), (2500.0, "poisson", 0), (37.5, "poisson", 2**40 + 3), (333.0, "constant", 1)],
+    [
+        (100.0, "poisson", 7),
+        (2500.0, "poisson", 0),
+        (37.5, "poisson", 2**40 + 3),
+        (333.0, "constant", 1),
+        (200.0, "gamma:3", 7),  # shape 1/9: CPython's algorithm GS
+        (150.0, "gamma:1", 2),  # shape 1: its exponential branch
+        (80.0, "gamma:0.5", 2**33),  # shape 4: Cheng's algorithm
+    ],
 )
 def test_compiled_schedule_is_the_python_schedule(rate: float, kind: str, seed: int) -> None:
     printed = subprocess.run(
@@ -46,6 +55,20 @@ def test_compiled_schedule_is_the_python_schedule(rate: float, kind: str, seed: 
         check=True,
     ).stdout.split()
     assert [float(t) for t in printed] == schedule(rate, kind, seed, 2000)
+
+
+@pytest.mark.parametrize(("kind", "index", "senders"), [("gamma:3", 0, 1), ("gamma:2", 2, 3), ("trace", 1, 4), ("trace", 0, 1)])
+def test_compiled_common_stream_slots_are_the_python_ones(kind: str, index: int, senders: int) -> None:
+    """A sender's slots of a common stream (gamma from one seed, a trace from its gaps on stdin), phase included."""
+    trace = [0.004, 0.0, 0.0125, 0.001, 0.03] if kind == "trace" else []
+    printed = subprocess.run(
+        [str(native_engine.build()), "--schedule", "120", kind, "5", "300", "0.25", str(index), str(senders)],
+        input="".join(f"{gap!r}\n" for gap in trace),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [float(t) for t in printed] == schedule(120.0, kind, 5, 300, 0.25, index, senders, trace)
 
 
 def next_batch(link: EngineLink) -> Batch:
@@ -120,7 +143,7 @@ def test_a_stop_and_an_exit_let_the_requests_in_flight_finish(engine_choice: str
             seq = link.set_lanes(0)  # the next frame: this ack, with nothing of the 4 that finished after the stop
             quiet = next_batch(link)
             assert quiet.ack == seq and not quiet.latencies_us and not quiet.errors
-            link.schedule(1, 50.0, "constant", 0, 1000)
+            link.schedule(Schedule(1, 50.0, "constant", 0, 1000))
             link.set_lanes(2)
             assert server.wait_for("started", 10) >= 10
         finally:
@@ -186,7 +209,7 @@ def test_open_loop_schedule_sends_at_its_rate(engine_choice: str, control: Contr
     payload = serialize_request("identity", make_inputs(control.model_spec("identity"), 1, 0))
     link = EngineLink(triton_url, payload, 10.0)
     try:
-        link.schedule(1, 400.0, "poisson", 5, 1000)
+        link.schedule(Schedule(1, 400.0, "poisson", 5, 1000))
         started, results, in_flight = time.monotonic(), 0, []
         while time.monotonic() - started < 1.5:
             batch = next_batch(link)
@@ -201,6 +224,35 @@ def test_open_loop_schedule_sends_at_its_rate(engine_choice: str, control: Contr
         link.close()
     assert 0.7 * 400 * elapsed <= results <= 1.3 * 400 * elapsed, (results, elapsed)
     assert max(in_flight) < 50  # identity answers in ~1 ms: a handful at a time, not a backlog
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
+def test_open_loop_sends_report_their_lag_behind_schedule(engine_choice: str, control: ControlClient, triton_url: str) -> None:
+    """Each send's lag, as the engine reports it, is its wall-clock send time minus its intended time on the
+    schedule (the common origin plus k gaps), to the microseconds between the engine's two clock readings."""
+    control.load("identity")
+    payload = serialize_request("identity", make_inputs(control.model_spec("identity"), 1, 0))
+    link = EngineLink(triton_url, payload, 10.0)
+    rate, start = 200.0, time.time() + 0.3
+    sent: list[float] = []
+    lags: list[int] = []
+    try:
+        link.schedule(Schedule(1, rate, "constant", 0, 1000, start))
+        while len(sent) < 200:
+            batch = next_batch(link)
+            assert len(batch.lags_us) == len(batch.sent)
+            sent += batch.sent
+            lags += batch.lags_us
+        seq = link.stop()
+        while next_batch(link).ack != seq:
+            pass
+    finally:
+        link.close()
+    expected = [(wall - (start + (k + 1) / rate)) * 1e6 for k, wall in enumerate(sent)]
+    differences = sorted(abs(lag - reference) for lag, reference in zip(lags, expected, strict=True))
+    assert differences[len(differences) // 2] < 50 and differences[-1] < 1000, differences[-5:]
+    assert min(lags) >= 0
 
 
 def test_engine_choice_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:

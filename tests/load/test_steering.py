@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.errors import ConfigError
 from harness.load.arrivals import ZeroRateError
 from harness.load.engine.link import EngineLink
 from harness.load.options import LoadOptions
@@ -60,6 +61,8 @@ def test_open_loop_users_send_as_their_global_sender_index(tmp_path: Path) -> No
             "seed": 7 * 1_000_003 + 2,
             "max_in_flight": 50,
             "start": pytest.approx(1000.0 + 2 / 30.0),
+            "index": 2,
+            "senders": 3,
         },
         {
             "op": "schedule",
@@ -69,6 +72,8 @@ def test_open_loop_users_send_as_their_global_sender_index(tmp_path: Path) -> No
             "seed": 7 * 1_000_003,
             "max_in_flight": 50,
             "start": 1000.0,
+            "index": 0,
+            "senders": 3,
         },
     ]
 
@@ -105,6 +110,58 @@ def test_an_open_loop_user_without_a_rate_is_refused_at_once(tmp_path: Path) -> 
         engine.await_index(0)
     engine.schedule(0, 0)
     assert fake_engine.received(tmp_path) == []  # no engine was even started
+
+
+def test_gamma_senders_take_their_slots_of_one_common_stream(tmp_path: Path) -> None:
+    """gamma:CV: every sender gets the level's whole rate, the run seed itself and the common start (no phase), with
+    its index and the sender count: the engine keeps slots index, index + n... of that one stream."""
+    engine = steering(tmp_path, replace(OPTIONS, arrivals="gamma:3"))
+    engine.await_index(0)
+    engine.schedule(0, 2)
+    (sent,) = [c for c in received(tmp_path, engine) if c["op"] == "schedule"]
+    assert sent == {
+        "op": "schedule",
+        "id": 0,
+        "rps": 30.0,
+        "arrivals": "gamma:3",
+        "seed": 7,
+        "max_in_flight": 50,
+        "start": 1000.0,
+        "index": 2,
+        "senders": 3,
+    }
+
+
+def test_a_schedule_file_goes_to_the_engine_once_scaled_to_the_rate(tmp_path: Path) -> None:
+    """--schedule: the file's gaps, time-scaled to --target-rps (30 req/s for a file of 100 req/s), go to the
+    engine before the first trace schedule and again only when they change; without a rate, the file's own."""
+    intervals = tmp_path / "intervals.txt"
+    intervals.write_text("5000\n15000\n")  # 2 sends per 20 ms: 100 req/s
+    engine = steering(tmp_path, replace(OPTIONS, schedule=str(intervals)))
+    assert engine.open_loop_rate() == 30.0
+    for user in (0, 1):
+        engine.await_index(user)
+        engine.schedule(user, user)
+    engine.restart(replace(OPTIONS, schedule=str(intervals), target_rps=0.0))
+    assert engine.open_loop_rate() == pytest.approx(100.0)
+    engine.await_index(0)
+    engine.schedule(0, 0)
+    commands = [c for c in received(tmp_path, engine) if c["op"] in ("trace", "schedule")]
+    assert [c["op"] for c in commands] == ["trace", "schedule", "schedule", "trace", "schedule"]
+    assert commands[0]["gaps"] == pytest.approx([0.005 * 100 / 30, 0.015 * 100 / 30])
+    assert commands[3]["gaps"] == pytest.approx([0.005, 0.015])
+    assert [(c["arrivals"], c["rps"], c["index"], c["senders"]) for c in commands[1:3]] == [
+        ("trace", 30.0, 0, 3),
+        ("trace", 30.0, 1, 3),
+    ]
+
+
+def test_a_bad_schedule_file_refuses_the_user_naming_its_line(tmp_path: Path) -> None:
+    bad = tmp_path / "intervals.txt"
+    bad.write_text("100\nten\n")
+    engine = steering(tmp_path, replace(OPTIONS, schedule=str(bad)))
+    with pytest.raises(ConfigError, match="line 2: 'ten' is not a number"):
+        engine.await_index(0)
 
 
 def test_lanes_are_counted_and_acknowledged_commands_numbered(tmp_path: Path) -> None:

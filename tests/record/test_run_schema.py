@@ -64,7 +64,9 @@ def full_run() -> Run:
         budget_s=60.0,
         stopped="budget",
     )
-    return dataclasses.replace(f.cpu_gpu_run(), latency=latency, search=search, plan=f.plan_run().plan)
+    rate_curves = f.rate_run().curves  # open-loop levels: send lag and asked arrivals CV
+    run = dataclasses.replace(f.cpu_gpu_run(), latency=latency, search=search, plan=f.plan_run().plan)
+    return dataclasses.replace(run, curves=rate_curves + run.curves)
 
 
 def written(run: Run, folder: Path) -> dict[str, Any]:
@@ -134,6 +136,8 @@ def test_every_field_of_a_run_is_in_the_schema() -> None:
         ("plan fit of no servers", lambda d: d["plan"]["candidates"][0]["fit"].update(servers=0)),
         ("plan held-out metric", lambda d: d["plan"]["candidates"][0]["held_out"][0].update(metric="p42")),
         ("plan not an object", lambda d: d.update(plan=[])),
+        ("send lag without its p99", lambda d: d["curves"][0]["levels"][0]["send_lag_us"].pop("p99")),
+        ("negative send lag", lambda d: d["curves"][0]["levels"][0]["send_lag_us"].update(max=-1.0)),
     ],
 )
 def test_the_sections_constrain_their_values(where: str, change: Any, tmp_path: Path) -> None:

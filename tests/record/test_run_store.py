@@ -168,3 +168,30 @@ def test_report_says_which_load_engine_sent_the_requests(tmp_path: Path, engine:
     assert said in (tmp_path / "report.html").read_text()
     write_report(cpu_gpu_run(), tmp_path / "old.html")  # runs from before the engine was recorded: nothing said
     assert "load engine" not in (tmp_path / "old.html").read_text()
+
+
+def test_an_open_loop_level_keeps_its_send_lag_in_run_json_and_levels_csv(tmp_path: Path) -> None:
+    run = rate_run()
+    save_run(run, tmp_path)
+    levels = [lv for c in run.curves for lv in c.levels]
+    stored = json.loads((tmp_path / "run.json").read_text())["curves"][0]["levels"]
+    with open(tmp_path / "levels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for level, data, row in zip(levels, stored, rows, strict=True):
+        assert level.send_lag_us is not None
+        assert data["send_lag_us"] == {"p50": level.send_lag_us.p50, "p99": level.send_lag_us.p99, "max": level.send_lag_us.max}
+        assert data["asked_arrivals_cv"] == level.asked_arrivals_cv == 0.0
+        assert [float(row[f"send_lag_{p}_us"]) for p in ("p50", "p99", "max")] == [
+            level.send_lag_us.p50,
+            level.send_lag_us.p99,
+            level.send_lag_us.max,
+        ]
+        assert float(row["asked_arrivals_cv"]) == 0.0
+
+
+def test_a_run_written_before_the_send_lag_reads_without_it() -> None:
+    data = run_to_dict(rate_run())
+    for level in data["curves"][0]["levels"]:
+        del level["send_lag_us"], level["asked_arrivals_cv"]
+    read = run_from_dict(data)
+    assert all(lv.send_lag_us is None and lv.asked_arrivals_cv is None for lv in read.curves[0].levels)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from harness import defaults
 from harness.analysis.capacity import RATE_SHORTFALL
-from harness.record.model import InstanceGroup, Level, Slo
+from harness.load.arrivals import asked_cv, inter_arrival_cv, schedule
+from harness.load.trace import Trace
+from harness.record.model import InstanceGroup, Level, SendLag, Slo
 from harness.record.server_statistics import StatsSnapshot
 from harness.sweep.checks import (
     COUNT_TOLERANCE,
@@ -40,8 +43,13 @@ def level(
     server_extra: int = 0,
     **window: float,
 ) -> Level:
-    """A level of 1 s windows with these request counts; Triton counts the same (plus server_extra)."""
-    tallies = [tally(n, 1.0, latency_ms=LATENCY_MS, **window) for n in per_window]  # type: ignore[arg-type]
+    """A level of 1 s windows with these request counts; Triton counts the same (plus server_extra). Send times
+    (`sent`) are one window's, repeated a second later in each next window."""
+    sent = window.pop("sent", ())
+    tallies = [
+        tally(n, 1.0, latency_ms=LATENCY_MS, sent=[t + i for t in sent], **window)  # type: ignore[arg-type]
+        for i, n in enumerate(per_window)
+    ]
     counts = [0, *(sum(per_window[: i + 1]) for i in range(len(per_window)))]
     counts[-1] += server_extra
     snapshots = [StatsSnapshot(success_count=c, success_ns=int(c * SERVER_MS * 1e6)) for c in counts]
@@ -261,8 +269,59 @@ def test_a_poisson_draw_below_the_offered_rate_is_not_a_shortfall() -> None:
     assert level(rate=120.0).flags == ("below-offered-rate",) and level(rate=120.0).scheduled_rps is None
     assert level(rate=200.0, sent=sends).flags == ("below-offered-rate",)
     with_drops = level(rate=120.0, sent=sends[:-10], dropped=10)  # dropped at the cap: drawn, not sent
-    assert with_drops.scheduled_rps == RPS and with_drops.flags == ("dropped-sends",)
+    # the 10 sends dropped in a row also left a gap in what was sent: not the constant stream asked for
+    assert with_drops.scheduled_rps == RPS and with_drops.flags == ("dropped-sends", "arrivals-cv-off")
 
 
 def test_a_closed_loop_level_records_no_schedule() -> None:
     assert level().scheduled_rps is None
+
+
+# ---- send-lag and arrivals-cv-off: did the level send the arrivals it asked for -------------------------------
+
+
+def constant_sends(rate: float = RPS) -> list[float]:
+    return [i / rate for i in range(int(rate))]  # one 1 s window's
+
+
+@pytest.mark.parametrize("rate", [1000.0, 2000.0])
+def test_send_lag_flags_a_level_whose_lag_p99_passes_one_gap(rate: float) -> None:
+    """99 of 100 sends within the gap 1/rate keep the schedule; the p99 one past it does not (lags under 2 ms are
+    exact to the microsecond in the histogram)."""
+    gap_us = int(1e6 / rate)
+    kept = level(rate=rate, sent=constant_sends(), lags_us=[gap_us] * 99 + [5 * gap_us])
+    assert kept.send_lag_us == SendLag(p50=gap_us, p99=gap_us, max=pytest.approx(5 * gap_us, rel=1e-3))
+    assert "send-lag" not in kept.flags
+    behind = level(rate=rate, sent=constant_sends(), lags_us=[gap_us] * 98 + [gap_us + 10] * 2)
+    assert behind.send_lag_us is not None and behind.send_lag_us.p99 == gap_us + 10
+    assert "send-lag" in behind.flags
+
+
+def test_a_closed_loop_level_has_no_send_lag_or_asked_cv() -> None:
+    closed = level()
+    assert closed.send_lag_us is None and closed.asked_arrivals_cv is None and closed.arrivals_cv is None
+
+
+@pytest.mark.parametrize(("arrivals", "asked"), [("constant", 0.0), ("poisson", 1.0), ("gamma:3", 3.0)])
+def test_the_measured_cv_is_held_to_the_asked_one(arrivals: str, asked: float) -> None:
+    """Sends drawn from the asked process pass; evenly spaced sends miss every CV but constant's."""
+    spec = replace(SPEC, arrivals=arrivals)
+    drawn = [t for t in schedule(float(RPS), arrivals, 1, 3 * RPS)]  # three windows' sends, in order
+    windows = [drawn[i * RPS : (i + 1) * RPS] for i in range(3)]
+    tallies = [tally(RPS, 1.0, latency_ms=LATENCY_MS, sent=sends) for sends in windows]
+    snapshots = [StatsSnapshot(success_count=c, success_ns=int(c * SERVER_MS * 1e6)) for c in (0, 100, 200, 300)]
+    sent_as_asked = summarize_level(spec, 1, float(RPS), tallies, snapshots, report_interval_s=0.5)
+    assert sent_as_asked.asked_arrivals_cv == asked and "arrivals-cv-off" not in sent_as_asked.flags
+    evenly = level(rate=float(RPS), spec=spec, sent=constant_sends())
+    assert evenly.arrivals_cv == pytest.approx(0.0, abs=1e-6)
+    assert ("arrivals-cv-off" in evenly.flags) == (asked > 0)
+
+
+def test_a_replayed_schedule_is_held_to_the_files_own_cv(tmp_path: Path) -> None:
+    gaps = [0.004, 0.0, 0.0, 0.036]  # bursts of three, 100 sends a second: CV 1.51
+    spec = replace(SPEC, trace=Trace(tuple(gaps)), schedule="t.txt")
+    replayed = [t for t in schedule(float(RPS), "trace", 0, 3 * RPS, trace=gaps)]
+    assert inter_arrival_cv(replayed) == pytest.approx(asked_cv("trace", gaps), rel=0.01)
+    ok = level(rate=float(RPS), spec=spec, sent=replayed[:RPS])
+    assert ok.asked_arrivals_cv == pytest.approx(asked_cv("trace", gaps), abs=1e-4) and "arrivals-cv-off" not in ok.flags
+    assert "arrivals-cv-off" in level(rate=float(RPS), spec=spec, sent=constant_sends()).flags

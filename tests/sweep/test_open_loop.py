@@ -135,3 +135,33 @@ def test_lean_path_returns_what_tritonclient_returns(triton_url: str, model: str
     for name, array in expected.items():
         assert outputs[name].shape == array.shape and outputs[name].dtype == array.dtype
         assert np.array_equal(outputs[name], array)
+
+
+def bursty_intervals(path: Path) -> Path:
+    """perf_analyzer's --request-intervals format: bursts of 5 sends 1 ms apart, every 50 ms (100 req/s, CV 1.8)."""
+    path.write_text("\n".join(["1000"] * 4 + ["46000"]) + "\n")
+    return path
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("shape", ["gamma", "schedule"])
+def test_bursty_and_replayed_arrivals_are_sent_with_their_cv(triton_url: str, tmp_path: Path, shape: str) -> None:
+    """`--arrivals gamma:3 --rate 200` and `--schedule FILE` (at the file's own rate): the CV of the sends the
+    workers actually made is within 20 % of the asked one (gamma's CV, or the file's gaps' own, computed here),
+    and the level is not flagged. Four instances of fixed_delay (~10 ms each) keep up with either."""
+    if shape == "gamma":
+        args, asked, rate = ["--arrivals", "gamma:3", "--rate", "200"], 3.0, 200.0
+    else:
+        gaps = [1.0] * 4 + [46.0]
+        mean = sum(gaps) / len(gaps)
+        asked = (sum((g - mean) ** 2 for g in gaps) / len(gaps)) ** 0.5 / mean
+        args, rate = ["--schedule", str(bursty_intervals(tmp_path / "intervals.txt"))], 100.0
+    quick = [a if a != "cpu:1" else "cpu:4" for a in QUICK] + ["--window", "2s"]
+    result = harness("sweep", "--url", triton_url, "--output", tmp_path / "run", *quick, "--model", "fixed_delay", *args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (level,) = json.loads((tmp_path / "run" / "run.json").read_text())["curves"][0]["levels"]
+    assert level["offered_rps"] == pytest.approx(rate)
+    assert level["asked_arrivals_cv"] == pytest.approx(asked, abs=1e-3)
+    assert level["arrivals_cv"] == pytest.approx(asked, rel=0.2)
+    assert "arrivals-cv-off" not in level["flags"] and level["dropped"] == 0
+    assert level["send_lag_us"]["p50"] <= level["send_lag_us"]["p99"] <= level["send_lag_us"]["max"]

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import array
 import asyncio
-import random
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 
-from harness.load.arrivals import arrival_gaps
+from harness.load.arrivals import send_times
 from harness.load.engine import protocol
-from harness.load.engine.protocol import Batch
+from harness.load.engine.protocol import Batch, Schedule
 from harness.load.engine.validation import Validator
 
 _METHOD = "/inference.GRPCInferenceService/ModelInfer"
@@ -62,6 +62,8 @@ class Engine:
         self.schedules: dict[int, asyncio.Task[None]] = {}
         self.latencies = array.array("I")
         self.sent = array.array("d")
+        self.lags = array.array("I")
+        self.trace: list[float] = []  # the "trace" command's gaps, for trace schedules
         self.errors: list[tuple[int, str]] = []
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
@@ -123,11 +125,14 @@ class Engine:
                 continue
             record(min(int((clock() - started) * 1e6), 0xFFFFFFFF))
 
-    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None = None) -> None:
-        self.unschedule(key)
-        if rate > 0:
-            coroutine = self._open_loop(rate, arrivals, seed, max_in_flight, start)
-            self.schedules[key] = asyncio.get_running_loop().create_task(coroutine)
+    def schedule(self, schedule: Schedule) -> None:
+        self.unschedule(schedule.id)
+        if schedule.rps > 0:
+            times = send_times(
+                0.0, schedule.arrivals, schedule.rps, schedule.seed, schedule.index, schedule.senders, self.trace
+            )
+            coroutine = self._open_loop(times, schedule.max_in_flight, schedule.start)
+            self.schedules[schedule.id] = asyncio.get_running_loop().create_task(coroutine)
 
     def unschedule(self, key: int) -> None:
         task = self.schedules.pop(key, None)
@@ -141,17 +146,18 @@ class Engine:
         self.generation += 1
         self.in_flight, self.backoff_s = 0, 0.0
 
-    async def _open_loop(self, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None) -> None:
-        clock, wall, sent = time.perf_counter, time.time, self.sent.append
-        gaps = arrival_gaps(rate, arrivals, random.Random(seed))
-        intended = clock() + (start - wall() if start is not None else 0.0)  # the common origin, on our clock
-        intended += next(gaps)
+    async def _open_loop(self, times: Iterator[float], max_in_flight: int, start: float | None) -> None:
+        """Sends at `times` (seconds from the origin `start`, as harness.load.arrivals draws them)."""
+        clock, wall, sent, lags = time.perf_counter, time.time, self.sent.append, self.lags.append
+        origin = clock() + (start - wall() if start is not None else 0.0)  # the common origin, on our clock
+        intended = origin + next(times)
         now = clock()
         while intended < now:  # slots before this sender existed: skipped, not sent late
-            intended += next(gaps)
+            intended = origin + next(times)
         while True:
-            delay = intended - clock()
-            await asyncio.sleep(max(delay, 0.0))  # also yields when behind, so responses are handled
+            await asyncio.sleep(max(intended - clock(), 0.0))  # also yields when behind, so responses are handled
+            while clock() < intended:  # never before its time: uvloop's timers count whole milliseconds and can
+                await asyncio.sleep(0)  # fire early; the rest is waited yielding to the loop (responses go on)
             lag = clock() - intended
             if lag > LATE_THRESHOLD_S:
                 self.late += 1
@@ -161,8 +167,9 @@ class Engine:
             else:
                 self.in_flight += 1
                 sent(wall())
+                lags(min(int(lag * 1e6), 0xFFFFFFFF))
                 self._spawn(self._send_at(intended))
-            intended += next(gaps)
+            intended = origin + next(times)
 
     async def _send_at(self, intended: float) -> None:
         """One open-loop request; its latency counts from when it was meant to leave. One sent before a stop is
@@ -197,9 +204,11 @@ class Engine:
             self.dropped,
             self.in_flight,
             self.sent,
+            self.lags,
         ).encode()
         del self.latencies[:]  # cleared in place: the lanes hold a bound `append` of this very array
         del self.sent[:]
+        del self.lags[:]
         self.errors.clear()
         self.late, self.max_lag_ms, self.dropped = 0, 0.0, 0
         try:
@@ -228,16 +237,10 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
             engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]), message.get("expect"))
         elif message["op"] == protocol.LANES:
             engine.set_lanes(int(message["n"]))
+        elif message["op"] == protocol.TRACE:
+            engine.trace = list(array.array("d", message["gaps"]))
         elif message["op"] == protocol.SCHEDULE:
-            start = message.get("start")
-            engine.schedule(
-                int(message["id"]),
-                float(message["rps"]),
-                str(message["arrivals"]),
-                int(message["seed"]),
-                int(message["max_in_flight"]),
-                float(start) if start is not None else None,
-            )
+            engine.schedule(Schedule.from_message(message))
         elif message["op"] == protocol.UNSCHEDULE:
             engine.unschedule(int(message["id"]))
         elif message["op"] == protocol.STOP:

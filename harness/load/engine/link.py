@@ -7,6 +7,7 @@ the pump greenlet. The engine is our child, stopped by PID.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import subprocess
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from harness.load.engine import protocol
 from harness.load.engine.compiled import engine_command
-from harness.load.engine.protocol import Batch
+from harness.load.engine.protocol import Batch, Schedule
 from harness.load.engine.validation import Expected
 from harness.procs import stop_child
 
@@ -44,19 +45,14 @@ class EngineLink:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""
         return self._command({"op": protocol.LANES, "n": count})
 
-    def schedule(self, key: int, rate: float, arrivals: str, seed: int, max_in_flight: int, start: float | None = None) -> None:
-        """Send on a schedule whose origin is `start` (wall-clock seconds, common to the level's senders)."""
-        self._send(
-            {
-                "op": protocol.SCHEDULE,
-                "id": key,
-                "rps": rate,
-                "arrivals": arrivals,
-                "seed": seed,
-                "max_in_flight": max_in_flight,
-                "start": start,
-            }
-        )
+    def schedule(self, schedule: Schedule) -> None:
+        """One open-loop sender (protocol.Schedule): its origin, arrival process and, for a stream common to the
+        level's senders, its slots."""
+        self._send(schedule.message())
+
+    def set_trace(self, gaps_s: Sequence[float]) -> None:
+        """The gaps (seconds) that later "trace" schedules replay, looped."""
+        self._send({"op": protocol.TRACE, "gaps": array.array("d", gaps_s).tobytes()})
 
     def unschedule(self, key: int) -> None:
         self._send({"op": protocol.UNSCHEDULE, "id": key})

@@ -15,11 +15,18 @@ Frames in both directions are a 4-byte big-endian length followed by a msgpack m
                                                                        not is an error "validation: entry I, output
                                                                        'NAME': ..." (rule: harness.load.engine.validation)
   {"op": "lanes", "n": int, "seq": int}                                keep n requests in flight (closed loop)
+  {"op": "trace", "gaps": bytes}                                       the gaps (float64 seconds, native order) of
+                                                                       the stream that "trace" schedules replay, looped
   {"op": "schedule", "id": int, "rps": float, "arrivals": str, "seed": int, "max_in_flight": int,
-   "start": float}                                                     open loop: send on a seeded schedule whose
-                                                                       origin is `start` (wall-clock seconds, common
-                                                                       to all senders; absent: now); the first send is
-                                                                       one gap after it, slots already past are skipped
+   "start": float, "index": int, "senders": int}                       open loop: send on a seeded schedule whose
+                                                                       origin is `start` (wall-clock seconds; absent:
+                                                                       now); slots already past are skipped. arrivals:
+                                                                       "constant" or "poisson": this sender's own
+                                                                       stream at `rps`, the first send one gap after
+                                                                       `start`; "gamma:CV" (a stream at `rps` from
+                                                                       `seed`) or "trace": slots index, index +
+                                                                       senders... of a stream common to every sender
+                                                                       (harness.load.arrivals)
   {"op": "unschedule", "id": int}
   {"op": "stop", "seq": int}                                           stop every lane and schedule
 Commands with a "seq" are answered at once by a frame carrying "ack": seq, after the results so far (nothing of
@@ -28,7 +35,8 @@ what the command stopped follows it).
 Results (engine -> Locust), every ~20 ms while there is something to say, and with every ack:
   {"lat": bytes (uint32 microseconds, native order), "err": [[us, message], ...], "cpu": process CPU seconds so
    far, "ack": seq or None, "late", "max_lag_ms", "dropped" (since the last frame), "in_flight",
-   "sent": bytes (float64 wall-clock seconds, native order: when each open-loop request actually left)}
+   "sent": bytes (float64 wall-clock seconds, native order: when each open-loop request actually left),
+   "lag": bytes (uint32 microseconds, native order: how far behind its intended time each of those left)}
 Open-loop latency counts from each request's intended send time. The engine ends when its stdin closes or on
 "quit"; its stdout closing is how the Locust side learns it has gone.
 
@@ -40,7 +48,7 @@ from __future__ import annotations
 
 import array
 import struct
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import msgpack
@@ -48,7 +56,15 @@ import msgpack
 HEADER = struct.Struct(">I")  # the length of the msgpack body that follows
 
 # Command names ("op").
-CONFIG, LANES, SCHEDULE, UNSCHEDULE, STOP, QUIT = "config", "lanes", "schedule", "unschedule", "stop", "quit"
+CONFIG, LANES, TRACE, SCHEDULE, UNSCHEDULE, STOP, QUIT = (
+    "config",
+    "lanes",
+    "trace",
+    "schedule",
+    "unschedule",
+    "stop",
+    "quit",
+)
 
 
 class Readable(Protocol):
@@ -99,6 +115,37 @@ def read_frame(pipe: Readable) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True)
+class Schedule:
+    """A "schedule" command, typed: one open-loop sender (its arrival process, harness.load.arrivals.send_times)."""
+
+    id: int
+    rps: float
+    arrivals: str
+    seed: int
+    max_in_flight: int
+    start: float | None = None  # wall-clock origin; None: now
+    index: int = 0  # gamma, trace: this sender's first slot of the common stream, and the stride
+    senders: int = 1
+
+    def message(self) -> dict[str, Any]:
+        return {"op": SCHEDULE, **asdict(self)}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Schedule:
+        start = message.get("start")
+        return cls(
+            int(message["id"]),
+            float(message["rps"]),
+            str(message["arrivals"]),
+            int(message["seed"]),
+            int(message["max_in_flight"]),
+            float(start) if start is not None else None,
+            int(message.get("index", 0)),
+            int(message.get("senders", 1)),
+        )
+
+
+@dataclass(frozen=True)
 class Batch:
     """A results frame, typed: what the engine measured since its previous frame."""
 
@@ -111,6 +158,7 @@ class Batch:
     dropped: int = 0  # open loop: sends skipped at the in-flight cap
     in_flight: int = 0
     sent: array.array = field(default_factory=lambda: array.array("d"))  # open loop: wall-clock send times
+    lags_us: array.array = field(default_factory=lambda: array.array("I"))  # and each one's lag behind schedule
 
     def encode(self) -> bytes:
         return encode(
@@ -124,6 +172,7 @@ class Batch:
                 "dropped": self.dropped,
                 "in_flight": self.in_flight,
                 "sent": self.sent.tobytes(),
+                "lag": self.lags_us.tobytes(),
             }
         )
 
@@ -133,6 +182,8 @@ class Batch:
         latencies.frombytes(message["lat"])
         sent = array.array("d")
         sent.frombytes(message.get("sent", b""))
+        lags = array.array("I")
+        lags.frombytes(message.get("lag", b""))
         return cls(
             latencies,
             [(int(us), str(text)) for us, text in message["err"]],
@@ -143,4 +194,5 @@ class Batch:
             int(message.get("dropped", 0)),
             int(message.get("in_flight", 0)),
             sent,
+            lags,
         )

@@ -14,7 +14,8 @@
 // when the next open-loop send is due.
 //
 //   lean_engine                                  serve the protocol
-//   lean_engine --schedule RPS KIND SEED COUNT [PHASE]   print a schedule's first intended send times (seconds)
+//   lean_engine --schedule RPS KIND SEED COUNT [PHASE [INDEX SENDERS]]   print a schedule's first intended send
+//                                                                         times (seconds; a trace's gaps on stdin)
 
 #include <grpcpp/alarm.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -22,7 +23,12 @@
 #define MSGPACK_NO_BOOST
 #include <msgpack.hpp>
 
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
@@ -39,7 +45,6 @@
 #include <queue>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <unistd.h>
 #include <vector>
 
@@ -71,6 +76,23 @@ gpr_timespec At(double seconds) {
   return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_nanos(nanos, GPR_TIMESPAN));
 }
 
+// Asks the kernel's EEVDF scheduler (Linux 6.12 and later) for a short time slice for the calling thread, which
+// lets it preempt a busy core as soon as it wakes instead of waiting up to a slice of whatever runs there; no
+// privilege is needed and its CPU share is unchanged. Older kernels ignore the request.
+void AskShortSlice() {
+  struct {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+  } attr{};
+  attr.size = sizeof(attr);
+  attr.policy = SCHED_OTHER;
+  attr.runtime = 100000;  // ns: the shortest slice the kernel grants
+  syscall(SYS_sched_setattr, 0, &attr, 0U);
+}
+
 double ProcessCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -96,6 +118,29 @@ class PyRandom {
   }
 
   double Expovariate(double lambda) { return -std::log(1.0 - Random()) / lambda; }
+
+  // CPython 3.11's random.gammavariate(alpha, beta), step for step (the same draws give the same value).
+  double Gammavariate(double alpha, double beta) {
+    if (alpha > 1.0) {  // R.C.H. Cheng (1977)
+      const double log4 = std::log(4.0), sg_magic = 1.0 + std::log(4.5);
+      double ainv = std::sqrt(2.0 * alpha - 1.0), bbb = alpha - log4, ccc = alpha + ainv;
+      while (true) {
+        double u1 = Random();
+        if (!(1e-7 < u1 && u1 < 0.9999999)) continue;
+        double u2 = 1.0 - Random();
+        double v = std::log(u1 / (1.0 - u1)) / ainv, x = alpha * std::exp(v);
+        double z = u1 * u1 * u2, r = bbb + ccc * v - x;
+        if (r + sg_magic - 4.5 * z >= 0.0 || r >= std::log(z)) return x * beta;
+      }
+    }
+    if (alpha == 1.0) return -std::log(1.0 - Random()) * beta;
+    while (true) {  // 0 < alpha < 1: algorithm GS (Kennedy & Gentle)
+      double u = Random(), b = (M_E + alpha) / M_E, p = b * u;
+      double x = p <= 1.0 ? std::pow(p, 1.0 / alpha) : -std::log((b - p) / alpha);
+      double u1 = Random();
+      if (p > 1.0 ? u1 <= std::pow(x, alpha - 1.0) : u1 <= std::exp(-x)) return x * beta;
+    }
+  }
 
  private:
   static constexpr int kN = 624, kM = 397;
@@ -148,24 +193,63 @@ class PyRandom {
   }
 };
 
-// An open-loop send schedule: intended send times from a rate, constant or Poisson gaps.
+// An open-loop send schedule: intended send times (seconds on Now()'s clock), from one of these streams:
+//   constant, poisson: this sender's own (its share of the level's rate; Poisson gaps from its own seed);
+//   gamma:CV, trace: one stream common to every sender of the level (one seed, one trace), of which this sender
+//     sends slots index, index + senders, index + 2 senders...: the level's merged sends are that stream however
+//     many senders and workers share it (independent bursty streams would merge towards Poisson).
+// harness/load/arrivals.py draws the same times, bit for bit.
 struct Schedule {
-  double rate;
-  bool poisson;
+  enum Kind { kConstant, kPoisson, kGamma, kTrace } kind = kConstant;
+  double rate = 1.0;  // constant, poisson: this sender's rate; gamma: the whole stream's
+  double shape = 1.0;  // gamma: 1 / CV^2
   PyRandom rng;
-  int max_in_flight;
+  std::shared_ptr<const std::vector<double>> trace;  // trace: the stream's gaps (seconds), looped
+  int64_t index = 0, senders = 1;  // gamma, trace: this sender's first slot of the common stream, and the stride
+  int64_t slot = -1;  // gamma, trace: the common stream's slot `intended` belongs to
+  int max_in_flight = 0;
   double intended;
   uint64_t version = 0;  // tells this schedule's entries in the due queue from a replaced one's
 
-  // `start` is the origin (common to all senders); the first send is one gap after it.
-  Schedule(double rps, bool is_poisson, uint64_t seed, int cap, double start)
-      : rate(rps), poisson(is_poisson), rng(seed), max_in_flight(cap), intended(start) { Advance(); }
+  // `start` is the origin (common to all senders); the first send is one gap after it (constant, poisson), or
+  // the common stream's slot `index` (gamma, trace).
+  Schedule(const std::string& arrivals, double rps, uint64_t seed, int cap, double start, int64_t first,
+           int64_t stride, std::shared_ptr<const std::vector<double>> gaps)
+      : rate(rps), rng(seed), trace(std::move(gaps)), index(first), senders(std::max<int64_t>(stride, 1)),
+        max_in_flight(cap), intended(start) {
+    if (arrivals == "poisson") {
+      kind = kPoisson;
+    } else if (arrivals.rfind("gamma:", 0) == 0) {
+      double cv = std::stod(arrivals.substr(6));
+      kind = kGamma;
+      shape = 1.0 / (cv * cv);
+    } else if (arrivals == "trace") {
+      kind = kTrace;
+      if (!trace || trace->empty()) trace = std::make_shared<const std::vector<double>>(1, 1.0 / rps);
+    }
+    Advance();
+  }
 
   void SkipTo(double now) {  // slots before this sender existed: skipped, not sent late
     while (intended < now) Advance();
   }
 
-  void Advance() { intended += poisson ? rng.Expovariate(rate) : 1.0 / rate; }
+  void Advance() {
+    if (kind == kConstant) {
+      intended += 1.0 / rate;
+    } else if (kind == kPoisson) {
+      intended += rng.Expovariate(rate);
+    } else {
+      int64_t next = slot < 0 ? index : slot + senders;
+      for (; slot < next; slot++) intended += CommonGap(slot + 1);
+    }
+  }
+
+  // The common stream's gap before slot k (drawn in slot order: every sender draws the whole stream).
+  double CommonGap(int64_t k) {
+    if (kind == kTrace) return (*trace)[static_cast<size_t>(k) % trace->size()];
+    return rng.Gammavariate(shape, 1.0 / (rate * shape));
+  }
 };
 
 const char* StatusName(grpc::StatusCode code) {
@@ -193,7 +277,8 @@ struct Command {
   double timeout = 30.0, rps = 0.0;
   bool has_start = false;
   double start = 0.0;  // wall-clock seconds of the schedule's origin
-  int64_t n = 0, id = 0, seed = 0, max_in_flight = 0, seq = -1;
+  int64_t n = 0, id = 0, seed = 0, max_in_flight = 0, seq = -1, index = 0, senders = 1;
+  std::vector<double> gaps;  // "trace": the common stream's gaps, seconds
 };
 
 struct Tag {
@@ -317,7 +402,7 @@ class Engine {
  public:
   void Run() {
     std::thread(&Engine::ReadCommands, this).detach();
-    std::thread(&Engine::Tick, this).detach();
+    std::thread(&Engine::SendOnSchedule, this).detach();
     next_flush_ = Now() + kFlushS;
     while (true) {
       void* tag = nullptr;
@@ -332,27 +417,30 @@ class Engine {
           if (!RunCommands()) return;
         }
       }
-      SendDue();
       RestartDueLanes();
       if (Now() >= next_flush_) {
         Flush(-1);
         next_flush_ = Now() + kFlushS;
       }
-      ArmTicker();
     }
   }
 
  private:
+  // Two threads use this state. The queue's thread (Run) handles completions, commands, lanes and flushes; the
+  // sender thread (SendOnSchedule) makes the open-loop sends. send_mutex_ guards what both touch: the schedules,
+  // the open-loop results and the settings a send reads (stub, payloads, timeout, generation); the queue's thread
+  // changes those only under it, so its own unlocked reads are safe.
   grpc::CompletionQueue cq_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<grpc::GenericStub> stub_;
   std::vector<grpc::ByteBuffer> payloads_;  // the requests, sent in turn (--input-data entries, or one)
   std::vector<std::vector<Expected>> expect_;  // per payload, the outputs its response must carry (may be empty)
-  size_t next_payload_ = 0;
+  std::atomic<uint64_t> next_payload_{0};
   double timeout_ = 30.0;
   int lanes_target_ = 0, lanes_running_ = 0;
   uint64_t generation_ = 0;
-  std::unordered_set<Call*> outstanding_;
+  std::atomic<int> outstanding_{0};  // calls started and not yet completed, any generation
+  std::shared_ptr<const std::vector<double>> trace_;  // the "trace" command's gaps, for trace schedules
   std::map<int64_t, Schedule> schedules_;
   // When each schedule sends next, earliest first: the per-request path never walks every open-loop user.
   // Entries of removed or replaced schedules are skipped when they come up (their version no longer matches).
@@ -364,52 +452,70 @@ class Engine {
   };
   std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_;
   uint64_t next_version_ = 0;
-  int in_flight_ = 0;  // open-loop requests of this generation awaiting a reply
+  std::atomic<int> in_flight_{0};  // open-loop requests of this generation awaiting a reply
   std::vector<uint32_t> latencies_;
-  std::vector<double> sent_;  // wall-clock seconds of each open-loop send since the last flush
   std::vector<std::pair<uint32_t, std::string>> errors_;
+  // Open-loop results since the last flush, the sender thread's (under send_mutex_).
+  std::vector<double> sent_;  // wall-clock seconds of each send
+  std::vector<uint32_t> lags_;  // each send's lag behind its intended time, microseconds
   int64_t late_ = 0, dropped_ = 0;
   double max_lag_ms_ = 0.0, next_flush_ = 0.0;
   std::mutex mutex_;
   std::deque<Command> commands_;
 
-  // gRPC ends a completion-queue wait up to a millisecond or more after its deadline (its poller counts whole
-  // milliseconds), so open-loop sends left ~1 ms behind schedule at low rates, and that lag counts as latency.
-  // A ticker thread sleeps on the precise clock until the next due send and wakes the queue with an alarm
-  // that fires at once (as the command reader does).
-  static constexpr double kNever = std::numeric_limits<double>::infinity();
-  std::mutex tick_mutex_;
-  std::condition_variable tick_cv_;
-  double tick_at_ = kNever;
+  // Open-loop sends have a thread of their own, which sleeps on the precise clock (timer slack 1 us) until the
+  // next one is due and starts it itself: gRPC's async calls may start on any thread, and their completions
+  // still come to the queue. Before, a ticker thread woke the queue's thread with an alarm for every send (the
+  // queue's own deadline is rounded to whole milliseconds): two thread hops per send cost ~50 us of CPU per
+  // request and left sends a p99 of ~1 ms behind schedule at 2,000 req/s (scripts/bench_load_generator.py
+  // --tables open, docs/benchmarks.md).
+  std::mutex send_mutex_;
+  std::condition_variable send_cv_;
 
-  void ArmTicker() {
-    double next = due_.empty() ? kNever : due_.top().at;
-    std::lock_guard<std::mutex> lock(tick_mutex_);
-    if (next == tick_at_) return;
-    bool earlier = next < tick_at_;
-    tick_at_ = next;
-    // A later time needs no notify: the ticker wakes at the earlier one, finds it moved and sleeps again,
-    // with no alarm; the queue is woken only when the engine slept through a due send.
-    if (earlier) tick_cv_.notify_one();
-  }
-
-  void Tick() {
-    std::unique_lock<std::mutex> lock(tick_mutex_);
+  void SendOnSchedule() {
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // this thread's timed waits end within a microsecond
+    AskShortSlice();
+    std::unique_lock<std::mutex> lock(send_mutex_);
+    int burst = 0;
     while (true) {
-      double at = tick_at_;
-      if (at == kNever) {
-        tick_cv_.wait(lock);
-      } else if (Now() < at) {
-        tick_cv_.wait_until(lock, kOrigin + std::chrono::duration_cast<Clock::duration>(
-                                                 std::chrono::duration<double>(at)));
-      } else {
-        tick_at_ = kNever;  // this send's wake-up is on its way; the engine arms the next
-        lock.unlock();
-        auto* wake = new Wake();
-        wake->alarm.Set(&cq_, gpr_now(GPR_CLOCK_MONOTONIC), wake);
+      if (due_.empty()) {
+        send_cv_.wait(lock);
+      } else if (Now() < due_.top().at) {
+        burst = 0;
+        send_cv_.wait_until(lock, kOrigin + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(due_.top().at)));
+      } else if (++burst % kSendsPerTurn == 0) {
+        lock.unlock();  // far behind schedule: let the queue's thread flush between bursts
+        std::this_thread::yield();
         lock.lock();
+      } else {
+        SendDue();
       }
     }
+  }
+
+  // The earliest due send (under send_mutex_).
+  void SendDue() {
+    Due next = due_.top();
+    due_.pop();
+    auto found = schedules_.find(next.id);
+    if (found == schedules_.end() || found->second.version != next.version) return;  // removed or replaced
+    Schedule& schedule = found->second;
+    double lag = std::max(Now() - schedule.intended, 0.0);
+    if (lag > kLateS) {
+      late_++;
+      max_lag_ms_ = std::max(max_lag_ms_, lag * 1000.0);
+    }
+    if (in_flight_.load() >= schedule.max_in_flight) {
+      dropped_++;
+    } else {
+      in_flight_++;
+      sent_.push_back(WallNow());
+      lags_.push_back(static_cast<uint32_t>(std::min(lag * 1e6, 4294967295.0)));
+      Start(false, schedule.intended);
+    }
+    schedule.Advance();
+    due_.push({schedule.intended, next.id, next.version});
   }
 
   // Lanes whose request found no server wait before sending again (as aio_engine.py): a refused connection
@@ -418,8 +524,7 @@ class Engine {
   double backoff_s_ = 0.0;
 
   double NextDeadline() const {
-    double next = due_.empty() ? next_flush_ : std::min(next_flush_, due_.top().at);
-    return lane_restarts_.empty() ? next : std::min(next, lane_restarts_.top());
+    return lane_restarts_.empty() ? next_flush_ : std::min(next_flush_, lane_restarts_.top());
   }
 
   void RestartDueLanes() {
@@ -434,6 +539,7 @@ class Engine {
     }
   }
 
+  // A call on either thread: lanes on the queue's, open-loop sends on the sender's (under send_mutex_).
   void Start(bool lane, double origin) {
     auto* call = new Call();
     call->lane = lane;
@@ -444,15 +550,15 @@ class Engine {
                                    std::chrono::duration<double>(timeout_)));
     call->entry = next_payload_++ % payloads_.size();
     const grpc::ByteBuffer& payload = payloads_[call->entry];
+    outstanding_++;
     call->reader = stub_->PrepareUnaryCall(&call->context, kMethod, payload, &cq_);
     call->reader->StartCall();
     call->reader->Finish(&call->response, &call->status, call);
-    outstanding_.insert(call);
   }
 
   void Completed(Call* call) {
     std::unique_ptr<Call> owned(call);
-    outstanding_.erase(call);
+    outstanding_--;
     if (call->generation != generation_) return;  // stopped: nothing from before a stop is reported
     uint32_t micros = static_cast<uint32_t>(std::min((Now() - call->origin) * 1e6, 4294967295.0));
     bool unavailable = call->status.error_code() == grpc::StatusCode::UNAVAILABLE;
@@ -495,32 +601,6 @@ class Engine {
     return "";
   }
 
-  void SendDue() {
-    for (int sent = 0; sent < kSendsPerTurn && !due_.empty(); sent++) {
-      double now = Now();
-      Due next = due_.top();
-      if (next.at > now) break;
-      due_.pop();
-      auto found = schedules_.find(next.id);
-      if (found == schedules_.end() || found->second.version != next.version) continue;  // removed or replaced
-      Schedule& schedule = found->second;
-      double lag = now - schedule.intended;
-      if (lag > kLateS) {
-        late_++;
-        max_lag_ms_ = std::max(max_lag_ms_, lag * 1000.0);
-      }
-      if (in_flight_ >= schedule.max_in_flight) {
-        dropped_++;
-      } else {
-        in_flight_++;
-        sent_.push_back(WallNow());
-        Start(false, schedule.intended);
-      }
-      schedule.Advance();
-      due_.push({schedule.intended, next.id, next.version});
-    }
-  }
-
   void SetLanes(int count) {
     lanes_target_ = std::max(count, 0);
     if (!stub_) return;
@@ -534,8 +614,10 @@ class Engine {
   // a Triton without the fix of server issue 8034 (March 2025; our 2.51 predates it) can crash on a cancellation
   // that races the response.
   void Stop() {
+    std::lock_guard<std::mutex> lock(send_mutex_);
     generation_++;
-    lanes_target_ = lanes_running_ = in_flight_ = 0;
+    lanes_target_ = lanes_running_ = 0;
+    in_flight_ = 0;
     lane_restarts_ = {};
     backoff_s_ = 0.0;
     schedules_.clear();
@@ -545,7 +627,7 @@ class Engine {
   // Before exiting, the requests in flight get up to kQuitGraceS to finish: an exit cancels them all.
   void AwaitOutstanding() {
     double deadline = Now() + std::min(timeout_, kQuitGraceS);
-    while (!outstanding_.empty() && Now() < deadline) {
+    while (outstanding_.load() > 0 && Now() < deadline) {
       void* tag = nullptr;
       bool ok = false;
       if (cq_.AsyncNext(&tag, &ok, At(deadline)) != grpc::CompletionQueue::GOT_EVENT) break;
@@ -578,6 +660,7 @@ class Engine {
 
   void Apply(const Command& command) {
     if (command.op == "config") {
+      std::lock_guard<std::mutex> lock(send_mutex_);
       if (!channel_) {
         grpc::ChannelArguments args;
         args.SetMaxReceiveMessageSize(-1);
@@ -596,20 +679,27 @@ class Engine {
       timeout_ = command.timeout;
     } else if (command.op == "lanes") {
       SetLanes(static_cast<int>(command.n));
+    } else if (command.op == "trace") {
+      std::lock_guard<std::mutex> lock(send_mutex_);
+      trace_ = std::make_shared<const std::vector<double>>(command.gaps);
     } else if (command.op == "schedule") {
+      std::lock_guard<std::mutex> lock(send_mutex_);
       schedules_.erase(command.id);
       if (command.rps > 0 && stub_) {
         uint64_t seed = static_cast<uint64_t>(command.seed < 0 ? -command.seed : command.seed);
         double now = Now();
         double origin = command.has_start ? now + (command.start - WallNow()) : now;
-        auto placed = schedules_.emplace(std::piecewise_construct, std::forward_as_tuple(command.id),
-                                         std::forward_as_tuple(command.rps, command.arrivals == "poisson", seed,
-                                                               static_cast<int>(command.max_in_flight), origin));
+        auto placed = schedules_.emplace(
+            std::piecewise_construct, std::forward_as_tuple(command.id),
+            std::forward_as_tuple(command.arrivals, command.rps, seed, static_cast<int>(command.max_in_flight),
+                                  origin, command.index, command.senders, trace_));
         placed.first->second.SkipTo(now);
         placed.first->second.version = ++next_version_;
         due_.push({placed.first->second.intended, command.id, next_version_});
+        send_cv_.notify_one();
       }
     } else if (command.op == "unschedule") {
+      std::lock_guard<std::mutex> lock(send_mutex_);
       schedules_.erase(command.id);
     } else if (command.op == "stop") {
       Stop();
@@ -617,14 +707,25 @@ class Engine {
   }
 
   void Flush(int64_t ack) {
-    if (latencies_.empty() && errors_.empty() && sent_.empty() && !late_ && !dropped_ && ack < 0) return;
+    std::vector<double> sent;
+    std::vector<uint32_t> lags;
+    int64_t late, dropped;
+    double max_lag_ms;
+    {
+      std::lock_guard<std::mutex> lock(send_mutex_);
+      sent.swap(sent_);
+      lags.swap(lags_);
+      late = late_;
+      dropped = dropped_;
+      max_lag_ms = max_lag_ms_;
+      late_ = dropped_ = 0;
+      max_lag_ms_ = 0.0;
+    }
+    if (latencies_.empty() && errors_.empty() && sent.empty() && !late && !dropped && ack < 0) return;
     msgpack::sbuffer body;
     msgpack::packer<msgpack::sbuffer> pack(body);
-    pack.pack_map(9);
-    pack.pack("lat");
-    pack.pack_bin(static_cast<uint32_t>(latencies_.size() * sizeof(uint32_t)));
-    pack.pack_bin_body(reinterpret_cast<const char*>(latencies_.data()),
-                       static_cast<uint32_t>(latencies_.size() * sizeof(uint32_t)));
+    pack.pack_map(10);
+    PackBin(pack, "lat", latencies_);
     pack.pack("err");
     pack.pack_array(static_cast<uint32_t>(errors_.size()));
     for (const auto& error : errors_) {
@@ -637,21 +738,17 @@ class Engine {
     pack.pack("ack");
     if (ack >= 0) pack.pack(ack); else pack.pack_nil();
     pack.pack("late");
-    pack.pack(late_);
+    pack.pack(late);
     pack.pack("max_lag_ms");
-    pack.pack(max_lag_ms_);
+    pack.pack(max_lag_ms);
     pack.pack("dropped");
-    pack.pack(dropped_);
+    pack.pack(dropped);
     pack.pack("in_flight");
-    pack.pack(in_flight_);
-    pack.pack("sent");
-    pack.pack_bin(static_cast<uint32_t>(sent_.size() * sizeof(double)));
-    pack.pack_bin_body(reinterpret_cast<const char*>(sent_.data()), static_cast<uint32_t>(sent_.size() * sizeof(double)));
+    pack.pack(in_flight_.load());
+    PackBin(pack, "sent", sent);
+    PackBin(pack, "lag", lags);
     latencies_.clear();
-    sent_.clear();
     errors_.clear();
-    late_ = dropped_ = 0;
-    max_lag_ms_ = 0.0;
     uint32_t size = static_cast<uint32_t>(body.size());
     unsigned char header[4] = {static_cast<unsigned char>(size >> 24), static_cast<unsigned char>(size >> 16),
                                static_cast<unsigned char>(size >> 8), static_cast<unsigned char>(size)};
@@ -659,6 +756,14 @@ class Engine {
         fflush(stdout) != 0) {
       _exit(0);  // the Locust process is gone: nobody to report to
     }
+  }
+
+  template <typename T>
+  static void PackBin(msgpack::packer<msgpack::sbuffer>& pack, const char* key, const std::vector<T>& values) {
+    uint32_t size = static_cast<uint32_t>(values.size() * sizeof(T));
+    pack.pack(key);
+    pack.pack_bin(size);
+    pack.pack_bin_body(reinterpret_cast<const char*>(values.data()), size);
   }
 
   // The reader thread: parse frames from stdin, queue them, wake the engine. End of input means quit.
@@ -723,6 +828,10 @@ class Engine {
         }
       }
       else if (key == "expect" && value.type == msgpack::type::ARRAY) ReadExpect(value, &command->expect);
+      else if (key == "gaps" && value.type == msgpack::type::BIN) {
+        command->gaps.resize(value.via.bin.size / sizeof(double));
+        memcpy(command->gaps.data(), value.via.bin.ptr, command->gaps.size() * sizeof(double));
+      }
       else if (key == "arrivals") command->arrivals = value.as<std::string>();
       else if (key == "timeout") command->timeout = value.as<double>();
       else if (key == "rps") command->rps = value.as<double>();
@@ -730,6 +839,8 @@ class Engine {
       else if (key == "id") command->id = value.as<int64_t>();
       else if (key == "seed") command->seed = value.as<int64_t>();
       else if (key == "max_in_flight") command->max_in_flight = value.as<int64_t>();
+      else if (key == "index") command->index = value.as<int64_t>();
+      else if (key == "senders") command->senders = value.as<int64_t>();
       else if (key == "seq") command->seq = value.as<int64_t>();
       else if (key == "start" && value.type != msgpack::type::NIL) {
         command->start = value.as<double>();
@@ -740,10 +851,17 @@ class Engine {
   }
 };
 
+// lean_engine --schedule RPS KIND SEED COUNT [PHASE [INDEX SENDERS]]: a schedule's first intended send times
+// (seconds from the origin), for the parity tests against harness/load/arrivals.py; a trace's gaps (seconds) are
+// read from stdin, one a line.
 int PrintSchedule(int argc, char** argv) {
   int64_t seed = std::stoll(argv[4]);
-  Schedule schedule(std::stod(argv[2]), std::string(argv[3]) == "poisson",
-                    static_cast<uint64_t>(seed < 0 ? -seed : seed), 0, argc == 7 ? std::stod(argv[6]) : 0.0);
+  std::string kind = argv[3];
+  auto gaps = std::make_shared<std::vector<double>>();
+  for (double gap; kind == "trace" && scanf("%lf", &gap) == 1;) gaps->push_back(gap);
+  Schedule schedule(kind, std::stod(argv[2]), static_cast<uint64_t>(seed < 0 ? -seed : seed), 0,
+                    argc >= 7 ? std::stod(argv[6]) : 0.0, argc == 9 ? std::stoll(argv[7]) : 0,
+                    argc == 9 ? std::stoll(argv[8]) : 1, gaps);
   for (long count = std::stol(argv[5]); count > 0; count--, schedule.Advance()) printf("%.17g\n", schedule.intended);
   return 0;
 }
@@ -751,9 +869,11 @@ int PrintSchedule(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if ((argc == 6 || argc == 7) && std::string(argv[1]) == "--schedule") return PrintSchedule(argc, argv);
+  if ((argc == 6 || argc == 7 || argc == 9) && std::string(argv[1]) == "--schedule") return PrintSchedule(argc, argv);
   if (argc != 1) {
-    fprintf(stderr, "usage: lean_engine  |  lean_engine --schedule RPS constant|poisson SEED COUNT [PHASE]\n");
+    fprintf(stderr,
+            "usage: lean_engine  |  lean_engine --schedule RPS constant|poisson|gamma:CV|trace SEED COUNT "
+            "[PHASE [INDEX SENDERS]]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
