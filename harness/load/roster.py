@@ -1,6 +1,6 @@
 """Who may send a sweep's load: workers announce themselves, the master accepts or refuses them and notices losses.
 
-A worker started anywhere (`locust -f harness/locustfile.py --worker --master-host H --master-port P ...`) sends
+A worker started anywhere (`python3 -m harness.locustfile --worker --master-host H --master-port P ...`) sends
 one `harness_hello` right after connecting: harness and Locust versions, the options that shape its requests,
 its host and load engine. The master compares them with its own and refuses a mismatch with a one-line reason
 (`harness_refused`; the worker logs it and exits non-zero), because a worker of another version or model would
@@ -98,11 +98,14 @@ def mismatch(master: dict[str, Any], worker: dict[str, Any], options: bool = Tru
     return None
 
 
-def worker_command(master_host: str, master_port: int, parsed: Any) -> str:
-    """The line that starts a worker anywhere, with the options the master checks."""
+def worker_command(master_host: str, master_port: int, parsed: Any = None) -> str:
+    """The line that starts a worker anywhere the harness is installed (any folder, a wheel: the locustfile is
+    found as a module, not by a path that holds only in a checkout), with the options the master checks."""
+    line = f"python3 -m harness.locustfile --worker --master-host {master_host} --master-port {master_port}"
+    if parsed is None:
+        return line
     options = compared_options(parsed)
-    extra = " ".join(f"--{name.replace('_', '-')} {value}" for name, value in options.items() if value not in ("", None))
-    return f"locust -f harness/locustfile.py --worker --master-host {master_host} --master-port {master_port} {extra}"
+    return line + "".join(f" --{name.replace('_', '-')} {value}" for name, value in options.items() if value not in ("", None))
 
 
 def install_worker(environment: Environment, host: str, engine: str) -> None:

@@ -110,10 +110,11 @@ def start_sweep(
         ),
         log,
     )
-    line = wait_for(log, r"^  (locust -f harness/locustfile.py --worker .*)$", sweep).group(1)
+    line = wait_for(log, r"^  (python3 -m harness.locustfile --worker .*)$", sweep).group(1)
     assert f"--master-host {machines.addresses['master']} --master-port {MASTER_PORT}" in line
     for name in ("worker1", "worker2"):
-        processes.start(machines.exec(name, sys.executable, "-m", *shlex.split(line)), log.with_name(f"{name}.log"))
+        words = shlex.split(line)
+        processes.start(machines.exec(name, sys.executable, *words[1:]), log.with_name(f"{name}.log"))
     return sweep
 
 
