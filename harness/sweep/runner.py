@@ -492,7 +492,13 @@ def _arrivals_check(
 def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
     """Which generators sent the level's requests, in a stable order (host, then engine)."""
     uses = (
-        WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
+        WorkerUse(
+            host=w.host,
+            engine=w.engine,
+            cpu_percent=round(w.cpu_percent, 1),
+            requests=w.requests,
+            clock_offset_ms=w.clock_offset_ms,
+        )
         for w in merged.workers.values()
     )
     return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))

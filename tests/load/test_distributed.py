@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from harness import defaults
+from harness.load.clock import SKEW_ENV
 from harness.net import LOOPBACK, port_is_free
 from harness.record.store import load_run
 from harness.triton.server import free_port
@@ -231,6 +232,31 @@ def test_the_sweep_master_listens_where_it_says_for_external_workers_who_join_fr
         sweep.kill()
     (level,) = load_run(folder).curves[0].levels
     assert level.requests > 0 and [w.requests for w in level.workers] == [level.requests]
+
+
+def test_a_worker_whose_clock_runs_7ms_ahead_keeps_the_merged_constant_arrivals_regular(
+    triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Two workers, one on a host whose clock is 7 ms ahead (the test-only skew). Their senders are 25 ms apart at
+    40 req/s: uncorrected, the merged gaps would be 18 and 32 ms (CV 0.28); corrected at the handshake, regular."""
+    folder = tmp_path / "run"
+    args = [*MODEL, "--url", triton_url, "--rate", "40", "--arrivals", "constant", *SHORT_LEVEL]
+    sweep = Sweep(
+        [*args, "--expect-workers", "2", "--master-port", str(free_port()), "--output", str(folder)],
+        tmp_path / "sweep.out",
+    )
+    try:
+        line = sweep.wait_for(WORKER_LINE).group(1)
+        processes.append(start_worker(line, tmp_path / "worker-0.log"))
+        processes.append(start_worker(line, tmp_path / "worker-1.log", env={**WORKER_ENV, SKEW_ENV: "7"}))
+        assert sweep.finish() == 0, sweep.output[-3000:]
+    finally:
+        sweep.kill()
+    (level,) = load_run(folder).curves[0].levels
+    assert level.failures == 0 and len(level.workers) == 2 and all(w.requests > 0 for w in level.workers)
+    offsets = sorted(w.clock_offset_ms for w in level.workers if w.clock_offset_ms is not None)
+    assert len(offsets) == 2 and abs(offsets[0]) < 1.5 and abs(offsets[1] - 7) < 1.5, offsets
+    assert level.arrivals_cv is not None and level.arrivals_cv <= 0.1, level.arrivals_cv
 
 
 def test_a_worker_of_another_version_is_refused_and_the_sweep_times_out_saying_who_came(
