@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.load.clock import SKEW_ENV
+from harness.record.model import Level
 from harness.record.store import load_run
 from harness.triton.repository import BUNDLED_REPOSITORY
 from helpers.netns import Hosts, hosts, namespaces_unavailable, triton_in
@@ -145,23 +146,30 @@ def triton_success_count(machines: Hosts, url: str) -> int:
     return int(result.stdout.strip())
 
 
-def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], tmp_path: Path, processes: Processes) -> None:
+def one_level(
+    net: tuple[Hosts, str],
+    load: list[str],
+    tmp_path: Path,
+    processes: Processes,
+    worker_env: dict[str, dict[str, str]] | None = None,
+) -> Level:
+    """A one-level sweep across the hosts (3 windows of 1 s, every one counted): its level, free of failures."""
     machines, url = net
-    folder = tmp_path / "run"
-    # One level, every window counted (3 windows, any spread is stable), no warm-up: what the level reports is
-    # all Triton served except the last report of each worker, which arrives as the level stops.
-    sweep = start_sweep(
-        machines,
-        url,
-        folder,
-        ["--concurrency", "2", "--warmup", "0s", "--window", "1s", "--max-windows", "3", "--stability", "99%"],
-        processes,
-        tmp_path / "sweep.out",
-    )
-    assert sweep.wait(timeout=120) == 0, (tmp_path / "sweep.out").read_text()[-3000:]
-    served = triton_success_count(machines, url)
+    folder, out = tmp_path / "run", tmp_path / "sweep.out"
+    windows = ["--window", "1s", "--max-windows", "3", "--stability", "99%"]
+    sweep = start_sweep(machines, url, folder, [*load, *windows], processes, out, worker_env)
+    assert sweep.wait(timeout=120) == 0, out.read_text()[-3000:]
     (level,) = load_run(folder).curves[0].levels
     assert level.failures == 0 and level.flags.count("worker-lost") == 0
+    return level
+
+
+def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], tmp_path: Path, processes: Processes) -> None:
+    machines, url = net
+    # One level, every window counted (3 windows, any spread is stable), no warm-up: what the level reports is
+    # all Triton served except the last report of each worker, which arrives as the level stops.
+    level = one_level(net, ["--concurrency", "2", "--warmup", "0s"], tmp_path, processes)
+    served = triton_success_count(machines, url)
     assert 0.8 * served <= level.requests <= served, (level.requests, served)
     hosts_seen = sorted(w.host.rsplit("(", 1)[-1].rstrip(")") for w in level.workers)
     assert hosts_seen == sorted([machines.addresses["worker1"], machines.addresses["worker2"]])
@@ -173,21 +181,9 @@ def test_an_open_loop_sweep_across_hosts_keeps_its_constant_arrivals_regular(
 ) -> None:
     """Open loop across two worker hosts, the second one's clock 7 ms ahead (the test-only skew: the namespaces
     share one kernel clock). The handshake measures both offsets; the merged constant arrivals stay regular."""
-    machines, url = net
-    folder = tmp_path / "run"
-    sweep = start_sweep(
-        machines,
-        url,
-        folder,
-        ["--rate", "40", "--arrivals", "constant", "--warmup", "0.5s", "--window", "1s", "--max-windows", "3"]
-        + ["--stability", "99%"],
-        processes,
-        tmp_path / "sweep.out",
-        worker_env={"worker2": {**ENV, SKEW_ENV: "7"}},
-    )
-    assert sweep.wait(timeout=120) == 0, (tmp_path / "sweep.out").read_text()[-3000:]
-    (level,) = load_run(folder).curves[0].levels
-    assert level.failures == 0 and level.flags.count("worker-lost") == 0
+    machines, _ = net
+    skewed = {"worker2": {**ENV, SKEW_ENV: "7"}}
+    level = one_level(net, ["--rate", "40", "--arrivals", "constant", "--warmup", "0.5s"], tmp_path, processes, skewed)
     by_host = {w.host.rsplit("(", 1)[-1].rstrip(")"): w for w in level.workers}
     assert sorted(by_host) == sorted([machines.addresses["worker1"], machines.addresses["worker2"]])
     first, second = by_host[machines.addresses["worker1"]], by_host[machines.addresses["worker2"]]
