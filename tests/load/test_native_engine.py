@@ -354,6 +354,7 @@ def test_locust_refuses_an_unknown_engine_choice_in_one_line(tmp_path: Path) -> 
     assert "HARNESS_LEAN_ENGINE='fortran' is not an engine" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.heavy  # compiles the engine into an empty cache
 def test_a_cached_engine_that_no_longer_runs_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     stale = native_engine.binary_path()

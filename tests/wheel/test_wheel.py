@@ -11,9 +11,14 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "harness", "model_repository"]
 BUNDLED_MODELS = sorted(p.parent.name for p in (ROOT / "model_repository").glob("*/config.pbtxt"))
+
+
+pytestmark = pytest.mark.heavy  # builds and installs a wheel
 
 
 def _copy_sources(target: Path) -> None:
