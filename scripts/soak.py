@@ -58,6 +58,7 @@ class Phase:
     master_mb: tuple[float, float] = (0.0, 0.0)  # median RSS in the level's second minute, and in its last
     workers_mb: tuple[tuple[float, float], ...] = ()
     problems: tuple[str, ...] = ()
+    samples: dict[str, list[float]] | None = None  # every RSS sample (MB) by seconds into the level, for the record
 
 
 def repository_with_delay(target: Path, delay_ms: float, instances: int) -> Path:
@@ -146,6 +147,8 @@ def run_phase(phase: Phase, url: str, args: argparse.Namespace, out: Path) -> Ph
     phase.master_mb = start_and_end(times, master_mb, settle_s)
     phase.workers_mb = tuple(start_and_end(times[-len(v) :], v, settle_s) for v in workers.values())
     phase.problems = judge(phase, sweep.returncode)
+    phase.samples = {"s": [round(t, 1) for t in times], "master": master_mb}
+    phase.samples |= {f"worker {i}": v for i, v in enumerate(workers.values())}
     return phase
 
 
