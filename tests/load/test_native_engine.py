@@ -182,7 +182,7 @@ def test_lanes_going_down_and_an_unschedule_cancel_nothing(engine_choice: str) -
             assert all_finished(server) == server.started and server.cancelled == 0, vars(server)
 
             before = server.started
-            link.schedule(1, 50.0, "constant", 0, 1000)  # 0.4 s each at 50/s: about 20 in flight
+            link.schedule(Schedule(1, 50.0, "constant", 0, 1000))  # 0.4 s each at 50/s: about 20 in flight
             assert server.wait_for("started", before + 10) >= before + 10
             link.unschedule(1)
             assert all_finished(server) == server.started and server.cancelled == 0, vars(server)
