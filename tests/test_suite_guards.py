@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.machinery
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,25 @@ def test_no_test_folder_shadows_an_importable_package() -> None:
     shadowing = {name for name, spec in specs.items() if spec is not None and spec.origin is not None}  # not a bare folder
     shadowing |= folders & SOMETIMES_INSTALLED
     assert not shadowing, f"rename these test folders: {sorted(shadowing)}"
+
+
+def test_the_quick_tier_keeps_a_real_triton_locust_and_a_browser_and_no_heavy_build() -> None:
+    """scripts/test.sh --quick selects by marker: it must still reach a real Triton and Locust (a `harness sweep`
+    on the session's server) and a browser page, and leave the heavy builds to the full run."""
+    root = Path(__file__).resolve().parents[1]
+    (expression,) = re.findall(r'select=\(-m "([^"]+)"\)', (root / "scripts" / "test.sh").read_text())
+
+    def collected(marks: str) -> set[str]:
+        listing = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m", marks],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=root,
+        ).stdout
+        return {line for line in listing.splitlines() if "::" in line}
+
+    quick = collected(expression)
+    assert any(t.startswith("tests/sweep/test_sweep.py::") for t in quick)  # a sweep: the session's Triton, Locust
+    assert any(t.startswith("tests/report/test_report_browser.py::") for t in quick)  # a page in Chromium
+    assert not quick & collected("heavy") and collected("heavy")

@@ -26,6 +26,7 @@ from harness.cli.flags import (
 from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
 from harness.load.client_metrics import endpoint_url
+from harness.load.roster import worker_command
 from harness.load.ui_processes import LocustUi, UiSettings
 from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment
 from harness.net import LOOPBACK, bind_error, is_loopback
@@ -192,7 +193,4 @@ def _check_exposure(web_host: str, asked: bool) -> bool:
 def _remote_hint(args: argparse.Namespace, master_port: int) -> str:
     if is_loopback(args.master_bind):
         return "remote workers: restart with --master-bind 0.0.0.0 (the master listens on loopback only)"
-    return (
-        f"remote workers join with:\n  locust -f harness/locustfile.py --worker --master-host "
-        f"{socket.gethostname()} --master-port {master_port}"
-    )
+    return f"remote workers join with:\n  {worker_command(socket.gethostname(), master_port)}"

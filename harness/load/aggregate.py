@@ -35,6 +35,7 @@ class WorkerDelta:
     engine: str = ""
     failed_hist: str = ""  # encoded histogram of the failures' times (they are in hist too): never good requests
     send_lag: str = ""  # open loop: encoded histogram of each send's lag behind schedule, microseconds
+    clock_offset_ms: float | None = None  # the worker's clock minus the master's (harness.load.clock); None: local
 
     def to_message(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,6 +61,7 @@ class WorkerTally:
     sent: array.array = field(default_factory=lambda: array.array("d"))
     host: str = ""
     engine: str = ""
+    clock_offset_ms: float | None = None
 
     def add(self, delta: WorkerDelta) -> None:
         self.requests += delta.requests
@@ -73,6 +75,7 @@ class WorkerTally:
         self.first_error = self.first_error or delta.first_error
         self.sent.frombytes(delta.sent)
         self.host, self.engine = delta.host or self.host, delta.engine or self.engine
+        self.clock_offset_ms = _latest(delta.clock_offset_ms, self.clock_offset_ms)
 
     def merge(self, other: WorkerTally) -> None:
         """Fold a later tally of the same worker in: sums, the worst lag, the latest in-flight count."""
@@ -83,6 +86,7 @@ class WorkerTally:
         self.first_error = self.first_error or other.first_error
         self.sent.extend(other.sent)
         self.host, self.engine = other.host or self.host, other.engine or self.engine
+        self.clock_offset_ms = _latest(other.clock_offset_ms, self.clock_offset_ms)
 
     @property
     def cpu_percent(self) -> float:
@@ -91,6 +95,10 @@ class WorkerTally:
     @property
     def rps(self) -> float:
         return self.requests / self.span_s if self.span_s > 0 else 0.0
+
+
+def _latest(new: float | None, old: float | None) -> float | None:
+    return old if new is None else new
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from harness.load.aggregate import WorkerDelta
+from harness.load.clock import WorkerClock
 from harness.load.counters import LoadCounters
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
@@ -29,7 +30,8 @@ class LoadContext:
         self.host = ""  # this generator's machine, stamped on every delta (set by the plugin)
         self.pump_greenlet: Any = None  # spawned by the closed-loop user (this module stays gevent-free)
         self.source = RequestSource(options)
-        self.steering = EngineSteering(options, self.source.payloads, launch, self.source.checks)
+        self.clock = WorkerClock()  # the plugin gives a worker its own, measured at the handshake
+        self.steering = EngineSteering(options, self.source.payloads, launch, self.source.checks, self.clock)
         self.counters = LoadCounters()
 
     @property
@@ -82,7 +84,8 @@ class LoadContext:
         pump(self.steering, self.counters, fire, self.options.model)
 
     def flush(self) -> WorkerDelta:
-        return self.counters.flush(self.host, engine_name())
+        """What was measured since the last flush, its send times on the master's clock."""
+        return self.clock.on_master_clock(self.counters.flush(self.host, engine_name()))
 
     def lifetime_totals(self) -> dict[str, Any]:
         return self.counters.lifetime_totals()

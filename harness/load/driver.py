@@ -204,13 +204,13 @@ class LoadDriver:
 
     def _wait_for_workers(self, count: int) -> None:
         deadline = time.monotonic() + self.settings.startup_timeout_s
-        while len(self.roster.active) < count:
+        while len(self.roster.ready) < count:  # accepted, and their clock offset measured
             self._check_workers_alive()
             if time.monotonic() > deadline:
                 refused = f"; refused {len(self.roster.refused)}: {self.roster.refused[0]}" if self.roster.refused else ""
                 where = f"; see {self.settings.log_dir}" if self._workers else ""
                 raise LoadError(
-                    f"only {len(self.roster.active)} of {count} Locust workers joined within "
+                    f"only {len(self.roster.ready)} of {count} Locust workers joined within "
                     f"{self.settings.startup_timeout_s:.0f}s{refused}{where}"
                 )
             gevent.sleep(0.1)

@@ -32,6 +32,7 @@ from harness.errors import HarnessError
 from harness.load.aggregate import Aggregator, WorkerDelta
 from harness.load.arrivals import parse_arrivals
 from harness.load.client_metrics import LevelSeries, LoadCollector, MetricsEndpoint
+from harness.load.clock import injected_skew_s
 from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
 from harness.load.options import START_AT_OPTION, TOTAL_USERS_OPTION, LoadOptions, triton_endpoint
@@ -339,7 +340,8 @@ def _install_roster(environment: Environment) -> None:
     runner, context = environment.runner, context_of(environment)
     if isinstance(runner, WorkerRunner):
         context.host = host_label(runner.master_host, runner.master_port)
-        install_worker(environment, context.host, engine_name())
+        context.clock.skew_s = injected_skew_s()
+        install_worker(environment, context.host, engine_name(), context.clock)
     elif isinstance(runner, MasterRunner):
         state_of(environment).roster = Roster(environment)
     else:

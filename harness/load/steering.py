@@ -25,6 +25,7 @@ from harness.load.arrivals import (
     sender_rate,
     sender_seed,
 )
+from harness.load.clock import WorkerClock
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
 from harness.load.engine.protocol import Schedule
@@ -52,8 +53,10 @@ class EngineSteering:
         payload: Callable[[], Payloads],
         launch: Launch = launch_engine,
         checks: Callable[[], Sequence[Sequence[Expected]]] = tuple,
+        clock: WorkerClock | None = None,
     ) -> None:
         self.options = options
+        self.clock = clock or WorkerClock()  # the master's start instant, read on this host's clock
         self._payload = payload
         self._checks = checks  # per payload, the outputs its response must carry (none by default)
         self._link_checks: Sequence[Sequence[Expected]] = ()
@@ -134,7 +137,7 @@ class EngineSteering:
         self._awaiting_index.discard(user_index)
         options, rate, trace = self.options, self.open_loop_rate(), self.trace()
         kind = TRACE if trace is not None else options.arrivals
-        start = options.start_at or time.time()
+        start = self.clock.engine_time(options.start_at) if options.start_at else time.time()
         link = self.engine()
         if not is_common_stream(kind):
             seed = sender_seed(options.input_seed, sender)

@@ -118,6 +118,9 @@ class WorkerUse:
     engine: str  # "native" or "python"
     cpu_percent: float
     requests: int
+    # Its clock minus the master's, measured at the handshake and applied to its schedule and send times; None
+    # where no handshake ran (a run written before it, or one process with no separate master).
+    clock_offset_ms: float | None = None
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,18 @@ def _header(run: Run) -> str:
     if (no_gpu := no_gpu_note(run)) is not None:
         parts.append(html_page.banner(no_gpu, "warn gpu"))
     parts.append(html_page.banner(shared_host_note(run), "info"))
+    if measured_gpu(run):
+        parts.append(html_page.banner(GPU_UNVERIFIED, "warn gpu"))
     return "\n".join(parts)
+
+
+def measured_gpu(run: Run) -> bool:
+    """A measured GPU curve, or a GPU figure on any level: what the harness has never yet computed on a GPU."""
+    return any(
+        (curve.instance_group.kind == "GPU" and curve.levels)
+        or any(getattr(level, name) is not None for level in curve.levels for name in _GPU_FIELDS)
+        for curve in run.curves
+    )
 
 
 def capacity_sentence(run: Run, curve: Curve) -> str:
@@ -142,6 +153,13 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
 
 
 GPU_CHECK = "scripts/gpu_check.sh"
+GPU_UNVERIFIED = (
+    "Not yet verified on a GPU: GPU instance groups, GPU metrics (utilisation, memory, power, energy) and verdicts "
+    "computed from a measured GPU curve have so far been tested only on machines without one (skipped, or against "
+    f"fakes). Before relying on the GPU figures here, run {GPU_CHECK} on this machine (its output goes under "
+    "results/gpu/) and commit it."
+)
+_GPU_FIELDS = ("gpu_utilization", "gpu_memory_mb", "power_w", "energy_j_per_1k")
 
 
 def no_gpu_note(run: Run) -> str | None:

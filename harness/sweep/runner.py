@@ -36,7 +36,7 @@ from harness.sweep.rules import (
 )
 from harness.sweep.spec import SweepSpec
 from harness.triton.control import STATISTICS_TIMEOUT_S, ControlClient
-from harness.triton.metrics import MetricsSnapshot, ServerProbe, server_metrics
+from harness.triton.metrics import MetricsSnapshot, ServerProbe
 from harness.triton.variants import Variant, load_variant, served_config, served_group, served_name
 
 if TYPE_CHECKING:  # the driver imports Locust, which patches the process for gevent: not at import time here
@@ -273,7 +273,7 @@ class LevelRunner:
         level = summarize_level(
             spec, users, rate, tallies, snapshots, lost=self.driver.take_lost(), report_interval_s=report_interval_s
         )
-        level = self._with_evidence(level, len(tallies))
+        level = self._with_evidence(level, len(tallies), snapshots)
         if rate is not None:
             status.phase = "queue drain"
             try:
@@ -314,12 +314,14 @@ class LevelRunner:
         probe = summarize_level(self.spec, 1, rate, tallies, [StatsSnapshot()] * (len(tallies) + 1))
         return probe_evidence(probe, self.spec.slo) != "doubtful"
 
-    def _with_evidence(self, level: Level, windows: int) -> Level:
-        """The level with the server's evidence over the same counted windows as its figures."""
+    def _with_evidence(self, level: Level, windows: int, snapshots: list[StatsSnapshot]) -> Level:
+        """The level with the server's evidence over the same counted windows as its figures (the statistics over
+        those windows prove the metrics endpoint is the server's)."""
         counted = min(windows, STABLE_WINDOWS)
-        if not self._evidence or len(self._evidence) <= counted:
+        if not self.server or len(self._evidence) <= counted:
             return level
-        evidence = server_metrics(self._evidence[-counted - 1], self._evidence[-1], self.spec.model)
+        served = snapshots[-1].success_count - snapshots[-counted - 1].success_count
+        evidence = self.server.level_metrics(self._evidence[-counted - 1], self._evidence[-1], served)
         return replace(level, **dataclasses.asdict(evidence))
 
     def _window(self) -> Tally:
@@ -490,7 +492,13 @@ def _arrivals_check(
 def _worker_uses(merged: Tally) -> tuple[WorkerUse, ...]:
     """Which generators sent the level's requests, in a stable order (host, then engine)."""
     uses = (
-        WorkerUse(host=w.host, engine=w.engine, cpu_percent=round(w.cpu_percent, 1), requests=w.requests)
+        WorkerUse(
+            host=w.host,
+            engine=w.engine,
+            cpu_percent=round(w.cpu_percent, 1),
+            requests=w.requests,
+            clock_offset_ms=w.clock_offset_ms,
+        )
         for w in merged.workers.values()
     )
     return tuple(sorted(uses, key=lambda u: (u.host, u.engine, -u.requests)))

@@ -6,6 +6,12 @@ between the snapshots that frame its counted windows. The Prometheus text is par
 only import of it in the harness), never by hand. What the server does not expose stays None, never 0: a
 GPU-less server has no `nv_gpu_*` families, a remote server has no process we can read. A metrics port that does
 not answer is not an error: the probe remembers why (once) and every figure from it stays None.
+
+An endpoint that answers may still be another server's: without --metrics-url a `--url` sweep reads HOST:8002,
+where a colleague's Triton or an NGC container's default ports may listen. So each level proves ownership: the
+endpoint's count of the model's successful requests must move as Triton's statistics (read over gRPC, from the
+server under test) did over the same windows. Until it has, and for good once it has not, the endpoint's figures
+(GPU, power, energy) stay None, and the reason is said once.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import psutil
@@ -21,6 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 DEFAULT_METRICS_PORT = 8002  # Triton's default --metrics-port
 MIB = 1024 * 1024
+# The endpoint's and the statistics' counts are read a moment apart, so they may differ by what completed in
+# between: within max(SLACK, FRACTION of the requests served) they agree; fewer than 2 * SLACK served tells nothing.
+OWNERSHIP_SLACK = 2
+OWNERSHIP_FRACTION = 0.1
+_SUCCESS = "nv_inference_request_success"  # Triton's per-model count of successful requests, all batch sizes
+_ENDPOINT_FIELDS = ("gpu_utilization", "gpu_memory_mb", "power_w", "energy_j_per_1k")  # read from the endpoint
 _GPU_FAMILIES = ("nv_gpu_utilization", "nv_gpu_memory_used_bytes", "nv_gpu_power_usage", "nv_energy_consumption")
 
 Labels = tuple[tuple[str, str], ...]
@@ -93,6 +105,28 @@ class ServerProbe:
         self.problem: str | None = None
         self._warn = warn
         self._metrics_down = metrics_url is None
+        self.owned: bool | None = None  # whether the endpoint proved to be the server under test (None: not yet)
+
+    def level_metrics(self, before: MetricsSnapshot, after: MetricsSnapshot, served: int) -> ServerMetrics:
+        """A level's evidence between two snapshots, given `served`: the model's successful requests over the same
+        interval by Triton's statistics. The endpoint's figures are kept only from an endpoint proved ours."""
+        figures = server_metrics(before, after, self.model)
+        if not self._metrics_down and self.owned is not False:
+            verdict = same_server(before, after, served, self.model)
+            if verdict is False:
+                self.owned = False
+                counted = _delta(before, after, _SUCCESS, model=self.model)
+                self._say(
+                    f"server metrics: {self.metrics_url} is not the endpoint of the server under test: its count "
+                    f"of {self.model!r} requests moved by {_count(counted)} while the server's statistics counted "
+                    f"{served}; GPU, power and energy figures are null for this run (give this server's "
+                    "--metrics-url)"
+                )
+            elif verdict:
+                self.owned = True
+        if self.owned:
+            return figures
+        return replace(figures, **dict.fromkeys(_ENDPOINT_FIELDS))
 
     def snapshot(self) -> MetricsSnapshot:
         at = time.monotonic()
@@ -141,6 +175,17 @@ class ServerProbe:
             self.problem = message
             if self._warn is not None:
                 self._warn(message)
+
+
+def same_server(before: MetricsSnapshot, after: MetricsSnapshot, served: int, model: str) -> bool | None:
+    """Whether the endpoint counted `model`'s successful requests as the server under test did (`served`) over
+    the same interval (pure): True, False, or None when too few were served to tell."""
+    if served < 2 * OWNERSHIP_SLACK:
+        return None
+    counted = _delta(before, after, _SUCCESS, model=model)
+    if counted is None:  # the endpoint does not serve this model at all
+        return False
+    return abs(counted - served) <= max(OWNERSHIP_SLACK, OWNERSHIP_FRACTION * served)
 
 
 def server_metrics(before: MetricsSnapshot, after: MetricsSnapshot, model: str) -> ServerMetrics:
@@ -194,6 +239,10 @@ def _scaled(value: float | None, factor: float) -> float | None:
 def _matches(labels: Labels, match: dict[str, str]) -> bool:
     present = dict(labels)
     return all(present.get(k) == v for k, v in match.items())
+
+
+def _count(value: float | None) -> str:
+    return "nothing (no such model there)" if value is None else f"{value:.0f}"
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,6 +15,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
+# mnist_cnn's Triton compute is ~0.5 ms per request (Triton's statistics): one instance serves well over 1,000 req/s
+# here (1,580-1,700 seen); a tenth of that is a floor no working search misses.
+MIN_MNIST_RPS = 100.0
 SMALL = [
     "--counts",
     "1,2",
@@ -70,16 +73,17 @@ def test_search_section_ranks_the_measured_curves(search_run: tuple[Path, str]) 
     curves = {c["configuration"]: c for c in data["curves"]}
     for row in rows[:2]:  # each figure is its curve's, as the sweep measured it
         assert row["capacity_rps"] == curves[row["configuration"]]["capacity"]["max_rps_within_slo"]
-    assert (rows[0]["capacity_rps"] or 0) >= (rows[1]["capacity_rps"] or 0)  # None: no stable level within the SLO
-    with_capacity = [r["configuration"] for r in rows if r["capacity_rps"]]
-    assert search["best_cpu"] == (with_capacity[0] if with_capacity else None) and search["best_gpu"] is None
+    # Both CPU curves have a capacity: mnist_cnn answers in a few ms, far inside p99 50 ms, and a level whose
+    # windows disagree (most do here, at 0.5 s windows on 2 shared cores) is judged on its worst window.
+    assert rows[0]["capacity_rps"] >= rows[1]["capacity_rps"] > MIN_MNIST_RPS
+    assert search["best_cpu"] == rows[0]["configuration"] and search["best_gpu"] is None
     assert search["mode"] == "brute" and search["stopped"] == "done"
     per_hour = {"cpu:1x1": 0.10, "cpu:2x1": 0.20}
-    for row in (r for r in rows[:2] if r["capacity_rps"]):
+    for row in rows[:2]:
         assert row["cost_per_million"] == pytest.approx(
             per_hour[row["configuration"]] / (row["capacity_rps"] * 3600) * 1e6, abs=1e-3
         )
-    assert f"best CPU: {search['best_cpu'] or 'none within the SLO'}" in stdout
+    assert f"best CPU: {search['best_cpu']}" in stdout
 
 
 def test_report_ranks_draws_the_front_and_names_the_best(search_run: tuple[Path, str], tmp_path: Path) -> None:
@@ -89,18 +93,16 @@ def test_report_ranks_draws_the_front_and_names_the_best(search_run: tuple[Path,
     page = out.read_text()
     best = json.loads((folder / "run.json").read_text())["search"]["best_cpu"]
     assert "<h2>Configuration search</h2>" in page and "<h2>Pareto front: throughput vs p99</h2>" in page
-    assert f'<p class="search-best">Best CPU configuration: {best or "none within p99 &lt;= 50 ms"};' in page
+    assert f'<p class="search-best">Best CPU configuration: {best};' in page
     table = page.split('<table class="search">')[1].split("</table>")[0]
     assert table.count("<tr>") == 4  # header and three configurations
 
 
 def test_verdict_reads_the_search_run(search_run: tuple[Path, str]) -> None:
     folder, _ = search_run
-    result = harness("verdict", str(folder), "--target-rps", "50", "--slo", "p99=50ms")
+    result = harness("verdict", str(folder), "--target-rps", f"{MIN_MNIST_RPS:g}", "--slo", "p99=50ms")
     assert result.returncode == 0, result.stderr
-    capacities = [r["capacity_rps"] or 0 for r in json.loads((folder / "run.json").read_text())["search"]["configurations"]]
-    expected = "A GPU is not necessary" if max(capacities) >= 50 else "No measured configuration meets"
-    assert result.stdout.startswith(expected)
+    assert result.stdout.startswith("A GPU is not necessary"), result.stdout  # both CPU curves exceed the target
 
 
 def test_bad_search_flags_one_line(tmp_path: Path) -> None:

@@ -21,14 +21,20 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness import defaults
+from harness.load.clock import SKEW_ENV
+from harness.net import LOOPBACK, port_is_free
 from harness.record.store import load_run
 from harness.triton.server import free_port
 from helpers.processes import HARNESS, command_lines
+from helpers.requirements import require_or_skip
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "LOCUST_LATENCY_FILE": ""}  # workers leave no files in the repo
+WORKER_ENV = {k: v for k, v in ENV.items() if k != "PYTHONPATH"}  # as a user has it: the harness installed
+WORKER_LINE = r"^  (python3 -m harness.locustfile --worker .*)$"
 # Windows long enough that a heartbeat loss (Locust marks a worker missing after ~3-4 s) lands inside the level;
 # a stability bound no level meets, so each level runs every window.
 MODEL = ["--model", "identity", "--instances", "cpu:1"]
@@ -80,11 +86,14 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def start_worker(line: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A worker started exactly from the line the sweep printed (`locust ...`, run with this Python)."""
+    """A worker started exactly from the line the sweep printed (`python3 ...`, run with this Python), in a
+    folder of its own: the line must not depend on the checkout being the working folder (nor on PYTHONPATH)."""
     words = shlex.split(line)
-    assert words[0] == "locust"
+    assert words[0] == "python3"
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", *words], cwd=ROOT, env=env or ENV, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, *words[1:]], cwd=log.parent, env=env or WORKER_ENV, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def worker_children(sweep: Sweep) -> list[psutil.Process]:
@@ -155,7 +164,7 @@ def test_external_workers_join_from_the_printed_line_and_a_lost_one_stops_the_sw
         tmp_path / "sweep.out",
     )
     try:
-        line = sweep.wait_for(r"^  (locust -f harness/locustfile.py --worker .*)$").group(1)
+        line = sweep.wait_for(WORKER_LINE).group(1)
         assert "--model identity" in line
         processes += [start_worker(line, tmp_path / f"worker-{i}.log") for i in range(2)]
         sweep.wait_for(r"concurrency 4 \| window 1 ")
@@ -176,6 +185,78 @@ def test_external_workers_join_from_the_printed_line_and_a_lost_one_stops_the_sw
     assert "worker-lost" not in first.flags and "worker-lost" in second.flags
     assert len(first.workers) == 2 and sum(w.requests for w in first.workers) == first.requests
     assert all(w.requests > 0 for w in first.workers)
+
+
+def listening(process: psutil.Process) -> set[tuple[str, int]]:
+    return {(c.laddr.ip, c.laddr.port) for c in process.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+
+
+def test_the_sweep_master_listens_on_loopback_on_a_free_port_for_its_own_workers(triton_url: str, tmp_path: Path) -> None:
+    sweep = Sweep(
+        [*MODEL, "--url", triton_url, "--concurrency", "1", *SHORT_LEVEL, "--output", str(tmp_path / "run")],
+        tmp_path / "sweep.out",
+    )
+    try:
+        sweep.wait_for(r"concurrency 1 \| window 1 ")
+        ((address, port),) = listening(psutil.Process(sweep.process.pid))
+        (worker,) = [line for _, line in command_lines(worker_children(sweep))]
+        assert sweep.finish() == 0, sweep.output[-3000:]
+    finally:
+        sweep.kill()
+    assert address == LOOPBACK and port != defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS
+    assert f"--master-host {LOOPBACK} --master-port {port} " in worker
+
+
+def test_the_sweep_master_listens_where_it_says_for_external_workers_who_join_from_any_folder(
+    triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """--expect-workers with no address given: loopback, Locust's port; the printed line names both and works
+    from a folder that is not the checkout."""
+    if not port_is_free(defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS):
+        require_or_skip(
+            f"port {defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS} is taken by another program; the default cannot be tested"
+        )
+    folder = tmp_path / "run"
+    args = [*MODEL, "--url", triton_url, "--concurrency", "1", *SHORT_LEVEL, "--expect-workers", "1"]
+    args += ["--expect-workers-max-wait", "30s"]
+    sweep = Sweep([*args, "--output", str(folder)], tmp_path / "sweep.out")
+    try:
+        line = sweep.wait_for(WORKER_LINE).group(1)
+        assert listening(psutil.Process(sweep.process.pid)) == {(LOOPBACK, defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS)}
+        assert f" --master-host {LOOPBACK} --master-port {defaults.MASTER_PORT_FOR_EXTERNAL_WORKERS} " in line
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        processes.append(start_worker(line, elsewhere / "worker.log"))
+        assert sweep.finish() == 0, sweep.output[-3000:]
+    finally:
+        sweep.kill()
+    (level,) = load_run(folder).curves[0].levels
+    assert level.requests > 0 and [w.requests for w in level.workers] == [level.requests]
+
+
+def test_a_worker_whose_clock_runs_7ms_ahead_keeps_the_merged_constant_arrivals_regular(
+    triton_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    """Two workers, one on a host whose clock is 7 ms ahead (the test-only skew). Their senders are 25 ms apart at
+    40 req/s: uncorrected, the merged gaps would be 18 and 32 ms (CV 0.28); corrected at the handshake, regular."""
+    folder = tmp_path / "run"
+    args = [*MODEL, "--url", triton_url, "--rate", "40", "--arrivals", "constant", *SHORT_LEVEL]
+    sweep = Sweep(
+        [*args, "--expect-workers", "2", "--master-port", str(free_port()), "--output", str(folder)],
+        tmp_path / "sweep.out",
+    )
+    try:
+        line = sweep.wait_for(WORKER_LINE).group(1)
+        processes.append(start_worker(line, tmp_path / "worker-0.log"))
+        processes.append(start_worker(line, tmp_path / "worker-1.log", env={**WORKER_ENV, SKEW_ENV: "7"}))
+        assert sweep.finish() == 0, sweep.output[-3000:]
+    finally:
+        sweep.kill()
+    (level,) = load_run(folder).curves[0].levels
+    assert level.failures == 0 and len(level.workers) == 2 and all(w.requests > 0 for w in level.workers)
+    offsets = sorted(w.clock_offset_ms for w in level.workers if w.clock_offset_ms is not None)
+    assert len(offsets) == 2 and abs(offsets[0]) < 1.5 and abs(offsets[1] - 7) < 1.5, offsets
+    assert level.arrivals_cv is not None and level.arrivals_cv <= 0.1, level.arrivals_cv
 
 
 def test_a_worker_of_another_version_is_refused_and_the_sweep_times_out_saying_who_came(
@@ -203,7 +284,7 @@ def test_a_worker_of_another_version_is_refused_and_the_sweep_times_out_saying_w
         tmp_path / "sweep.out",
     )
     try:
-        line = sweep.wait_for(r"^  (locust -f harness/locustfile.py --worker .*)$").group(1)
+        line = sweep.wait_for(WORKER_LINE).group(1)
         worker = start_worker(line, tmp_path / "worker.log", env={**ENV, "PYTHONPATH": f"{other}:{ROOT}"})
         processes.append(worker)
         assert worker.wait(timeout=60) == 3

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.load.clock import SKEW_ENV
+from harness.record.model import Level
 from harness.record.store import load_run
 from harness.triton.repository import BUNDLED_REPOSITORY
 from helpers.netns import Hosts, hosts, namespaces_unavailable, triton_in
@@ -52,9 +54,9 @@ class Processes:
     def __init__(self) -> None:
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def start(self, command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         with open(log, "wb") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, cwd=ROOT, env=env or ENV, stdout=out, stderr=subprocess.STDOUT)
         self.started.append(process)
         return process
 
@@ -82,9 +84,16 @@ def wait_for(log: Path, pattern: str, process: subprocess.Popen[bytes], timeout_
 
 
 def start_sweep(
-    machines: Hosts, url: str, folder: Path, levels: list[str], processes: Processes, log: Path
+    machines: Hosts,
+    url: str,
+    folder: Path,
+    levels: list[str],
+    processes: Processes,
+    log: Path,
+    worker_env: dict[str, dict[str, str]] | None = None,
 ) -> subprocess.Popen[bytes]:
-    """The sweep on the master host, then both workers on theirs, each from the line the sweep printed."""
+    """The sweep on the master host, then both workers on theirs, each from the line the sweep printed (with the
+    environment `worker_env` gives its host, if any)."""
     sweep = processes.start(
         machines.exec(
             "master",
@@ -110,10 +119,12 @@ def start_sweep(
         ),
         log,
     )
-    line = wait_for(log, r"^  (locust -f harness/locustfile.py --worker .*)$", sweep).group(1)
+    line = wait_for(log, r"^  (python3 -m harness.locustfile --worker .*)$", sweep).group(1)
     assert f"--master-host {machines.addresses['master']} --master-port {MASTER_PORT}" in line
     for name in ("worker1", "worker2"):
-        processes.start(machines.exec(name, sys.executable, "-m", *shlex.split(line)), log.with_name(f"{name}.log"))
+        words = shlex.split(line)
+        env = (worker_env or {}).get(name)
+        processes.start(machines.exec(name, sys.executable, *words[1:]), log.with_name(f"{name}.log"), env)
     return sweep
 
 
@@ -135,27 +146,51 @@ def triton_success_count(machines: Hosts, url: str) -> int:
     return int(result.stdout.strip())
 
 
-def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], tmp_path: Path, processes: Processes) -> None:
+def one_level(
+    net: tuple[Hosts, str],
+    load: list[str],
+    tmp_path: Path,
+    processes: Processes,
+    worker_env: dict[str, dict[str, str]] | None = None,
+) -> Level:
+    """A one-level sweep across the hosts (3 windows of 1 s, every one counted): its level, free of failures."""
     machines, url = net
-    folder = tmp_path / "run"
-    # One level, every window counted (3 windows, any spread is stable), no warm-up: what the level reports is
-    # all Triton served except the last report of each worker, which arrives as the level stops.
-    sweep = start_sweep(
-        machines,
-        url,
-        folder,
-        ["--concurrency", "2", "--warmup", "0s", "--window", "1s", "--max-windows", "3", "--stability", "99%"],
-        processes,
-        tmp_path / "sweep.out",
-    )
-    assert sweep.wait(timeout=120) == 0, (tmp_path / "sweep.out").read_text()[-3000:]
-    served = triton_success_count(machines, url)
+    folder, out = tmp_path / "run", tmp_path / "sweep.out"
+    windows = ["--window", "1s", "--max-windows", "3", "--stability", "99%"]
+    sweep = start_sweep(machines, url, folder, [*load, *windows], processes, out, worker_env)
+    assert sweep.wait(timeout=120) == 0, out.read_text()[-3000:]
     (level,) = load_run(folder).curves[0].levels
     assert level.failures == 0 and level.flags.count("worker-lost") == 0
+    return level
+
+
+def test_a_sweep_across_hosts_counts_what_triton_served(net: tuple[Hosts, str], tmp_path: Path, processes: Processes) -> None:
+    machines, url = net
+    # One level, every window counted (3 windows, any spread is stable), no warm-up: what the level reports is
+    # all Triton served except the last report of each worker, which arrives as the level stops.
+    level = one_level(net, ["--concurrency", "2", "--warmup", "0s"], tmp_path, processes)
+    served = triton_success_count(machines, url)
     assert 0.8 * served <= level.requests <= served, (level.requests, served)
     hosts_seen = sorted(w.host.rsplit("(", 1)[-1].rstrip(")") for w in level.workers)
     assert hosts_seen == sorted([machines.addresses["worker1"], machines.addresses["worker2"]])
     assert all(w.requests > 0 for w in level.workers) and sum(w.requests for w in level.workers) == level.requests
+
+
+def test_an_open_loop_sweep_across_hosts_keeps_its_constant_arrivals_regular(
+    net: tuple[Hosts, str], tmp_path: Path, processes: Processes
+) -> None:
+    """Open loop across two worker hosts, the second one's clock 7 ms ahead (the test-only skew: the namespaces
+    share one kernel clock). The handshake measures both offsets; the merged constant arrivals stay regular."""
+    machines, _ = net
+    skewed = {"worker2": {**ENV, SKEW_ENV: "7"}}
+    level = one_level(net, ["--rate", "40", "--arrivals", "constant", "--warmup", "0.5s"], tmp_path, processes, skewed)
+    by_host = {w.host.rsplit("(", 1)[-1].rstrip(")"): w for w in level.workers}
+    assert sorted(by_host) == sorted([machines.addresses["worker1"], machines.addresses["worker2"]])
+    first, second = by_host[machines.addresses["worker1"]], by_host[machines.addresses["worker2"]]
+    assert first.requests > 0 and second.requests > 0
+    assert first.clock_offset_ms is not None and abs(first.clock_offset_ms) < 1.5, first
+    assert second.clock_offset_ms is not None and abs(second.clock_offset_ms - 7) < 1.5, second
+    assert level.arrivals_cv is not None and level.arrivals_cv <= 0.1, level.arrivals_cv
 
 
 def test_a_worker_whose_link_goes_down_mid_level_flags_the_level_and_stops_the_sweep(

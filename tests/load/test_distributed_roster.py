@@ -51,9 +51,9 @@ def test_the_printed_worker_line_carries_every_checked_option() -> None:
     parsed = argparse.Namespace(**MASTER["options"])
     words = shlex.split(worker_command("10.1.2.3", 5557, parsed))
     assert words[:9] == [
-        "locust",
-        "-f",
-        "harness/locustfile.py",
+        "python3",
+        "-m",
+        "harness.locustfile",
         "--worker",
         "--master-host",
         "10.1.2.3",

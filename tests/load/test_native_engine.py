@@ -22,7 +22,7 @@ from harness.load.engine.validation import Expected
 from harness.triton.control import ControlClient, make_inputs
 from harness.triton.request import serialize_request
 from helpers.recorder import recorded, recording
-from helpers.slow_grpc import slow_server
+from helpers.slow_grpc import SlowServer, slow_server
 
 ENGINES = ["native", "python"]
 
@@ -150,6 +150,45 @@ def test_a_stop_and_an_exit_let_the_requests_in_flight_finish(engine_choice: str
             link.close()  # an exit with requests in flight
         started = server.started
         assert server.wait_for("completed", started) == started and server.cancelled == 0, vars(server)
+
+
+def acknowledged(link: EngineLink, seq: int) -> None:
+    while next_batch(link).ack != seq:
+        pass
+
+
+def all_finished(server: SlowServer, settle_s: float = 0.2) -> int:
+    """Once no new request has started for `settle_s`, wait for every started one to end; returns how many."""
+    started = -1
+    while started != server.started:
+        started = server.started
+        time.sleep(settle_s)
+    return server.wait_for("completed", started)
+
+
+@pytest.mark.parametrize("engine_choice", ENGINES, indirect=True)
+def test_lanes_going_down_and_an_unschedule_cancel_nothing(engine_choice: str) -> None:
+    """What a level's stop sends first, with requests in flight: fewer lanes (closed loop) and `unschedule` (open
+    loop). The lanes and the schedule that end let their requests finish; none is cancelled."""
+    with slow_server(delay_s=0.4) as server:
+        link = EngineLink(server.url, b"", 10.0)
+        try:
+            link.set_lanes(4)
+            assert server.wait_for("started", 4) == 4
+            acknowledged(link, link.set_lanes(1))  # 3 lanes end, each with a request in flight
+            assert server.wait_for("completed", 4) >= 4 and server.cancelled == 0, vars(server)
+            assert server.wait_for("started", 6) >= 6  # the lane that stays goes on
+            acknowledged(link, link.set_lanes(0))
+            assert all_finished(server) == server.started and server.cancelled == 0, vars(server)
+
+            before = server.started
+            link.schedule(Schedule(1, 50.0, "constant", 0, 1000))  # 0.4 s each at 50/s: about 20 in flight
+            assert server.wait_for("started", before + 10) >= before + 10
+            link.unschedule(1)
+            assert all_finished(server) == server.started and server.cancelled == 0, vars(server)
+            assert server.started - before < 50  # the schedule did end
+        finally:
+            link.close()
 
 
 @pytest.mark.integration
@@ -315,6 +354,7 @@ def test_locust_refuses_an_unknown_engine_choice_in_one_line(tmp_path: Path) -> 
     assert "HARNESS_LEAN_ENGINE='fortran' is not an engine" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.heavy  # compiles the engine into an empty cache
 def test_a_cached_engine_that_no_longer_runs_is_rebuilt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     stale = native_engine.binary_path()

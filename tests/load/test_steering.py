@@ -191,3 +191,12 @@ def test_several_requests_go_to_the_engine_as_one_list(tmp_path: Path) -> None:
     engine.engine()
     configs = [c for c in received(tmp_path, engine) if c["op"] == "config"]
     assert configs == [{"op": "config", "url": "127.0.0.1:9", "payloads": [1, 2, 3], "timeout": 4.0}]
+
+
+def test_the_schedule_origin_is_the_masters_instant_on_this_hosts_clock(tmp_path: Path) -> None:
+    engine = steering(tmp_path)
+    engine.clock.offset_s = 0.004  # this host runs 4 ms ahead of the master
+    engine.await_index(0)
+    engine.schedule(0, 2)
+    (schedule,) = [c for c in received(tmp_path, engine) if c["op"] == "schedule"]
+    assert schedule["start"] == pytest.approx(OPTIONS.start_at + 0.004 + 2 / OPTIONS.target_rps)

@@ -32,7 +32,7 @@ def _y_title(browser: BrowserPage) -> str:
     return browser.page.locator(f"{PLOT} .ytitle").first.text_content() or ""
 
 
-@pytest.mark.parametrize(("make", "plots"), [(cpu_gpu_run, 3), (rate_run, 4)])
+@pytest.mark.parametrize(("make", "plots"), [pytest.param(cpu_gpu_run, 3, marks=pytest.mark.quick), (rate_run, 4)])
 def test_report_renders_offline_without_errors(tmp_path: Path, make: Callable[[], Run], plots: int) -> None:
     write_report(make(), tmp_path / "report.html")
     with chromium_page() as browser:

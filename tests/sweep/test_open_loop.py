@@ -118,7 +118,10 @@ def test_rate_auto_on_a_fast_cpu_bound_model_lands_below_saturation_and_near_it(
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("model", ["mnist_cnn", "mnist_cnn_int8", "sentiment", "resnet50", "identity"])
+@pytest.mark.parametrize(
+    "model",
+    ["mnist_cnn", "mnist_cnn_int8", "sentiment", pytest.param("resnet50", marks=pytest.mark.heavy), "identity"],
+)
 def test_lean_path_returns_what_tritonclient_returns(triton_url: str, model: str) -> None:
     with ControlClient(triton_url) as control:
         control.load(model)

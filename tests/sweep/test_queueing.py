@@ -61,7 +61,9 @@ def service_ms(level: dict) -> float:
 @pytest.mark.integration
 @pytest.mark.parametrize("workers", WORKERS_SHORT)
 def test_closed_loop_throughput_is_one_over_s_and_latency_c_times_s(workers: int, triton_url: str, tmp_path: Path) -> None:
-    level = sweep(triton_url, tmp_path, workers, "--concurrency", "4", "--window", "1s")
+    # The default window budget (6): a steady closed loop on a sleeping model must be judged stable within it.
+    level = sweep(triton_url, tmp_path, workers, "--concurrency", "4", "--window", "1s", "--max-windows", "6")
+    assert level["stable"] is True and "unstable" not in level["flags"], level["windows"]
     s = service_ms(level)
     assert 9.0 < s < 13.0  # the model's delay_ms is 10
     assert level["achieved_rps"] == pytest.approx(1000.0 / s, rel=0.08)

@@ -77,6 +77,43 @@ def test_remote_server_with_a_dead_metrics_port(triton_url: str, tmp_path: Path)
             assert level[name] is None, name
 
 
+def _identity_sweep(url: str, metrics_url: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    return sweep(
+        ["--model", "identity", "--url", url, "--instances", "cpu:1", "--metrics-url", metrics_url]
+        + ["--concurrency", "2", "--output", str(folder), *QUICK]
+    )
+
+
+def test_a_metrics_endpoint_of_another_triton_is_refused_and_the_servers_own_is_kept(
+    triton: LocalServer, tmp_path: Path
+) -> None:
+    """A second real Triton, serving the same model, listens on the probed metrics port (a colleague's server on
+    HOST:8002): its counts do not move with the sweep's, so its figures are not this run's. The server's own
+    endpoint, probed the same way (--url, --metrics-url), passes the same check."""
+    with LocalServer(triton.repository, tmp_path / "other-triton.log") as other:
+        with ControlClient(other.endpoints.grpc_url) as other_control:
+            other_control.load("identity")
+        foreign = other.endpoints.metrics_url
+        assert foreign is not None
+        result = _identity_sweep(triton.endpoints.grpc_url, foreign, tmp_path / "foreign")
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: server metrics:")]
+    assert len(warnings) == 1 and f"{foreign} is not the endpoint of the server under test" in warnings[0], warnings
+    assert "moved by 0 while the server's statistics counted" in warnings[0] and "--metrics-url" in warnings[0]
+    data = json.loads((tmp_path / "foreign" / "run.json").read_text())
+    assert data["metadata"]["settings"]["server_metrics_note"] == warnings[0].removeprefix("warning: ")
+    (level,) = data["curves"][0]["levels"]
+    assert level["requests"] > 0
+    assert [level[name] for name in ("gpu_utilization", "gpu_memory_mb", "power_w", "energy_j_per_1k")] == [None] * 4
+
+    own = triton.endpoints.metrics_url
+    assert own is not None
+    result = _identity_sweep(triton.endpoints.grpc_url, own, tmp_path / "own")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "server metrics" not in result.stderr, result.stderr[-2000:]
+    assert "server_metrics_note" not in json.loads((tmp_path / "own" / "run.json").read_text())["metadata"]["settings"]
+
+
 def _stub_threads(server: LocalServer, model: str) -> int:
     """The newest stub of `model`: the one a reload left behind may still be exiting."""
     stubs = [p for p, line in command_lines(psutil.Process(server.pid).children(recursive=True)) if f"/{model}/" in line]

@@ -52,6 +52,7 @@ def finished_run(triton_url: str, tmp_path_factory: pytest.TempPathFactory) -> P
     return folder
 
 
+@pytest.mark.quick
 def test_run_json_matches_the_schema_and_the_contract(finished_run: Path) -> None:
     data = json.loads((finished_run / "run.json").read_text())
     jsonschema.validate(data, SCHEMA)
@@ -88,6 +89,7 @@ def test_run_json_matches_the_schema_and_the_contract(finished_run: Path) -> Non
             assert lv["stable"] is agree
 
 
+@pytest.mark.quick
 def test_level_counts_come_from_the_counted_windows_only(finished_run: Path) -> None:
     run = load_run(finished_run)
     for curve in run.curves:
@@ -95,6 +97,7 @@ def test_level_counts_come_from_the_counted_windows_only(finished_run: Path) -> 
             assert lv.requests == sum(w.requests for w in lv.windows[-3:])
 
 
+@pytest.mark.quick
 def test_levels_csv_matches_run_json(finished_run: Path) -> None:
     run = load_run(finished_run)
     rows = list(csv.DictReader((finished_run / "levels.csv").open()))
@@ -107,6 +110,7 @@ def test_levels_csv_matches_run_json(finished_run: Path) -> None:
         assert float(row["achieved_rps"]) == pytest.approx(lv.achieved_rps)
 
 
+@pytest.mark.quick
 def test_report_contains_every_curve_and_rebuilds_identically(finished_run: Path, tmp_path: Path) -> None:
     html = (finished_run / "report.html").read_text()
     items = re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="capacity">(.*?)</ul>', html, re.DOTALL).group(1))

@@ -14,6 +14,7 @@ from harness.triton.metrics import (
     ServerProbe,
     default_metrics_url,
     parse_metrics,
+    same_server,
     server_metrics,
 )
 from harness.triton.server import free_port
@@ -23,10 +24,19 @@ GPU_TEXT = (DATA / "triton_metrics_gpu.txt").read_text()
 CPU_TEXT = (DATA / "triton_metrics_cpu.txt").read_text()  # recorded from this repository's tritonserver 2.51
 
 
-def _later(text: str, energy: tuple[float, float], count: int, util: tuple[float, float], power: tuple[float, float]) -> str:
-    """The GPU text as a later scrape would read: energy counters, inference count and gauges moved."""
+def _later(
+    text: str,
+    energy: tuple[float, float],
+    count: int,
+    util: tuple[float, float],
+    power: tuple[float, float],
+    successes: int = 2400,
+) -> str:
+    """The GPU text as a later scrape would read: energy counters, inference and request counts and gauges moved."""
     lines = []
     for line in text.splitlines():
+        if line.startswith('nv_inference_request_success{model="mnist_cnn"'):
+            line = f'nv_inference_request_success{{model="mnist_cnn",version="1"}} {successes}'
         if line.startswith('nv_energy_consumption{gpu_uuid="GPU-0a1b"}'):
             line = f'nv_energy_consumption{{gpu_uuid="GPU-0a1b"}} {energy[0]}'
         elif line.startswith('nv_energy_consumption{gpu_uuid="GPU-2c3d"}'):
@@ -125,3 +135,45 @@ def test_a_process_that_is_gone_gives_nulls_and_one_reason() -> None:
 def test_default_metrics_url_is_the_grpc_host_on_port_8002() -> None:
     assert default_metrics_url("triton.example:8001") == "triton.example:8002"
     assert default_metrics_url("10.0.0.5:9001") == "10.0.0.5:8002"
+
+
+def _level(successes: int) -> tuple[MetricsSnapshot, MetricsSnapshot]:
+    """Two scrapes of the GPU text 2 s apart, in which the endpoint counted `successes - 2000` mnist_cnn requests."""
+    after = _later(GPU_TEXT, energy=(1300.5, 600), count=4800, util=(0.7, 0.3), power=(200, 100), successes=successes)
+    return MetricsSnapshot(at_s=10.0, samples=parse_metrics(GPU_TEXT)), MetricsSnapshot(12.0, parse_metrics(after))
+
+
+def test_an_endpoint_counting_what_the_statistics_counted_is_the_servers() -> None:
+    before, after = _level(successes=2400)  # 400 requests on the endpoint
+    assert same_server(before, after, 400, "mnist_cnn") is True
+    assert same_server(before, after, 420, "mnist_cnn") is True  # read a moment apart: within 10 %
+    assert same_server(before, after, 460, "mnist_cnn") is False
+    assert same_server(before, after, 400, "resnet50") is False  # the endpoint has no such model
+    assert same_server(before, after, 3, "mnist_cnn") is None  # too few requests to tell
+    idle = MetricsSnapshot(12.0, parse_metrics(GPU_TEXT))  # another server, serving the same model, idle
+    assert same_server(before, idle, 400, "mnist_cnn") is False
+
+
+def test_the_endpoints_figures_are_kept_only_once_it_proved_to_be_the_servers() -> None:
+    said: list[str] = []
+    probe = ServerProbe("127.0.0.1:1", None, "mnist_cnn", warn=said.append)
+    before, after = _level(successes=2400)
+    undecided = probe.level_metrics(before, after, 2)
+    assert undecided.gpu_utilization is None and undecided.energy_j_per_1k is None and probe.owned is None
+    owned = probe.level_metrics(before, after, 400)
+    assert owned == server_metrics(before, after, "mnist_cnn") and owned.power_w is not None and probe.owned is True
+    assert said == []
+
+
+def test_a_foreign_endpoint_gives_nulls_and_one_warning_naming_metrics_url() -> None:
+    said: list[str] = []
+    probe = ServerProbe("10.0.0.9:8002", None, "mnist_cnn", warn=said.append)
+    before, after = _level(successes=2000)  # the other server served none of the level's 400 requests
+    for _ in range(2):
+        got = probe.level_metrics(before, after, 400)
+        assert (got.gpu_utilization, got.gpu_memory_mb, got.power_w, got.energy_j_per_1k) == (None, None, None, None)
+    assert probe.owned is False and len(said) == 1 and probe.problem == said[0]
+    assert "10.0.0.9:8002 is not the endpoint of the server under test" in said[0] and "--metrics-url" in said[0]
+    assert "moved by 0 while the server's statistics counted 400" in said[0]
+    # Once foreign, for the whole run: a later level whose counts happen to agree does not bring it back.
+    assert probe.level_metrics(*_level(successes=2400), 400).gpu_utilization is None

@@ -28,6 +28,11 @@ MODELS = {
 ECHO_MODELS = {"identity", "fixed_delay"}  # OUTPUT0 == INPUT0
 
 
+def heavy_if_resnet(model: str) -> object:
+    """resnet50 takes its stub most of a minute to build here: left to the full run (marker `heavy`)."""
+    return pytest.param(model, marks=pytest.mark.heavy) if model == "resnet50" else model
+
+
 @pytest.fixture()
 def loaded(control: ControlClient, request: pytest.FixtureRequest) -> Iterator[str]:
     """The parametrized model, loaded from its files; unloaded afterwards to keep the server's memory small."""
@@ -39,7 +44,7 @@ def loaded(control: ControlClient, request: pytest.FixtureRequest) -> Iterator[s
         control.unload(name)
 
 
-@pytest.mark.parametrize("loaded", list(MODELS), indirect=True)
+@pytest.mark.parametrize("loaded", [heavy_if_resnet(name) for name in MODELS], indirect=True)
 def test_model_serves_deterministic_inference(control: ControlClient, loaded: str) -> None:
     name = loaded
     input_name, datatype, in_shape, output_name, out_shape, calls = MODELS[name]
@@ -110,7 +115,9 @@ def test_batching_variants_effective_config(control: ControlClient, repository: 
         delayed = load_variant(control, "identity", Variant(InstanceGroup("CPU", 1), max_batch_size=8, queue_delay_us=1234))
         assert delayed["max_batch_size"] == 8
         assert int(delayed["dynamic_batching"]["max_queue_delay_microseconds"]) == 1234
-        assert [int(s) for s in delayed["dynamic_batching"].get("preferred_batch_size", [])] in ([], [8])
+        # The repository's [64] (Triton's own default: [max_batch_size]) is above 8, so the variant drops it and
+        # Triton fills in its default again: [8] (in every load, Triton 2.51).
+        assert [int(s) for s in delayed["dynamic_batching"]["preferred_batch_size"]] == [8]
         assert control.infer("identity", make_inputs(control.model_spec("identity"), 1))["OUTPUT0"].shape == (1, 16)
 
         # Batching left as the repository has it: the previous variant's max_batch_size 8 does not leak in.

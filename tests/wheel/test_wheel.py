@@ -3,6 +3,7 @@ let the installed `harness models` list them (no server needed). The checkout's 
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -10,9 +11,14 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "harness", "model_repository"]
 BUNDLED_MODELS = sorted(p.parent.name for p in (ROOT / "model_repository").glob("*/config.pbtxt"))
+
+
+pytestmark = pytest.mark.heavy  # builds and installs a wheel
 
 
 def _copy_sources(target: Path) -> None:
@@ -76,3 +82,21 @@ def test_installed_wheel_finds_the_bundled_models(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr[-3000:]
     for model in BUNDLED_MODELS:
         assert model in listed.stdout
+
+    # The worker line a sweep prints finds its locustfile in the installed package, from a folder far from any
+    # checkout (Locust lists the file's user classes and exits: no master needed).
+    line = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "from harness.load.roster import worker_command as w; print(w('h', 5557))"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    ).stdout.strip()
+    words = shlex.split(line)
+    assert words[:3] == ["python3", "-m", "harness.locustfile"], line
+    users = subprocess.run(
+        [str(venv / "bin" / "python"), *words[1:], "--list"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert users.returncode == 0, users.stderr[-3000:]
+    assert users.stdout.split() == ["Available", "Users:", "TritonOpenLoopUser", "TritonUser"]
