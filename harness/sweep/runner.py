@@ -143,8 +143,6 @@ def sweep_variant(
             curve,
             instance_group=served_group(config),
             configuration=served_name(config),
-            max_batch_size=int(config.get("max_batch_size", 0)),
-            dynamic_batching="dynamic_batching" in config,
         )
     else:
         variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
@@ -152,7 +150,12 @@ def sweep_variant(
             config = load_variant(control, spec.model, variant)
         except GpuUnavailable as exc:
             return replace(curve, skipped_reason=str(exc))
+    # batching as served, not as asked: a spec that keeps the model's own leaves both None, and the queueing fit
+    # then read a batching model as one request per execution (mnist_cnn: 320 req/s predicted, 2,500 measured)
     curve = replace(curve, model_config=config)
+    if config:
+        batching = int(config.get("max_batch_size", 0)), "dynamic_batching" in config
+        curve = replace(curve, max_batch_size=batching[0], dynamic_batching=batching[1])
     state.save(current=curve)
     name = curve.configuration or (f"{spec.model} {group}" if spec.models else f"{group}")
     measure = LevelRunner(spec, control, driver, progress, name=name, health=health)

@@ -73,6 +73,9 @@ def test_run_json_matches_the_schema_and_the_contract(finished_run: Path) -> Non
     for curve in (cpu1, cpu2):
         assert [lv["concurrency"] for lv in curve["levels"]] == [1, 2]
         assert curve["model_config"]["instance_group"][0]["count"] == curve["instance_group"]["count"]
+        # batching as served (the bundled config's), not the None of a spec that keeps it: the queueing fit reads it
+        assert curve["max_batch_size"] == curve["model_config"]["max_batch_size"] > 1
+        assert curve["dynamic_batching"] is ("dynamic_batching" in curve["model_config"]) is True
         for lv in curve["levels"]:
             assert lv["requests"] > 0 and lv["failures"] == 0 and lv["achieved_rps"] > 0
             lat = lv["latency_ms"]
