@@ -77,7 +77,7 @@ class LoadError(HarnessError):
 
 
 class NativeEngineUnavailable(LoadError):
-    """The compiled lean engine cannot be built or run here; callers fall back to the Python engine unless told not to."""
+    """The compiled engine cannot be built or run here; callers fall back to the Python engine unless told not to."""
 
 
 class WorkersLostError(LoadError):

@@ -349,7 +349,7 @@ def _install_roster(environment: Environment) -> None:
 
 
 def _choose_engine() -> None:
-    """Pick (and build, if needed) the lean engine now, not at the first request; a bad choice ends here."""
+    """Pick (and build, if needed) the load engine now, not at the first request; a bad choice ends here."""
     try:
         engine_command()
     except HarnessError as exc:

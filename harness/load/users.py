@@ -1,6 +1,6 @@
 """Locust users that load Triton over gRPC: closed loop (concurrency) and open loop (arrival rate).
 
-The requests run in the process's lean engine (grpc.aio outside gevent, harness.load.engine.aio_engine): a closed-loop
+The requests run in the process's load engine (grpc.aio outside gevent, harness.load.engine.aio_engine): a closed-loop
 user is one lane of it, an open-loop user one seeded send schedule. A pump greenlet feeds every result to
 Locust's `request` event (type "grpc", name = model, time in ms, failures with Triton's message) and to the
 exact per-process histogram, so Locust's statistics, the web UI and the user count behave as usual.

@@ -193,7 +193,7 @@ def shared_host_note(run: Run) -> str:
 
 
 def _engine_note(engine: object) -> str:
-    """Which lean engine sent the requests: the Python fallback costs several times the compiled one's CPU."""
+    """Which load engine sent the requests: the Python fallback costs several times the compiled one's CPU."""
     if engine == "native":
         return " Requests were sent by the compiled load engine (gRPC C++)."
     if engine == "python":

@@ -1,4 +1,4 @@
-"""The lean request path: one request serialized once, sent as raw bytes (probes, checks; the lean engine
+"""The lean request path: one request serialized once, sent as raw bytes (probes, checks; the load engine
 sends the same bytes).
 
 tritonclient's `infer` builds InferInput objects, a protobuf message and its serialization on every call,

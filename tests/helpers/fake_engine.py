@@ -1,4 +1,4 @@
-"""A fake lean engine at the frame-protocol seam: a real child process that speaks harness.load.engine.protocol
+"""A fake load engine at the frame-protocol seam: a real child process that speaks harness.load.engine.protocol
 over stdin/stdout, logs every command it receives and answers with scripted results frames.
 
     python tests/helpers/fake_engine.py SCRIPT.json LOG.jsonl

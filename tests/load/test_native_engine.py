@@ -1,4 +1,4 @@
-"""The lean engines (compiled and Python) behind one protocol: same schedules, same results, same errors."""
+"""The load engines (compiled and Python) behind one protocol: same schedules, same results, same errors."""
 
 from __future__ import annotations
 

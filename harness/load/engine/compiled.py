@@ -1,4 +1,4 @@
-"""The compiled lean engine (harness/load/engine/cpp/lean_engine.cc): where it is, how it is built, which engine runs.
+"""The compiled engine (harness/load/engine/cpp/lean_engine.cc): where it is, how it is built, which engine runs.
 
 Built with g++ against Debian's gRPC C++ and msgpack-cxx (`apt-get install g++ pkg-config libgrpc++-dev
 libmsgpack-cxx-dev`) into a cache folder named after the source's hash, so a changed source is rebuilt and a
@@ -42,7 +42,7 @@ def build() -> Path:
     if target.exists() and _runs(target):
         return target  # (one that no longer runs, e.g. after a gRPC library upgrade, is rebuilt)
     if shutil.which("g++") is None or shutil.which("pkg-config") is None:
-        raise NativeEngineUnavailable(f"no g++/pkg-config to build the compiled lean engine; {PACKAGES_HINT}")
+        raise NativeEngineUnavailable(f"no g++/pkg-config to build the compiled engine; {PACKAGES_HINT}")
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++"], capture_output=True, text=True)
     if flags.returncode != 0:
         raise NativeEngineUnavailable(f"gRPC C++ is not installed ({flags.stderr.strip()}); {PACKAGES_HINT}")
@@ -54,7 +54,7 @@ def build() -> Path:
         compiled = subprocess.run(command, capture_output=True, text=True)
         if compiled.returncode != 0:
             tail = " | ".join(compiled.stderr.strip().splitlines()[-3:])
-            raise NativeEngineUnavailable(f"building the compiled lean engine failed: {tail}; {PACKAGES_HINT}")
+            raise NativeEngineUnavailable(f"building the compiled engine failed: {tail}; {PACKAGES_HINT}")
         os.replace(output, target)
     return target
 
@@ -69,7 +69,7 @@ def _runs(binary: Path) -> bool:
 
 @lru_cache(maxsize=None)
 def engine_command() -> tuple[str, ...]:
-    """The command that starts this process's lean engine: the compiled one where possible."""
+    """The command that starts this process's load engine: the compiled one where possible."""
     choice = os.environ.get(ENGINE_ENV, "auto").strip().lower() or "auto"
     if choice not in ("auto", "native", "python"):
         raise ConfigError(f"{ENGINE_ENV}={choice!r} is not an engine; use native, python or auto")

@@ -1,4 +1,4 @@
-"""The Locust side of the lean engine: starts it (compiled or Python, see harness.load.engine.compiled), steers it,
+"""The Locust side of the load engine: starts it (compiled or Python, see harness.load.engine.compiled), steers it,
 reads its results. The frames are harness.load.engine.protocol's.
 
 Runs under gevent (Locust); the pipes of gevent's subprocess are cooperative, so reading results blocks only

@@ -1,4 +1,4 @@
-"""The lean engine's frame protocol, defined once: both Python sides (link.py, aio_engine.py) use this module, and
+"""The load engine's frame protocol, defined once: both Python sides (link.py, aio_engine.py) use this module, and
 the compiled engine (cpp/lean_engine.cc) follows it.
 
 Each Locust process that generates load starts one engine child and speaks to it over the child's stdin/stdout.
