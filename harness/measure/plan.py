@@ -115,7 +115,7 @@ class PlanProposer:
         self._confirming = part
         spec = replace(proposal.spec, rates=(rate,), rate_auto=False, arrivals="poisson")
         announce = f"confirmation: {part.configuration} at {rate:g} req/s, one of {part.replicas} replicas at the peak"
-        return CurveSpec(spec, proposal.group, name=f"confirm {part.configuration}", announce=announce)
+        return CurveSpec(spec, proposal.group, name=f"confirm {proposal.name or proposal.group}", announce=announce)
 
     def section(self, run: Run, stopped: str, elapsed_s: float, budget_s: float | None) -> Run:
         if stopped == RUNNING and self.plan is None:
