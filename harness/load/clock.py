@@ -16,11 +16,12 @@ being on the same skewed clock through the conversions below, so the whole host 
 
 from __future__ import annotations
 
-import array
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from harness.load.aggregate import WorkerDelta
 
@@ -75,9 +76,7 @@ class WorkerClock:
         """A delta whose send times read on the master's clock, carrying the offset they were corrected by."""
         if self.offset_s is None and not self.skew_s:
             return delta
-        sent = array.array("d")
-        sent.frombytes(delta.sent)
-        shift = self.master_time(0.0)
-        moved = array.array("d", (t + shift for t in sent))
+        # every send time of the flush, shifted at once (numpy, not a Python loop: this runs for every request)
+        moved = np.frombuffer(delta.sent, dtype=np.float64) + self.master_time(0.0)
         offset_ms = None if self.offset_s is None else round(self.offset_s * 1000.0, 3)
         return replace(delta, sent=moved.tobytes(), clock_offset_ms=offset_ms)
