@@ -43,7 +43,7 @@ client's and the server's together (the tables say how many cores).
         [--workers 1,2,4] [--workers-concurrency 16] [--ramp 1000,2000,4000,6000,8000] [--jitter-rounds 5]
         [--jitter-duration 8] [--no-cost] [--no-levels] [--input-data PATH]
         [--open-rates 500,1000,2000,4000] [--open-rounds 3] [--open-closed-levels 1,2,4,8] [--open-baseline DIR]
-        [--open-results FILE] [--open-python]
+        [--open-results FILE] [--open-python] [--open-realtime]
 """
 
 from __future__ import annotations
@@ -198,6 +198,11 @@ def main() -> int:
         help="open table: add this run's rounds to the ones saved in FILE, and print the table over all of them",
     )
     parser.add_argument("--open-python", action="store_true", help="open table: also the harness on its Python engine")
+    parser.add_argument(
+        "--open-realtime",
+        action="store_true",
+        help="open table: also the harness with its sender at real-time priority (HARNESS_SENDER_POLICY=realtime)",
+    )
     parser.add_argument(
         "--open-baseline", metavar="DIR", help="open table: also the harness of this checkout (before/after, same rounds)"
     )
@@ -497,6 +502,7 @@ def sweep_levels(
     model: str = MODEL,
     checkout: Path = ROOT,
     engine: str = "auto",
+    env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """A short `harness sweep --url` on the running server: 1 s warm-up, three 2 s windows per level; the harness
     of `checkout` (another git worktree, for a before/after comparison) and the load engine `engine` where given."""
@@ -525,8 +531,8 @@ def sweep_levels(
     ]
     if server.endpoints.metrics_url:
         command += ["--metrics-url", server.endpoints.metrics_url]
-    env = {**os.environ, "PYTHONPATH": str(checkout), "HARNESS_LEAN_ENGINE": engine}
-    result = subprocess.run(command, capture_output=True, text=True, cwd=checkout, check=False, timeout=900, env=env)
+    environment = {**os.environ, "PYTHONPATH": str(checkout), "HARNESS_LEAN_ENGINE": engine, **(env or {})}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=checkout, check=False, timeout=900, env=environment)
     if not (folder / "run.json").is_file():
         raise SystemExit(f"sweep failed ({result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
     return json.loads((folder / "run.json").read_text())["curves"][0]["levels"]
@@ -688,6 +694,10 @@ def open_table(args: argparse.Namespace) -> None:
         }
         if args.open_python:
             generators[PYTHON] = lambda index: harness_open_run(server, rates, tmp / f"py{index}", engine="python")
+        if args.open_realtime:  # the compiled engine's sender thread at real-time priority
+            generators[REALTIME] = lambda index: harness_open_run(
+                server, rates, tmp / f"rt{index}", env={"HARNESS_SENDER_POLICY": "realtime"}
+            )
         if args.open_baseline:  # the same sweep from another checkout (e.g. main), for before/after figures
             baseline = Path(args.open_baseline).resolve()
             generators[BASELINE] = lambda index: harness_open_run(server, rates, tmp / f"base{index}", baseline)
@@ -722,11 +732,16 @@ def save_open_runs(path: Path, runs: dict[tuple[str, float], list[Figures]]) -> 
 
 
 def harness_open_run(
-    server: LocalServer, rates: list[float], folder: Path, checkout: Path = ROOT, engine: str = "auto"
+    server: LocalServer,
+    rates: list[float],
+    folder: Path,
+    checkout: Path = ROOT,
+    engine: str = "auto",
+    env: dict[str, str] | None = None,
 ) -> dict[float, Figures]:
     """One `harness sweep --url` over the constant rates (one worker): its levels' figures by offered rate."""
     rate_list = ",".join(f"{r:g}" for r in rates)
-    levels = sweep_levels(server, 1, folder, "--rate", rate_list, model=OPEN_MODEL, checkout=checkout, engine=engine)
+    levels = sweep_levels(server, 1, folder, "--rate", rate_list, model=OPEN_MODEL, checkout=checkout, engine=engine, env=env)
     return {float(level["offered_rps"]): harness_figures(level) for level in levels}
 
 
@@ -792,6 +807,7 @@ def closed_cpu_at(runs: dict[tuple[str, float], list[Figures]], rate: float) -> 
 
 BASELINE = "harness open loop, baseline checkout"
 PYTHON = "harness open loop, Python engine"
+REALTIME = "harness open loop, real-time sender"
 OPEN_KEYS = ("rps", "p50_ms", "p99_ms", "added_ms", "cpu_us", "late_share", "lag_p99_us", "cv")
 
 
@@ -812,7 +828,7 @@ def print_open(runs: dict[tuple[str, float], list[Figures]], rates: list[float])
     headers += ["late/delayed", "send lag p99 us", "arrivals CV"]
     rows = []
     for rate in rates:
-        for name in ("harness open loop", BASELINE, PYTHON, "perf_analyzer"):
+        for name in ("harness open loop", REALTIME, BASELINE, PYTHON, "perf_analyzer"):
             if rs := runs.get((name, rate)):
                 rows.append([fmt_num(rate), name, *(spread(rs, key) for key in OPEN_KEYS)])
         closed = closed_cpu_at(runs, rate)

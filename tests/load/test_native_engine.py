@@ -405,3 +405,34 @@ def test_responses_are_checked_against_their_entrys_expected_outputs(
         f"validation: entry 3, output 'OUTPUT0': top-1 class {int(np.argmax(inputs[3][0]))} in row 0, expected {other_class}",
     }
     assert len(errors) >= 18 and len(latencies) >= 18  # one lane, entries in turn: half of them wrong
+
+
+def thread_policies(pid: int) -> list[int]:
+    """The scheduling policy of each of a process's threads (/proc's stat field 41: 0 ordinary, 1 SCHED_FIFO)."""
+    policies = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        policies.append(int(fields[41 - 3]))
+    return policies
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="real-time priority is granted to root (CI runs as root)")
+@pytest.mark.parametrize(("policy", "fifo_threads"), [(None, 0), ("realtime", 1), ("normal", 0)])
+def test_the_compiled_open_loop_sender_runs_at_real_time_priority_when_asked(
+    monkeypatch: pytest.MonkeyPatch, policy: str | None, fifo_threads: int
+) -> None:
+    """HARNESS_SENDER_POLICY=realtime: the sender thread (and only it) runs under SCHED_FIFO, so that a busy server
+    on the same cores cannot hold a send back; otherwise every thread keeps the ordinary policy."""
+    if policy is None:
+        monkeypatch.delenv("HARNESS_SENDER_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("HARNESS_SENDER_POLICY", policy)
+    with slow_server(delay_s=0.01) as server:
+        link = EngineLink(server.url, b"", 10.0, command=[str(native_engine.build())])
+        try:
+            link.schedule(Schedule(1, 50.0, "constant", 0, 1000))
+            assert server.wait_for("started", 5) >= 5
+            assert link._process is not None
+            assert thread_policies(link._process.pid).count(1) == fifo_threads
+        finally:
+            link.close()
