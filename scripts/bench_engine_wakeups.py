@@ -1,8 +1,8 @@
 """Why an open-loop request costs the compiled engine more CPU than a closed-loop one: its wake-ups per request.
 
 The compiled engine alone (no Locust), driven over its frame protocol against our own tritonserver (mnist_cnn, one
-CPU instance), in three modes at comparable rates: open loop with constant arrivals (its sender thread under the
-ordinary policy, the default), the same at real-time priority (HARNESS_SENDER_POLICY=realtime), and closed loop with
+CPU instance), in three modes at comparable rates: open loop with constant arrivals (its sender thread at real-time
+priority, the default), the same under the ordinary policy (HARNESS_SENDER_POLICY=normal), and closed loop with
 1 and 2 lanes; beside them perf_analyzer's request-rate mode (`--async`, its whole run: start-up included). Per
 request: latency p50/p99, the engine's process CPU and its context switches, voluntary (a thread went to sleep: one per wake-up)
 and involuntary (a thread was preempted), summed over its threads from /proc. Alternated rounds, medians.
@@ -147,8 +147,8 @@ def main() -> int:
         jobs: dict[str, Callable[[], Figures]] = {}
         for rate in rates:
             jobs[f"engine open loop {rate:g}/s"] = lambda r=rate: engine_run(url, payload, open_loop(r), args.duration)
-            jobs[f"engine open loop {rate:g}/s, real-time sender"] = lambda r=rate: with_policy(
-                "realtime", lambda: engine_run(url, payload, open_loop(r), args.duration)
+            jobs[f"engine open loop {rate:g}/s, ordinary sender"] = lambda r=rate: with_policy(
+                "normal", lambda: engine_run(url, payload, open_loop(r), args.duration)
             )
             jobs[f"perf_analyzer open loop {rate:g}/s"] = lambda r=rate: perf_run(url, r)
         for count in lanes:

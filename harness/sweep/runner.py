@@ -44,6 +44,9 @@ if TYPE_CHECKING:  # the driver imports Locust, which patches the process for ge
 
 # A send this far behind schedule means the generator, not the server, set the pace.
 LATE_LAG_MS = 10.0
+# Flags that say the load generator, not the server, limited a level: its CPU, or sends that left late or did not
+# keep their spacing (an engine's sends wait on no reply, so their lag is the generator's own).
+CLIENT_LIMITED = ("client-saturated", "generator-late", "send-lag")
 # How often a level looks at the server's health while it waits: a dead server ends the level this soon.
 HEALTH_POLL_S = 0.5
 # Triton's statistics calls wait the request timeout, at least this long (at most the control client's bound).
@@ -450,7 +453,7 @@ def summarize_level(
         failures=merged.failures,
         latency_ms=latency,
         stable=stable,
-        client_saturated=bool(flags and ("client-saturated" in flags or "generator-late" in flags)),
+        client_saturated=any(flag in flags for flag in CLIENT_LIMITED),
         server_us=server_us,
         avg_batch=avg_batch,
         client_cpu_percent=round(cpu, 1),

@@ -54,7 +54,9 @@ def test_late_sends_are_counted_when_the_generator_cannot_keep_up(triton_url: st
     run = sweep(triton_url, tmp_path / "late", "--model", "identity", "--rate", "30000")
     level = run["curves"][0]["levels"][0]
     assert level["late_sends"] > 0 and level["max_send_lag_ms"] > 2.0
-    assert "generator-late" in level["flags"] and level["client_saturated"] is True
+    # late by more than 10 ms at most (generator-late), or most sends behind their spacing (send-lag): either way
+    # the generator, not the server, limited the level
+    assert {"generator-late", "send-lag"} & set(level["flags"]) and level["client_saturated"] is True
 
 
 def rate_auto(triton_url: str, folder: Path, model: str, slo: str) -> dict:

@@ -6,10 +6,10 @@ built one is reused by every Locust process. `scripts/setup.sh` builds it; a pro
 builds it on first use, and where that cannot work it falls back to the Python engine (harness.load.engine.aio_engine)
 with a warning. HARNESS_LEAN_ENGINE=native|python|auto (default auto) chooses explicitly.
 
-HARNESS_SENDER_POLICY=realtime puts the compiled engine's open-loop sender thread at real-time priority (SCHED_FIFO
-1, granted to root or CAP_SYS_NICE): sends leave on time although tritonserver is busy on the same cores, at the
-cost of more CPU per request and a slower server there (scripts/bench_engine_wakeups.py compares the two
-policies); by default the sender keeps the ordinary policy.
+The compiled engine's open-loop sender thread asks for real-time priority (SCHED_FIFO 1, granted to root or
+CAP_SYS_NICE): sends leave on time although tritonserver and Locust are busy on the same cores, for ~10 us more
+CPU per request; HARNESS_SENDER_POLICY=normal keeps the ordinary policy (scripts/bench_engine_wakeups.py and
+bench_load_generator.py --tables open --open-ordinary compare the two).
 
     python -m harness.load.engine.compiled        build (if needed) and print the binary's path
 """

@@ -60,6 +60,7 @@ const char* const kMethod = "/inference.GRPCInferenceService/ModelInfer";
 constexpr double kFlushS = 0.005;
 constexpr double kLateS = 0.002;  // a send this far behind its intended time counts as late
 constexpr int kSendsPerTurn = 64;  // when behind schedule, completions are handled between bursts
+constexpr int kRealTimeSendsPerTurn = 16;  // a sender at real-time priority pauses more often (SendOnSchedule)
 // A lane whose request found no server (UNAVAILABLE) waits before sending again, doubling between these.
 constexpr double kBackoffMinS = 0.01, kBackoffMaxS = 0.5;
 constexpr double kQuitGraceS = 3.0;  // the longest an exit waits for the requests in flight (at most the timeout)
@@ -97,10 +98,11 @@ void AskShortSlice() {
 
 // Asks for the lowest real-time priority (SCHED_FIFO 1) for the calling thread: it then runs as soon as its timer
 // fires, ahead of every ordinary thread on the core (a busy tritonserver on the same machine included), instead of
-// waiting for the scheduler to preempt one. Opt-in (HARNESS_SENDER_POLICY=realtime): where the server shares the
-// cores it keeps the schedule (send lag p99 ~15 us against ~200 at 2,000 req/s here) but costs ~15-20 us more CPU
-// per request and raises the server's latency (p50 +50 % at 2,000 req/s on one mnist_cnn instance;
-// scripts/bench_engine_wakeups.py, docs/benchmarks.md). Needs root or CAP_SYS_NICE; false when refused.
+// waiting for the scheduler to preempt one. Where the server and the Locust processes share the cores, that keeps
+// the schedule (send lag p99 15 us against 200-850 at 2,000 req/s on the 2-core machine here, arrivals CV 0.02
+// against 0.1-0.4) for ~10 us more CPU per request (scripts/bench_load_generator.py --tables open,
+// scripts/bench_engine_wakeups.py, docs/benchmarks.md). HARNESS_SENDER_POLICY=normal keeps the ordinary policy.
+// Needs root or CAP_SYS_NICE; false when refused (the thread then asks for a short slice instead).
 bool AskRealTime() {
   sched_param param{};
   param.sched_priority = 1;
@@ -488,8 +490,8 @@ class Engine {
 
   void SendOnSchedule() {
     prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);  // this thread's timed waits end within a microsecond
-    const char* policy = std::getenv("HARNESS_SENDER_POLICY");  // "realtime": ask for SCHED_FIFO (AskRealTime)
-    bool realtime = policy != nullptr && std::string(policy) == "realtime" && AskRealTime();
+    const char* policy = std::getenv("HARNESS_SENDER_POLICY");  // "normal": keep the ordinary policy
+    bool realtime = !(policy != nullptr && std::string(policy) == "normal") && AskRealTime();
     if (!realtime) AskShortSlice();
     std::unique_lock<std::mutex> lock(send_mutex_);
     int burst = 0;
@@ -500,10 +502,12 @@ class Engine {
         burst = 0;
         send_cv_.wait_until(lock, kOrigin + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(due_.top().at)));
-      } else if (++burst % kSendsPerTurn == 0) {
+      } else if (++burst % (realtime ? kRealTimeSendsPerTurn : kSendsPerTurn) == 0) {
         lock.unlock();  // far behind schedule: let the queue's thread flush between bursts
         if (realtime) {
-          std::this_thread::sleep_for(std::chrono::microseconds(50));  // a yield gives way to real-time threads only
+          // A yield gives way to real-time threads only: a sleep lets the server have the core. Far behind, a
+          // real-time sender so takes at most ~2/3 of a core (16 sends of ~5-10 us, then 50 us).
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
         } else {
           std::this_thread::yield();
         }
