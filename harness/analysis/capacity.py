@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from harness import defaults
-from harness.record.model import SCHEMA_VERSION, Capacity, Curve, Level, Run, Slo
+from harness.record.model import SCHEMA_VERSION, Capacity, Curve, Level, ModelLevel, Run, Slo
 from harness.textfmt import fmt_bound
 
 STABLE_WINDOWS = 3  # as perf_analyzer: the last 3 windows must agree; the level's figures come from them
@@ -70,12 +70,30 @@ def judged(level: Level, percentile: str) -> Judged:
 
 
 def meets_slo(level: Level, slo: Slo) -> bool:
-    """Served requests, failures within the budget's share, and the judged SLO percentile within the limit."""
+    """Served requests, failures within the budget's share, and the judged SLO percentile within the limit. A level
+    of several models (--mix) meets it when every model meets its own SLO (or `slo`, for one without its own)."""
+    if level.models:
+        return level.requests > 0 and all(model_meets_slo(part, part.slo or slo) for part in level.models.values())
     return (
         level.requests > 0
         and level.failures <= failure_budget(slo) * level.requests
         and judged(level, slo.percentile).latency_ms <= slo.limit_ms
     )
+
+
+def model_meets_slo(part: ModelLevel, slo: Slo) -> bool:
+    """One model of a mix, judged as a level of its own is: its requests, failures, latency and windows."""
+    alone = Level(
+        concurrency=part.users,
+        achieved_rps=part.achieved_rps,
+        requests=part.requests,
+        failures=part.failures,
+        latency_ms=part.latency_ms,
+        stable=part.stable,
+        client_saturated=False,
+        windows=part.windows,
+    )
+    return meets_slo(alone, slo)
 
 
 def capacity(levels: Sequence[Level], slo: Slo) -> Capacity:

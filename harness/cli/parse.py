@@ -25,6 +25,24 @@ def parse_slo(text: str) -> Slo:
     return Slo(percentile=_PERCENTILE_NAMES[name], limit_ms=value * _TIME_UNITS_MS[unit])
 
 
+def parse_model_slos(text: str, models: tuple[str, ...], default: str) -> tuple[Slo, tuple[tuple[str, Slo], ...]]:
+    """'p99=100ms' (every model), or 'a:p99=50ms,b:p99=200ms' (each its own; an unprefixed item sets the others'):
+    the run's SLO and the models' own. A model not in `models` is refused, naming them."""
+    common, own = None, {}
+    for item in _items(text, "--slo"):
+        name, sep, objective = item.rpartition(":")
+        if not sep:
+            common = parse_slo(item)
+            continue
+        name = name.strip()
+        if name not in models:
+            raise ConfigError(f"--slo {item!r}: {name} is not a model of this run ({', '.join(models)}); name one of them")
+        if name in own:
+            raise ConfigError(f"--slo: {name} has two objectives; give each model one")
+        own[name] = parse_slo(objective)
+    return common or parse_slo(default), tuple((m, own[m]) for m in models if m in own)
+
+
 _INSTANCE_RE = re.compile(r"^(cpu|gpu):([0-9]+)(?:x([0-9]+))?$", re.IGNORECASE)
 
 

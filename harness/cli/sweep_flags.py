@@ -8,6 +8,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import defaults
 from harness.analysis.capacity import STABLE_WINDOWS
@@ -32,12 +33,14 @@ from harness.cli.parse import (
     parse_float_list,
     parse_instances,
     parse_int_list,
+    parse_model_slos,
     parse_percent,
     parse_seconds,
     parse_slo,
     thread_warnings,
 )
 from harness.errors import ConfigError
+from harness.load.mix import check_mix_models, parse_mix
 from harness.net import bind_error
 from harness.record.model import InstanceGroup
 from harness.sweep.spec import SweepSpec
@@ -86,7 +89,19 @@ def add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--seed", type=int, default=defaults.SEED, help=f"seed of input data and Poisson schedules (default {defaults.SEED})"
     )
-    p.add_argument("--slo", default=defaults.SLO, help=f"latency objective (p50/p90/p95/p99/p99.9; default {defaults.SLO})")
+    p.add_argument(
+        "--mix",
+        metavar="MODEL=WEIGHT,...",
+        help="serve --model's models together in every level, e.g. --model a,b --mix a=3,b=1: closed-loop users (or "
+        "an open-loop --rate) split by weight; each level records every model's figures beside the combined ones "
+        "(without --mix, --model a,b measures one curve per model)",
+    )
+    p.add_argument(
+        "--slo",
+        default=defaults.SLO,
+        help=f"latency objective (p50/p90/p95/p99/p99.9; default {defaults.SLO}); with --mix, a model's own as "
+        "MODEL:p99=50ms, e.g. a:p99=50ms,b:p99=200ms: a level passes when every model meets its own",
+    )
     add_level_flags(p, defaults.SWEEP_WARMUP_S, defaults.SWEEP_WINDOW_S, defaults.SWEEP_MAX_WINDOWS)
     p.add_argument(
         "--stability",
@@ -179,10 +194,11 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     workers = parse_workers(args.workers)
     check_distributed_flags(args)
     workers = args.expect_workers or workers  # open-loop levels run one sender per worker
+    models = model_fields(args)
     return SweepSpec(
-        **model_fields(args),
+        **models,
         instances=_instances(args),
-        slo=parse_slo(args.slo),
+        **mix_fields(args, models["models"], rate_text, trace is not None),
         concurrency=None if rate_text else concurrency,
         rates=tuple(parse_float_list(rate_text, "--rate")) if rate_text and rate_text != "auto" else None,
         rate_auto=rate_text == "auto",
@@ -205,6 +221,25 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         **input_data_fields(args),
         **arrivals,
     )
+
+
+def mix_fields(args: argparse.Namespace, models: tuple[str, ...], rate_text: str, schedule: bool) -> dict[str, Any]:
+    """--mix and --slo as SweepSpec fields: the mix's weights (checked against --model), the run's SLO and each
+    model's own. Without --mix, --model a,b keeps meaning one curve per model, and an SLO names no model."""
+    if not args.mix:
+        if ":" in args.slo:
+            raise ConfigError(f"--slo {args.slo!r}: a model's own SLO is for models served together; add --mix")
+        return {"slo": parse_slo(args.slo)}
+    weights = parse_mix(args.mix)
+    check_mix_models(weights, models or (args.model.strip(),))
+    refused = [flag for flag, given in MIX_EXCLUDES if getattr(args, given, None)] + (["--schedule"] if schedule else [])
+    if refused:
+        raise ConfigError(f"{refused[0]} with --mix: not supported (each model needs its own); drop one of them")
+    slo, own = parse_model_slos(args.slo, tuple(name for name, _ in weights), defaults.SLO)
+    return {"mix": weights, "slo": slo, "model_slos": own}
+
+
+MIX_EXCLUDES = (("--variants", "variants"), ("--input-data", "input_data"), ("--validate-outputs", "validate_outputs"))
 
 
 def _rate_start(text: str, rate_auto: bool) -> float | None:

@@ -109,6 +109,7 @@ class Tally:
     workers: dict[str, WorkerTally] = field(default_factory=dict)
     failed_hist: LatencyHistogram = field(default_factory=LatencyHistogram)  # the failures among hist
     send_lag: LatencyHistogram = field(default_factory=LatencyHistogram)  # open loop, every worker's merged
+    models: dict[str, Tally] = field(default_factory=dict)  # --mix: each model's part of the same window
 
     def add(self, worker: str, delta: WorkerDelta) -> None:
         self.hist.add_encoded(delta.hist)
@@ -122,6 +123,12 @@ class Tally:
         self.send_lag.add(other.send_lag)
         for worker, tally in other.workers.items():
             self.workers.setdefault(worker, WorkerTally()).merge(tally)
+        for model, part in other.models.items():
+            self.model(model).merge(part)
+
+    def model(self, name: str) -> Tally:
+        """This window's part for model `name` (--mix), empty until it has reported."""
+        return self.models.setdefault(name, Tally())
 
     @property
     def requests(self) -> int:
@@ -190,9 +197,13 @@ class Aggregator:
         self.total = Tally()
         self._window = Tally()
 
-    def ingest(self, worker: str, delta: WorkerDelta) -> None:
+    def ingest(self, worker: str, delta: WorkerDelta, models: dict[str, WorkerDelta] | None = None) -> None:
+        """One report of `worker`: its combined delta and (--mix) each model's part of it."""
         self.total.add(worker, replace(delta, sent=b""))  # send times matter per window; a test's would pile up
         self._window.add(worker, delta)
+        for model, part in (models or {}).items():
+            self.total.model(model).add(worker, replace(part, sent=b""))
+            self._window.model(model).add(worker, part)
 
     def take_window(self) -> Tally:
         """What arrived since the previous call; starts a new window."""

@@ -18,7 +18,7 @@ from harness.load.histogram import LatencyHistogram
 
 class LoadCounters:
     def __init__(self) -> None:
-        self._engine_cpu = 0.0  # CPU seconds the engine reported so far
+        self._engine_cpus: dict[int, float] = {}  # CPU seconds each engine reported so far (several with --mix)
         self._lifetime_requests = 0
         self._lifetime_failures = 0
         self._lifetime_hist = LatencyHistogram()
@@ -41,9 +41,13 @@ class LoadCounters:
         self._cpu0 = time.process_time()
         self._engine_cpu0 = self._engine_cpu
 
-    def take(self, batch: Batch) -> None:
-        """One results frame of the engine, counted: successes, failures, late and dropped sends, send times."""
-        self._engine_cpu = batch.cpu_s
+    @property
+    def _engine_cpu(self) -> float:
+        return sum(self._engine_cpus.values())
+
+    def take(self, batch: Batch, engine: int = 0) -> None:
+        """One results frame of engine `engine`, counted: successes, failures, late and dropped sends, send times."""
+        self._engine_cpus[engine] = batch.cpu_s
         self.late_sends += batch.late
         self.max_send_lag_ms = max(self.max_send_lag_ms, batch.max_lag_ms)
         self.dropped += batch.dropped

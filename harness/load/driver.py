@@ -73,6 +73,7 @@ class DriverSettings:
     prometheus_port: int | None = None  # client metrics for Prometheus on this port (0: a free one); None: none
     prometheus_bind: str = defaults.PROMETHEUS_BIND
     schedule: str = ""  # --schedule: the trace every worker reads and replays (same path on a remote worker)
+    mix: str = ""  # --mix a=3,b=1: the models every worker serves together (harness.load.mix); "": `model` alone
 
 
 class LoadDriver:
@@ -138,6 +139,8 @@ class LoadDriver:
             s.validate_outputs,
             "--schedule",
             s.schedule,
+            "--mix",
+            s.mix,
         ]
 
     def _start_master(self) -> None:

@@ -35,6 +35,7 @@ class LoadOptions:
     shapes: str = ""  # --shape: 'NAME:D1,D2 [NAME:D ...]', variable dimensions of --input-data
     validate_against: str = ""  # --validate-outputs MODEL: each response checked against MODEL's outputs; "": none
     schedule: str = ""  # --schedule: a trace file to replay (harness.load.trace); "": --arrivals
+    mix: str = ""  # --mix a=3,b=1: several models served together (harness.load.mix); "": --model alone
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -59,6 +60,7 @@ class LoadOptions:
             shapes=get("shape", ""),
             validate_against=get("validate_outputs", ""),
             schedule=get("schedule", ""),
+            mix=get("mix", ""),
         )
 
 

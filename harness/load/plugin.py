@@ -35,6 +35,7 @@ from harness.load.client_metrics import LevelSeries, LoadCollector, MetricsEndpo
 from harness.load.clock import injected_skew_s
 from harness.load.context import LoadContext
 from harness.load.engine.compiled import engine_command, engine_name
+from harness.load.mix import format_mix, parse_mix
 from harness.load.options import START_AT_OPTION, TOTAL_USERS_OPTION, LoadOptions, triton_endpoint
 from harness.load.roster import Roster, host_label, install_worker
 from harness.load.senders import ASK, GIVE, SenderRegistry
@@ -134,6 +135,14 @@ def add_options(parser: Any) -> None:
         "line, or a .csv of send offsets in seconds), looped; at its own rate unless --target-rps is given",
     )
     group.add_argument(
+        "--mix",
+        env_var="LOCUST_MIX",
+        type=_mix,
+        default="",
+        help="several models served together, e.g. a=3,b=1: closed-loop users split by weight, an open-loop rate "
+        "split by weight (--model is then ignored); empty: --model alone",
+    )
+    group.add_argument(
         "--max-in-flight",
         env_var="LOCUST_MAX_IN_FLIGHT",
         type=int,
@@ -205,6 +214,14 @@ def add_options(parser: Any) -> None:
         help="address of the Prometheus endpoint",
         include_in_web_ui=False,
     )
+
+
+def _mix(text: str) -> str:
+    """--mix: a bad value is argparse's one-line error; kept as typed (every process parses it again)."""
+    try:
+        return format_mix(parse_mix(text)) if text.strip() else ""
+    except HarnessError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _arrivals(text: str) -> str:
@@ -288,9 +305,7 @@ def install(environment: Environment) -> None:
     _install_roster(environment)
     if isinstance(environment.runner, WorkerRunner):
         locust.runners.WORKER_REPORT_INTERVAL = options.report_interval_s  # read on every report loop
-        handlers.report_to_master.add_listener(
-            lambda data, **_: data.__setitem__("harness", context_of(environment).flush().to_message())
-        )
+        handlers.report_to_master.add_listener(lambda data, **_: _report(context_of(environment), data))
         return
     state_of(environment).aggregator = Aggregator()
     handlers.worker_report.add_listener(lambda client_id, data, **_: _on_worker_report(environment, client_id, data))
@@ -386,6 +401,20 @@ def ask_sender_index(environment: Environment, user_index: int) -> None:
     """An open-loop user starts: ask the master for its global sender index (ZeroRateError without a rate)."""
     context = context_of(environment)
     context.await_index(user_index)
+    if context.mix is not None:
+        context.mix.await_index(user_index, open_loop=True)
+    _ask(environment, context, user_index)
+
+
+def ask_mix_index(environment: Environment, user_index: int) -> None:
+    """A closed-loop user of a mix starts: its global index says which model it loads."""
+    context = context_of(environment)
+    assert context.mix is not None
+    context.mix.await_index(user_index, open_loop=False)
+    _ask(environment, context, user_index)
+
+
+def _ask(environment: Environment, context: LoadContext, user_index: int) -> None:
     assert environment.runner is not None
     environment.runner.send_message(ASK, {"test": context.options.start_at, "keys": [user_index]})
 
@@ -437,9 +466,19 @@ def _sample_timeline(environment: Environment, timeline: LatencyTimeline) -> Non
         timeline.add(aggregator.take_window().hist)
 
 
+MODELS_KEY = "harness_models"  # a worker report's per-model deltas (--mix), beside "harness"'s combined one
+
+
+def _report(context: LoadContext, data: dict[str, Any]) -> None:
+    data["harness"] = context.flush().to_message()
+    if models := context.flush_models():
+        data[MODELS_KEY] = {model: delta.to_message() for model, delta in models.items()}
+
+
 def _on_worker_report(environment: Environment, client_id: str, data: dict[str, Any]) -> None:
     if "harness" in data:
-        _ingest(environment, client_id, WorkerDelta.from_message(data["harness"]))
+        models = {m: WorkerDelta.from_message(d) for m, d in data.get(MODELS_KEY, {}).items()}
+        _ingest(environment, client_id, WorkerDelta.from_message(data["harness"]), models)
 
 
 def _on_test_stop(environment: Environment) -> None:
@@ -449,7 +488,7 @@ def _on_test_stop(environment: Environment) -> None:
         if context.reporter is not None:
             context.reporter.kill()
             context.reporter = None
-        _ingest(environment, "local", context.flush())
+        _ingest(environment, "local", context.flush(), context.flush_models())
 
 
 def _on_quitting(environment: Environment) -> None:
@@ -465,14 +504,14 @@ def _report_locally(environment: Environment) -> None:
     context = context_of(environment)
     while True:
         gevent.sleep(context.options.report_interval_s)
-        _ingest(environment, "local", context.flush())
+        _ingest(environment, "local", context.flush(), context.flush_models())
 
 
-def _ingest(environment: Environment, worker: str, delta: WorkerDelta) -> None:
+def _ingest(environment: Environment, worker: str, delta: WorkerDelta, models: dict[str, WorkerDelta] | None = None) -> None:
     aggregator = aggregator_of(environment)
     if aggregator is None:
         return
-    aggregator.ingest(worker, delta)
+    aggregator.ingest(worker, delta, models or {})
     span = delta.t1 - delta.t0
     cpu = 100.0 * delta.cpu_s / span if span > 0 else 0.0
     threshold = context_of(environment).options.saturation_cpu

@@ -21,12 +21,22 @@ log = logging.getLogger("harness")
 ENGINE_EXITED = "the lean load engine exited; see this process's stderr"
 
 
-def pump(steering: EngineSteering, counters: LoadCounters, fire: Callable[..., Any], model: str) -> None:
+def pump(
+    steering: EngineSteering,
+    counters: LoadCounters,
+    fire: Callable[..., Any],
+    model: str,
+    also: LoadCounters | None = None,
+    engine: int = 0,
+) -> None:
     """Until the engine ends: count each batch, fire its events, then pass on its acknowledgement (so a drain
-    waiting on it finds the batch already counted)."""
+    waiting on it finds the batch already counted). With --mix, `also` counts this engine's model apart, and
+    `engine` tells the process's engines apart in the CPU they report."""
     link = steering.engine()
     while (batch := link.read()) is not None:
-        counters.take(batch)
+        counters.take(batch, engine)
+        if also is not None:
+            also.take(batch)
         fire_requests(fire, model, batch)
         steering.acknowledge(batch.ack)
     if steering.owns(link):

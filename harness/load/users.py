@@ -18,7 +18,7 @@ from harness.errors import HarnessError
 from harness.load.arrivals import ZeroRateError
 from harness.load.context import LoadContext
 from harness.load.options import LoadOptions
-from harness.load.plugin import ask_sender_index, context_of
+from harness.load.plugin import ask_mix_index, ask_sender_index, context_of
 
 log = logging.getLogger("harness")
 
@@ -44,9 +44,13 @@ class _TritonUserBase(User):
                 context={},
             )
             return
-        pump = self.context.pump_greenlet
-        if pump is None or pump.dead:
-            self.context.pump_greenlet = gevent.spawn(self.context.pump, self.environment.events.request.fire)
+        greenlets = self.context.pump_greenlets
+        if not greenlets or any(g.dead for g in greenlets):
+            for greenlet in greenlets:
+                greenlet.kill()
+            self.context.pump_greenlets = [
+                gevent.spawn(job) for job in self.context.pumps(self.environment.events.request.fire)
+            ]
 
     refused = False  # set by on_start when this user must not run; it then stops at its first task
 
@@ -62,12 +66,20 @@ class TritonUser(_TritonUserBase):
 
     def on_start(self) -> None:
         super().on_start()
-        if not self.refused:
-            self.context.set_lanes(self.context.lanes + 1)
+        if self.refused:
+            return
+        if self.context.mix is not None:  # its model follows from its global index (harness.load.mix)
+            ask_mix_index(self.environment, self.index)
+            return
+        self.context.set_lanes(self.context.lanes + 1)
 
     def on_stop(self) -> None:
-        if not self.refused:
-            self.context.set_lanes(self.context.lanes - 1)
+        if self.refused:
+            return
+        if self.context.mix is not None:
+            self.context.unschedule(self.index)
+            return
+        self.context.set_lanes(self.context.lanes - 1)
 
 
 class TritonOpenLoopUser(_TritonUserBase):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from harness.errors import UnknownModel
+from harness.load.mix import format_mix
 from harness.measure.job import CurveSpec
 from harness.record.model import Curve, Run
 from harness.sweep.spec import SweepSpec
@@ -16,9 +17,10 @@ from harness.triton.variants import check_deployment
 class FixedCurves:
     def __init__(self, spec: SweepSpec) -> None:
         self.spec = spec
-        self._left = [(model, group) for model in spec.all_models for group in spec.instances]
+        self._left = [(model, group) for model in spec.curve_models for group in spec.instances]
         groups = ", ".join(map(str, spec.instances))
-        self.title = f"sweeping [bold]{', '.join(spec.all_models)}[/] on {groups}"
+        what = format_mix(spec.mix) + " together" if spec.mix else ", ".join(spec.all_models)
+        self.title = f"sweeping [bold]{what}[/] on {groups}"
         self.planned_levels = len(spec.concurrency or spec.rates or ()) * len(self._left) or None
 
     def check(self, control: ControlClient) -> None:

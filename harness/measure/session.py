@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.errors import HarnessError, UnknownModel
+from harness.load.mix import format_mix
 from harness.measure.budget import Budget
 from harness.measure.ending import DEFECT, DONE, INTERRUPTED, RUNNING, Ending, ending_of
 from harness.measure.job import Job, Proposer, command_line
@@ -79,6 +80,7 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         prometheus_port=spec.prometheus_port,
         prometheus_bind=spec.prometheus_bind,
         schedule=spec.schedule,
+        mix=format_mix(spec.mix) if spec.mix else "",
     )
     if not spec.expect_workers:
         return settings

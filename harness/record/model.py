@@ -124,6 +124,31 @@ class WorkerUse:
 
 
 @dataclass(frozen=True)
+class ModelLevel:
+    """One model's part of a level that served several together (--mix): its own exact figures, Triton's
+    statistics for it over the same windows, and whether it met its own SLO."""
+
+    weight: float  # its weight in the mix
+    requests: int
+    failures: int
+    achieved_rps: float
+    latency_ms: Latency
+    share: float = 0.0  # its part of the level's requests (the mix's weight share is the target)
+    users: int | None = None  # closed loop: the level's users that loaded this model
+    offered_rps: float | None = None  # open loop: its share of the offered rate
+    achieved_ips: float = 0.0
+    server_requests: int | None = None  # Triton's success count for this model over the counted windows
+    server_us: ServerTimes | None = None
+    avg_batch: float | None = None
+    windows: tuple[Window, ...] = ()
+    stable: bool = True
+    slo: Slo | None = None  # the objective it was judged against (its own, or the run's)
+    slo_met: bool | None = None  # None: not judged (no request)
+    first_error: str | None = None
+    inconsistent: tuple[str, ...] = ()  # the level's self-checks this model's part failed (also in the level's)
+
+
+@dataclass(frozen=True)
 class Level:
     """One load level: offered load and what was measured over its measurement windows only."""
 
@@ -167,6 +192,9 @@ class Level:
     goodput_rps: float | None = None
     send_lag_us: SendLag | None = None  # open loop: the sends' lag behind schedule (None: closed loop, older runs)
     asked_arrivals_cv: float | None = None  # open loop: the CV the arrival process asked for, arrivals_cv's target
+    # --mix: each model's figures, by name, in the mix's order ({} for a level of one model); the level's own
+    # figures above are the combined ones
+    models: dict[str, ModelLevel] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -215,6 +243,8 @@ class Curve:
     dynamic_batching: bool | None = None
     configuration: str = ""  # a curve measured as deployed is named after the served configuration
     variant: Agreement | None = None  # a variant of another model (its variant.json); None: an original
+    # --mix: the models served together in every level and their weights ({}: `model` alone); `model` is the first
+    mix: dict[str, float] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -450,7 +480,18 @@ def _level(data: dict[str, Any]) -> Level:
     values["inconsistent"] = tuple(data.get("inconsistent", ()))
     values["workers"] = tuple(_build(WorkerUse, w) for w in data.get("workers", []))
     values["send_lag_us"] = _build(SendLag, data["send_lag_us"]) if data.get("send_lag_us") else None
+    values["models"] = {name: _model_level(part) for name, part in (data.get("models") or {}).items()}
     return _build(Level, values)
+
+
+def _model_level(data: dict[str, Any]) -> ModelLevel:
+    values = dict(data)
+    values["latency_ms"] = _build(Latency, data["latency_ms"])
+    values["server_us"] = _build(ServerTimes, data["server_us"]) if data.get("server_us") else None
+    values["windows"] = tuple(_build(Window, w) for w in data.get("windows", []))
+    values["slo"] = _build(Slo, data["slo"]) if data.get("slo") else None
+    values["inconsistent"] = tuple(data.get("inconsistent", ()))
+    return _build(ModelLevel, values)
 
 
 def _curve(data: dict[str, Any]) -> Curve:

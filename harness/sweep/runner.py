@@ -14,15 +14,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from harness import __version__, defaults
-from harness.analysis.capacity import STABLE_WINDOWS, capacity, delivered_rate, goodput, probe_evidence
+from harness.analysis.capacity import (
+    STABLE_WINDOWS,
+    capacity,
+    delivered_rate,
+    goodput,
+    model_meets_slo,
+    probe_evidence,
+)
 from harness.errors import BudgetSpent, GpuUnavailable, HarnessError, ServerLostError
 from harness.load.aggregate import Tally
 from harness.load.arrivals import asked_cv, cv_tolerance, keeps_schedule
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.validation import PREFIX as VALIDATION_PREFIX
 from harness.load.histogram import LatencyHistogram
-from harness.record.model import Curve, InstanceGroup, Latency, Level, Metadata, Run, SendLag, Window, WorkerUse
-from harness.record.server_statistics import StatsSnapshot
+from harness.load.mix import MixPlan, format_mix
+from harness.record.model import (
+    Curve,
+    InstanceGroup,
+    Latency,
+    Level,
+    Metadata,
+    ModelLevel,
+    Run,
+    SendLag,
+    Window,
+    WorkerUse,
+)
+from harness.record.server_statistics import StatsSnapshot, combined
 from harness.record.store import save_run
 from harness.sweep.checks import LevelFigures, failed_checks
 from harness.sweep.rules import (
@@ -150,6 +169,8 @@ def sweep_variant(
     else:
         variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
         try:
+            for other in _mixed(spec)[1:]:  # a mix: every model served on the same group, the first's config kept
+                load_variant(control, other, variant)
             config = load_variant(control, spec.model, variant)
         except GpuUnavailable as exc:
             return replace(curve, skipped_reason=str(exc))
@@ -160,7 +181,9 @@ def sweep_variant(
         batching = int(config.get("max_batch_size", 0)), "dynamic_batching" in config
         curve = replace(curve, max_batch_size=batching[0], dynamic_batching=batching[1])
     state.save(current=curve)
+    curve = replace(curve, mix=dict(spec.mix))
     name = curve.configuration or (f"{spec.model} {group}" if spec.models else f"{group}")
+    name = f"{format_mix(spec.mix)} {group}" if spec.mix else name
     measure = LevelRunner(spec, control, driver, progress, name=name, health=health)
     measure.server = server
     try:
@@ -197,7 +220,7 @@ def _rate_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: Swe
         rate = planned.pop(0) if planned else (search.next_rate(curve.probes) if spec.rate_auto else None)
         if rate is None:
             return curve
-        level = measure.level(users=spec.workers, rate=rate, searching=spec.rate_auto and not spec.rates)
+        level = measure.level(users=spec.rate_senders, rate=rate, searching=spec.rate_auto and not spec.rates)
         if spec.rate_auto and not spec.rates:  # probes in search order; levels sorted by rate for the curves
             curve = replace(curve, probes=curve.probes + (level,))
             curve = replace(curve, levels=tuple(sorted(curve.probes, key=lambda lv: lv.offered_rps or 0.0)))
@@ -386,6 +409,8 @@ class LevelRunner:
         # SIGSTOPped one was caught 15 s after its requests timed out at --request-timeout 2s; now 5 s).
         timeout_s = min(STATISTICS_TIMEOUT_S, max(MIN_STATISTICS_TIMEOUT_S, self.spec.request_timeout_s))
         try:
+            if self.spec.mix:  # each model's counters, and their sums for the combined figures
+                return combined({m: self.control.statistics(m, timeout_s=timeout_s) for m in _mixed(self.spec)})
             return self.control.statistics(self.spec.model, timeout_s=timeout_s)
         except HarnessError as exc:
             raise ServerLostError(self.health() or f"Triton's statistics call failed: {exc}") from exc
@@ -443,7 +468,7 @@ def summarize_level(
     cv = merged.arrivals_cv if rate else None
     lag, asked, arrival_flags = _arrivals_check(spec, rate, merged, cv)
     flags = (*flags, *arrival_flags)
-    return Level(
+    level = Level(
         concurrency=None if rate else users,
         mode="rate" if rate else "concurrency",
         offered_rps=rate,
@@ -474,6 +499,94 @@ def summarize_level(
         send_lag_us=lag,
         asked_arrivals_cv=asked,
     )
+    models = model_levels(spec, users, rate, tallies, snapshots, stable, report_interval_s)
+    if not models:
+        return level
+    mixed = tuple(text for part in models.values() for text in part.inconsistent)  # a model's own count or law
+    flags = level.flags + (("inconsistent",) if mixed and "inconsistent" not in level.flags else ())
+    return replace(level, models=models, inconsistent=level.inconsistent + mixed, flags=flags)
+
+
+def _mixed(spec: SweepSpec) -> tuple[str, ...]:
+    return tuple(name for name, _ in spec.mix)
+
+
+def model_levels(
+    spec: SweepSpec,
+    users: int,
+    rate: float | None,
+    tallies: list[Tally],
+    snapshots: list[StatsSnapshot],
+    stable: bool,
+    report_interval_s: float = defaults.SWEEP_REPORT_INTERVAL_S,
+) -> dict[str, ModelLevel]:
+    """--mix: each model's figures from its part of the same counted windows, Triton's statistics for it over the
+    same snapshots, the level's self-checks on it alone, and its own SLO verdict ({} without a mix)."""
+    if not spec.mix:
+        return {}
+    counted = tallies[-STABLE_WINDOWS:]
+    plan = MixPlan(spec.mix)
+    counts = dict(zip(plan.models, plan.counts(users, open_loop=rate is not None), strict=True))
+    parts: dict[str, Tally] = {}
+    for model in plan.models:
+        parts[model] = Tally()
+        for tally in counted:
+            parts[model].merge(tally.models.get(model, Tally()))
+    level = _MixLevel(spec, rate, snapshots[-len(counted) - 1], snapshots[-1], stable, tallies, report_interval_s)
+    total = sum(p.requests for p in parts.values())
+    return {model: level.part(model, part, total, None if rate else counts[model]) for model, part in parts.items()}
+
+
+@dataclass(frozen=True)
+class _MixLevel:
+    """What every model's part of one mixed level shares: the spec, the rate, the snapshots around the counted
+    windows, the level's stability and windows."""
+
+    spec: SweepSpec
+    rate: float | None
+    before: StatsSnapshot
+    after: StatsSnapshot
+    stable: bool
+    tallies: list[Tally]
+    report_interval_s: float
+
+    def part(self, model: str, part: Tally, total: int, users: int | None) -> ModelLevel:
+        spec, rate = self.spec, self.rate
+        server_us, avg_batch = server_delta(self.before.part(model), self.after.part(model))
+        served = self.after.part(model).success_count - self.before.part(model).success_count
+        rps, latency = part.rps, _rounded(part.hist)
+        checks = LevelFigures(
+            mode="rate" if rate else "concurrency",
+            users=users or 0,
+            achieved_rps=rps,
+            mean_ms=latency.mean,
+            requests=part.requests,
+            failures=part.failures,
+            server_request_us=server_us.request if server_us else None,
+            server_successes=served,
+            report_interval_s=self.report_interval_s,
+        )
+        own = dict(spec.model_slos).get(model)  # recorded only when the model has its own: else readers judge with theirs
+        figures = ModelLevel(
+            weight=dict(spec.mix)[model],
+            requests=part.requests,
+            failures=part.failures,
+            achieved_rps=round(rps, 3),
+            latency_ms=latency,
+            share=round(part.requests / total, 4) if total else 0.0,
+            users=users,
+            offered_rps=round(MixPlan(spec.mix).rate_of(model, rate), 3) if rate else None,
+            achieved_ips=round(rps * spec.batch_size, 3),
+            server_requests=served,
+            server_us=server_us,
+            avg_batch=avg_batch,
+            windows=tuple(window_of(t.models.get(model, Tally())) for t in self.tallies),
+            stable=self.stable,
+            slo=own,
+            first_error=part.first_error,
+            inconsistent=tuple(f"{model} {text}" for text in failed_checks(checks)),
+        )
+        return replace(figures, slo_met=model_meets_slo(figures, own or spec.slo) if part.requests else None)
 
 
 def _arrivals_check(

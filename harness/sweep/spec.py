@@ -62,6 +62,24 @@ class SweepSpec:
         """What a curve of `model` records as its variant: its agreement with the original, None for an original."""
         return dict(self.agreements).get(model)
 
+    # --mix a=3,b=1 with --model a,b: the models served together in each level, with their weights (harness.load.mix);
+    # () keeps --model a,b meaning one curve per model
+    mix: tuple[tuple[str, float], ...] = ()
+    model_slos: tuple[tuple[str, Slo], ...] = ()  # --slo a:p99=50ms,...: a model's own objective; others keep `slo`
+
+    def slo_of(self, model: str) -> Slo:
+        return dict(self.model_slos).get(model, self.slo)
+
+    @property
+    def curve_models(self) -> tuple[str, ...]:
+        """The models that get curves of their own: each of --model's, or (a mix) the first, naming the mix's curve."""
+        return (self.model,) if self.mix else self.all_models
+
+    @property
+    def rate_senders(self) -> int:
+        """Open-loop senders per level: one per worker, and with a mix one per worker and model."""
+        return self.workers * max(len(self.mix), 1)
+
     prometheus_port: int | None = None  # the master's client metrics for Prometheus; None: not served
     prometheus_bind: str = defaults.PROMETHEUS_BIND
 
