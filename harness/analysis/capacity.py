@@ -83,17 +83,46 @@ def meets_slo(level: Level, slo: Slo) -> bool:
 
 def model_meets_slo(part: ModelLevel, slo: Slo) -> bool:
     """One model of a mix, judged as a level of its own is: its requests, failures, latency and windows."""
-    alone = Level(
+    return meets_slo(model_alone(part), slo)
+
+
+def model_alone(part: ModelLevel, level: Level | None = None) -> Level:
+    """One model's part of a mixed level as a level of its own (in `level`'s mode), for the rules and the charts."""
+    return Level(
         concurrency=part.users,
+        mode=level.mode if level is not None else ("rate" if part.offered_rps else "concurrency"),
+        offered_rps=part.offered_rps,
         achieved_rps=part.achieved_rps,
+        achieved_ips=part.achieved_ips,
         requests=part.requests,
         failures=part.failures,
         latency_ms=part.latency_ms,
         stable=part.stable,
-        client_saturated=False,
+        client_saturated=level.client_saturated if level is not None else False,
+        server_us=part.server_us,
+        avg_batch=part.avg_batch,
         windows=part.windows,
+        first_error=part.first_error,
+        inconsistent=part.inconsistent,
     )
-    return meets_slo(alone, slo)
+
+
+def model_curves(curve: Curve, slo: Slo) -> list[tuple[str, Curve]]:
+    """A mixed curve's models, each as a curve of its parts of the levels, with its capacity within its own SLO
+    (recorded with its parts) or `slo`; [] for a curve of one model."""
+    models = []
+    for model in curve.mix:
+        parts = [(lv.models[model], lv) for lv in curve.levels if model in lv.models]
+        own = next((part.slo for part, _ in parts if part.slo is not None), None) or slo
+        levels = tuple(model_alone(part, lv) for part, lv in parts)
+        alone = replace(curve, model=model, mix={}, levels=levels, probes=(), capacity=capacity(levels, own))
+        models.append((model, alone))
+    return models
+
+
+def mix_text(mix: dict[str, float]) -> str:
+    """A mix as --mix reads it: 'a=3,b=1'."""
+    return ",".join(f"{name}={weight:g}" for name, weight in mix.items())
 
 
 def capacity(levels: Sequence[Level], slo: Slo) -> Capacity:
@@ -276,6 +305,7 @@ def curve_labels(runs: Sequence[Run], with_run: bool | None = None) -> list[tupl
     def label(i: int, c: Curve) -> str:
         parts = [names[i]] if show_run else []
         parts += [c.model] if show_model else []
+        parts += [mix_text(c.mix)] if c.mix else []
         parts.append((c.configuration or str(c.instance_group)) + (f" b{c.batch_size}" if show_batch else ""))
         return " ".join(parts)
 

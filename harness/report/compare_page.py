@@ -21,6 +21,7 @@ from harness.errors import ConfigError
 from harness.record.model import Run, Slo
 from harness.record.store import EMBED_ID, embed_json, write_atomic
 from harness.report import charts, html_page
+from harness.report.run_page import with_models
 
 _MIXED_SLOS = (
     "These runs were measured against different SLOs: each capacity below is within its own run's SLO. "
@@ -81,11 +82,8 @@ def _header(runs: Sequence[Run], baseline: int, slo: Slo | None, verdict: Verdic
 
 
 def _figures(runs: Sequence[Run], slo: Slo | None, shown_slo: Slo) -> list[tuple[str, charts.Figure]]:
-    entries = measured_curves(runs)
-    colors = charts.palette(len(entries))
-    series = [
-        charts.Series(e.label, e.curve, capacity_of(e.curve, slo)[1], color) for e, color in zip(entries, colors, strict=True)
-    ]
+    entries = [(e.label, e.curve, capacity_of(e.curve, slo)[1]) for e in measured_curves(runs)]
+    series = with_models(entries, shown_slo)  # a mixed curve's models drawn beside it
     return [
         ("Throughput vs latency, all curves", charts.throughput_latency(series, shown_slo, log_toggle=True)),
         ("Latency vs load, all curves", charts.latency_vs_load(series)),

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from harness.analysis.agreement import variant_note
-from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels
+from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels, model_curves
 from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import example_fleet_sentence
 from harness.defaults import PLAN_HEADROOM
-from harness.record.model import Curve, Level, Run
+from harness.record.model import Curve, Level, Run, Slo
 from harness.record.store import embed_json, write_atomic
 from harness.report import charts, html_page
 from harness.report.latency_section import latency_sections
@@ -70,10 +70,19 @@ def curve_label(run: Run, curve: Curve) -> str:
 
 def run_series(run: Run) -> list[charts.Series]:
     measured = [c for c in run.curves if c.skipped_reason is None and c.levels]
-    colors = charts.palette(len(measured))
-    return [
-        charts.Series(curve_label(run, c), c, capacity_of(c, None)[1], color) for c, color in zip(measured, colors, strict=True)
-    ]
+    return with_models([(curve_label(run, c), c, capacity_of(c, None)[1]) for c in measured], run.slo)
+
+
+def with_models(entries: list[tuple[str, Curve, Level | None]], slo: Slo) -> list[charts.Series]:
+    """Each curve as a series and, after a mixed one (--mix), one series per model of it ("LABEL · MODEL"): the
+    models' own curves beside the combined one, in every chart and levels table."""
+    drawn: list[tuple[str, Curve, Level | None]] = []
+    for label, curve, level in entries:
+        drawn.append((label, curve, level))
+        for model, alone in model_curves(curve, slo):
+            drawn.append((f"{label} · {model}", alone, capacity_of(alone, None)[1]))
+    colors = charts.palette(len(drawn))
+    return [charts.Series(label, c, level, color) for (label, c, level), color in zip(drawn, colors, strict=True)]
 
 
 def _figures(run: Run, series: list[charts.Series]) -> list[tuple[str, charts.Figure]]:

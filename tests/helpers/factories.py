@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from harness.analysis.capacity import capacity as decide_capacity
+from harness.analysis.capacity import model_meets_slo
 from harness.analysis.plan import make_plan, plan_candidates
 from harness.analysis.traffic import parse_traffic
 from harness.load.aggregate import Tally, WorkerDelta
@@ -20,6 +21,7 @@ from harness.record.model import (
     Latency,
     Level,
     Metadata,
+    ModelLevel,
     Run,
     SendLag,
     ServerTimes,
@@ -177,6 +179,33 @@ def rate_run(label: str = "rate") -> Run:
         level(None, 500.0, 150.0, mode="rate", offered=500.0),
     )
     return run([curve("CPU", 2, levels, probes=probes)], label=label)
+
+
+def mix_run(label: str = "mix") -> Run:
+    """A two-model mix (a=3,b=1, closed loop): each level's combined figures and both models' own, b slower and
+    over its own SLO (p99 <= 30 ms) from concurrency 8 on, so the mix's capacity is the level before."""
+    levels = []
+    for users, (a_rps, a_p99), (b_rps, b_p99) in ((4, (300.0, 10.0), (25.0, 20.0)), (8, (500.0, 14.0), (40.0, 45.0))):
+        a_users, b_users = users * 3 // 4, users // 4
+        parts = {
+            "a": ModelLevel(3.0, int(a_rps * 30), 0, a_rps, latency(a_p99), users=a_users, windows=windows(a_rps, a_p99)),
+            "b": ModelLevel(
+                1.0,
+                int(b_rps * 30),
+                0,
+                b_rps,
+                latency(b_p99),
+                users=b_users,
+                windows=windows(b_rps, b_p99),
+                slo=Slo("p99", 30.0),
+            ),
+        }
+        parts = {
+            m: dataclasses.replace(p, share=p.requests / sum(q.requests for q in parts.values())) for m, p in parts.items()
+        }
+        parts = {m: dataclasses.replace(p, slo_met=model_meets_slo(p, p.slo or SLO)) for m, p in parts.items()}
+        levels.append(level(users, a_rps + b_rps, max(a_p99, b_p99), models=parts))
+    return run([curve("CPU", 1, levels, model="a", mix={"a": 3.0, "b": 1.0})], label=label, model="a")
 
 
 PLAN_SLO = Slo("p99", 40.0)

@@ -15,7 +15,7 @@ from harness.record.model import Run, Slo
 from harness.report.compare_page import write_compare
 from harness.report.run_page import write_report
 from helpers.browser import BrowserPage, chromium_page
-from helpers.factories import cpu_gpu_run, curve, plan_run, rate_run, run, sweep
+from helpers.factories import cpu_gpu_run, curve, mix_run, plan_run, rate_run, run, sweep
 
 pytestmark = pytest.mark.browser
 PLOT = ".js-plotly-plot"
@@ -44,13 +44,18 @@ def test_report_renders_offline_without_errors(tmp_path: Path, make: Callable[[]
 
 
 def test_compare_page_lists_every_curve_and_toggles_log_axes(tmp_path: Path) -> None:
-    runs = [cpu_gpu_run("before"), cpu_gpu_run("after"), rate_run("open-loop")]
+    runs = [cpu_gpu_run("before"), cpu_gpu_run("after"), rate_run("open-loop"), mix_run("mix")]
     verdict = decide(runs, 300.0, Slo("p99", 100.0))
     write_compare(runs, tmp_path / "compare.html", verdict=verdict)
     with chromium_page() as browser:
         _open(browser, tmp_path / "compare.html", 2)
         legend = browser.page.locator(f"{PLOT} >> nth=0 >> .legendtext").all_text_contents()
         assert {e.label for e in measured_curves(runs)} <= set(legend)
+        # a mix's models drawn beside its combined curve, each through its own levels' throughput
+        (mixed,) = [e.label for e in measured_curves(runs) if e.curve.mix]
+        assert {f"{mixed} · a", f"{mixed} · b"} <= set(legend)
+        xs = browser.page.evaluate(f"document.querySelector('{PLOT}').data.filter(t => t.name === '{mixed} · b')[0].x")
+        assert xs == [lv.models["b"].achieved_rps for lv in runs[3].curves[0].levels]
         assert browser.page.locator(".banner.verdict").text_content() == verdict.sentence
         browser.page.locator(".updatemenu-button", has_text="log axes").click()
         browser.page.wait_for_function(f"document.querySelector('{PLOT}').layout.xaxis.type === 'log'")

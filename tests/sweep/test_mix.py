@@ -1,0 +1,90 @@
+"""Two models served together (--mix) end to end: real Triton, real Locust master and workers, the `harness sweep`
+command. Held to what the harness does not compute itself: Triton's own per-model statistics (read here, before and
+after), the mix's weights as typed, and queueing theory on fixed_delay (one instance of ~10 ms: X = 1 / S, and
+Little's law in flight = users).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness.record.model import Level
+from harness.record.store import load_run
+from harness.triton.control import ControlClient
+from helpers.processes import harness
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "docs" / "run.schema.json").read_text())
+MODELS = ("fixed_delay", "identity")
+MIX = ["--model", "fixed_delay,identity", "--mix", "fixed_delay=3,identity=1", "--instances", "cpu:1"]
+LEVEL = ["--warmup", "1s", "--window", "2s", "--max-windows", "3", "--stability", "99%"]  # 3 windows, all counted
+SHARE = 0.05  # the Done-when: served shares match the mix within 5 %
+
+
+def mixed_sweep(triton_url: str, control: ControlClient, folder: Path, *args: str) -> tuple[Level, dict[str, int]]:
+    """One level of the mix; its record, and what Triton itself served of each model during the whole command
+    (both unloaded first: the sweep loads them afresh, their statistics from zero)."""
+    _unload(control)
+    result = harness("sweep", "--url", triton_url, "--output", folder, *MIX, *LEVEL, *args, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jsonschema.validate(json.loads((folder / "run.json").read_text()), SCHEMA)
+    served = {m: control.statistics(m).success_count for m in MODELS}
+    (curve,) = load_run(folder).curves
+    assert curve.mix == {"fixed_delay": 3.0, "identity": 1.0} and curve.model == "fixed_delay"
+    (level,) = curve.levels
+    assert list(level.models) == list(MODELS) and level.failures == 0 and level.inconsistent == ()
+    return level, served
+
+
+def _unload(control: ControlClient) -> None:
+    for model in MODELS:
+        control.unload(model)
+    deadline = time.monotonic() + 30
+    while any(n in MODELS and s == "READY" for n, s in control.repository_models()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_an_open_loop_mix_serves_each_model_its_share_and_triton_counts_the_same(
+    triton_url: str, control: ControlClient, tmp_path: Path
+) -> None:
+    """80 req/s split 3:1 (60 on fixed_delay, 20 on identity) from 2 workers, constant arrivals: below fixed_delay's
+    ~97 req/s capacity, so each model is served what it is sent."""
+    level, served = mixed_sweep(
+        triton_url, control, tmp_path / "open", "--rate", "80", "--arrivals", "constant", "--workers", "2"
+    )
+    for model, weight in (("fixed_delay", 0.75), ("identity", 0.25)):
+        part = level.models[model]
+        assert part.offered_rps == pytest.approx(80 * weight)
+        # the served share, by the client's count and by Triton's own (over the whole command, warm-up included)
+        assert abs(part.requests / level.requests - weight) <= SHARE * weight, (model, part.requests, level.requests)
+        assert abs(served[model] / sum(served.values()) - weight) <= SHARE * weight, (model, served)
+        assert part.achieved_rps == pytest.approx(80 * weight, rel=SHARE)
+        # counts: the client's over the counted windows against Triton's over the same windows (the sweep's own
+        # statistics), within one report interval of sends at each edge, as the one-model checks allow; and
+        # Triton's there are part of what Triton served during the command, as read here
+        assert part.server_requests is not None and 0 < part.server_requests <= served[model]
+        assert abs(part.requests - part.server_requests) <= 2 * part.achieved_rps * 0.5 + 2, (model, part)
+        assert part.inconsistent == ()
+    assert sum(p.requests for p in level.models.values()) == level.requests  # the parts make up the whole
+
+
+def test_a_closed_loop_mix_splits_the_users_by_weight(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
+    """4 users split 3:1 over 2 workers: 3 keep fixed_delay's one instance busy (X = 1/S whatever the users), 1
+    loads identity; Little's law, from measured figures only, finds the users where the split put them."""
+    level, served = mixed_sweep(triton_url, control, tmp_path / "closed", "--concurrency", "4", "--workers", "2")
+    slow, fast = level.models["fixed_delay"], level.models["identity"]
+    assert (slow.users, fast.users) == (3, 1)
+    service_ms = slow.server_us.compute_infer / 1000.0 if slow.server_us else 0.0
+    assert 9.5 <= service_ms <= 15.0  # fixed_delay's delay_ms is 10
+    assert slow.achieved_rps == pytest.approx(1000.0 / service_ms, rel=0.15)
+    for part, users in ((slow, 3), (fast, 1)):
+        assert part.achieved_rps * part.latency_ms.mean / 1000.0 == pytest.approx(users, rel=0.1), part
+        assert part.server_requests is not None and 0 < part.server_requests <= served[MODELS[users == 1]]
+    assert slow.slo_met is True and fast.slo_met is True

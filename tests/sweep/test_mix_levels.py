@@ -1,0 +1,136 @@
+"""Several models served together (--mix): the flags that ask for it (and refuse what cannot be), a mixed level's
+per-model figures as summarize_level builds them from the master's merged windows, and the rule that a mixed level
+meets its SLO only when every model meets its own. Figures worked out by hand from the windows given."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from harness import defaults
+from harness.analysis.capacity import capacity, meets_slo
+from harness.cli.main import build_parser
+from harness.cli.sweep_flags import spec_from_args
+from harness.errors import ConfigError
+from harness.load.aggregate import Tally
+from harness.record.model import InstanceGroup, Level, Run, Slo, run_from_dict, run_to_dict
+from harness.record.server_statistics import StatsSnapshot, combined
+from harness.sweep.runner import summarize_level
+from harness.sweep.spec import SweepSpec
+from helpers.factories import tally
+
+SPEC = SweepSpec(
+    model="a", models=("a", "b"), instances=(InstanceGroup(),), slo=Slo("p99", 100.0), mix=(("a", 3.0), ("b", 1.0))
+)
+
+
+def _spec(*argv: str) -> SweepSpec:
+    return spec_from_args(build_parser().parse_args(["sweep", *argv]))
+
+
+def test_mix_flags_become_the_spec() -> None:
+    spec = _spec("--model", "a,b", "--mix", "a=3,b=1", "--slo", "a:p99=50ms,b:p90=0.2s")
+    assert spec.mix == (("a", 3.0), ("b", 1.0)) and spec.curve_models == ("a",)
+    assert spec.slo_of("a") == Slo("p99", 50.0) and spec.slo_of("b") == Slo("p90", 200.0)
+    assert spec.slo == Slo("p99", 100.0)  # the run's own: the default, as no item names no model
+    assert _spec("--model", "a,b", "--mix", "a=3,b=1", "--slo", "p95=70ms,b:p99=9ms").slo_of("a") == Slo("p95", 70.0)
+
+
+def test_without_mix_several_models_stay_one_curve_each() -> None:
+    spec = _spec("--model", "a,b")
+    assert spec.mix == () and spec.curve_models == ("a", "b") and spec.model_slos == ()
+
+
+def test_open_loop_levels_run_one_sender_per_worker_and_model() -> None:
+    assert _spec("--model", "a,b", "--mix", "a=3,b=1", "--rate", "80", "--workers", "2").rate_senders == 4
+    assert _spec("--model", "a", "--rate", "80", "--workers", "2").rate_senders == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--model", "a,b,c", "--mix", "a=3,b=1"], "--model c has no weight in --mix"),
+        (["--model", "a,b", "--mix", "a=3,c=1"], "--model b has no weight"),
+        (["--model", "a", "--mix", "a=3,b=1"], "--mix names b, which --model does not"),
+        (["--model", "a,b", "--mix", "a=3,b=0"], "positive number"),
+        (["--model", "a,b", "--mix", "a=3,b=1", "--slo", "c:p99=5ms"], "c is not a model of this run"),
+        (["--model", "a,b", "--slo", "a:p99=5ms"], "add --mix"),
+        (["--model", "a,b", "--mix", "a=3,b=1", "--input-data", "x.json"], "--input-data with --mix"),
+    ],
+)
+def test_bad_mixes_are_one_line_before_any_load(argv: list[str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as caught:
+        _spec(*argv)
+    assert "\n" not in str(caught.value)
+
+
+def _mixed(a: tuple[int, float], b: tuple[int, float], windows: int = 3, spec: SweepSpec = SPEC, served_b: int = 0) -> Level:
+    """A closed-loop level of 4 users (3 on a, 1 on b) over 1 s windows: per window, a's and b's (requests,
+    latency ms); Triton counts the same per model (b `served_b` more)."""
+    tallies = []
+    for _ in range(windows):
+        parts = {"a": tally(a[0], 1.0, latency_ms=a[1]), "b": tally(b[0], 1.0, latency_ms=b[1])}
+        window = Tally()  # the combined figures: both models' requests (as if from two workers: rates add up)
+        window.merge(tally(a[0], 1.0, latency_ms=a[1], worker="wa"))
+        window.merge(tally(b[0], 1.0, latency_ms=b[1], worker="wb"))
+        window.models.update(parts)
+        tallies.append(window)
+    snapshots = [
+        combined(
+            {
+                "a": StatsSnapshot(success_count=a[0] * i, success_ns=int(a[0] * i * a[1] * 0.9e6)),
+                "b": StatsSnapshot(
+                    success_count=b[0] * i + (served_b if i == windows else 0), success_ns=int(b[0] * i * b[1] * 0.9e6)
+                ),
+            }
+        )
+        for i in range(windows + 1)
+    ]
+    return summarize_level(spec, 4, None, tallies, snapshots, report_interval_s=defaults.SWEEP_REPORT_INTERVAL_S)
+
+
+def test_a_mixed_level_records_each_models_figures_and_triton_counts() -> None:
+    level = _mixed(a=(300, 10.0), b=(25, 40.0))  # Little: 300/s x 10 ms = 3 users, 25/s x 40 ms = 1 user
+    a, b = level.models["a"], level.models["b"]
+    assert (a.users, b.users) == (3, 1)
+    assert (a.requests, b.requests) == (900, 75) and (a.server_requests, b.server_requests) == (900, 75)
+    assert a.achieved_rps == pytest.approx(300.0) and b.achieved_rps == pytest.approx(25.0)
+    assert a.latency_ms.p99 == pytest.approx(10.0, rel=0.002) and b.latency_ms.p99 == pytest.approx(40.0, rel=0.002)
+    assert a.share == pytest.approx(900 / 975, abs=1e-4) and a.weight == 3.0
+    assert a.inconsistent == () and b.inconsistent == () and "inconsistent" not in level.flags
+    assert a.slo_met is True and b.slo_met is True and meets_slo(level, SPEC.slo)
+
+
+def test_a_models_count_that_triton_disagrees_with_fails_the_levels_checks() -> None:
+    # b's allowed difference: 2 % of Triton's 75 + x, + 2 x 1 user + 25/s x 0.5 s + 2: x = 18 is within, 19 is not
+    assert _mixed(a=(300, 10.0), b=(25, 40.0), served_b=18).models["b"].inconsistent == ()
+    level = _mixed(a=(300, 10.0), b=(25, 40.0), served_b=19)
+    (text,) = level.models["b"].inconsistent
+    assert text.startswith("b server-count:") and text in level.inconsistent and "inconsistent" in level.flags
+
+
+def test_a_mixed_level_passes_only_when_every_model_meets_its_own_slo() -> None:
+    own = replace(SPEC, model_slos=(("a", Slo("p99", 20.0)), ("b", Slo("p99", 30.0))))
+    level = _mixed(a=(300, 10.0), b=(25, 40.0), spec=own)  # b at 40 ms misses its 30 ms
+    assert level.models["a"].slo_met is True and level.models["b"].slo_met is False
+    assert not meets_slo(level, own.slo)  # though the run's p99 <= 100 ms holds for both
+    assert capacity([level], own.slo).max_rps_within_slo is None
+    looser = replace(own, model_slos=(("a", Slo("p99", 20.0)), ("b", Slo("p99", 50.0))))
+    assert meets_slo(_mixed(a=(300, 10.0), b=(25, 40.0), spec=looser), own.slo)
+    # without models' own SLOs, a reader's SLO judges every model: p99 <= 30 ms fails b
+    assert not meets_slo(_mixed(a=(300, 10.0), b=(25, 40.0)), Slo("p99", 30.0))
+
+
+def test_a_mixed_level_survives_run_json_and_old_levels_read_without_models() -> None:
+    level = _mixed(a=(300, 10.0), b=(25, 40.0))
+    from harness.record.model import Curve, Metadata
+
+    run = Run(Metadata(), Slo(), curves=(Curve("a", InstanceGroup(), levels=(level,), mix={"a": 3.0, "b": 1.0}),))
+    again = run_from_dict(json.loads(json.dumps(run_to_dict(run))))
+    assert again.curves[0].levels[0].models == level.models and again.curves[0].mix == {"a": 3.0, "b": 1.0}
+    data = run_to_dict(run)
+    del data["curves"][0]["levels"][0]["models"], data["curves"][0]["mix"]
+    old = run_from_dict(data).curves[0]
+    assert old.levels[0].models == {} and old.mix == {}
