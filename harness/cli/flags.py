@@ -211,7 +211,7 @@ def _models(args: argparse.Namespace) -> tuple[str, ...]:
         raise ConfigError(f"--model {args.model!r}: give a model name")
     variants = parse_variants(args.variants) if args.variants else ()
     names += [variant_model(names[0], v) for v in variants]
-    if len(set(names)) > 1 and getattr(args, "expect_workers", None):
+    if len(set(names)) > 1 and getattr(args, "expect_workers", None) and not getattr(args, "mix", None):
         raise ConfigError(
             "several models (--variants, --model A,B) restart the sweep's workers per model, which --expect-workers "
             "cannot (workers started elsewhere keep their --model): sweep each model in a run of its own"

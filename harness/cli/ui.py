@@ -26,6 +26,7 @@ from harness.cli.flags import (
 from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
 from harness.load.client_metrics import endpoint_url
+from harness.load.mix import check_mix_models, format_mix, parse_mix
 from harness.load.roster import worker_command
 from harness.load.ui_processes import LocustUi, UiSettings
 from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment
@@ -39,7 +40,13 @@ LATENCY_TAB = "harness"  # harness.load.web.TAB_KEY (Locust is never imported he
 
 def add_ui_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("ui", help="Locust's web UI with local workers, for interactive load tests")
-    p.add_argument("--model", required=True, help="model name in the repository")
+    p.add_argument("--model", required=True, help="model name in the repository; several, comma-separated, with --mix")
+    p.add_argument(
+        "--mix",
+        metavar="MODEL=WEIGHT,...",
+        help="serve --model's models together, e.g. --model a,b --mix a=3,b=1: users (or the open-loop target rate) "
+        "split by weight; the exact-latency tab and latency.json show each model beside the combined figures",
+    )
     add_server_flags(p)
     p.add_argument(
         "--workers",
@@ -82,6 +89,7 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
 def run_ui(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.batch_size < 1:
         raise ConfigError("--workers and --batch-size must be at least 1")
+    models = _models(args)
     source = server_source(args)
     traffic = arrival_fields(args)  # a bad --schedule is one line before anything starts
     args.arrivals, args.schedule = traffic["arrivals"], traffic.get("schedule", "")
@@ -92,7 +100,8 @@ def run_ui(args: argparse.Namespace) -> int:
     signals = StopSignals()
     with open_source(source, folder / "triton.log") as server:
         with ControlClient(server.endpoints.grpc_url) as control:
-            _prepare_model(control, args.model, load=source.url is None)
+            for model in models:
+                _prepare_model(control, model, load=source.url is None)
             _check_input_data(control, args)
         settings = UiSettings(
             options=tuple(_locust_options(args, server.endpoints.grpc_url, folder)),
@@ -124,6 +133,7 @@ def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> li
         grpc_url,
         "--model",
         args.model,
+        *(["--mix", args.mix] if args.mix else []),
         "--batch-size",
         str(args.batch_size),
         "--latency-file",
@@ -137,11 +147,31 @@ def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> li
     ]
 
 
+def _models(args: argparse.Namespace) -> tuple[str, ...]:
+    """--model, and with --mix its models (the same on both flags); args.model becomes the first, args.mix as
+    Locust reads it. One line before anything starts for a mix that does not fit --model."""
+    names = tuple(name.strip() for name in args.model.split(",") if name.strip())
+    if not names:
+        raise ConfigError(f"--model {args.model!r}: give a model name")
+    if not args.mix:
+        if len(names) > 1:
+            raise ConfigError(
+                f"--model {args.model}: several models are served together with --mix, e.g. --mix {names[0]}=1,{names[1]}=1"
+            )
+        return names
+    weights = parse_mix(args.mix)
+    check_mix_models(weights, names)
+    if args.input_data:
+        raise ConfigError("--input-data with --mix: not supported (each model needs its own); drop one of them")
+    args.model, args.mix = names[0], format_mix(weights)
+    return names
+
+
 def _print_ready(args: argparse.Namespace, ui: LocustUi, grpc_url: str, login: bool) -> None:
     web = ui.web
     print(
         f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {grpc_url}, model "
-        f"{args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
+        f"{args.mix or args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
         f"{args.workers} local worker(s) connected; logs in {ui.settings.folder}/\n{_remote_hint(args, ui.master_port)}\n"
         f"{_metrics_line(args)}Ctrl-C or SIGTERM to stop.",
         flush=True,

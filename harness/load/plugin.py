@@ -548,6 +548,11 @@ def latency_document(environment: Environment) -> dict[str, Any]:
             for name, w in total.workers.items()
         },
         "client_saturated": total.max_cpu_percent >= threshold,
+        # --mix: each model's exact figures beside the combined ones above ({} for one model)
+        "models": {
+            name: {"requests": part.requests, "failures": part.failures, "latency_ms": part.hist.summary().__dict__}
+            for name, part in total.models.items()
+        },
         "timeline": timeline.as_list() if (timeline := state_of(environment).timeline) is not None else [],
         "written_at": time.time(),
     }

@@ -41,7 +41,7 @@ CLOCK_SET = "harness_clock_set"  # worker -> master: {"offset_ms", "delay_ms"}, 
 # gone for longer than this, it quit.
 ABSENT_GRACE_S = 3.0
 # The options that change what a worker sends; they must be the master's.
-COMPARED_OPTIONS = ("model", "batch_size", "input_seed", "arrivals", "schedule")
+COMPARED_OPTIONS = ("model", "batch_size", "input_seed", "arrivals", "schedule", "mix")
 REFUSED_EXIT_CODE = 3
 
 
