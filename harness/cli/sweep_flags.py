@@ -235,8 +235,29 @@ def mix_fields(args: argparse.Namespace, models: tuple[str, ...], rate_text: str
     refused = [flag for flag, given in MIX_EXCLUDES if getattr(args, given, None)] + (["--schedule"] if schedule else [])
     if refused:
         raise ConfigError(f"{refused[0]} with --mix: not supported (each model needs its own); drop one of them")
-    slo, own = parse_model_slos(args.slo, tuple(name for name, _ in weights), defaults.SLO)
-    return {"mix": weights, "slo": slo, "model_slos": own}
+    mixed = tuple(name for name, _ in weights)
+    slo, own = parse_model_slos(args.slo, mixed, defaults.SLO)
+    return {"mix": weights, "slo": slo, "model_slos": own, "model_instances": _model_instances(args.instances, mixed)}
+
+
+def _model_instances(text: str | None, models: tuple[str, ...]) -> tuple[tuple[str, InstanceGroup], ...]:
+    """--instances a=cpu:2,b=gpu:1: each model of the mix on its own group, every model named once; () for the
+    plain form (every group a curve, each model deployed on it)."""
+    if not text or "=" not in text:
+        return ()
+    groups: dict[str, InstanceGroup] = {}
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        model, sep, group = item.partition("=")
+        if not sep or model.strip() not in models:
+            raise ConfigError(
+                f"--instances {item!r}: give each model of --mix its group, MODEL=KIND:COUNT (models: {', '.join(models)})"
+            )
+        if model.strip() in groups:
+            raise ConfigError(f"--instances: {model.strip()} is given twice; give each model one group")
+        (groups[model.strip()],) = parse_instances(group)
+    if missing := [m for m in models if m not in groups]:
+        raise ConfigError(f"--instances names no group for {missing[0]}; add {missing[0]}=KIND:COUNT (e.g. cpu:1)")
+    return tuple((m, groups[m]) for m in models)
 
 
 MIX_EXCLUDES = (("--variants", "variants"), ("--input-data", "input_data"), ("--validate-outputs", "validate_outputs"))
@@ -262,6 +283,11 @@ def _rate_start(text: str, rate_auto: bool) -> float | None:
 
 def _instances(args: argparse.Namespace) -> tuple[InstanceGroup, ...]:
     """--instances: override curves. Without it, a server given by --url is measured as deployed (one curve)."""
+    if args.instances and "=" in args.instances:  # per model (--mix checks them): one curve, named after the first's
+        if not args.mix:
+            raise ConfigError(f"--instances {args.instances}: a group per model is for models served together; add --mix")
+        groups = parse_instances(args.instances.split(",")[0].partition("=")[2] or "cpu:1")
+        return tuple(groups)
     if args.instances:
         groups = parse_instances(args.instances)
         for line in thread_warnings(groups, os.cpu_count()):

@@ -28,7 +28,7 @@ class FixedCurves:
         for model in self.spec.all_models:
             if model not in known:
                 raise UnknownModel(model, known)
-            check_deployment(control, model, self.spec.instances)
+            check_deployment(control, model, tuple(self.spec.group_of(model, g) for g in self.spec.instances))
 
     def next(self) -> CurveSpec | None:
         if not self._left:

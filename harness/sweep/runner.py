@@ -167,13 +167,18 @@ def sweep_variant(
             configuration=served_name(config),
         )
     else:
-        variant = Variant(group, spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
+
+        def variant(model: str) -> Variant:  # a mix's model on its own group (--instances a=cpu:2,...) or on `group`
+            return Variant(spec.group_of(model, group), spec.max_batch_size, spec.dynamic_batching, spec.queue_delay_us)
+
         try:
-            for other in _mixed(spec)[1:]:  # a mix: every model served on the same group, the first's config kept
-                load_variant(control, other, variant)
-            config = load_variant(control, spec.model, variant)
+            for other in _mixed(spec)[1:]:  # a mix: every model served, the first's config kept as the curve's
+                load_variant(control, other, variant(other))
+            config = load_variant(control, spec.model, variant(spec.model))
         except GpuUnavailable as exc:
             return replace(curve, skipped_reason=str(exc))
+        if spec.model_instances:  # named after each model's group, as --instances gave them
+            curve = replace(curve, configuration=",".join(f"{m}={g}" for m, g in spec.model_instances))
     # batching as served, not as asked: a spec that keeps the model's own leaves both None, and the queueing fit
     # then read a batching model as one request per execution (mnist_cnn: 320 req/s predicted, 2,500 measured)
     curve = replace(curve, model_config=config)

@@ -67,6 +67,13 @@ class SweepSpec:
     mix: tuple[tuple[str, float], ...] = ()
     model_slos: tuple[tuple[str, Slo], ...] = ()  # --slo a:p99=50ms,...: a model's own objective; others keep `slo`
 
+    # --instances a=cpu:2,b=gpu:1 with --mix: each model's own group in the mix's one curve; () : --instances for all
+    model_instances: tuple[tuple[str, InstanceGroup], ...] = ()
+
+    def group_of(self, model: str, group: InstanceGroup) -> InstanceGroup:
+        """The group `model` is deployed on in a curve of `group`: its own (--instances MODEL=...), else `group`."""
+        return dict(self.model_instances).get(model, group)
+
     def slo_of(self, model: str) -> Slo:
         return dict(self.model_slos).get(model, self.slo)
 

@@ -48,9 +48,21 @@ def test_open_loop_levels_run_one_sender_per_worker_and_model() -> None:
     assert _spec("--model", "a", "--rate", "80", "--workers", "2").rate_senders == 2
 
 
+def test_instances_per_model_make_one_curve_with_each_models_group() -> None:
+    spec = _spec("--model", "a,b", "--mix", "a=3,b=1", "--instances", "a=cpu:2x4,b=gpu:1")
+    assert spec.instances == (InstanceGroup("CPU", 2, threads=4),)  # one curve
+    assert spec.group_of("a", spec.instances[0]) == InstanceGroup("CPU", 2, threads=4)
+    assert spec.group_of("b", spec.instances[0]) == InstanceGroup("GPU", 1)
+    plain = _spec("--model", "a,b", "--mix", "a=3,b=1", "--instances", "cpu:1,cpu:2")  # every model on each group
+    assert plain.model_instances == () and plain.group_of("b", plain.instances[1]) == InstanceGroup("CPU", 2)
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
+        (["--model", "a,b", "--mix", "a=3,b=1", "--instances", "a=cpu:2"], "no group for b"),
+        (["--model", "a,b", "--mix", "a=3,b=1", "--instances", "a=cpu:2,c=cpu:1"], "give each model of --mix its group"),
+        (["--model", "a,b", "--instances", "a=cpu:2,b=cpu:1"], "add --mix"),
         (["--model", "a,b,c", "--mix", "a=3,b=1"], "--model c has no weight in --mix"),
         (["--model", "a,b", "--mix", "a=3,c=1"], "--model b has no weight"),
         (["--model", "a", "--mix", "a=3,b=1"], "--mix names b, which --model does not"),
