@@ -153,12 +153,27 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
     if not curve.levels:
         return f"{label}: no level measured"
     cap, level = capacity_of(curve, None)
+    slo = _slo_text(run, curve)
     if cap.max_rps_within_slo is None or level is None:
-        return f"{label} does not meet {run.slo} at any level measured"
+        return f"{label} does not meet {slo} at any level measured"
     unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
     bound = f"; {NOT_REACHED}" if cap.reached is False else ""
     variant = f" [{variant_note(curve.variant)}]" if curve.variant else ""
-    return f"{label} sustains {capacity_text(cap)} within {run.slo} (at {load_label(level)}{unstable}{bound}){variant}"
+    parts = "".join(  # a mix: each model's throughput and SLO percentile at that level
+        f"; {model} {fmt_num(part.achieved_rps)} req/s, {(part.slo or run.slo).percentile} "
+        f"{fmt_num(part.latency_ms.get((part.slo or run.slo).percentile))} ms"
+        for model, part in level.models.items()
+    )
+    return f"{label} sustains {capacity_text(cap)} within {slo} (at {load_label(level)}{parts}{unstable}{bound}){variant}"
+
+
+def _slo_text(run: Run, curve: Curve) -> str:
+    """The run's SLO, or for a mix with models' own SLOs, each model's (a level passes when every one is met)."""
+    first = curve.levels[0].models if curve.levels else {}
+    own = {model: part.slo for model, part in first.items() if part.slo is not None}
+    if not own:
+        return str(run.slo)
+    return "each model's SLO (" + ", ".join(f"{m}: {own.get(m) or run.slo}" for m in first) + ")"
 
 
 GPU_CHECK = "scripts/gpu_check.sh"

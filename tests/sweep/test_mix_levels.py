@@ -17,9 +17,10 @@ from harness.errors import ConfigError
 from harness.load.aggregate import Tally
 from harness.record.model import InstanceGroup, Level, Run, Slo, run_from_dict, run_to_dict
 from harness.record.server_statistics import StatsSnapshot, combined
+from harness.report.run_page import capacity_sentence
 from harness.sweep.runner import summarize_level
 from harness.sweep.spec import SweepSpec
-from helpers.factories import tally
+from helpers.factories import mix_run, tally
 
 SPEC = SweepSpec(
     model="a", models=("a", "b"), instances=(InstanceGroup(),), slo=Slo("p99", 100.0), mix=(("a", 3.0), ("b", 1.0))
@@ -146,3 +147,13 @@ def test_a_mixed_level_survives_run_json_and_old_levels_read_without_models() ->
     del data["curves"][0]["levels"][0]["models"], data["curves"][0]["mix"]
     old = run_from_dict(data).curves[0]
     assert old.levels[0].models == {} and old.mix == {}
+
+
+def test_the_summary_names_each_models_slo_and_figures_at_the_mixs_capacity() -> None:
+    mixed = mix_run()
+    sentence = capacity_sentence(mixed, mixed.curves[0])
+    # b misses its own p99 <= 30 ms at concurrency 8 (45 ms): the mix's capacity is concurrency 4, both models named
+    assert sentence == (
+        "a=3,b=1 cpu:1 sustains 325 req/s within each model's SLO (a: p99 <= 100 ms, b: p99 <= 30 ms) "
+        "(at concurrency 4; a 300 req/s, p99 10 ms; b 25 req/s, p99 20 ms)"
+    )
