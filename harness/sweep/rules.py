@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from harness.analysis.capacity import PLATEAU_GAIN, STABLE_WINDOWS, probe_passes
+from harness.analysis.capacity import PLATEAU_GAIN, STABLE_WINDOWS, meets_slo, probe_passes
 from harness.record.model import Level, ServerTimes, Slo, Window
 from harness.record.server_statistics import StatsSnapshot
 
@@ -88,12 +88,15 @@ class ConcurrencySearch:
     slo: Slo
     min_gain: float = PLATEAU_GAIN
     limit: int = 1024
+    start: int = 1  # a mix of N models starts at N users: one each
 
     def next_level(self, levels: Sequence[Level]) -> int | None:
         if not levels:
-            return 1
+            return self.start
         last = levels[-1]
         if not probe_passes(last, self.slo) or last.concurrency is None or last.concurrency * 2 > self.limit:
+            return None
+        if last.models and not meets_slo(last, self.slo):  # a mix: a model past its own SLO ends the search
             return None
         if len(levels) >= 2 and last.achieved_rps < levels[-2].achieved_rps * (1 + self.min_gain):
             return None

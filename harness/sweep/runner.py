@@ -203,7 +203,7 @@ def sweep_variant(
 
 
 def _concurrency_levels(spec: SweepSpec, curve: Curve, measure: LevelRunner, state: SweepState) -> Curve:
-    search = ConcurrencySearch(spec.slo, limit=spec.max_concurrency)
+    search = ConcurrencySearch(spec.slo, limit=spec.max_concurrency, start=max(len(spec.mix), 1))
     planned = list(spec.concurrency or ())
     while True:
         users = planned.pop(0) if spec.concurrency else search.next_level(curve.levels)

@@ -18,6 +18,7 @@ from harness.load.aggregate import Tally
 from harness.record.model import InstanceGroup, Level, Run, Slo, run_from_dict, run_to_dict
 from harness.record.server_statistics import StatsSnapshot, combined
 from harness.report.run_page import capacity_sentence
+from harness.sweep.rules import ConcurrencySearch
 from harness.sweep.runner import summarize_level
 from harness.sweep.spec import SweepSpec
 from helpers.factories import mix_run, tally
@@ -157,3 +158,12 @@ def test_the_summary_names_each_models_slo_and_figures_at_the_mixs_capacity() ->
         "a=3,b=1 cpu:1 sustains 325 req/s within each model's SLO (a: p99 <= 100 ms, b: p99 <= 30 ms) "
         "(at concurrency 4; a 300 req/s, p99 10 ms; b 25 req/s, p99 20 ms)"
     )
+
+
+def test_the_concurrency_search_of_a_mix_starts_with_a_user_per_model_and_stops_when_a_model_misses_its_slo() -> None:
+    own = replace(SPEC, model_slos=(("b", Slo("p99", 30.0)),))
+    search = ConcurrencySearch(own.slo, start=2)
+    assert search.next_level([]) == 2
+    within = _mixed(a=(300, 10.0), b=(25, 20.0), spec=own)
+    assert search.next_level([within]) == 8  # (recorded as 4 users) doubled
+    assert search.next_level([within, _mixed(a=(600, 10.0), b=(25, 40.0), spec=own)]) is None  # b at 40 ms > 30
