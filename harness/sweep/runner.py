@@ -354,7 +354,10 @@ class LevelRunner:
         counted = min(windows, STABLE_WINDOWS)
         if not self.server or len(self._evidence) <= counted:
             return level
-        served = snapshots[-1].success_count - snapshots[-counted - 1].success_count
+        first, last = snapshots[-counted - 1], snapshots[-1]
+        if self.spec.mix:  # the metrics endpoint's count is checked for the probe's model: that model's own, not the sum
+            first, last = first.part(self.spec.model), last.part(self.spec.model)
+        served = last.success_count - first.success_count
         evidence = self.server.level_metrics(self._evidence[-counted - 1], self._evidence[-1], served)
         return replace(level, **dataclasses.asdict(evidence))
 
