@@ -16,6 +16,7 @@ import pytest
 from harness.record.model import Level
 from harness.record.store import load_run
 from harness.triton.control import ControlClient
+from harness.triton.server import LocalServer
 from helpers.processes import harness
 
 pytestmark = pytest.mark.integration
@@ -28,13 +29,16 @@ LEVEL = ["--warmup", "1s", "--window", "2s", "--max-windows", "3", "--stability"
 SHARE = 0.05  # the Done-when: served shares match the mix within 5 %
 
 
-def mixed_sweep(triton_url: str, control: ControlClient, folder: Path, *args: str) -> tuple[Level, dict[str, int]]:
+def mixed_sweep(triton: LocalServer, control: ControlClient, folder: Path, *args: str) -> tuple[Level, dict[str, int]]:
     """One level of the mix; its record, and what Triton itself served of each model during the whole command
     (both unloaded first: the sweep loads them afresh, their statistics from zero)."""
     _unload(control)
-    result = harness("sweep", "--url", triton_url, "--output", folder, *MIX, *LEVEL, *args, timeout=240)
+    server = ["--url", triton.endpoints.grpc_url, "--metrics-url", str(triton.endpoints.metrics_url)]
+    result = harness("sweep", *server, "--output", folder, *MIX, *LEVEL, *args, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
-    jsonschema.validate(json.loads((folder / "run.json").read_text()), SCHEMA)
+    data = json.loads((folder / "run.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert "server_metrics_note" not in data["metadata"]["settings"]  # the endpoint proven the server's, per model
     served = {m: control.statistics(m).success_count for m in MODELS}
     (curve,) = load_run(folder).curves
     assert curve.mix == {"fixed_delay": 3.0, "identity": 1.0} and curve.model == "fixed_delay"
@@ -51,14 +55,14 @@ def _unload(control: ControlClient) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_an_open_loop_mix_serves_each_model_its_share_and_triton_counts_the_same(
-    triton_url: str, control: ControlClient, tmp_path: Path
+    triton: LocalServer, control: ControlClient, tmp_path: Path, workers: str
 ) -> None:
-    """80 req/s split 3:1 (60 on fixed_delay, 20 on identity) from 2 workers, constant arrivals: below fixed_delay's
-    ~97 req/s capacity, so each model is served what it is sent."""
-    level, served = mixed_sweep(
-        triton_url, control, tmp_path / "open", "--rate", "80", "--arrivals", "constant", "--workers", "2"
-    )
+    """80 req/s split 3:1 (60 on fixed_delay, 20 on identity), constant arrivals: below fixed_delay's ~97 req/s
+    capacity, so each model is served what it is sent."""
+    rate = ["--rate", "80", "--arrivals", "constant", "--workers", workers]
+    level, served = mixed_sweep(triton, control, tmp_path / "open", *rate)
     for model, weight in (("fixed_delay", 0.75), ("identity", 0.25)):
         part = level.models[model]
         assert part.offered_rps == pytest.approx(80 * weight)
@@ -75,10 +79,10 @@ def test_an_open_loop_mix_serves_each_model_its_share_and_triton_counts_the_same
     assert sum(p.requests for p in level.models.values()) == level.requests  # the parts make up the whole
 
 
-def test_a_closed_loop_mix_splits_the_users_by_weight(triton_url: str, control: ControlClient, tmp_path: Path) -> None:
+def test_a_closed_loop_mix_splits_the_users_by_weight(triton: LocalServer, control: ControlClient, tmp_path: Path) -> None:
     """4 users split 3:1 over 2 workers: 3 keep fixed_delay's one instance busy (X = 1/S whatever the users), 1
     loads identity; Little's law, from measured figures only, finds the users where the split put them."""
-    level, served = mixed_sweep(triton_url, control, tmp_path / "closed", "--concurrency", "4", "--workers", "2")
+    level, served = mixed_sweep(triton, control, tmp_path / "closed", "--concurrency", "4", "--workers", "2")
     slow, fast = level.models["fixed_delay"], level.models["identity"]
     assert (slow.users, fast.users) == (3, 1)
     service_ms = slow.server_us.compute_infer / 1000.0 if slow.server_us else 0.0
