@@ -88,23 +88,7 @@ def model_meets_slo(part: ModelLevel, slo: Slo) -> bool:
 
 def model_alone(part: ModelLevel, level: Level | None = None) -> Level:
     """One model's part of a mixed level as a level of its own (in `level`'s mode), for the rules and the charts."""
-    return Level(
-        concurrency=part.users,
-        mode=level.mode if level is not None else ("rate" if part.offered_rps else "concurrency"),
-        offered_rps=part.offered_rps,
-        achieved_rps=part.achieved_rps,
-        achieved_ips=part.achieved_ips,
-        requests=part.requests,
-        failures=part.failures,
-        latency_ms=part.latency_ms,
-        stable=part.stable,
-        client_saturated=level.client_saturated if level is not None else False,
-        server_us=part.server_us,
-        avg_batch=part.avg_batch,
-        windows=part.windows,
-        first_error=part.first_error,
-        inconsistent=part.inconsistent,
-    )
+    return part.as_level(level)
 
 
 def model_curves(curve: Curve, slo: Slo) -> list[tuple[str, Curve]]:

@@ -147,6 +147,26 @@ class ModelLevel:
     first_error: str | None = None
     inconsistent: tuple[str, ...] = ()  # the level's self-checks this model's part failed (also in the level's)
 
+    def as_level(self, level: Level | None = None) -> Level:
+        """This part as a level of its own (in `level`'s mode), for the rules, the charts and levels.csv."""
+        return Level(
+            concurrency=self.users,
+            mode=level.mode if level is not None else ("rate" if self.offered_rps else "concurrency"),
+            offered_rps=self.offered_rps,
+            achieved_rps=self.achieved_rps,
+            achieved_ips=self.achieved_ips,
+            requests=self.requests,
+            failures=self.failures,
+            latency_ms=self.latency_ms,
+            stable=self.stable,
+            client_saturated=level.client_saturated if level is not None else False,
+            server_us=self.server_us,
+            avg_batch=self.avg_batch,
+            windows=self.windows,
+            first_error=self.first_error,
+            inconsistent=self.inconsistent,
+        )
+
 
 @dataclass(frozen=True)
 class Level:

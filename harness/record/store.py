@@ -57,6 +57,7 @@ LEVEL_COLUMNS: tuple[str, ...] = (
     "send_lag_p99_us",
     "send_lag_max_us",
     "asked_arrivals_cv",
+    "mix_model",  # --mix: a model's own row (its part of the level above); "" on a level's own row
 )
 
 
@@ -120,7 +121,9 @@ def levels_csv(run: Run) -> str:
         if not curve.levels:
             writer.writerow(_cells(head + [None] * (len(LEVEL_COLUMNS) - len(head))))
         for level in curve.levels:
-            writer.writerow(_cells(head + _level_cells(level)))
+            writer.writerow(_cells(head + _level_cells(level) + [None]))
+            for model, part in level.models.items():  # a mix: each model's row after the combined one
+                writer.writerow(_cells([head[0], model, *head[2:]] + _level_cells(part.as_level(level)) + [model]))
     if run.metadata.interrupted:  # a last row says where and why the run stopped early
         head = [run.metadata.label, run.metadata.model, None, None, None, f"run interrupted: {run.metadata.interrupted}"]
         writer.writerow(_cells(head + [None] * (len(LEVEL_COLUMNS) - len(head))))

@@ -4,6 +4,8 @@ meets its SLO only when every model meets its own. Figures worked out by hand fr
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import replace
 
@@ -17,6 +19,7 @@ from harness.errors import ConfigError
 from harness.load.aggregate import Tally
 from harness.record.model import InstanceGroup, Level, Run, Slo, run_from_dict, run_to_dict
 from harness.record.server_statistics import StatsSnapshot, combined
+from harness.record.store import levels_csv
 from harness.report.run_page import capacity_sentence
 from harness.sweep.rules import ConcurrencySearch
 from harness.sweep.runner import summarize_level
@@ -167,3 +170,18 @@ def test_the_concurrency_search_of_a_mix_starts_with_a_user_per_model_and_stops_
     within = _mixed(a=(300, 10.0), b=(25, 20.0), spec=own)
     assert search.next_level([within]) == 8  # (recorded as 4 users) doubled
     assert search.next_level([within, _mixed(a=(600, 10.0), b=(25, 40.0), spec=own)]) is None  # b at 40 ms > 30
+
+
+def test_levels_csv_has_each_models_row_after_the_mixs_own() -> None:
+    mixed = mix_run()
+    rows = list(csv.DictReader(io.StringIO(levels_csv(mixed))))
+    assert [(r["model"], r["mix_model"], r["concurrency"]) for r in rows] == [
+        ("a", "", "4"),
+        ("a", "a", "3"),
+        ("b", "b", "1"),
+        ("a", "", "8"),
+        ("a", "a", "6"),
+        ("b", "b", "2"),
+    ]
+    part = mixed.curves[0].levels[1].models["b"]
+    assert int(rows[5]["requests"]) == part.requests and float(rows[5]["p99_ms"]) == part.latency_ms.p99
