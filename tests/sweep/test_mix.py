@@ -1,23 +1,27 @@
 """Two models served together (--mix) end to end: real Triton, real Locust master and workers, the `harness sweep`
-command. Held to what the harness does not compute itself: Triton's own per-model statistics (read here, before and
-after), the mix's weights as typed, and queueing theory on fixed_delay (one instance of ~10 ms: X = 1 / S, and
-Little's law in flight = users).
+and `harness ui` commands. Held to what the harness does not compute itself: Triton's own per-model statistics
+(read here), the mix's weights as typed, and queueing theory on fixed_delay (one instance of ~10 ms: X = 1 / S,
+latency = S for one user, and Little's law in flight = users).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from harness.errors import INTERRUPTED_EXIT
 from harness.record.model import Level
 from harness.record.store import load_run
 from harness.triton.control import ControlClient
 from harness.triton.server import LocalServer
-from helpers.processes import harness
+from helpers.processes import harness, harness_ui, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +96,27 @@ def test_a_closed_loop_mix_splits_the_users_by_weight(triton: LocalServer, contr
         assert part.achieved_rps * part.latency_ms.mean / 1000.0 == pytest.approx(users, rel=0.1), part
         assert part.server_requests is not None and 0 < part.server_requests <= served[MODELS[users == 1]]
     assert slow.slo_met is True and fast.slo_met is True
+
+
+def test_harness_ui_serves_a_mix_from_the_web_form(triton: LocalServer, control: ControlClient, tmp_path: Path) -> None:
+    """`harness ui --model fixed_delay,identity --mix fixed_delay=1,identity=3`, 4 closed-loop users from the start
+    form: fixed_delay gets one, so it runs unqueued (latency = its service time S, X = 1 / S: queueing theory, not
+    the split's own figures), identity the other three; latency.json keeps each model's exact figures."""
+    for model in MODELS:
+        control.load(model)
+    url = triton.endpoints.grpc_url
+    mix = ("--mix", "fixed_delay=1,identity=3")
+    with harness_ui(url, "fixed_delay,identity", 1, tmp_path, *mix) as (process, web):
+        form = [("user_count", "4"), ("spawn_rate", "4"), ("host", url), ("user_classes", "TritonUser")]
+        data = urllib.parse.urlencode(form).encode()
+        with urllib.request.urlopen(urllib.request.Request(f"{web}/swarm", data=data), timeout=10) as response:
+            assert json.load(response)["success"]
+        time.sleep(4.0)
+        with urllib.request.urlopen(f"{web}/latency.json", timeout=10) as response:
+            document = json.load(response)
+        assert stop_process(process, signal.SIGTERM) == INTERRUPTED_EXIT
+    service_ms = control.statistics("fixed_delay").compute_infer_ns / control.statistics("fixed_delay").execution_count / 1e6
+    slow, fast = document["models"]["fixed_delay"], document["models"]["identity"]
+    assert slow["latency_ms"]["p50"] == pytest.approx(service_ms, abs=2.0)  # one user: no queue (two would double it)
+    assert fast["requests"] > slow["requests"] > 0 and slow["failures"] == fast["failures"] == 0
+    assert slow["requests"] + fast["requests"] == document["requests"]
