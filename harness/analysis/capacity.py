@@ -22,7 +22,7 @@ Pure: no I/O and no third-party imports.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -79,6 +79,29 @@ def meets_slo(level: Level, slo: Slo) -> bool:
         and level.failures <= failure_budget(slo) * level.requests
         and judged(level, slo.percentile).latency_ms <= slo.limit_ms
     )
+
+
+def objectives_text(slo: Slo, curve: Curve) -> str:
+    """`slo`, or for a mix with models' own SLOs, each model's (a level passes when every one is met)."""
+    first = curve.levels[0].models if curve.levels else {}
+    own = {model: part.slo for model, part in first.items() if part.slo is not None}
+    if not own:
+        return str(slo)
+    return "each model's SLO (" + ", ".join(f"{m}: {own.get(m) or slo}" for m in first) + ")"
+
+
+def with_model_slos(run: Run, own: Mapping[str, Slo], others: Slo | None = None) -> Run:
+    """`run` with its mixed levels' models judged against `own` objectives (a reader's --slo a:p99=50ms,...) in
+    place of those recorded; models without one keep theirs, or take `others` where given."""
+
+    def rejudged(part: ModelLevel, model: str) -> ModelLevel:
+        slo = own.get(model) or others or part.slo
+        return replace(part, slo=slo, slo_met=model_meets_slo(replace(part, slo=slo), slo) if slo else part.slo_met)
+
+    def level(lv: Level) -> Level:
+        return replace(lv, models={m: rejudged(p, m) for m, p in lv.models.items()}) if lv.models else lv
+
+    return replace(run, curves=tuple(replace(c, levels=tuple(level(lv) for lv in c.levels)) for c in run.curves))
 
 
 def model_meets_slo(part: ModelLevel, slo: Slo) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.analysis.capacity import curve_labels, objectives_text, with_model_slos
 from harness.analysis.compare import comparison_rows, format_table
 from harness.analysis.plan import plan_lines
 from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import Verdict, decide, format_verdict, parse_costs
-from harness.cli.parse import parse_slo
+from harness.cli.parse import parse_model_slos, parse_slo
 from harness.errors import ConfigError
 from harness.record.model import Run, Slo
 from harness.record.store import load_run
@@ -40,7 +41,11 @@ def add_verdict_parser(commands: argparse._SubParsersAction) -> None:
 
 def _add_decision_flags(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--target-rps", type=float, required=required, help="the load the deployment must sustain")
-    parser.add_argument("--slo", help="latency objective, e.g. p99=50ms (default: each run's own)")
+    parser.add_argument(
+        "--slo",
+        help="latency objective, e.g. p99=50ms (default: each run's own); for runs of a mix, each model's own: "
+        "a:p99=50ms,b:p99=200ms",
+    )
     parser.add_argument("--cost", help="cost per hour per configuration, e.g. cpu:1=0.20,gpu:1=2.50")
 
 
@@ -59,10 +64,9 @@ def run_report(args: argparse.Namespace) -> int:
 def run_compare(args: argparse.Namespace) -> int:
     from harness.report.compare_page import write_compare
 
-    runs = [load_run(path) for path in args.runs]
+    runs, slo = _judged([load_run(path) for path in args.runs], args.slo)
     if not 1 <= args.baseline <= len(runs):
         raise ConfigError(f"--baseline {args.baseline}: give a number between 1 and {len(runs)}")
-    slo = parse_slo(args.slo) if args.slo else None
     verdict = _decision(runs, args, slo) if args.target_rps is not None else None
     if verdict is not None:
         print(format_verdict(verdict), end="\n\n")
@@ -75,15 +79,37 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_verdict(args: argparse.Namespace) -> int:
-    runs = [load_run(path) for path in args.runs]
-    slo = parse_slo(args.slo) if args.slo else None
+    runs, slo = _judged([load_run(path) for path in args.runs], args.slo)
     print(format_verdict(_decision(runs, args, slo)))
+    for _, curve, label in curve_labels(runs):
+        if curve.mix:
+            print(f"\n{label}: judged within {objectives_text(slo or runs[0].slo, curve)}")
     for line in plan_lines(runs):
         print(f"\n{line}")
     limits = [why for run in runs for curve in run.curves if (why := saturation_sentence(run, curve))]
     if limits:
         print("\nwhat saturated:\n" + "\n".join(f"  {why}" for why in limits))
     return 0
+
+
+def _judged(runs: list[Run], text: str | None) -> tuple[list[Run], Slo | None]:
+    """The runs and the SLO a reader's --slo asks for: one objective ('p99=50ms'), or one per model of the runs'
+    mixes ('a:p99=50ms,b:p99=200ms'; an unprefixed item sets the other models'), which then judge each mixed
+    level's models in place of the objectives recorded with them."""
+    if not text:
+        return runs, None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if all(":" not in item for item in items):
+        return runs, parse_slo(text)
+    models = tuple(dict.fromkeys(model for run in runs for curve in run.curves for model in curve.mix))
+    if not models:
+        raise ConfigError(
+            f"--slo {text!r} names models, but no run given serves a mix (--mix); give one objective, e.g. p99=50ms"
+        )
+    common = next((item for item in items if ":" not in item), None)
+    others, own = parse_model_slos(text, models, default=common or "p99=1ms")
+    others_given = others if common is not None else None
+    return [with_model_slos(run, dict(own), others_given) for run in runs], others_given
 
 
 def _decision(runs: list[Run], args: argparse.Namespace, slo: Slo | None) -> Verdict:

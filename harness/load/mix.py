@@ -1,18 +1,21 @@
 """Several models served together in one level (--mix a=3,b=1): the weights as users type them, and how a level's
 users or rate are split among the models. Pure: no Locust, no gRPC; workers, the sweep and the CLI share it.
 
-Closed loop: a level's users are split by weight with largest-remainder rounding (Hamilton's method: the split
-that never strays a whole user from the exact share), each model at least one user where the level has as many
-users as models. Open loop: the rate is split by weight and each model gets the same number of senders, so a
+Closed loop: global user indices are dealt to the models in a sequence that depends on the index alone (first one
+user per model, heaviest first, then each next user to the model furthest below its share), so any number of users, the
+level's or a count raised mid-test in the web UI, is split by weight within one user of the exact share, each
+model at least one user where there are as many users as models. Open loop: the rate is split by weight and each
+model gets the same number of senders (largest-remainder rounding), in contiguous blocks in the mix's order, so a
 model's schedule is its own seeded stream at exactly its share of the rate. Every user of a level gets a global
-index from the master (harness.load.senders); the index says which model it loads, in contiguous blocks in the
-mix's order, so the level's per-model counts are exact whatever the users-per-worker dispatch.
+index from the master (harness.load.senders), so the per-model counts are exact whatever the users-per-worker
+dispatch.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from harness.errors import ConfigError
 
@@ -77,6 +80,23 @@ def split_counts(total: int, weights: tuple[float, ...]) -> tuple[int, ...]:
     return tuple(counts)
 
 
+@lru_cache(maxsize=64)
+def dealing(users: int, weights: tuple[float, ...]) -> tuple[int, ...]:
+    """The model (its position in the mix) of each of the first `users` global indices: one per model first,
+    heaviest first, then each next to the model furthest below its share of the users dealt so far (ties to the
+    earlier model). Each prefix is split as the largest-remainder split would be, within one user, so users added
+    later keep the mix."""
+    heaviest_first = sorted(range(len(weights)), key=lambda m: (-weights[m], m))
+    total, dealt = sum(weights), heaviest_first[:users]
+    counts = [1 if m in dealt else 0 for m in range(len(weights))]
+    for n in range(len(dealt), users):
+        deficit = [(n + 1) * w / total - c for w, c in zip(weights, counts, strict=True)]
+        model = max(range(len(weights)), key=lambda m: (deficit[m], -m))
+        counts[model] += 1
+        dealt.append(model)
+    return tuple(dealt)
+
+
 @dataclass(frozen=True)
 class Assignment:
     """Which model a level's user with a global index loads, and as which of that model's users."""
@@ -95,11 +115,21 @@ class MixPlan:
         return tuple(name for name, _ in self.weights)
 
     def counts(self, users: int, open_loop: bool) -> tuple[int, ...]:
-        """Users per model: by weight (closed loop), or the same for each (open loop: the rate carries the weight)."""
-        return split_counts(users, tuple(1.0 if open_loop else w for _, w in self.weights))
+        """Users per model: by weight (closed loop, the first `users` of the dealing sequence), or the same for
+        each (open loop: the rate carries the weight)."""
+        if not open_loop:
+            dealt = dealing(users, tuple(w for _, w in self.weights))
+            return tuple(dealt.count(m) for m in range(len(self.weights)))
+        return split_counts(users, tuple(1.0 for _ in self.weights))
 
     def assign(self, index: int, users: int, open_loop: bool) -> Assignment:
-        """The model of global user `index` among `users`, in contiguous blocks in the mix's order."""
+        """The model of global user `index`: closed loop, the dealing sequence's (whatever the level's count);
+        open loop, among `users` senders in contiguous blocks in the mix's order."""
+        if not open_loop:
+            dealt = dealing(max(index + 1, users), tuple(w for _, w in self.weights))
+            model = dealt[index]
+            count = max(dealt[:users].count(model), dealt[: index + 1].count(model))
+            return Assignment(self.weights[model][0], dealt[:index].count(model), count)
         start = 0
         for (name, _), count in zip(self.weights, self.counts(users, open_loop), strict=True):
             if index < start + count:

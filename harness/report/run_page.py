@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from harness.analysis.agreement import variant_note
-from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels, model_curves
+from harness.analysis.capacity import NOT_REACHED, capacity_of, capacity_text, curve_labels, model_curves, objectives_text
 from harness.analysis.compare import load_label
 from harness.analysis.saturation import saturation_sentence
 from harness.analysis.verdict import example_fleet_sentence
@@ -153,7 +153,7 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
     if not curve.levels:
         return f"{label}: no level measured"
     cap, level = capacity_of(curve, None)
-    slo = _slo_text(run, curve)
+    slo = objectives_text(run.slo, curve)
     if cap.max_rps_within_slo is None or level is None:
         return f"{label} does not meet {slo} at any level measured"
     unstable = "; from an unstable level, judged on its worst window" if cap.from_unstable else ""
@@ -165,15 +165,6 @@ def capacity_sentence(run: Run, curve: Curve) -> str:
         for model, part in level.models.items()
     )
     return f"{label} sustains {capacity_text(cap)} within {slo} (at {load_label(level)}{parts}{unstable}{bound}){variant}"
-
-
-def _slo_text(run: Run, curve: Curve) -> str:
-    """The run's SLO, or for a mix with models' own SLOs, each model's (a level passes when every one is met)."""
-    first = curve.levels[0].models if curve.levels else {}
-    own = {model: part.slo for model, part in first.items() if part.slo is not None}
-    if not own:
-        return str(run.slo)
-    return "each model's SLO (" + ", ".join(f"{m}: {own.get(m) or run.slo}" for m in first) + ")"
 
 
 GPU_CHECK = "scripts/gpu_check.sh"

@@ -305,3 +305,20 @@ class Page(HTMLParser):
     def table_after(self, heading: str) -> list[list[str]]:
         """The first table under the heading."""
         return next(rows for before, rows in self.tables if before == heading)
+
+
+def test_verdict_judges_each_model_of_a_mix_by_the_slo_it_is_given(tmp_path: Path) -> None:
+    """b's recorded p99 <= 30 ms caps the mix at concurrency 4 (325 req/s); asked with b:p99=50ms, b's 45 ms at
+    concurrency 8 passes and the mix sustains 540 req/s; asked with b:p99=15ms, b's 20 ms fails the first level."""
+    save_run(f.mix_run(), tmp_path / "mix")
+    recorded = harness("verdict", tmp_path / "mix", "--target-rps", 500)
+    looser = harness("verdict", tmp_path / "mix", "--target-rps", 500, "--slo", "b:p99=50ms")
+    tighter = harness("verdict", tmp_path / "mix", "--target-rps", 500, "--slo", "a:p99=100ms,b:p99=15ms")
+    assert recorded.returncode == looser.returncode == tighter.returncode == 0, (recorded.stderr, looser.stderr)
+    key = "a=3,b=1 cpu:1"
+    assert _text_rows(recorded.stdout)[key][:2] == ["325", "no"]
+    assert _text_rows(looser.stdout)[key][:2] == ["at least 540", "yes"]
+    assert f"{key}: judged within each model's SLO (a: p99 <= 100 ms, b: p99 <= 50 ms)" in looser.stdout
+    assert _text_rows(tighter.stdout)[key][1] == "no" and "b: p99 <= 15 ms" in tighter.stdout
+    unknown = harness("verdict", tmp_path / "mix", "--target-rps", 500, "--slo", "c:p99=50ms")
+    assert unknown.returncode != 0 and "c is not a model of this run (a, b)" in unknown.stderr.strip().splitlines()[-1]

@@ -81,9 +81,10 @@ def test_a_split_sums_to_the_total_and_strays_less_than_one_user_from_its_share(
 def test_global_indices_fill_each_model_with_its_count_and_local_indices() -> None:
     plan = MixPlan(parse_mix("a=3,b=1"))
     closed = [plan.assign(i, 8, open_loop=False) for i in range(8)]
-    assert [p.model for p in closed] == ["a"] * 6 + ["b"] * 2
-    assert [p.local_index for p in closed] == [0, 1, 2, 3, 4, 5, 0, 1]
+    assert [p.model for p in closed] == ["a", "b", "a", "a", "a", "a", "b", "a"]  # one each, then by deficit
+    assert [p.local_index for p in closed] == [0, 0, 1, 2, 3, 4, 1, 5]
     assert {p.count for p in closed if p.model == "b"} == {2}
+    assert plan.counts(8, open_loop=False) == (6, 2)
     opened = [plan.assign(i, 4, open_loop=True) for i in range(4)]  # open loop: the same senders each
     assert [(p.model, p.local_index, p.count) for p in opened] == [("a", 0, 2), ("a", 1, 2), ("b", 0, 2), ("b", 1, 2)]
 
@@ -93,3 +94,23 @@ def test_the_rate_splits_by_weight() -> None:
     assert plan.rate_of("a", 80.0) == pytest.approx(60.0)
     assert plan.rate_of("b", 80.0) == pytest.approx(20.0)
     assert plan.share_of("b") == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("weights", ["a=3,b=1", "a=1,b=1,c=5", "a=0.2,b=0.7", "a=10,b=1,c=1"])
+def test_users_added_mid_test_keep_the_mix(weights: str) -> None:
+    """The web UI can raise the user count mid-test: the users beyond the count a level started with are dealt
+    by the same sequence, so every count of users is split as the whole level's split would be (within one user
+    of the largest-remainder split, which also serves each model), and the recorded counts are the dealt ones."""
+    plan = MixPlan(parse_mix(weights))
+    weights_only = tuple(w for _, w in plan.weights)
+    for users in range(1, 60):
+        started_with = max(users // 2, 1)  # what the placements were told: the count before the raise
+        models = [plan.assign(i, started_with, open_loop=False).model for i in range(users)]
+        dealt = tuple(models.count(m) for m in plan.models)
+        if users >= len(dealt):
+            assert all(abs(d - h) <= 1 for d, h in zip(dealt, split_counts(users, weights_only), strict=True)), users
+            assert min(dealt) >= 1
+        else:  # fewer users than models: the heaviest models get one each
+            heaviest = sorted(weights_only, reverse=True)[users - 1]
+            assert all(w >= heaviest for w, d in zip(weights_only, dealt, strict=True) if d)
+        assert plan.counts(users, open_loop=False) == dealt
