@@ -1,12 +1,15 @@
 """Client metrics for Prometheus, served by the Locust master (`--prometheus-port`): what the load generator measured,
 per model, from the workers' merged histograms (harness.load.aggregate), so percentiles are exact, never averaged.
 
-Every figure is labelled model, curve and level. A sweep or search gives each level a series of its own (level "1",
-"2"... in the order measured, curve as reports name it) that counts the level's measured windows only, warm-up
-excluded, and keeps its last values after the level ends: a finished level reads as run.json records it (requests
-and failures over its windows; with 3 windows its rate and percentiles too). `harness ui` (or `locust -f`) has one
-series with empty curve and level, counting the running test since its start (a new test starts it again from 0:
-a counter reset, which Prometheus' rate() allows for).
+Every figure is labelled model, curve and level. A run of several models (--mix a=3,b=1) has a series per model
+(its part of the merged histograms) beside the whole, which is labelled with the mix ("a=3,b=1").
+
+A sweep or search gives each level a series of its own (level "1", "2"... in the order measured, curve as reports
+name it) that counts the level's measured windows only, warm-up excluded, and keeps its last values after the level
+ends: a finished level reads as run.json records it (requests and failures over its windows; with 3 windows its
+rate and percentiles too). `harness ui` (or `locust -f`) has one series with empty curve and level, counting the
+running test since its start (a new test starts it again from 0: a counter reset, which Prometheus' rate() allows
+for).
 
     harness_requests_total, harness_failures_total     counters: completed requests (failures included), failures
     harness_requests_per_second                        each worker's requests over its own time, summed (as a level's
@@ -53,6 +56,14 @@ class LevelSeries:
     def labels(self) -> list[str]:
         return [self.model, self.curve, self.level]
 
+    def parts(self) -> list[LevelSeries]:
+        """A mix's models (--mix), each a series of its own part of the tally, labelled with its name (the whole
+        is labelled with the mix); users and rate stay the whole's."""
+        return [
+            LevelSeries(model, self.curve, self.level, self.users, self.offered_rps, self.running, part)
+            for model, part in sorted(self.tally.models.items())
+        ]
+
 
 class LoadCollector(Collector):
     """The series `read` returns at each scrape, as Prometheus metric families."""
@@ -69,7 +80,7 @@ class LoadCollector(Collector):
         users = GaugeMetricFamily("harness_level_users", "Users asked for (closed loop: concurrency)", labels=LABELS)
         offered = GaugeMetricFamily("harness_level_offered_rps", "Open-loop rate asked for, requests/s", labels=LABELS)
         running = GaugeMetricFamily("harness_level_running", "1 for the level running now, else 0", labels=LABELS)
-        for s in series:
+        for s in (part for whole in series for part in (whole, *whole.parts())):
             labels, tally = s.labels(), s.tally
             requests.add_metric(labels, tally.requests)
             failures.add_metric(labels, tally.failures)

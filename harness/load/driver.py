@@ -278,7 +278,7 @@ class LoadDriver:
         assert self.runner is not None and self.environment is not None
         self._poll_lost()
         self.check_workers()
-        self.levels.start(self.settings.model, curve, users, target_rps or None)
+        self.levels.start(self.settings.mix or self.settings.model, curve, users, target_rps or None)
         options = self.environment.parsed_options
         options.num_users = users
         options.target_rps = float(target_rps or 0.0)

@@ -283,7 +283,7 @@ def _test_series(environment: Environment) -> LevelSeries:
     classes = runner.reported_user_classes_count if isinstance(runner, MasterRunner) else runner.user_classes_count
     open_loop = classes.get(OPEN_LOOP_USER, 0) > 0  # a master's own count is its (no) users: the workers' is read
     return LevelSeries(
-        model=options.model,
+        model=options.mix or options.model,
         users=runner.user_count,
         offered_rps=options.target_rps if open_loop else None,
         running=runner.user_count > 0,

@@ -94,3 +94,26 @@ def test_a_taken_port_is_one_line_naming_the_fix() -> None:
     with MetricsEndpoint(LoadCollector(list), LOOPBACK, port):
         with pytest.raises(LoadError, match=f"cannot serve Prometheus metrics on {LOOPBACK}:{port} .*--prometheus-port"):
             MetricsEndpoint(LoadCollector(list), LOOPBACK, port)
+
+
+def test_a_mix_has_a_series_per_model_beside_the_whole() -> None:
+    """A mixed level's window carries each model's part (Tally.models): each is a series labelled with its model,
+    its own exact percentiles (a: 1..100 us, b: 1001..1100 us); the whole is labelled with the mix."""
+    log = LevelLog()
+    with MetricsEndpoint(LoadCollector(log.series), LOOPBACK, 0) as endpoint:
+        log.start("a=3,b=1", "cpu:1", users=4, offered_rps=None)
+        whole = window(("w", delta(range(1, 101))), ("v", delta(range(1001, 1101), failures=2)))
+        whole.model("a").add("w", delta(range(1, 101)))
+        whole.model("b").add("v", delta(range(1001, 1101), failures=2))
+        log.add(whole)
+        samples = scrape(endpoint)
+
+    def mixed(name: str, model: str, **extra: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return name, tuple(sorted({"model": model, "curve": "cpu:1", "level": "1", **extra}.items()))
+
+    assert samples[mixed("harness_requests_total", "a=3,b=1")] == 200
+    assert samples[mixed("harness_requests_total", "a")] == 100 and samples[mixed("harness_requests_total", "b")] == 100
+    assert samples[mixed("harness_failures_total", "a")] == 0 and samples[mixed("harness_failures_total", "b")] == 2
+    assert samples[mixed("harness_latency_seconds", "a", quantile="0.5")] == pytest.approx(50 / 1e6)
+    assert samples[mixed("harness_latency_seconds", "b", quantile="0.5")] == pytest.approx(1050 / 1e6, rel=1e-3)
+    assert samples[mixed("harness_level_users", "b")] == 4
