@@ -257,8 +257,19 @@ def share_evidence(count: int, sample: int, share: float) -> Evidence:
 
 def probe_evidence(level: Level, slo: Slo) -> Evidence:
     """A search probe: no request served or an undelivered rate break it; otherwise the worse of what its
-    failures and its SLO count say ("breaks" over "doubtful" over "within")."""
+    failures and its SLO count say ("breaks" over "doubtful" over "within"); for a level of several models
+    (--mix), the worst of its models', each judged by its own SLO (or `slo`)."""
     if level.requests == 0 or not delivered(level):
+        return "breaks"
+    if level.models:
+        parts = (_tail_evidence(part.as_level(level), part.slo or slo) for part in level.models.values())
+        return max(parts, key=_EVIDENCE_ORDER.index)
+    return _tail_evidence(level, slo)
+
+
+def _tail_evidence(level: Level, slo: Slo) -> Evidence:
+    """What a level's failures and its count of requests slower than the SLO limit say."""
+    if level.requests == 0:
         return "breaks"
     # No failure says nothing either way: the SLO count alone decides when the probe has measured enough.
     failed = failure_evidence(level.failures, level.requests, slo) if level.failures else "within"

@@ -146,6 +146,8 @@ class ModelLevel:
     slo_met: bool | None = None  # None: not judged (no request)
     first_error: str | None = None
     inconsistent: tuple[str, ...] = ()  # the level's self-checks this model's part failed (also in the level's)
+    slo_over: int | None = None  # its requests slower than its SLO's limit (the evidence a rate search weighs)
+    slo_sample: int = 0  # its requests judged for slo_over
 
     def as_level(self, level: Level | None = None) -> Level:
         """This part as a level of its own (in `level`'s mode), for the rules, the charts and levels.csv."""
@@ -165,6 +167,8 @@ class ModelLevel:
             windows=self.windows,
             first_error=self.first_error,
             inconsistent=self.inconsistent,
+            slo_over=self.slo_over,
+            slo_sample=self.slo_sample,
         )
 
 

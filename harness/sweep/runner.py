@@ -593,6 +593,8 @@ class _MixLevel:
             slo=own,
             first_error=part.first_error,
             inconsistent=tuple(f"{model} {text}" for text in failed_checks(checks)),
+            slo_over=part.hist.count_above_ms((own or spec.slo).limit_ms),
+            slo_sample=part.hist.count,
         )
         return replace(figures, slo_met=model_meets_slo(figures, own or spec.slo) if part.requests else None)
 

@@ -185,3 +185,18 @@ def test_levels_csv_has_each_models_row_after_the_mixs_own() -> None:
     ]
     part = mixed.curves[0].levels[1].models["b"]
     assert int(rows[5]["requests"]) == part.requests and float(rows[5]["p99_ms"]) == part.latency_ms.p99
+
+
+def test_a_rate_search_probe_of_a_mix_breaks_when_one_model_breaks_its_own_slo() -> None:
+    """--rate auto weighs each model's count of requests over its own limit (recorded per model), so a mix whose
+    combined p99 is within the run's 100 ms fails where b's 40 ms breaks b's own 30 ms."""
+    from harness.analysis.capacity import probe_evidence
+
+    own = replace(SPEC, model_slos=(("b", Slo("p99", 30.0)),))
+    breaking = _mixed(a=(300, 10.0), b=(25, 40.0), spec=own)
+    assert breaking.models["b"].slo_over == breaking.models["b"].slo_sample == 75  # every b request over 30 ms
+    assert breaking.models["a"].slo_over == 0 and breaking.models["a"].slo_sample == 900
+    assert probe_evidence(replace(breaking, models={}), own.slo) == "within"  # the combined figures alone pass
+    assert probe_evidence(breaking, own.slo) == "breaks"
+    # b within its limit: 75 requests are too few to show its p99 below it ("doubtful"), which a probe passes
+    assert probe_evidence(_mixed(a=(300, 10.0), b=(25, 20.0), spec=own), own.slo) == "doubtful"
