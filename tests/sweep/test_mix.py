@@ -70,8 +70,12 @@ def test_an_open_loop_mix_serves_each_model_its_share_and_triton_counts_the_same
     for model, weight in (("fixed_delay", 0.75), ("identity", 0.25)):
         part = level.models[model]
         assert part.offered_rps == pytest.approx(80 * weight)
-        # the served share, by the client's count and by Triton's own (over the whole command, warm-up included)
-        assert abs(part.requests / level.requests - weight) <= SHARE * weight, (model, part.requests, level.requests)
+        # the served share, by the client's rates and by Triton's own count (over the whole command, warm-up
+        # included). Rates, not the windows' request counts: each model's engine reports over its own spans, so
+        # with 2 workers a 2 s window can count a few more of one model's requests (131 of 493 = 0.266 measured
+        # once, at 20.06 of 80.14 req/s = 0.250)
+        share = part.achieved_rps / level.achieved_rps
+        assert abs(share - weight) <= SHARE * weight, (model, part.achieved_rps, level.achieved_rps)
         assert abs(served[model] / sum(served.values()) - weight) <= SHARE * weight, (model, served)
         assert part.achieved_rps == pytest.approx(80 * weight, rel=SHARE)
         # counts: the client's over the counted windows against Triton's over the same windows (the sweep's own
