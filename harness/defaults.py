@@ -37,6 +37,10 @@ SEED = 0
 ARRIVALS = "constant"
 """Open-loop inter-arrival times."""
 
+PROTOCOLS = ("grpc", "http")
+PROTOCOL = "grpc"
+"""What the load speaks to Triton: gRPC, or HTTP/REST (KServe v2, the binary-tensor extension)."""
+
 SLO = "p99=100ms"
 """The latency objective when none is given."""
 

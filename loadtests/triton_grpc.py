@@ -6,7 +6,8 @@
 The Triton endpoint is Locust's Host (--host or the form's Host field; --triton-url is an alias). Options (also
 in the web UI form, locust.conf and LOCUST_* variables): --model, --batch-size, --input-seed, --request-timeout,
 --latency-file (written only when given), --input-data PATH (your own requests: perf_analyzer JSON, .npy or image
-folder, cycled through) with --shape NAME:DIMS. Exact percentiles: the web UI's "Exact latency" tab.
+folder, cycled through) with --shape NAME:DIMS, --protocol grpc|http (LOCUST_PROTOCOL; http: the Host is Triton's
+HTTP port, KServe v2 REST, compiled engine only). Exact percentiles: the web UI's "Exact latency" tab.
 """
 
 from harness.load.users import TritonUser

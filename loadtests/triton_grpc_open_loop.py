@@ -8,6 +8,7 @@ ones were answered. Latency is measured from each request's intended send time, 
     locust -f loadtests/triton_grpc_open_loop.py --host 127.0.0.1:8001 --model mnist_cnn --schedule intervals.txt
 
 The user count is the number of sending loops: a handful is enough (the rate is split between them).
+--protocol http (LOCUST_PROTOCOL=http) sends KServe v2 REST to a Host that is Triton's HTTP port instead.
 """
 
 from harness.load.users import TritonOpenLoopUser

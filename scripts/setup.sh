@@ -28,10 +28,10 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   touch "$stamp"
 fi
 
-# The compiled lean engine (harness/load/engine/cpp/lean_engine.cc): gRPC C++ and msgpack-cxx from Debian, built once
+# The compiled lean engine (harness/load/engine/cpp/lean_engine.cc): gRPC C++, libcurl and msgpack-cxx from Debian, built once
 # into ~/.cache/triton-harness. Without them the load generator falls back to its slower Python engine.
-engine_packages="g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
-if ! pkg-config --exists grpc++ 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]; then
+engine_packages="g++ pkg-config libgrpc++-dev libcurl4-openssl-dev libmsgpack-cxx-dev"
+if ! pkg-config --exists grpc++ libcurl 2>/dev/null || [ ! -f /usr/include/msgpack.hpp ]; then
   echo "installing $engine_packages (Debian) for the compiled lean engine ..."
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
   { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq --no-install-recommends $engine_packages >/dev/null; } \

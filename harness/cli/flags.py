@@ -35,6 +35,17 @@ def server_source(args: argparse.Namespace) -> ServerSource:
         model_repository=None if url else resolve_repository(args.model_repository),
         tritonserver=args.tritonserver,
         metrics_url=getattr(args, "metrics_url", None),
+        protocol=getattr(args, "protocol", defaults.PROTOCOL),
+    )
+
+
+def add_protocol_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--protocol",
+        choices=defaults.PROTOCOLS,
+        default=defaults.PROTOCOL,
+        help=f"what the load speaks: grpc, or http (KServe v2 REST; --url is then Triton's HTTP port) "
+        f"(default {defaults.PROTOCOL})",
     )
 
 
@@ -125,6 +136,7 @@ def add_generator_flags(parser: argparse.ArgumentParser) -> None:
         f"(default {defaults.REQUEST_TIMEOUT_S:g}s)",
     )
     add_prometheus_flags(parser)
+    add_protocol_flag(parser)
 
 
 def generator_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,6 +144,7 @@ def generator_fields(args: argparse.Namespace) -> dict[str, Any]:
         "request_timeout_s": parse_seconds(args.request_timeout, "--request-timeout"),
         "saturation_cpu": _saturation_cpu(args.saturation_cpu),
         **prometheus_fields(args),
+        "protocol": args.protocol,
     }
 
 

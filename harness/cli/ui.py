@@ -18,6 +18,7 @@ from harness.cli.flags import (
     add_arrival_flags,
     add_input_data_flags,
     add_prometheus_flags,
+    add_protocol_flag,
     add_server_flags,
     arrival_fields,
     prometheus_fields,
@@ -27,6 +28,7 @@ from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
 from harness.load.client_metrics import endpoint_url
 from harness.load.mix import check_mix_models, format_mix, parse_mix
+from harness.load.engine.compiled import check_protocol
 from harness.load.roster import worker_command
 from harness.load.ui_processes import LocustUi, UiSettings
 from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment
@@ -82,6 +84,7 @@ def add_ui_parser(commands: argparse._SubParsersAction) -> None:
     )
     add_input_data_flags(p)
     add_prometheus_flags(p)
+    add_protocol_flag(p)
     add_arrival_flags(p)  # the open-loop user's; the web form can change --arrivals (--schedule is checked here)
     p.set_defaults(handler=run_ui)
 
@@ -98,13 +101,16 @@ def run_ui(args: argparse.Namespace) -> int:
     args.prometheus_port = prometheus_fields(args)["prometheus_port"]  # checked, and 0 made the free port chosen
     folder = Path("results") / f"ui-{datetime.now():%Y%m%d-%H%M%S}"
     signals = StopSignals()
+    check_protocol(args.protocol)
     with open_source(source, folder / "triton.log") as server:
-        with ControlClient(server.endpoints.grpc_url) as control:
+        url, protocol = server.endpoints.control()
+        with ControlClient(url, protocol=protocol) as control:
             for model in models:
                 _prepare_model(control, model, load=source.url is None)
             _check_input_data(control, args)
+        load_url = server.endpoints.load_url(args.protocol)
         settings = UiSettings(
-            options=tuple(_locust_options(args, server.endpoints.grpc_url, folder)),
+            options=tuple(_locust_options(args, load_url, folder)),
             folder=folder,
             workers=args.workers,
             web_host=args.web_host,
@@ -113,7 +119,7 @@ def run_ui(args: argparse.Namespace) -> int:
             login=login,
         )
         with LocustUi(settings) as ui:  # stopped by PID before the server, however this ends
-            _print_ready(args, ui, server.endpoints.grpc_url, login)
+            _print_ready(args, ui, load_url, login)
             signals.serving = True
             while not signals.stop.is_set():
                 ui.check_alive()
@@ -122,7 +128,7 @@ def run_ui(args: argparse.Namespace) -> int:
     return INTERRUPTED_EXIT  # stopped by Ctrl-C or SIGTERM, as `harness serve` and `harness sweep`
 
 
-def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> list[str]:
+def _locust_options(args: argparse.Namespace, url: str, folder: Path) -> list[str]:
     """The harness's Locust options for master and workers: --input-data as an absolute path (every process reads it)."""
     data = ["--input-data", str(Path(args.input_data).resolve())] if args.input_data else []
     shape = ["--shape", " ".join(args.shape)] if args.shape else []
@@ -130,7 +136,9 @@ def _locust_options(args: argparse.Namespace, grpc_url: str, folder: Path) -> li
     prometheus = [] if port is None else ["--prometheus-port", str(port), "--prometheus-bind", args.prometheus_bind]
     return [
         "--host",
-        grpc_url,
+        url,
+        "--protocol",
+        args.protocol,
         "--model",
         args.model,
         *(["--mix", args.mix] if args.mix else []),
@@ -167,10 +175,10 @@ def _models(args: argparse.Namespace) -> tuple[str, ...]:
     return names
 
 
-def _print_ready(args: argparse.Namespace, ui: LocustUi, grpc_url: str, login: bool) -> None:
+def _print_ready(args: argparse.Namespace, ui: LocustUi, url: str, login: bool) -> None:
     web = ui.web
     print(
-        f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {grpc_url}, model "
+        f"Locust web UI: {web}/   exact latency: {web}/?tab={LATENCY_TAB}   (Triton {url} over {args.protocol}, model "
         f"{args.mix or args.model}){'   login: ' + CREDENTIALS_VARIABLE if login else ''}\n"
         f"{args.workers} local worker(s) connected; logs in {ui.settings.folder}/\n{_remote_hint(args, ui.master_port)}\n"
         f"{_metrics_line(args)}Ctrl-C or SIGTERM to stop.",

@@ -32,7 +32,9 @@ class LoadContext:
         self.pump_greenlets: list[Any] = []  # spawned by the users, one per engine (this module stays gevent-free)
         self.source = RequestSource(options)
         self.clock = WorkerClock()  # the plugin gives a worker its own, measured at the handshake
-        self.steering = EngineSteering(options, self.source.payloads, launch, self.source.checks, self.clock)
+        self.steering = EngineSteering(
+            options, self.source.payloads, launch, self.source.checks, self.clock, self.source.http_target
+        )
         self.counters = LoadCounters()
         self._launch = launch
         self.mix: ModelMix | None = ModelMix(options, launch, self.clock) if options.mix else None

@@ -74,6 +74,7 @@ class DriverSettings:
     prometheus_bind: str = defaults.PROMETHEUS_BIND
     schedule: str = ""  # --schedule: the trace every worker reads and replays (same path on a remote worker)
     mix: str = ""  # --mix a=3,b=1: the models every worker serves together (harness.load.mix); "": `model` alone
+    protocol: str = defaults.PROTOCOL  # --protocol: what the workers' engines speak to triton_url
 
 
 class LoadDriver:
@@ -141,6 +142,8 @@ class LoadDriver:
             s.schedule,
             "--mix",
             s.mix,
+            "--protocol",
+            s.protocol,
         ]
 
     def _start_master(self) -> None:

@@ -41,7 +41,8 @@ class ModelMix:
         for model in self.plan.models:
             mine = replace(options, model=model)
             source = RequestSource(mine)
-            self.loads[model] = ModelLoad(source, EngineSteering(mine, source.payloads, launch, source.checks, clock))
+            steering = EngineSteering(mine, source.payloads, launch, source.checks, clock, source.http_target)
+            self.loads[model] = ModelLoad(source, steering)
         self._waiting: dict[int, bool] = {}  # users waiting for their global index -> open loop?
         self._placed: dict[int, tuple[str, bool]] = {}  # users placed -> (model, open loop?)
 

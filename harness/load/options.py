@@ -36,6 +36,7 @@ class LoadOptions:
     validate_against: str = ""  # --validate-outputs MODEL: each response checked against MODEL's outputs; "": none
     schedule: str = ""  # --schedule: a trace file to replay (harness.load.trace); "": --arrivals
     mix: str = ""  # --mix a=3,b=1: several models served together (harness.load.mix); "": --model alone
+    protocol: str = defaults.PROTOCOL  # --protocol: grpc, or http (KServe v2 REST) to the endpoint's HTTP port
 
     @classmethod
     def from_parsed(cls, parsed: Any) -> LoadOptions:
@@ -61,9 +62,11 @@ class LoadOptions:
             validate_against=get("validate_outputs", ""),
             schedule=get("schedule", ""),
             mix=get("mix", ""),
+            protocol=get("protocol", cls.protocol),
         )
 
 
 def triton_endpoint(host: str) -> str:
-    """Locust's Host (CLI, form or locust.conf) as a gRPC host:port: a scheme or a trailing slash is dropped."""
+    """Locust's Host (CLI, form or locust.conf) as host:port (gRPC or HTTP, as --protocol says): a scheme or a
+    trailing slash is dropped."""
     return host.strip().split("://", 1)[-1].rstrip("/")

@@ -99,7 +99,7 @@ def add_options(parser: Any) -> None:
         dest="host",
         env_var="LOCUST_TRITON_URL",
         default=argparse.SUPPRESS,
-        help="alias of --host: the Triton gRPC endpoint host:port",
+        help="alias of --host: the Triton endpoint host:port (gRPC, or HTTP with --protocol http)",
         include_in_web_ui=False,
     )
     group.add_argument("--model", env_var="LOCUST_MODEL", default=defaults.LOCUST_MODEL, help="model to load-test")
@@ -141,6 +141,11 @@ def add_options(parser: Any) -> None:
         default="",
         help="several models served together, e.g. a=3,b=1: closed-loop users split by weight, an open-loop rate "
         "split by weight (--model is then ignored); empty: --model alone",
+        "--protocol",
+        env_var="LOCUST_PROTOCOL",
+        choices=defaults.PROTOCOLS,
+        default=defaults.PROTOCOL,
+        help="what the load speaks to Host: grpc (Triton's gRPC port), or http (KServe v2 REST, Triton's HTTP port)",
     )
     group.add_argument(
         "--max-in-flight",

@@ -19,40 +19,45 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
+from urllib.parse import quote
 
 import numpy as np
 
+from harness import defaults
 from harness.analysis.agreement import RELATIVE_MAX_ABS, is_classifier
 from harness.errors import ConfigError, HarnessError, ModelError
+from harness.load.engine.compiled import check_protocol
+from harness.load.engine.protocol import HttpTarget
 from harness.load.engine.validation import Expected
 from harness.load.options import LoadOptions
 from harness.triton.control import ControlClient, ModelSpec, make_inputs
 from harness.triton.input_data import parse_shapes, read_input_data, shape_items
-from harness.triton.request import serialize_request
+from harness.triton.request import http_request_body, serialize_request
 
 DATA_ATOL, DATA_RTOL = 1e-6, 1e-5  # validation_data's float tolerance
 Checks = tuple[tuple[Expected, ...], ...]  # per payload, the outputs its response must carry
 
 
-def connect(url: str) -> ControlClient:
-    return ControlClient(url, timeout_s=30)
+def connect(url: str, protocol: str = defaults.PROTOCOL) -> ControlClient:
+    return ControlClient(url, timeout_s=30, protocol=protocol)
 
 
 class RequestSource:
-    def __init__(self, options: LoadOptions, connect: Callable[[str], ControlClient] = connect) -> None:
+    def __init__(self, options: LoadOptions, connect: Callable[..., ControlClient] = connect) -> None:
         self.options = options
         self._connect = connect
         self._control: ControlClient | None = None
         self._payloads: tuple[bytes, ...] | None = None
         self._checks: Checks = ()
+        self._target: HttpTarget | None = None  # --protocol http: where the bodies go (built with the payloads)
         self._error: HarnessError | None = None  # bad --input-data, raised again without reading it again
 
     def restart(self, options: LoadOptions) -> None:
         """A new test: the request is rebuilt on next use; a new server gets a new control channel."""
-        if options.triton_url != self.options.triton_url:
+        if (options.triton_url, options.protocol) != (self.options.triton_url, self.options.protocol):
             self.close()
         self.options = options
-        self._payloads, self._checks, self._error = None, (), None
+        self._payloads, self._checks, self._target, self._error = None, (), None, None
 
     def payload(self) -> bytes:
         """The first (with seeded random inputs, the only) serialized request."""
@@ -71,6 +76,11 @@ class RequestSource:
                 raise
         return self._payloads
 
+    def http_target(self) -> HttpTarget | None:
+        """--protocol http: the bodies' path and JSON lengths (built with the payloads); None under gRPC."""
+        self.payloads()
+        return self._target
+
     def checks(self) -> Checks:
         """Per payload, the outputs its response must carry (built with the payloads); () when nothing is checked."""
         self.payloads()
@@ -79,22 +89,35 @@ class RequestSource:
     def _prepare(self) -> tuple[bytes, ...]:
         options = self.options
         if self._control is None:
-            self._control = self._connect(options.triton_url)
+            http = {"protocol": options.protocol} if options.protocol != defaults.PROTOCOL else {}
+            self._control = self._connect(options.triton_url, **http)
         try:
             spec = self._control.model_spec(options.model)
             if not options.input_data:
                 inputs = make_inputs(spec, options.batch_size, options.input_seed, parse_shapes(shape_items(options.shapes)))
                 self._checks = self._reference_checks(spec, (inputs,))
-                return (serialize_request(options.model, inputs),)
+                return self._serialized(spec, (inputs,))
         except ConfigError:
             raise  # a bad --shape: the user's to fix; nothing is sent
         except HarnessError:
             # Let every request fail with the server's message (unknown model...): counted, not a crash.
-            return (serialize_request(options.model, {}),)
+            return self._serialized(None, ({},))
         data = read_input_data(Path(options.input_data), spec, shape_items(options.shapes), options.batch_size)
         self._checks = tuple(_checks_of(spec, out, DATA_ATOL, DATA_RTOL) for out in data.expected)
         self._checks = self._checks or self._reference_checks(spec, data.inputs)
-        return data.payloads
+        return data.payloads if options.protocol != "http" else self._serialized(spec, data.inputs)
+
+    def _serialized(self, spec: ModelSpec | None, requests: tuple[dict[str, np.ndarray], ...]) -> tuple[bytes, ...]:
+        """The requests as the protocol sends them: ModelInferRequests, or KServe v2 HTTP bodies asking for every
+        output as binary data (with their target)."""
+        model = self.options.model
+        if self.options.protocol != "http":
+            return tuple(serialize_request(model, inputs) for inputs in requests)
+        check_protocol("http", validating=bool(self._checks))  # no output checks over HTTP: one line, nothing sent
+        outputs = tuple(tensor.name for tensor in spec.outputs) if spec is not None else ()
+        bodies = [http_request_body(inputs, outputs) for inputs in requests]
+        self._target = HttpTarget(f"/v2/models/{quote(model, safe='')}/infer", tuple(length for _, length in bodies))
+        return tuple(body for body, _ in bodies)
 
     def _reference_checks(self, spec: ModelSpec, requests: tuple[dict[str, np.ndarray], ...]) -> Checks:
         """--validate-outputs MODEL: MODEL's outputs for each request, judged by the agreement rule."""

@@ -28,7 +28,7 @@ from harness.load.arrivals import (
 from harness.load.clock import WorkerClock
 from harness.load.engine.compiled import engine_name
 from harness.load.engine.link import EngineLink
-from harness.load.engine.protocol import Schedule
+from harness.load.engine.protocol import HttpTarget, Schedule
 from harness.load.engine.validation import Expected
 from harness.load.options import LoadOptions
 from harness.load.trace import Trace, read_trace
@@ -36,12 +36,13 @@ from harness.load.trace import Trace, read_trace
 log = logging.getLogger("harness")
 
 Payloads = bytes | tuple[bytes, ...]  # one request, or several sent in turn (--input-data entries)
-Launch = Callable[[str, Payloads, float], EngineLink]  # (url, payloads, timeout) -> a started engine
+# (url, payloads, timeout[, HTTP target]) -> a started engine; the target is passed only under --protocol http
+Launch = Callable[..., EngineLink]
 
 
-def launch_engine(url: str, payload: Payloads, timeout_s: float) -> EngineLink:
+def launch_engine(url: str, payload: Payloads, timeout_s: float, target: HttpTarget | None = None) -> EngineLink:
     """This process's engine (compiled or Python, harness.load.engine.compiled decides), started and configured."""
-    link = EngineLink(url, payload, timeout_s)
+    link = EngineLink(url, payload, timeout_s, target=target)
     log.info("load engine: %s", engine_name())
     return link
 
@@ -54,12 +55,15 @@ class EngineSteering:
         launch: Launch = launch_engine,
         checks: Callable[[], Sequence[Sequence[Expected]]] = tuple,
         clock: WorkerClock | None = None,
+        target: Callable[[], HttpTarget | None] = lambda: None,
     ) -> None:
         self.options = options
         self.clock = clock or WorkerClock()  # the master's start instant, read on this host's clock
         self._payload = payload
         self._checks = checks  # per payload, the outputs its response must carry (none by default)
         self._link_checks: Sequence[Sequence[Expected]] = ()
+        self._target = target  # --protocol http: the bodies' path and JSON lengths (None: gRPC)
+        self._link_target: HttpTarget | None = None
         self._launch = launch
         self._link: EngineLink | None = None
         self._link_payload: Payloads = b""
@@ -88,13 +92,14 @@ class EngineSteering:
         Under a lock: preparing and starting yield (gRPC, fork), and users start concurrently.
         """
         with self._lock:
-            payload, options, checks = self._payload(), self.options, self._checks()
+            payload, options, checks, target = self._payload(), self.options, self._checks(), self._target()
             if self._link is None:
-                self._link = self._launch(options.triton_url, payload, options.request_timeout_s)
-                self._link_payload, self._link_checks = payload, ()
-            if self._link_payload != payload or self._link_checks != checks:
-                self._link.configure(options.triton_url, payload, options.request_timeout_s, checks)
-            self._link_payload, self._link_checks = payload, checks
+                http = (target,) if target is not None else ()
+                self._link = self._launch(options.triton_url, payload, options.request_timeout_s, *http)
+                self._link_payload, self._link_checks, self._link_target = payload, (), target
+            if self._link_payload != payload or self._link_checks != checks or self._link_target != target:
+                self._link.configure(options.triton_url, payload, options.request_timeout_s, checks, target)
+            self._link_payload, self._link_checks, self._link_target = payload, checks, target
             return self._link
 
     def owns(self, link: EngineLink) -> bool:

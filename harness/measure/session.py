@@ -20,6 +20,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, UnknownModel
 from harness.load.mix import format_mix
+from harness.load.engine.compiled import check_protocol
 from harness.measure.budget import Budget
 from harness.measure.ending import DEFECT, DONE, INTERRUPTED, RUNNING, Ending, ending_of
 from harness.measure.job import Job, Proposer, command_line
@@ -63,10 +64,10 @@ def default_folder(job: Job) -> Path:
     return Path("results") / f"{datetime.now():%Y%m%d-%H%M%S}-{kind}{job.spec.model}"
 
 
-def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSettings:
-    """What the load driver needs of a spec: every field once, here."""
+def driver_settings(spec: SweepSpec, url: str, folder: Path) -> DriverSettings:
+    """What the load driver needs of a spec: every field once, here (`url`: the endpoint of spec.protocol)."""
     settings = DriverSettings(
-        triton_url=grpc_url,
+        triton_url=url,
         model=spec.model,
         workers=spec.workers,
         batch_size=spec.batch_size,
@@ -81,6 +82,7 @@ def driver_settings(spec: SweepSpec, grpc_url: str, folder: Path) -> DriverSetti
         prometheus_bind=spec.prometheus_bind,
         schedule=spec.schedule,
         mix=format_mix(spec.mix) if spec.mix else "",
+        protocol=spec.protocol,
     )
     if not spec.expect_workers:
         return settings
@@ -105,14 +107,16 @@ class _Life:
 
     def run(self) -> None:
         job = self.job
+        check_protocol(job.spec.protocol, validating=job.spec.validate_outputs)
         with open_source(job.source, self.folder / "triton.log") as server:
-            with ControlClient(server.endpoints.grpc_url) as control:
+            url, protocol = server.endpoints.control()
+            with ControlClient(url, protocol=protocol) as control:
                 control.check_reachable()
                 self._start_record(control)
                 self.budget = Budget(job.budget_s, server.exit_cause, job.command)
                 self.progress = SweepProgress(self.proposer.title, self.proposer.planned_levels, job.spec, self.folder)
                 probe = self._server_probe(server)
-                settings = driver_settings(job.spec, server.endpoints.grpc_url, self.folder)
+                settings = driver_settings(job.spec, server.endpoints.load_url(job.spec.protocol), self.folder)
                 with LoadDriver(settings, notify=self.progress.say) as driver:
                     self._loop(control, driver, probe)
                     driver.check_workers()  # a worker lost in the last level: the run is not complete
@@ -151,7 +155,7 @@ class _Life:
         """Metrics of the server we started (its own port, its PID) or of a --url one (--metrics-url or port 8002).
         Why a figure is missing is said once, on the terminal and in the run's settings."""
         endpoints, source = server.endpoints, self.job.source
-        url = endpoints.metrics_url or source.metrics_url or default_metrics_url(endpoints.grpc_url)
+        url = endpoints.metrics_url or source.metrics_url or default_metrics_url(endpoints.control()[0])
 
         def warn(message: str) -> None:
             print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -89,6 +89,7 @@ class SweepSpec:
 
     prometheus_port: int | None = None  # the master's client metrics for Prometheus; None: not served
     prometheus_bind: str = defaults.PROMETHEUS_BIND
+    protocol: str = defaults.PROTOCOL  # --protocol: what the load speaks (run.json settings "protocol")
 
     @property
     def arrival_kind(self) -> str:

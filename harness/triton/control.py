@@ -1,7 +1,11 @@
-"""The control client: model repository, metadata, config and statistics calls to Triton over gRPC.
+"""The control client: model repository, metadata, config and statistics calls to Triton over gRPC, or over HTTP
+(KServe v2 REST: `protocol="http"`, for a --url given as an HTTP endpoint under --protocol http).
 
 The only module (with the lean load client) that imports tritonclient. Server errors become ModelError or
-ServerError carrying Triton's own message.
+ServerError carrying Triton's own message. Over HTTP the calls go through tritonclient.http behind the gRPC
+client's signatures and answer shapes (`_HttpApi`), so every method below has one body for both protocols; an
+endpoint that does not answer KServe v2's health and model routes (a gRPC port, another web server) is a
+ServerError naming the fix before anything else is asked of it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from harness.errors import ConfigError, GpuUnavailable, ModelError, ServerError
@@ -58,15 +63,22 @@ class ModelSpec:
 STATISTICS_TIMEOUT_S = 15.0
 
 
+NOT_KSERVE_HTTP = (
+    "{url} does not speak KServe v2 over HTTP ({reason}); with --protocol http give Triton's HTTP port (8000 by "
+    "default), or use --protocol grpc for its gRPC port"
+)
+
+
 class ControlClient:
-    def __init__(self, url: str, timeout_s: float = 300.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 300.0, protocol: str = "grpc") -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.protocol = protocol
         self.file_configs: dict[str, dict[str, Any]] = {}  # harness.triton.variants' memo: configs of the files
         try:
-            self._client = grpcclient.InferenceServerClient(url=url)
+            self._client: Any = _HttpApi(url, timeout_s) if protocol == "http" else grpcclient.InferenceServerClient(url=url)
         except InferenceServerException as exc:
-            raise ServerError(f"cannot create a gRPC client for {url}: {exc.message()}") from exc
+            raise ServerError(f"cannot create a {protocol} client for {url}: {exc.message()}") from exc
 
     def close(self) -> None:
         self._client.close()
@@ -82,6 +94,8 @@ class ControlClient:
         return str(metadata.get("version", ""))
 
     def check_reachable(self) -> None:
+        if self.protocol == "http":
+            return self._client.check_kserve(self.url)
         try:
             live = self._client.is_server_live(client_timeout=10)
         except InferenceServerException as exc:
@@ -141,15 +155,18 @@ class ControlClient:
 
     def infer(self, model: str, inputs: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
         """One synchronous request (used for checks, not under load)."""
-        request = [_infer_input(name, array) for name, array in inputs.items()]
-        wanted = [grpcclient.InferRequestedOutput(name) for name in outputs] if outputs else None
+        module: Any = httpclient if self.protocol == "http" else grpcclient
+        request = [_infer_input(module, name, array) for name, array in inputs.items()]
+        wanted = [module.InferRequestedOutput(name) for name in outputs] if outputs else None
         result = self._call(self._client.infer, model, request, outputs=wanted, client_timeout=self.timeout_s, model=model)
-        response = result.get_response(as_json=True)
+        response = result.get_response() if self.protocol == "http" else result.get_response(as_json=True)
         return {out["name"]: result.as_numpy(out["name"]) for out in response.get("outputs", [])}
 
     def _call(self, method: Any, *args: Any, model: str | None = None, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
+        except OSError as exc:  # tritonclient.http's connection errors are the socket's own
+            raise ServerError(f"Triton at {self.url} is unreachable ({exc}); start it or fix --url") from exc
         except InferenceServerException as exc:
             message = " ".join((exc.message() or str(exc)).split())  # one line: backend tracebacks span several
             lowered = message.lower().replace("unavailable state", "")  # a model's state, not the server's
@@ -161,6 +178,65 @@ class ControlClient:
             raise ModelError(f"{where}{message}") from exc
 
 
+class _HttpApi:
+    """tritonclient.http behind the calls ControlClient makes of tritonclient.grpc, answering in the gRPC client's
+    as_json shapes; per-call timeouts become the connection's (tritonclient.http has none per call)."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self._client = httpclient.InferenceServerClient(
+            url=url, connection_timeout=min(timeout_s, 10.0), network_timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def check_kserve(self, url: str) -> None:
+        """KServe v2's liveness route answers 200: else a ServerError saying what the endpoint is not."""
+        try:
+            ready = self._client.is_server_live()
+        except OSError as exc:
+            if isinstance(exc, ConnectionRefusedError):
+                raise ServerError(f"Triton at {url} is unreachable ({exc}); start it or fix --url") from exc
+            raise ServerError(NOT_KSERVE_HTTP.format(url=url, reason=f"GET /v2/health/live: {exc}")) from exc
+        except Exception as exc:  # an HTTP/2-only gRPC port answers HTTP/1.1 with bytes no HTTP parser takes
+            reason = f"GET /v2/health/live: {type(exc).__name__} {exc}".strip()
+            raise ServerError(NOT_KSERVE_HTTP.format(url=url, reason=reason)) from exc
+        if not ready:
+            raise ServerError(NOT_KSERVE_HTTP.format(url=url, reason="GET /v2/health/live did not answer 200"))
+
+    def get_server_metadata(self, as_json: bool = True, client_timeout: float | None = None) -> Any:
+        return self._client.get_server_metadata()
+
+    def is_server_live(self, client_timeout: float | None = None) -> bool:
+        return bool(self._client.is_server_live())
+
+    def get_model_repository_index(self, as_json: bool = True) -> dict[str, Any]:
+        return {"models": self._client.get_model_repository_index()}
+
+    def is_model_ready(self, model: str) -> bool:
+        return bool(self._client.is_model_ready(model))
+
+    def get_model_metadata(self, model: str, as_json: bool = True) -> Any:
+        return self._client.get_model_metadata(model)
+
+    def get_model_config(self, model: str, as_json: bool = True) -> dict[str, Any]:
+        return {"config": self._client.get_model_config(model)}
+
+    def load_model(self, model: str, config: str | None = None, client_timeout: float | None = None) -> None:
+        self._client.load_model(model, config=config)
+
+    def unload_model(self, model: str) -> None:
+        self._client.unload_model(model)
+
+    def get_inference_statistics(self, model: str, as_json: bool = True, client_timeout: float | None = None) -> Any:
+        return self._client.get_inference_statistics(model)
+
+    def infer(
+        self, model: str, inputs: list[Any], outputs: list[Any] | None = None, client_timeout: float | None = None
+    ) -> Any:
+        return self._client.infer(model, inputs, outputs=outputs)
+
+
 def _triton_reason(message: str) -> str:
     """Triton's reason without its wrapping: "load failed for model 'm': version 1 is at READY state: <reason>;"."""
     return message.rsplit(" state: ", 1)[-1].strip().rstrip(";").strip()
@@ -170,11 +246,12 @@ def _tensor(data: dict[str, Any]) -> TensorSpec:
     return TensorSpec(name=data["name"], datatype=data["datatype"], shape=tuple(int(d) for d in data.get("shape", [])))
 
 
-def _infer_input(name: str, array: np.ndarray) -> grpcclient.InferInput:
+def _infer_input(module: Any, name: str, array: np.ndarray) -> Any:
+    """tritonclient's InferInput of `module` (tritonclient.grpc or .http) holding `array`."""
     datatype = next((k for k, v in NUMPY_DTYPES.items() if np.dtype(v) == array.dtype), None)
     if datatype is None:
         raise ModelError(f"input {name!r}: unsupported dtype {array.dtype}")
-    tensor = grpcclient.InferInput(name, list(array.shape), datatype)
+    tensor = module.InferInput(name, list(array.shape), datatype)
     tensor.set_data_from_numpy(array)
     return tensor
 

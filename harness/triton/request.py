@@ -1,5 +1,5 @@
 """The lean request path: one request serialized once, sent as raw bytes (probes, checks; the load engine
-sends the same bytes).
+sends the same bytes). For --protocol http, the same request as a KServe v2 HTTP body (`http_request_body`).
 
 tritonclient's `infer` builds InferInput objects, a protobuf message and its serialization on every call,
 and parses every response: costly in client CPU per request. Load generation sends the same
@@ -14,6 +14,7 @@ from typing import Callable
 
 import grpc
 import numpy as np
+import tritonclient.http as httpclient
 from tritonclient.grpc import service_pb2
 
 from harness.triton.control import NUMPY_DTYPES
@@ -33,6 +34,20 @@ def serialize_request(model: str, inputs: dict[str, np.ndarray], request_id: str
         tensor.shape.extend(array.shape)
         request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
     return request.SerializeToString()
+
+
+def http_request_body(inputs: dict[str, np.ndarray], outputs: tuple[str, ...]) -> tuple[bytes, int]:
+    """A KServe v2 HTTP inference body for `inputs` with the binary-tensor extension (a JSON header, then the raw
+    tensors), asking for `outputs` as binary data; and the JSON header's length (Inference-Header-Content-Length).
+    Built by tritonclient.http, the format's reference client."""
+    tensors = []
+    for name, array in inputs.items():
+        tensor = httpclient.InferInput(name, list(array.shape), _TRITON_DTYPES[array.dtype])
+        tensor.set_data_from_numpy(np.ascontiguousarray(array), binary_data=True)
+        tensors.append(tensor)
+    wanted = [httpclient.InferRequestedOutput(name, binary_data=True) for name in outputs]
+    body, header_length = httpclient.InferenceServerClient.generate_request_body(tensors, wanted or None)
+    return bytes(body), int(header_length if header_length is not None else len(body))
 
 
 def decode_response(payload: bytes) -> dict[str, np.ndarray]:

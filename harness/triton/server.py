@@ -37,24 +37,34 @@ class ServerSource:
     """Where a command's server comes from (--url, --model-repository, --tritonserver, --metrics-url), checked when
     the flags were read: a running Triton's gRPC endpoint (nothing is started), or a repository to start one on."""
 
-    url: str | None = None  # host:port of a running Triton's gRPC endpoint
+    url: str | None = None  # host:port of a running Triton's gRPC endpoint (its HTTP one under --protocol http)
     model_repository: Path | None = None  # None: the bundled one
     tritonserver: str | None = None  # the binary (default: nvidia-pytriton's, then PATH)
     metrics_url: str | None = None  # a --url server's Prometheus endpoint (default: its host, port 8002)
+    protocol: str = "grpc"  # --protocol: what --url speaks (the load's protocol)
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    grpc_url: str  # host:port, what clients and users are given
-    http_url: str | None = None  # host:port, used for health checks when we launched the server
+    grpc_url: str  # host:port, what clients and users are given ("" for a --url given as HTTP)
+    http_url: str | None = None  # host:port: health checks when we launched the server, --protocol http's load
     metrics_url: str | None = None
+
+    def load_url(self, protocol: str) -> str:
+        """Where the load goes: the HTTP endpoint under --protocol http, else the gRPC one."""
+        return (self.http_url or "") if protocol == "http" else self.grpc_url
+
+    def control(self) -> tuple[str, str]:
+        """(url, protocol) of the control calls: gRPC where there is a gRPC endpoint (the server we started), HTTP
+        for a --url given as HTTP."""
+        return (self.grpc_url, "grpc") if self.grpc_url else (self.http_url or "", "http")
 
 
 class RemoteServer:
     """A server someone else runs: nothing to launch or stop."""
 
-    def __init__(self, grpc_url: str) -> None:
-        self.endpoints = Endpoints(grpc_url=grpc_url)
+    def __init__(self, url: str, protocol: str = "grpc") -> None:
+        self.endpoints = Endpoints(grpc_url=url) if protocol != "http" else Endpoints(grpc_url="", http_url=url)
         self.log_path: Path | None = None
 
     def __enter__(self) -> RemoteServer:
@@ -270,7 +280,7 @@ def _mapped_shm_names() -> set[str]:
 def open_source(source: ServerSource, log_path: Path) -> LocalServer | RemoteServer:
     """The server a command works with: the one at --url, or one started on the repository (log at log_path)."""
     if source.url:
-        return RemoteServer(source.url)
+        return RemoteServer(source.url, source.protocol)
     return LocalServer(resolve_repository(source.model_repository), log_path, binary=source.tritonserver)
 
 

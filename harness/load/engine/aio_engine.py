@@ -233,6 +233,10 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
             message = protocol.decode(await reader.readexactly(size))
         except asyncio.IncompleteReadError:
             return  # the Locust process went away
+        if message["op"] == protocol.CONFIG and message.get("protocol", "grpc") != "grpc":
+            # Refused before any load on the Locust side (compiled.check_protocol); this is the last guard.
+            print(f"error: the Python engine speaks gRPC only, not {message['protocol']}; use --protocol grpc", file=sys.stderr)
+            return
         if message["op"] == protocol.CONFIG:
             engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]), message.get("expect"))
         elif message["op"] == protocol.LANES:

@@ -1,10 +1,11 @@
 """The compiled engine (harness/load/engine/cpp/lean_engine.cc): where it is, how it is built, which engine runs.
 
-Built with g++ against Debian's gRPC C++ and msgpack-cxx (`apt-get install g++ pkg-config libgrpc++-dev
-libmsgpack-cxx-dev`) into a cache folder named after the source's hash, so a changed source is rebuilt and a
-built one is reused by every Locust process. `scripts/setup.sh` builds it; a process that finds no binary
-builds it on first use, and where that cannot work it falls back to the Python engine (harness.load.engine.aio_engine)
-with a warning. HARNESS_LEAN_ENGINE=native|python|auto (default auto) chooses explicitly.
+Built with g++ against Debian's gRPC C++, libcurl (the HTTP protocol) and msgpack-cxx (`apt-get install g++
+pkg-config libgrpc++-dev libcurl4-openssl-dev libmsgpack-cxx-dev`) into a cache folder named after the source's
+hash, so a changed source is rebuilt and a built one is reused by every Locust process. `scripts/setup.sh` builds
+it; a process that finds no binary builds it on first use, and where that cannot work it falls back to the Python
+engine (harness.load.engine.aio_engine) with a warning (gRPC only: --protocol http is refused, `check_protocol`).
+HARNESS_LEAN_ENGINE=native|python|auto (default auto) chooses explicitly.
 
 The compiled engine's open-loop sender thread asks for real-time priority (SCHED_FIFO 1, granted to root or
 CAP_SYS_NICE): sends leave on time although tritonserver and Locust are busy on the same cores, for ~10 us more
@@ -32,7 +33,7 @@ from harness.errors import ConfigError, NativeEngineUnavailable
 log = logging.getLogger("harness")
 
 SOURCE = Path(__file__).with_name("cpp") / "lean_engine.cc"
-PACKAGES_HINT = "apt-get install g++ pkg-config libgrpc++-dev libmsgpack-cxx-dev"
+PACKAGES_HINT = "apt-get install g++ pkg-config libgrpc++-dev libcurl4-openssl-dev libmsgpack-cxx-dev"
 ENGINE_ENV = "HARNESS_LEAN_ENGINE"
 
 
@@ -48,9 +49,9 @@ def build() -> Path:
         return target  # (one that no longer runs, e.g. after a gRPC library upgrade, is rebuilt)
     if shutil.which("g++") is None or shutil.which("pkg-config") is None:
         raise NativeEngineUnavailable(f"no g++/pkg-config to build the compiled engine; {PACKAGES_HINT}")
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++"], capture_output=True, text=True)
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++", "libcurl"], capture_output=True, text=True)
     if flags.returncode != 0:
-        raise NativeEngineUnavailable(f"gRPC C++ is not installed ({flags.stderr.strip()}); {PACKAGES_HINT}")
+        raise NativeEngineUnavailable(f"gRPC C++ or libcurl is not installed ({flags.stderr.strip()}); {PACKAGES_HINT}")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Built under a temporary name and renamed: Locust processes starting together may build at once.
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -88,6 +89,22 @@ def engine_command() -> tuple[str, ...]:
             raise
         log.warning("%s; using the Python engine (several times the client CPU per request)", exc)
         return python_engine
+
+
+def check_protocol(protocol: str, validating: bool = False) -> None:
+    """--protocol http is the compiled engine's, without output checks: anything else is refused in one line (a
+    ConfigError) before any load."""
+    if protocol != "http":
+        return
+    if validating:
+        raise ConfigError(
+            "--protocol http does not check responses (--validate-outputs, validation_data); use --protocol grpc to validate"
+        )
+    if engine_name() != "native":
+        raise ConfigError(
+            f"--protocol http needs the compiled load engine, which is not available ({PACKAGES_HINT}, and "
+            f"{ENGINE_ENV} unset or native); or use --protocol grpc"
+        )
 
 
 def engine_name() -> str:

@@ -15,31 +15,43 @@ from typing import Any
 
 from harness.load.engine import protocol
 from harness.load.engine.compiled import engine_command
-from harness.load.engine.protocol import Batch, Schedule
+from harness.load.engine.protocol import Batch, HttpTarget, Schedule
 from harness.load.engine.validation import Expected
 from harness.procs import stop_child
 
 
 class EngineLink:
     def __init__(
-        self, url: str, payload: bytes | Sequence[bytes], timeout_s: float, command: Sequence[str] | None = None
+        self,
+        url: str,
+        payload: bytes | Sequence[bytes],
+        timeout_s: float,
+        command: Sequence[str] | None = None,
+        target: HttpTarget | None = None,
     ) -> None:
         """Start the engine: this process's choice (engine_command), or `command` (a test's fake engine)."""
         self.command = tuple(command) if command is not None else engine_command()
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
             list(self.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
-        self.configure(url, payload, timeout_s)
+        self.configure(url, payload, timeout_s, target=target)
         self._seq = 0
 
     def configure(
-        self, url: str, payload: bytes | Sequence[bytes], timeout_s: float, expect: Sequence[Sequence[Expected]] = ()
+        self,
+        url: str,
+        payload: bytes | Sequence[bytes],
+        timeout_s: float,
+        expect: Sequence[Sequence[Expected]] = (),
+        target: HttpTarget | None = None,
     ) -> None:
         """One request, or several that the engine sends in turn (--input-data entries); with `expect`, per request
-        the outputs its response must carry (a wrong one is an error: harness.load.engine.validation)."""
+        the outputs its response must carry (a wrong one is an error: harness.load.engine.validation); with
+        `target`, the payloads are HTTP bodies (--protocol http)."""
         requests = {"payload": payload} if isinstance(payload, bytes) else {"payloads": list(payload)}
         checks = {"expect": [[want.frame() for want in entry] for entry in expect]} if expect else {}
-        self._send({"op": protocol.CONFIG, "url": url, **requests, "timeout": timeout_s, **checks})
+        http = target.fields() if target is not None else {}
+        self._send({"op": protocol.CONFIG, "url": url, **requests, "timeout": timeout_s, **checks, **http})
 
     def set_lanes(self, count: int) -> int:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""

@@ -4,7 +4,7 @@ the compiled engine (cpp/lean_engine.cc) follows it.
 Each Locust process that generates load starts one engine child and speaks to it over the child's stdin/stdout.
 Frames in both directions are a 4-byte big-endian length followed by a msgpack map. Commands (Locust -> engine):
   {"op": "config", "url": str, "payloads": [bytes, ...], "timeout": float}
-                                                                       the serialized ModelInferRequests (one, or
+                                                                       gRPC: the serialized ModelInferRequests (one, or
                                                                        one per --input-data entry): each send takes
                                                                        the next, in turn, across lanes and schedules;
                                                                        a config starts again from the first. A single
@@ -14,6 +14,17 @@ Frames in both directions are a 4-byte big-endian length followed by a msgpack m
                                                                        atol, rtol, top1], ...]: a response that does
                                                                        not is an error "validation: entry I, output
                                                                        'NAME': ..." (rule: harness.load.engine.validation)
+                                                                       HTTP/REST (KServe v2), with "protocol": "http",
+                                                                       "path": "/v2/models/NAME/infer" and
+                                                                       "header_lengths": [int, ...]: "url" is the HTTP
+                                                                       host:port and each payload an inference body
+                                                                       POSTed to path (the binary-tensor extension:
+                                                                       its JSON header, of header_lengths[i] bytes,
+                                                                       then the raw tensors); a reply is a success
+                                                                       when its status is 200, else an error "HTTP
+                                                                       STATUS: BODY". No "expect" over HTTP. An engine
+                                                                       speaks the protocol of its first config for
+                                                                       its life ("protocol" absent: "grpc")
   {"op": "lanes", "n": int, "seq": int}                                keep n requests in flight (closed loop)
   {"op": "trace", "gaps": bytes}                                       the gaps (float64 seconds, native order) of
                                                                        the stream that "trace" schedules replay, looped
@@ -112,6 +123,17 @@ def read_frame(pipe: Readable) -> dict[str, Any] | None:
     header = read_exactly(pipe, HEADER.size)
     body = read_exactly(pipe, body_size(header)) if header else None
     return decode(body) if body is not None else None
+
+
+@dataclass(frozen=True)
+class HttpTarget:
+    """--protocol http: what a config frame adds to its bodies (the path they are POSTed to, each one's JSON length)."""
+
+    path: str
+    header_lengths: tuple[int, ...]
+
+    def fields(self) -> dict[str, Any]:
+        return {"protocol": "http", "path": self.path, "header_lengths": list(self.header_lengths)}
 
 
 @dataclass(frozen=True)

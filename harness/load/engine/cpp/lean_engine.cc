@@ -1,5 +1,5 @@
 // The compiled lean engine: the protocol of harness/load/engine/protocol.py (as the Python engine, aio_engine.py), on
-// gRPC C++'s completion queue.
+// gRPC C++'s completion queue, or (a config with "protocol": "http") on libcurl's multi interface: KServe v2 HTTP/REST.
 //
 // Why: grpc.aio costs more client CPU per request than perf_analyzer; this engine costs less than either
 // (scripts/bench_load_generator.py measures all three; the README quotes the figures). Requests go out as the pre-serialized
@@ -13,10 +13,17 @@
 // schedules and the flushes; another reads commands and wakes it with an alarm; a third wakes it the same way
 // when the next open-loop send is due.
 //
+// Over HTTP the config's bodies (the binary-tensor extension: a JSON header, then the raw tensors, its length in
+// "header_lengths") are POSTed to "path" on keep-alive HTTP/1.1 connections: one easy handle per request in flight,
+// kept and reused, and libcurl's connection pool under them; one thread runs the multi handle, the lanes and the
+// flushes (the completion queue is left as it is), and the reader and sender threads wake it with
+// curl_multi_wakeup. A reply is a success when its status is 200; it is not parsed.
+//
 //   lean_engine                                  serve the protocol
 //   lean_engine --schedule RPS KIND SEED COUNT [PHASE [INDEX SENDERS]]   print a schedule's first intended send
 //                                                                         times (seconds; a trace's gaps on stdin)
 
+#include <curl/curl.h>
 #include <grpcpp/alarm.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -287,8 +294,9 @@ struct Expected {
 
 // What the reader thread hands the engine: a parsed command frame.
 struct Command {
-  std::string op, url, payload, arrivals;
+  std::string op, url, payload, arrivals, protocol = "grpc", path;
   std::vector<std::string> payloads;
+  std::vector<int64_t> header_lengths;  // http: each body's JSON header length (Inference-Header-Content-Length)
   std::vector<std::vector<Expected>> expect;  // per payload; empty: responses are not checked
   double timeout = 30.0, rps = 0.0;
   bool has_start = false;
@@ -312,6 +320,43 @@ struct Call : Tag {
   size_t entry = 0;  // which payload it carries: the entry whose expected outputs its response must carry
   Call() : Tag{kCall} {}
 };
+
+// HTTP: the bodies of one config and each one's headers, shared by the requests carrying them (a later config
+// replaces the set while some may still be in flight).
+struct HttpBodies {
+  std::vector<std::string> bodies;
+  std::vector<curl_slist*> headers;
+  ~HttpBodies() {
+    for (curl_slist* list : headers) curl_slist_free_all(list);
+  }
+};
+
+// HTTP: one request in flight on its easy handle; the handle (and its connection) is reused by the next request.
+struct HttpCall {
+  CURL* easy = nullptr;
+  std::string response;  // the reply's first bytes: the message of a failure
+  std::shared_ptr<const HttpBodies> bodies;
+  char error[CURL_ERROR_SIZE] = {0};
+  double origin = 0.0;
+  bool lane = false;
+  uint64_t generation = 0;
+  size_t entry = 0;
+};
+
+// An HTTP send asked on the sender thread, started on the multi handle's.
+struct PendingSend {
+  bool lane;
+  double origin;
+  uint64_t generation;
+  size_t entry;
+};
+
+size_t KeepResponseHead(char* data, size_t size, size_t count, void* user) {
+  auto* response = static_cast<std::string*>(user);
+  constexpr size_t kKeep = 2048;
+  if (response->size() < kKeep) response->append(data, std::min(size * count, kKeep - response->size()));
+  return size * count;
+}
 
 struct Wake : Tag {
   grpc::Alarm alarm;
@@ -431,6 +476,7 @@ class Engine {
         } else {
           delete static_cast<Wake*>(tag);
           if (!RunCommands()) return;
+          if (http_mode_.load()) return RunHttp();  // the first config said HTTP: the queue is not used again
         }
       }
       RestartDueLanes();
@@ -478,6 +524,126 @@ class Engine {
   double max_lag_ms_ = 0.0, next_flush_ = 0.0;
   std::mutex mutex_;
   std::deque<Command> commands_;
+  std::atomic<bool> commands_pending_{false};
+
+  // HTTP (a config with "protocol": "http"; the engine speaks one protocol for its life).
+  std::atomic<bool> http_mode_{false};
+  std::thread::id loop_thread_ = std::this_thread::get_id();  // Run's (the engine is made on that thread)
+  CURLM* multi_ = nullptr;
+  std::string http_url_;  // http://host:port/v2/models/NAME/infer
+  std::shared_ptr<const HttpBodies> http_bodies_;  // the current config's (under send_mutex_)
+  std::vector<HttpCall*> idle_calls_;  // easy handles whose request has finished, kept for the next
+  std::mutex pending_mutex_;
+  std::vector<PendingSend> pending_;  // sends the sender thread asked for (under pending_mutex_)
+
+  void ConfigureHttp(const Command& command) {
+    if (!multi_) {
+      multi_ = curl_multi_init();
+      curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 100000L);  // every connection kept alive for reuse
+      http_mode_ = true;
+    }
+    http_url_ = "http://" + command.url + command.path;
+    auto bodies = std::make_shared<HttpBodies>();
+    bodies->bodies = command.payloads.empty() ? std::vector<std::string>{command.payload} : command.payloads;
+    for (size_t i = 0; i < bodies->bodies.size(); i++) {
+      int64_t json = i < command.header_lengths.size() ? command.header_lengths[i] : -1;
+      curl_slist* headers = curl_slist_append(nullptr, "Expect:");  // no 100-continue round trip on big bodies
+      headers = curl_slist_append(headers, json >= 0 ? "Content-Type: application/octet-stream"
+                                                     : "Content-Type: application/json");
+      if (json >= 0)
+        headers = curl_slist_append(headers, ("Inference-Header-Content-Length: " + std::to_string(json)).c_str());
+      bodies->headers.push_back(headers);
+    }
+    http_bodies_ = bodies;
+    next_payload_ = 0;
+    timeout_ = command.timeout;
+  }
+
+  // On the multi's thread: the request goes out on an idle easy handle (a new one when all are busy).
+  void LaunchHttp(const PendingSend& send) {
+    HttpCall* call;
+    if (idle_calls_.empty()) {
+      call = new HttpCall();
+      call->easy = curl_easy_init();
+      curl_easy_setopt(call->easy, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(call->easy, CURLOPT_TCP_NODELAY, 1L);
+      curl_easy_setopt(call->easy, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+      curl_easy_setopt(call->easy, CURLOPT_POST, 1L);
+      curl_easy_setopt(call->easy, CURLOPT_WRITEFUNCTION, KeepResponseHead);
+      curl_easy_setopt(call->easy, CURLOPT_WRITEDATA, &call->response);
+      curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, call->error);
+      curl_easy_setopt(call->easy, CURLOPT_PRIVATE, call);
+    } else {
+      call = idle_calls_.back();
+      idle_calls_.pop_back();
+    }
+    call->bodies = http_bodies_;
+    call->response.clear();
+    call->error[0] = 0;
+    call->origin = send.origin;
+    call->lane = send.lane;
+    call->generation = send.generation;
+    call->entry = send.entry;
+    const std::string& body = call->bodies->bodies[send.entry];
+    curl_easy_setopt(call->easy, CURLOPT_URL, http_url_.c_str());
+    curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->bodies->headers[send.entry]);
+    curl_easy_setopt(call->easy, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(call->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(call->easy, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ * 1000));
+    curl_multi_add_handle(multi_, call->easy);
+  }
+
+  void CompletedHttp(CURL* easy, CURLcode result) {
+    HttpCall* call = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&call));
+    curl_multi_remove_handle(multi_, easy);
+    idle_calls_.push_back(call);
+    outstanding_--;
+    if (call->generation != generation_) return;  // stopped: nothing from before a stop is reported
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    bool unavailable = result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST;
+    std::string error;
+    if (result != CURLE_OK) {
+      error = std::string(unavailable ? "UNAVAILABLE: " : result == CURLE_OPERATION_TIMEDOUT ? "DEADLINE_EXCEEDED: " : "HTTP: ") +
+              (call->error[0] ? call->error : curl_easy_strerror(result));
+    } else if (status != 200) {
+      error = "HTTP " + std::to_string(status) + ": " + call->response;
+    }
+    Finished(call->origin, call->lane, unavailable, error);
+  }
+
+  // The HTTP loop: replies, the sender thread's sends, commands, lanes and flushes, then a wait on the sockets
+  // until the next deadline or a wake-up.
+  void RunHttp() {
+    while (true) {
+      int running = 0;
+      curl_multi_perform(multi_, &running);
+      int left = 0;
+      while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+        if (message->msg == CURLMSG_DONE) CompletedHttp(message->easy_handle, message->data.result);
+      }
+      LaunchPendingHttp();
+      if (commands_pending_.exchange(false) && !RunCommands()) return;
+      RestartDueLanes();
+      if (Now() >= next_flush_) {
+        Flush(-1);
+        next_flush_ = Now() + kFlushS;
+      }
+      curl_multi_perform(multi_, &running);  // what was just started goes out before the wait
+      int wait_ms = static_cast<int>(std::ceil(std::max(NextDeadline() - Now(), 0.0) * 1000));
+      curl_multi_poll(multi_, nullptr, 0, wait_ms, nullptr);
+    }
+  }
+
+  void LaunchPendingHttp() {
+    std::vector<PendingSend> sends;
+    {
+      std::lock_guard<std::mutex> lock(pending_mutex_);
+      sends.swap(pending_);
+    }
+    for (const PendingSend& send : sends) LaunchHttp(send);
+  }
 
   // Open-loop sends have a thread of their own, which sleeps on the precise clock (timer slack 1 us) until the
   // next one is due and starts it itself: gRPC's async calls may start on any thread, and their completions
@@ -565,6 +731,15 @@ class Engine {
 
   // A call on either thread: lanes on the queue's, open-loop sends on the sender's (under send_mutex_).
   void Start(bool lane, double origin) {
+    if (http_mode_.load()) {
+      outstanding_++;
+      PendingSend send{lane, origin, generation_, next_payload_++ % http_bodies_->bodies.size()};
+      if (std::this_thread::get_id() == loop_thread_) return LaunchHttp(send);
+      std::lock_guard<std::mutex> lock(pending_mutex_);  // the sender thread's: started by the multi's thread
+      pending_.push_back(send);
+      curl_multi_wakeup(multi_);
+      return;
+    }
     auto* call = new Call();
     call->lane = lane;
     call->origin = origin;
@@ -584,19 +759,23 @@ class Engine {
     std::unique_ptr<Call> owned(call);
     outstanding_--;
     if (call->generation != generation_) return;  // stopped: nothing from before a stop is reported
-    uint32_t micros = static_cast<uint32_t>(std::min((Now() - call->origin) * 1e6, 4294967295.0));
     bool unavailable = call->status.error_code() == grpc::StatusCode::UNAVAILABLE;
-    backoff_s_ = unavailable ? std::min(std::max(backoff_s_ * 2, kBackoffMinS), kBackoffMaxS) : 0.0;
     std::string wrong = call->status.ok() ? Invalid(call) : "";
-    if (!wrong.empty()) {
-      errors_.emplace_back(micros, wrong);  // a wrong answer is a failure of the level
-    } else if (call->status.ok()) {
+    if (wrong.empty() && !call->status.ok())
+      wrong = std::string(StatusName(call->status.error_code())) + ": " + call->status.error_message();
+    Finished(call->origin, call->lane, unavailable, wrong);  // a wrong answer is a failure of the level
+  }
+
+  // A reply of this generation, either protocol: its latency or its error ("" for none), then its lane's next send.
+  void Finished(double origin, bool lane, bool unavailable, const std::string& error) {
+    uint32_t micros = static_cast<uint32_t>(std::min((Now() - origin) * 1e6, 4294967295.0));
+    backoff_s_ = unavailable ? std::min(std::max(backoff_s_ * 2, kBackoffMinS), kBackoffMaxS) : 0.0;
+    if (error.empty()) {
       latencies_.push_back(micros);
     } else {
-      errors_.emplace_back(micros, std::string(StatusName(call->status.error_code())) + ": " +
-                                       call->status.error_message());
+      errors_.emplace_back(micros, error);
     }
-    if (!call->lane) {
+    if (!lane) {
       in_flight_--;
     } else if (lanes_running_ > lanes_target_) {
       lanes_running_--;  // fewer lanes asked for: this one retires
@@ -627,7 +806,7 @@ class Engine {
 
   void SetLanes(int count) {
     lanes_target_ = std::max(count, 0);
-    if (!stub_) return;
+    if (!stub_ && !http_bodies_) return;
     while (lanes_running_ < lanes_target_) {
       lanes_running_++;
       Start(true, Now());
@@ -651,6 +830,15 @@ class Engine {
   // Before exiting, the requests in flight get up to kQuitGraceS to finish: an exit cancels them all.
   void AwaitOutstanding() {
     double deadline = Now() + std::min(timeout_, kQuitGraceS);
+    while (http_mode_.load() && outstanding_.load() > 0 && Now() < deadline) {
+      int running = 0, left = 0;
+      LaunchPendingHttp();
+      curl_multi_perform(multi_, &running);
+      while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
+        if (message->msg == CURLMSG_DONE) CompletedHttp(message->easy_handle, message->data.result);
+      }
+      curl_multi_poll(multi_, nullptr, 0, 10, nullptr);
+    }
     while (outstanding_.load() > 0 && Now() < deadline) {
       void* tag = nullptr;
       bool ok = false;
@@ -683,7 +871,10 @@ class Engine {
   }
 
   void Apply(const Command& command) {
-    if (command.op == "config") {
+    if (command.op == "config" && (command.protocol == "http" || http_mode_.load())) {
+      std::lock_guard<std::mutex> lock(send_mutex_);
+      ConfigureHttp(command);
+    } else if (command.op == "config") {
       std::lock_guard<std::mutex> lock(send_mutex_);
       if (!channel_) {
         grpc::ChannelArguments args;
@@ -709,7 +900,7 @@ class Engine {
     } else if (command.op == "schedule") {
       std::lock_guard<std::mutex> lock(send_mutex_);
       schedules_.erase(command.id);
-      if (command.rps > 0 && stub_) {
+      if (command.rps > 0 && (stub_ || http_bodies_)) {
         uint64_t seed = static_cast<uint64_t>(command.seed < 0 ? -command.seed : command.seed);
         double now = Now();
         double origin = command.has_start ? now + (command.start - WallNow()) : now;
@@ -799,8 +990,13 @@ class Engine {
         std::lock_guard<std::mutex> lock(mutex_);
         commands_.push_back(command);
       }
-      auto* wake = new Wake();
-      wake->alarm.Set(&cq_, gpr_now(GPR_CLOCK_MONOTONIC), wake);
+      commands_pending_ = true;
+      if (http_mode_.load()) {
+        curl_multi_wakeup(multi_);
+      } else {
+        auto* wake = new Wake();
+        wake->alarm.Set(&cq_, gpr_now(GPR_CLOCK_MONOTONIC), wake);
+      }
       if (command.op == "quit") return;
     }
   }
@@ -844,6 +1040,9 @@ class Engine {
       const msgpack::object& value = map.via.map.ptr[i].val;
       if (key == "op") command->op = value.as<std::string>();
       else if (key == "url") command->url = value.as<std::string>();
+      else if (key == "protocol") command->protocol = value.as<std::string>();
+      else if (key == "path") command->path = value.as<std::string>();
+      else if (key == "header_lengths") command->header_lengths = value.as<std::vector<int64_t>>();
       else if (key == "payload") command->payload.assign(value.via.bin.ptr, value.via.bin.size);
       else if (key == "payloads" && value.type == msgpack::type::ARRAY) {
         for (uint32_t j = 0; j < value.via.array.size; j++) {
@@ -901,6 +1100,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   (new Engine())->Run();  // never destroyed: its detached threads may still touch it until _exit
   fflush(stdout);
   _exit(0);  // no orderly gRPC teardown: the Locust process is done with us
