@@ -34,6 +34,9 @@ the README quotes its output.
    the share of sends late (the harness: > 2 ms behind schedule) or delayed (perf_analyzer's own warning), the
    harness's send lag p99 and arrivals CV; medians (min-max), then the targets of issue 21. docs/benchmarks.md
    quotes it.
+6. HTTP/REST (`--tables http`): identity at --cost-concurrency over KServe v2 HTTP: the harness's compiled engine
+   (--protocol http) against `perf_analyzer -i http` on the same server, the harness over gRPC for reference,
+   --rounds alternated rounds: throughput, p99, client CPU per request (docs/benchmarks.md).
 
 The load generators share this machine's cores with tritonserver: on a small machine the figures are the
 client's and the server's together (the tables say how many cores).
@@ -223,6 +226,7 @@ def main() -> int:
             "workers": workers_table,
             "jitter": jitter_table,
             "open": open_table,
+            "http": http_table,
         }
         tables_by_name[table](args)
     return 0
@@ -342,15 +346,25 @@ def cost_locust_run(
     span = stats["last_request_timestamp"] - stats["start_time"]
     worker = next(iter(doc["workers"].values()))
     cpu_s = worker["cpu_percent"] / 100.0 * span
-    return {"rps": doc["requests"] / span, "cpu_us": 1e6 * cpu_s / doc["requests"], "mean_ms": doc["latency_ms"]["mean"]}
+    return {
+        "rps": doc["requests"] / span,
+        "cpu_us": 1e6 * cpu_s / doc["requests"],
+        "mean_ms": doc["latency_ms"]["mean"],
+        "p99_ms": doc["latency_ms"]["p99"],
+    }
 
 
-def cost_perf_run(url: str, concurrency: int, duration_s: int) -> dict[str, float]:
+def cost_perf_run(url: str, concurrency: int, duration_s: int, protocol: str = "grpc") -> dict[str, float]:
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
-    result = perf_analyzer.run(url, MODEL, concurrency, measurement_ms=duration_s * 1000 // 3)
+    result = perf_analyzer.run(url, MODEL, concurrency, measurement_ms=duration_s * 1000 // 3, protocol=protocol)
     after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - started
     cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return {"rps": result["rps"], "cpu_us": 1e6 * cpu_s / (result["rps"] * wall), "mean_ms": result["avg_ms"]}
+    return {
+        "rps": result["rps"],
+        "cpu_us": 1e6 * cpu_s / (result["rps"] * wall),
+        "mean_ms": result["avg_ms"],
+        "p99_ms": result["p99_ms"],
+    }
 
 
 def with_server_time(control: ControlClient, run: Callable[[], dict[str, float]]) -> dict[str, float]:
@@ -409,6 +423,55 @@ def print_cost(runs: dict[str, list[dict[str, float]]], concurrency: int) -> Non
             ],
         ]
     print(text_table(["generator", "against perf_analyzer", "measured", "target", "met"], rows))
+
+
+# --- HTTP/REST: the compiled engine over KServe v2 HTTP against perf_analyzer -i http, alternated ------------------
+
+
+def http_table(args: argparse.Namespace) -> None:
+    """identity on 2 CPU instances, closed loop at --cost-concurrency (16): one Locust process on the compiled engine
+    over HTTP (--protocol http), perf_analyzer -i http on the same server, and the harness over gRPC for
+    reference, in alternated rounds (--rounds); medians of throughput, p99 and client CPU per request.
+    perf_analyzer's CPU is its process over its whole run (start-up and its stability trials included)."""
+    runs: dict[str, list[dict[str, float]]] = {}
+    concurrency, duration = args.cost_concurrency, args.cost_duration
+    with served("bench-http-") as (tmp, server, control):
+        grpc_url, http_url = server.endpoints.grpc_url, server.endpoints.http_url or ""
+        generators: dict[str, Callable[[int], dict[str, float]]] = {
+            "harness, http": lambda i: cost_locust_run(
+                http_url, "native", concurrency, duration, tmp / f"http{i}", ("--protocol", "http")
+            ),
+            "harness, grpc": lambda i: cost_locust_run(grpc_url, "native", concurrency, duration, tmp / f"grpc{i}"),
+        }
+        if not args.no_perf_analyzer:
+            try:
+                perf_analyzer.find_or_install()
+                generators["perf_analyzer -i http"] = lambda _: cost_perf_run(http_url, concurrency, duration, "http")
+            except HarnessError as exc:
+                print(f"perf_analyzer skipped: {exc}", flush=True)
+        for index in range(args.rounds):
+            for name, run in generators.items():
+                try:
+                    runs.setdefault(name, []).append(run(index))
+                except (OSError, KeyError, ValueError, IndexError, LoadError) as exc:
+                    print(f"  round {index + 1} {name}: no result ({exc})", flush=True)
+                    continue
+                print(
+                    f"  round {index + 1} {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[name][-1].items()), flush=True
+                )
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for name, rs in runs.items() if rs}
+    print(
+        f"\n{MODEL} (2 CPU instances), closed loop, concurrency {concurrency}, one load-generator process, "
+        f"medians of {args.rounds} rounds"
+    )
+    keys = ("rps", "p99_ms", "cpu_us")
+    rows = [[name, *(f"{m[k]:.3f}" for k in keys)] for name, m in med.items()]
+    print(text_table(["generator", "req/s", "p99 ms", "client CPU us/req"], rows))
+    ours, pa = med.get("harness, http"), med.get("perf_analyzer -i http")
+    if ours and pa:
+        ratio = ours["rps"] / pa["rps"]
+        verdict = "met" if ratio >= 1 else "NOT met"
+        print(f"harness http throughput {ratio:.2f}x perf_analyzer -i http's (target >= 1.00x: {verdict})")
 
 
 # --- workers: harness sweep with 1, 2, 4 Locust workers, closed loop and an open-loop rate ramp --------------------

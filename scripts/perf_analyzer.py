@@ -102,10 +102,12 @@ def run(
     timeout_s: float = 300.0,
     request_rate: float | None = None,
     max_trials: int = 10,
+    protocol: str = "grpc",
 ) -> dict[str, float]:
-    """One level over gRPC: closed loop at `concurrency`, or open loop at `request_rate` (--request-rate-range,
-    constant arrivals): requests/s and latency in ms (p50, p90, p95, p99, avg), and in request-rate mode the
-    share of requests it sent late ("delayed_share", from its own warning; 0 without one).
+    """One level over gRPC (`protocol` "http": `-i http` to Triton's HTTP port at `url`): closed loop at
+    `concurrency`, or open loop at `request_rate` (--request-rate-range, constant arrivals): requests/s and
+    latency in ms (p50, p90, p95, p99, avg), and in request-rate mode the share of requests it sent late
+    ("delayed_share", from its own warning; 0 without one).
 
     perf_analyzer repeats windows until 3 agree within stability_percent (on avg latency, or on `percentile`)."""
     binary = find_or_install()
@@ -126,7 +128,7 @@ def run(
             "-u",
             url,
             "-i",
-            "grpc",
+            protocol,
             "-b",
             str(batch_size),
             *load,

@@ -283,7 +283,8 @@ class Metadata:
     command_line: str = ""
     started_at: str = ""
     ended_at: str = ""
-    settings: dict[str, Any] = field(default_factory=dict, hash=False)  # warm-up, window, stability, workers...
+    # warm-up, window, stability, workers, "protocol" (grpc or http; absent before it existed: grpc)...
+    settings: dict[str, Any] = field(default_factory=dict, hash=False)
     complete: bool = False  # False while the sweep runs or if it was interrupted
     interrupted: str = ""  # why the run stopped early, one line ("" for a complete or still-running run)
 
