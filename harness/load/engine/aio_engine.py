@@ -1,4 +1,5 @@
-"""The Python lean load engine: closed-loop gRPC lanes on grpc.aio, in a process of its own, outside gevent.
+"""The Python lean load engine: closed-loop gRPC lanes on grpc.aio (or, with a config's "protocol": "http", KServe
+v2 HTTP/REST on one keep-alive aiohttp session), in a process of its own, outside gevent.
 
 The fallback where the compiled engine (harness/load/engine/cpp/lean_engine.cc, same protocol, a fraction of the CPU
 per request) cannot be built; harness.load.engine.compiled picks which one runs.
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import grpc
 
 from harness.load.arrivals import send_times
@@ -38,6 +40,15 @@ LATE_THRESHOLD_S = 0.002  # a send this far behind its intended time counts as l
 # from BACKOFF_MIN_S to BACKOFF_MAX_S while the server stays away: resending at once only spins the CPU.
 BACKOFF_MIN_S, BACKOFF_MAX_S = 0.01, 0.5
 QUIT_GRACE_S = 3.0  # the longest an exit waits for the requests in flight (at most the timeout), as kQuitGraceS
+
+
+class RequestFailed(Exception):
+    """A request that got no success, either protocol: its message (as the results frame carries it) and whether
+    it found no server (a lane then backs off)."""
+
+    def __init__(self, message: str, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.message, self.unavailable = message, unavailable
 
 
 class _Lane:
@@ -68,14 +79,49 @@ class Engine:
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
         self.validator: Validator | None = None  # checks each response against its entry's expected outputs
+        self.session: aiohttp.ClientSession | None = None  # HTTP: one pool of keep-alive connections
+        self.http_url = ""
+        self.http_headers: list[dict[str, str]] = []  # HTTP: per payload (its JSON header's length)
 
-    def configure(self, url: str, payloads: list[bytes], timeout: float, expect: list | None = None) -> None:
-        if self.channel is None:
+    def configure(
+        self, url: str, payloads: list[bytes], timeout: float, expect: list | None = None, http: dict | None = None
+    ) -> None:
+        """`http`: the config's "path" and "header_lengths" (protocol.py); the engine then speaks HTTP for its life."""
+        if http is not None or self.session is not None:
+            self.session = self.session or aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            self.http_url = f"http://{url}{(http or {}).get('path', '')}"
+            lengths = list((http or {}).get("header_lengths", []))
+            self.http_headers = [
+                {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(n)} for n in lengths
+            ]
+        elif self.channel is None:
             options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
             self.channel = grpc.aio.insecure_channel(url, options=options)
             self.call = self.channel.unary_unary(_METHOD, _registered_method=True)
         self.payloads, self.sends, self.timeout = payloads or [b""], 0, timeout
         self.validator = Validator(expect) if expect else None
+
+    async def request(self, index: int) -> bytes:
+        """Send request `index` and await its reply; RequestFailed when it is not a success."""
+        if self.session is None:
+            try:
+                return bytes(await self.call(self.payloads[index], timeout=self.timeout))
+            except grpc.aio.AioRpcError as exc:
+                raise RequestFailed(f"{exc.code().name}: {exc.details()}", exc.code() == grpc.StatusCode.UNAVAILABLE) from exc
+        headers = self.http_headers[index % len(self.http_headers)] if self.http_headers else None
+        try:
+            timeout = aiohttp.ClientTimeout(total=self.timeout)
+            async with self.session.post(self.http_url, data=self.payloads[index], headers=headers, timeout=timeout) as reply:
+                body = await reply.read()
+        except aiohttp.ClientConnectorError as exc:
+            raise RequestFailed(f"UNAVAILABLE: {exc}", unavailable=True) from exc
+        except asyncio.TimeoutError as exc:
+            raise RequestFailed("DEADLINE_EXCEEDED: no reply within the request timeout") from exc
+        except aiohttp.ClientError as exc:
+            raise RequestFailed(f"HTTP: {exc}") from exc
+        if reply.status != 200:
+            raise RequestFailed(f"HTTP {reply.status}: {body[:2048].decode(errors='replace')}")
+        return body
 
     def next_request(self) -> int:
         """The index of the request the next send carries: the configured ones in turn, across lanes and schedules
@@ -106,12 +152,12 @@ class Engine:
         while not lane.retired:
             started, index = clock(), self.next_request()
             try:
-                response = await self.call(self.payloads[index], timeout=self.timeout)
-            except grpc.aio.AioRpcError as exc:
+                response = await self.request(index)
+            except RequestFailed as exc:
                 if self.generation != generation:
                     return
-                self.errors.append((int((clock() - started) * 1e6), f"{exc.code().name}: {exc.details()}"))
-                if exc.code() == grpc.StatusCode.UNAVAILABLE:
+                self.errors.append((int((clock() - started) * 1e6), exc.message))
+                if exc.unavailable:
                     self.backoff_s = min(max(self.backoff_s * 2, BACKOFF_MIN_S), BACKOFF_MAX_S)
                     await asyncio.sleep(self.backoff_s)
                 else:
@@ -176,10 +222,10 @@ class Engine:
         not reported (the stop zeroed the count in flight)."""
         generation, index = self.generation, self.next_request()
         try:
-            response = await self.call(self.payloads[index], timeout=self.timeout)
-        except grpc.aio.AioRpcError as exc:
+            response = await self.request(index)
+        except RequestFailed as exc:
             if self.generation == generation:
-                self.errors.append((int((time.perf_counter() - intended) * 1e6), f"{exc.code().name}: {exc.details()}"))
+                self.errors.append((int((time.perf_counter() - intended) * 1e6), exc.message))
         else:
             if self.generation == generation:
                 micros = min(int((time.perf_counter() - intended) * 1e6), 0xFFFFFFFF)
@@ -224,6 +270,8 @@ class Engine:
             await asyncio.wait(list(self.tasks), timeout=min(self.timeout, QUIT_GRACE_S))
         if self.channel is not None:
             await self.channel.close()
+        if self.session is not None:
+            await self.session.close()
 
 
 async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
@@ -233,12 +281,11 @@ async def _read_frames(engine: Engine, reader: asyncio.StreamReader) -> None:
             message = protocol.decode(await reader.readexactly(size))
         except asyncio.IncompleteReadError:
             return  # the Locust process went away
-        if message["op"] == protocol.CONFIG and message.get("protocol", "grpc") != "grpc":
-            # Refused before any load on the Locust side (compiled.check_protocol); this is the last guard.
-            print(f"error: the Python engine speaks gRPC only, not {message['protocol']}; use --protocol grpc", file=sys.stderr)
-            return
         if message["op"] == protocol.CONFIG:
-            engine.configure(message["url"], protocol.payloads_of(message), float(message["timeout"]), message.get("expect"))
+            http = message if message.get("protocol") == "http" else None
+            engine.configure(
+                message["url"], protocol.payloads_of(message), float(message["timeout"]), message.get("expect"), http
+            )
         elif message["op"] == protocol.LANES:
             engine.set_lanes(int(message["n"]))
         elif message["op"] == protocol.TRACE:

@@ -4,8 +4,8 @@ Built with g++ against Debian's gRPC C++, libcurl (the HTTP protocol) and msgpac
 pkg-config libgrpc++-dev libcurl4-openssl-dev libmsgpack-cxx-dev`) into a cache folder named after the source's
 hash, so a changed source is rebuilt and a built one is reused by every Locust process. `scripts/setup.sh` builds
 it; a process that finds no binary builds it on first use, and where that cannot work it falls back to the Python
-engine (harness.load.engine.aio_engine) with a warning (gRPC only: --protocol http is refused, `check_protocol`).
-HARNESS_LEAN_ENGINE=native|python|auto (default auto) chooses explicitly.
+engine (harness.load.engine.aio_engine) with a warning. HARNESS_LEAN_ENGINE=native|python|auto (default auto)
+chooses explicitly.
 
 The compiled engine's open-loop sender thread asks for real-time priority (SCHED_FIFO 1, granted to root or
 CAP_SYS_NICE): sends leave on time although tritonserver and Locust are busy on the same cores, for ~10 us more
@@ -92,18 +92,10 @@ def engine_command() -> tuple[str, ...]:
 
 
 def check_protocol(protocol: str, validating: bool = False) -> None:
-    """--protocol http is the compiled engine's, without output checks: anything else is refused in one line (a
-    ConfigError) before any load."""
-    if protocol != "http":
-        return
-    if validating:
+    """--protocol http does not check outputs: asked to, it is refused in one line (a ConfigError) before any load."""
+    if protocol == "http" and validating:
         raise ConfigError(
             "--protocol http does not check responses (--validate-outputs, validation_data); use --protocol grpc to validate"
-        )
-    if engine_name() != "native":
-        raise ConfigError(
-            f"--protocol http needs the compiled load engine, which is not available ({PACKAGES_HINT}, and "
-            f"{ENGINE_ENV} unset or native); or use --protocol grpc"
         )
 
 
