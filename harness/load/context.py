@@ -53,8 +53,8 @@ class LoadContext:
         and reopening gRPC channels under gevent between tests has crashed grpc's poller here (epoll_wait: bad
         file descriptor).
         """
-        if options.triton_url != self.options.triton_url:
-            self.close()
+        if (options.triton_url, options.protocol) != (self.options.triton_url, self.options.protocol):
+            self.close()  # a new server, or a new protocol: an engine speaks one protocol for its life
         self.options = options
         self.source.restart(options)
         self.steering.restart(options)

@@ -56,3 +56,21 @@ def test_a_refused_user_is_the_processes_first_error_until_the_next_test(tmp_pat
     load.restart(OPTIONS)
     assert load.counters.first_error is None
     load.close()
+
+
+def test_a_new_protocol_on_the_same_server_replaces_the_engine_with_one_sent_http_bodies(tmp_path: Path) -> None:
+    """An engine speaks one protocol for its life: --protocol http (the web form's field) gets a new one, whose
+    config carries the HTTP target (protocol.py) and a KServe v2 body, not a ModelInferRequest."""
+    command = fake_engine.command({}, tmp_path)
+    load = LoadContext(OPTIONS, lambda *args: EngineLink(*args[:3], command=command, target=(args[3:] or (None,))[0]))
+    load.source._connect = lambda url, **protocol: UnknownModelControl()  # type: ignore[assignment, return-value]
+    load.engine()
+    load.restart(replace(OPTIONS, protocol="http"))
+    load.engine()
+    load.close()
+    configs = [c for c in fake_engine.received(tmp_path) if c["op"] == "config"]
+    assert [c.get("protocol") for c in configs] == [None, "http"]
+    assert configs[1]["path"] == "/v2/models/m/infer"
+    # (the fake logs each body's length) no tensors for an unknown model: the JSON header is the whole body
+    assert configs[1]["header_lengths"] == configs[1]["payloads"] and configs[1]["payloads"][0] > 0
+    assert [c["op"] for c in fake_engine.received(tmp_path)].count("quit") == 2
