@@ -830,9 +830,13 @@ class Engine {
   // Before exiting, the requests in flight get up to kQuitGraceS to finish: an exit cancels them all.
   void AwaitOutstanding() {
     double deadline = Now() + std::min(timeout_, kQuitGraceS);
+    if (http_mode_.load()) {  // sends asked before the quit and not yet started are not started now
+      std::lock_guard<std::mutex> lock(pending_mutex_);
+      outstanding_ -= static_cast<int>(pending_.size());
+      pending_.clear();
+    }
     while (http_mode_.load() && outstanding_.load() > 0 && Now() < deadline) {
       int running = 0, left = 0;
-      LaunchPendingHttp();
       curl_multi_perform(multi_, &running);
       while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
         if (message->msg == CURLMSG_DONE) CompletedHttp(message->easy_handle, message->data.result);
