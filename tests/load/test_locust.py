@@ -25,6 +25,7 @@ from harness.net import LOOPBACK, free_port
 from harness.record.model import InstanceGroup
 from harness.triton.control import ControlClient
 from harness.triton.repository import read_config, resolve_repository
+from harness.triton.server import LocalServer
 from harness.triton.variants import Variant, load_variant
 from helpers.processes import RUN_TIMEOUT_S, command_lines, harness_ui, stop_process
 
@@ -324,4 +325,18 @@ def test_web_ui_runs_the_open_loop_user_at_the_form_rate(triton_url: str, contro
         assert started["success"], started
         rate = measured_rate(web)
         assert 25 <= rate <= 55, rate  # 40 req/s offered across both users (reports arrive each second)
+        assert stop_process(process, signal.SIGTERM) == INTERRUPTED
+
+
+def test_web_ui_form_switches_the_load_to_http(triton: LocalServer, control: ControlClient, tmp_path: Path) -> None:
+    """The start form's protocol field: a `harness ui` started over gRPC sends its next test over KServe v2 HTTP to
+    the HTTP port the form names, every request a success that Triton counted."""
+    control.load("identity")
+    with harness_ui(triton.endpoints.grpc_url, "identity", 1, tmp_path) as (process, web):
+        before = control.statistics("identity").success_count
+        form = [("user_count", "2"), ("spawn_rate", "2"), ("user_classes", "TritonUser"), ("model", "identity")]
+        started = post_form(f"{web}/swarm", [*form, ("host", triton.endpoints.http_url or ""), ("protocol", "http")])
+        assert started["success"], started
+        assert measured_rate(web) > 0
+        assert control.statistics("identity").success_count - before >= get_json(f"{web}/latency.json")["requests"]
         assert stop_process(process, signal.SIGTERM) == INTERRUPTED
