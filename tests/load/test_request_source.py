@@ -100,3 +100,34 @@ def test_a_shape_the_model_refuses_raises_instead_of_sending() -> None:
     requests = source([], replace(OPTIONS, shapes="INPUT0:5"))
     with pytest.raises(ConfigError, match="--shape INPUT0:5: input 'INPUT0' takes \\[4\\]"):
         requests.payloads()
+
+
+def test_over_http_the_same_request_is_a_kserve_v2_body_with_binary_tensors() -> None:
+    """--protocol http: the ModelInferRequest's tensors as a binary-tensor body (its JSON header, then the raw
+    bytes), every output asked as binary data, POSTed to the model's infer path; the control speaks HTTP too."""
+    log: list[str] = []
+    http = replace(OPTIONS, protocol="http")
+    requests = RequestSource(http, lambda url, protocol="grpc": FakeControl(f"{protocol}://{url}", log))  # type: ignore[arg-type, return-value]
+    (body,) = requests.payloads()
+    target = requests.http_target()
+    assert target is not None and target.path == "/v2/models/net/infer"
+    (length,) = target.header_lengths
+    header = json.loads(body[:length])
+    assert header["inputs"] == [
+        {"name": "INPUT0", "shape": [2, 4], "datatype": "FP32", "parameters": {"binary_data_size": 2 * 4 * 4}}
+    ]
+    assert header["outputs"] == [{"name": "OUTPUT0", "parameters": {"binary_data": True}}]
+    grpc_request = service_pb2.ModelInferRequest.FromString(source([]).payload())
+    assert body[length:] == grpc_request.raw_input_contents[0]  # the same seeded tensor either way
+    assert log[0] == "connect http://127.0.0.1:9" and source([]).http_target() is None
+
+
+def test_over_http_checking_outputs_is_refused_in_one_line_before_anything_is_sent() -> None:
+    class Answering(FakeControl):
+        def infer(self, model: str, inputs: dict) -> dict:
+            return {"OUTPUT0": np.zeros((2, 1), np.float32)}
+
+    http = replace(OPTIONS, protocol="http", validate_against="net_original")
+    requests = RequestSource(http, lambda url, protocol="grpc": Answering(url, []))  # type: ignore[arg-type, return-value]
+    with pytest.raises(ConfigError, match="--protocol http does not check responses.*use --protocol grpc"):
+        requests.payloads()
