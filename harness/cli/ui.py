@@ -27,8 +27,8 @@ from harness.cli.flags import (
 from harness.cli.stop_signals import StopSignals
 from harness.errors import INTERRUPTED_EXIT, ConfigError, ModelError, UnknownModel
 from harness.load.client_metrics import endpoint_url
-from harness.load.mix import check_mix_models, format_mix, parse_mix
 from harness.load.engine.compiled import check_protocol
+from harness.load.mix import check_mix_models, format_mix, parse_mix
 from harness.load.roster import worker_command
 from harness.load.ui_processes import LocustUi, UiSettings
 from harness.load.web_login import CREDENTIALS_VARIABLE, credentials_from_environment

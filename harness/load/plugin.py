@@ -141,6 +141,8 @@ def add_options(parser: Any) -> None:
         default="",
         help="several models served together, e.g. a=3,b=1: closed-loop users split by weight, an open-loop rate "
         "split by weight (--model is then ignored); empty: --model alone",
+    )
+    group.add_argument(
         "--protocol",
         env_var="LOCUST_PROTOCOL",
         choices=defaults.PROTOCOLS,

@@ -19,8 +19,8 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.errors import HarnessError, UnknownModel
-from harness.load.mix import format_mix
 from harness.load.engine.compiled import check_protocol
+from harness.load.mix import format_mix
 from harness.measure.budget import Budget
 from harness.measure.ending import DEFECT, DONE, INTERRUPTED, RUNNING, Ending, ending_of
 from harness.measure.job import Job, Proposer, command_line
