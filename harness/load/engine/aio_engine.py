@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import grpc
 
 from harness.load.arrivals import send_times
@@ -79,7 +78,8 @@ class Engine:
         self.late, self.max_lag_ms, self.dropped, self.in_flight = 0, 0.0, 0, 0
         self.backoff_s = 0.0
         self.validator: Validator | None = None  # checks each response against its entry's expected outputs
-        self.session: aiohttp.ClientSession | None = None  # HTTP: one pool of keep-alive connections
+        self.session: Any = None  # HTTP: one aiohttp.ClientSession, one pool of keep-alive connections
+        self.aiohttp: Any = None  # imported for HTTP only: its import would delay every gRPC engine's start
         self.http_url = ""
         self.http_headers: list[dict[str, str]] = []  # HTTP: per payload (its JSON header's length)
 
@@ -88,7 +88,11 @@ class Engine:
     ) -> None:
         """`http`: the config's "path" and "header_lengths" (protocol.py); the engine then speaks HTTP for its life."""
         if http is not None or self.session is not None:
-            self.session = self.session or aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            if self.session is None:
+                import aiohttp
+
+                self.aiohttp = aiohttp
+                self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
             self.http_url = f"http://{url}{(http or {}).get('path', '')}"
             lengths = list((http or {}).get("header_lengths", []))
             self.http_headers = [
@@ -110,14 +114,14 @@ class Engine:
                 raise RequestFailed(f"{exc.code().name}: {exc.details()}", exc.code() == grpc.StatusCode.UNAVAILABLE) from exc
         headers = self.http_headers[index % len(self.http_headers)] if self.http_headers else None
         try:
-            timeout = aiohttp.ClientTimeout(total=self.timeout)
+            timeout = self.aiohttp.ClientTimeout(total=self.timeout)
             async with self.session.post(self.http_url, data=self.payloads[index], headers=headers, timeout=timeout) as reply:
                 body = await reply.read()
-        except aiohttp.ClientConnectorError as exc:
+        except self.aiohttp.ClientConnectorError as exc:
             raise RequestFailed(f"UNAVAILABLE: {exc}", unavailable=True) from exc
         except asyncio.TimeoutError as exc:
             raise RequestFailed("DEADLINE_EXCEEDED: no reply within the request timeout") from exc
-        except aiohttp.ClientError as exc:
+        except self.aiohttp.ClientError as exc:
             raise RequestFailed(f"HTTP: {exc}") from exc
         if reply.status != 200:
             raise RequestFailed(f"HTTP {reply.status}: {body[:2048].decode(errors='replace')}")
