@@ -57,7 +57,7 @@ def engine_run(url: str, payload: bytes, start: Callable[[EngineLink], None], du
     """The engine alone under one load (`start`): per-request CPU and context switches over `duration_s` after a
     one-second warm-up."""
     link = EngineLink(url, payload, 30.0)
-    pid = link._process.pid if link._process else 0  # noqa: SLF001  (the engine is this script's child)
+    pid = link.pid or 0
     hist = LatencyHistogram()
     try:
         start(link)

@@ -96,7 +96,7 @@ def with_model_slos(run: Run, own: Mapping[str, Slo], others: Slo | None = None)
 
     def rejudged(part: ModelLevel, model: str) -> ModelLevel:
         slo = own.get(model) or others or part.slo
-        return replace(part, slo=slo, slo_met=model_meets_slo(replace(part, slo=slo), slo) if slo else part.slo_met)
+        return replace(part, slo=slo, slo_met=model_meets_slo(part, slo) if slo else part.slo_met)
 
     def level(lv: Level) -> Level:
         return replace(lv, models={m: rejudged(p, m) for m, p in lv.models.items()}) if lv.models else lv

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness import defaults
 from harness.analysis.capacity import curve_labels, objectives_text, with_model_slos
 from harness.analysis.compare import comparison_rows, format_table
 from harness.analysis.plan import plan_lines
@@ -106,10 +107,9 @@ def _judged(runs: list[Run], text: str | None) -> tuple[list[Run], Slo | None]:
         raise ConfigError(
             f"--slo {text!r} names models, but no run given serves a mix (--mix); give one objective, e.g. p99=50ms"
         )
-    common = next((item for item in items if ":" not in item), None)
-    others, own = parse_model_slos(text, models, default=common or "p99=1ms")
-    others_given = others if common is not None else None
-    return [with_model_slos(run, dict(own), others_given) for run in runs], others_given
+    others, own = parse_model_slos(text, models, defaults.SLO)
+    common = others if any(":" not in item for item in items) else None  # else each run keeps its own for the rest
+    return [with_model_slos(run, dict(own), common) for run in runs], common
 
 
 def _decision(runs: list[Run], args: argparse.Namespace, slo: Slo | None) -> Verdict:

@@ -432,7 +432,7 @@ def test_the_compiled_open_loop_sender_runs_at_real_time_priority(
         try:
             link.schedule(Schedule(1, 50.0, "constant", 0, 1000))
             assert server.wait_for("started", 5) >= 5
-            assert link._process is not None
-            assert thread_policies(link._process.pid).count(1) == fifo_threads
+            assert link.pid is not None
+            assert thread_policies(link.pid).count(1) == fifo_threads
         finally:
             link.close()

@@ -69,13 +69,15 @@ def test_http_and_grpc_give_the_same_closed_loop_level_on_fixed_delay(
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_an_open_loop_level_over_http_sends_the_offered_rate(
-    triton: LocalServer, fixed_delay: ControlClient, tmp_path: Path
+    triton: LocalServer, fixed_delay: ControlClient, tmp_path: Path, workers: str
 ) -> None:
-    """40 req/s at fixed_delay's 2 instances (~0.2 of their capacity) over HTTP: achieved == offered, every request
-    counted by Triton, latency about the service time."""
+    """40 req/s at fixed_delay's 2 instances (~0.2 of their capacity) over HTTP, from 1 and from 2 workers:
+    achieved == offered, every request counted by Triton, latency about the service time."""
     before = served(fixed_delay)
-    run = sweep(triton.endpoints.http_url or "", tmp_path / "open", "--protocol", "http", "--rate", "40")
+    url = triton.endpoints.http_url or ""
+    run = sweep(url, tmp_path / "open", "--protocol", "http", "--rate", "40", "--workers", workers)
     (level,) = run["curves"][0]["levels"]
     assert level["mode"] == "rate" and level["failures"] == 0 and level["inconsistent"] == []
     assert level["achieved_rps"] == pytest.approx(40, rel=0.15)

@@ -53,6 +53,11 @@ class EngineLink:
         http = target.fields() if target is not None else {}
         self._send({"op": protocol.CONFIG, "url": url, **requests, "timeout": timeout_s, **checks, **http})
 
+    @property
+    def pid(self) -> int | None:
+        """The engine process's PID while it runs (its threads and counters are read from /proc by benchmarks)."""
+        return self._process.pid if self._process is not None else None
+
     def set_lanes(self, count: int) -> int:
         """Ask for `count` closed-loop lanes; returns the sequence number its acknowledgement will carry."""
         return self._command({"op": protocol.LANES, "n": count})
